@@ -1,0 +1,90 @@
+"""Trainable absolute positional embedding (as in BERT and GPT-2)."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class LearnedPositionalEmbedding(keras.layers.Layer):
+    """One trainable vector per position, up to `sequence_length` positions.
+
+    Returns the embeddings of the positions of `inputs`, broadcast to the
+    shape of `inputs`, for the caller to add (as KerasHub's
+    `PositionEmbedding` does).
+
+    Args:
+        sequence_length: the number of positions with an embedding.
+        initializer, regularizer: of the `[sequence_length, D]` table.
+
+    Call arguments:
+        inputs: `[B, T, D]`, `T <= sequence_length`.
+        start_index: position of the first step (int or scalar tensor), for
+            decoding one step at a time.
+
+    Returns:
+        `[B, T, D]` embeddings.
+
+    Example:
+
+    >>> x = keras.random.normal((2, 5, 8))
+    >>> LearnedPositionalEmbedding(sequence_length=16)(x).shape
+    (2, 5, 8)
+    """
+
+    def __init__(
+        self,
+        sequence_length,
+        initializer="glorot_uniform",
+        regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if (
+            not isinstance(sequence_length, int)
+            or isinstance(sequence_length, bool)
+            or sequence_length <= 0
+        ):
+            raise ValueError(
+                "sequence_length must be a positive int, "
+                f"received sequence_length={sequence_length!r}"
+            )
+        self.sequence_length = sequence_length
+        self.initializer = keras.initializers.get(initializer)
+        self.regularizer = keras.regularizers.get(regularizer)
+        self.supports_masking = True
+
+    def build(self, inputs_shape):
+        if len(inputs_shape) != 3 or inputs_shape[-1] is None:
+            raise ValueError(
+                "inputs must have shape [B, T, D] with a known D, "
+                f"received inputs.shape={tuple(inputs_shape)}"
+            )
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.sequence_length, inputs_shape[-1]),
+            initializer=self.initializer,
+            regularizer=self.regularizer,
+        )
+
+    def call(self, inputs, start_index=0):
+        length = inputs.shape[1]
+        if length is not None and length > self.sequence_length:
+            raise ValueError(
+                f"inputs may have at most sequence_length={self.sequence_length} "
+                f"steps, received inputs.shape={inputs.shape}"
+            )
+        table = ops.convert_to_tensor(self.embeddings)
+        rows = ops.slice(
+            table,
+            (ops.cast(start_index, "int32"), 0),
+            (ops.shape(inputs)[1], table.shape[-1]),
+        )
+        return ops.broadcast_to(rows[None], ops.shape(inputs))
+
+    def get_config(self):
+        config = {
+            "sequence_length": self.sequence_length,
+            "initializer": keras.initializers.serialize(self.initializer),
+            "regularizer": keras.regularizers.serialize(self.regularizer),
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,585 @@
+"""Scaled dot-product multi-head attention (Vaswani et al. 2017)."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_attention.layers._masking import masked_softmax
+from keras_attention.layers.sinusoidal_positional_embedding import (
+    sinusoidal_encoding,
+)
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(
+            f"{name} must be a positive int, received {name}={value!r}"
+        )
+
+
+def _matrix_initializer(initializer, rows):
+    """Initialise a `[rows, ...]` kernel with the fans of a `[rows, cols]` matrix.
+
+    Keras's EinsumDense computes fans over all of a 3-D kernel's axes; the
+    paper's projections are plain matrices, so the kernels here are drawn as
+    the matrix they act as and then reshaped.
+    """
+
+    def init(shape, dtype=None):
+        cols = math.prod(shape) // rows
+        return ops.reshape(initializer((rows, cols), dtype=dtype), shape)
+
+    return init
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product attention.
+
+    Each of `H` heads projects the queries to `key_dim`, the keys to `key_dim`
+    and the values to `value_dim`, attends with
+    `softmax(q k^T / sqrt(key_dim)) v`, and the heads' results are
+    concatenated and projected to `output_dim` (Vaswani et al. 2017). The
+    keys and values come from the query sequence itself (self-attention) or
+    from a `context` sequence (cross-attention, as in a Transformer decoder).
+
+    Beyond the plain layer it offers what decoders and long-context models
+    need:
+
+    - an incremental decoding cache with static shapes (`init_cache`, then
+      `cache` and `cache_update_index` at each step), which compiles under
+      XLA and converts to TFLite;
+    - Transformer-XL segment memory (Dai et al. 2019): `memory`, the previous
+      segment's inputs, extends the keys and values with gradients stopped;
+      `relative_positions=True` adds the paper's relative positional
+      encoding, with its learned biases `u` (content) and `v` (position).
+
+    The weights have the shapes and order of `keras.layers.MultiHeadAttention`
+    (query, key, value, output; kernel then bias), so
+    `layer.set_weights(keras_mha.get_weights())` moves a Keras layer's weights
+    over. Softmax runs in float32 under mixed precision. A query row with
+    nothing to attend to (fully masked) has all-zero attention scores and a
+    zero output.
+
+    Shapes: `B` batch, `T` query length, `S` key length, `M` memory length,
+    `D` query features, `C` context features, `H` heads, `K` key_dim, `V`
+    value_dim.
+
+    Args:
+        num_heads: number of heads `H`.
+        key_dim: size of each head's query and key projections `K`.
+        value_dim: size of each head's value projection `V`; defaults to
+            `key_dim`.
+        dropout: dropout rate on the attention weights while training.
+        use_bias: whether the four projections have biases.
+        output_dim: size of the output features; defaults to `D`.
+        relative_positions: Transformer-XL relative positional encoding
+            (self-attention only); needs an even `D`.
+        kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, kernel_constraint, bias_constraint: as in
+            `keras.layers.Dense`. Kernels are initialised with the fans of
+            the `[in, H * K]` matrix they act as.
+        seed: seed of the attention dropout.
+
+    Call arguments:
+        query: `[B, T, D]`.
+        context: optional `[B, S, C]` for cross-attention; keys and values
+            come from `query` when it is `None`.
+        attention_mask: optional boolean `[B, T, S]` (or broadcastable);
+            true where a query may attend to a key. With `memory`, `S` is
+            `M + T`; with a cache, `S` is the cache length.
+        use_causal_mask: whether query `t` may only attend to keys at or
+            before its own position (counting memory and cache offsets).
+        memory: optional `[B, M, D]`, the previous segment's inputs to this
+            layer (Transformer-XL). Gradients do not flow into it.
+        cache: optional `[B, H, S_max, K + V]` decoding cache. With
+            `cache_update_index` the query's keys and values are written at
+            that index and the query attends to positions filled so far;
+            without it the cache is used as it is (precomputed cross-attention
+            keys and values from `context_cache`).
+        cache_update_index: int or scalar int tensor, position of the first
+            query step in the cache.
+        return_attention_scores: also return the weights `[B, H, T, S]`.
+        training: whether dropout is active.
+        query_mask, mask: the Keras mask of `query`, `[B, T]` (Keras fills
+            `mask` when `query` is the only tensor argument and `query_mask`
+            otherwise). Padded queries give zero output; in self-attention
+            padded keys are not attended to.
+        context_mask: the Keras mask of `context`, `[B, S]`.
+        memory_mask: `[B, M]`, false for memory slots that hold nothing yet.
+
+    Returns:
+        `output` `[B, T, output_dim]`; `(output, scores)` with
+        `return_attention_scores`; the updated cache is appended as the last
+        element when `cache` is given.
+
+    Example:
+
+    >>> x = keras.random.normal((2, 5, 16))
+    >>> layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    >>> layer(x, use_causal_mask=True).shape
+    (2, 5, 16)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_dim=None,
+        relative_positions=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_positive_int("num_heads", num_heads)
+        _check_positive_int("key_dim", key_dim)
+        if value_dim is not None:
+            _check_positive_int("value_dim", value_dim)
+        if output_dim is not None:
+            _check_positive_int("output_dim", output_dim)
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(
+                "dropout must be a float in [0, 1), "
+                f"received dropout={dropout!r}"
+            )
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim
+        self.dropout = dropout
+        self.use_bias = bool(use_bias)
+        self.output_dim = output_dim
+        self.relative_positions = bool(relative_positions)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.seed = seed
+        self.supports_masking = True
+        self._input_dim = None
+        self._context_dim = None
+        self._dropout_layer = keras.layers.Dropout(
+            dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
+        )
+
+    @property
+    def _value_dim(self):
+        return self.value_dim if self.value_dim is not None else self.key_dim
+
+    def _add_kernel(self, name, shape):
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=_matrix_initializer(
+                keras.initializers.get(
+                    keras.saving.serialize_keras_object(self.kernel_initializer)
+                ),
+                shape[0],
+            ),
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+
+    def _add_bias(self, name, shape):
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=keras.initializers.get(
+                keras.saving.serialize_keras_object(self.bias_initializer)
+            ),
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+        )
+
+    def build(self, query_shape, context_shape=None, **unused_shapes):
+        if len(query_shape) != 3 or query_shape[-1] is None:
+            raise ValueError(
+                "query must have shape [B, T, D] with a known D, "
+                f"received query.shape={tuple(query_shape)}"
+            )
+        dim = query_shape[-1]
+        context_dim = dim
+        if context_shape is not None:
+            if len(context_shape) != 3 or context_shape[-1] is None:
+                raise ValueError(
+                    "context must have shape [B, S, C] with a known C, "
+                    f"received context.shape={tuple(context_shape)} "
+                    f"(query.shape={tuple(query_shape)})"
+                )
+            if self.relative_positions:
+                raise ValueError(
+                    "relative_positions=True is for self-attention; received "
+                    f"context.shape={tuple(context_shape)}"
+                )
+            context_dim = context_shape[-1]
+        if self.relative_positions and dim % 2:
+            raise ValueError(
+                "relative_positions=True needs an even number of query "
+                f"features, received query.shape={tuple(query_shape)}"
+            )
+        heads, kdim, vdim = self.num_heads, self.key_dim, self._value_dim
+        out_dim = self.output_dim or dim
+        self.query_kernel = self._add_kernel("query_kernel", (dim, heads, kdim))
+        if self.use_bias:
+            self.query_bias = self._add_bias("query_bias", (heads, kdim))
+        self.key_kernel = self._add_kernel("key_kernel", (context_dim, heads, kdim))
+        if self.use_bias:
+            self.key_bias = self._add_bias("key_bias", (heads, kdim))
+        self.value_kernel = self._add_kernel(
+            "value_kernel", (context_dim, heads, vdim)
+        )
+        if self.use_bias:
+            self.value_bias = self._add_bias("value_bias", (heads, vdim))
+        self.output_kernel = self._add_kernel("output_kernel", (heads, vdim, out_dim))
+        if self.use_bias:
+            self.output_bias = self._add_bias("output_bias", (out_dim,))
+        if self.relative_positions:
+            # W_{k,R}, u and v of Dai et al. (2019), eq. 4.
+            self.position_kernel = self._add_kernel(
+                "position_kernel", (dim, heads, kdim)
+            )
+            self.content_bias = self.add_weight(
+                name="content_bias", shape=(heads, kdim), initializer="zeros"
+            )
+            self.position_bias = self.add_weight(
+                name="position_bias", shape=(heads, kdim), initializer="zeros"
+            )
+        self._input_dim = dim
+        self._context_dim = context_dim
+        self.built = True
+
+    # -- projections -------------------------------------------------------
+
+    def _project(self, x, kernel, bias):
+        """`[B, L, F]` times `[F, H, X]` -> `[B, H, L, X]`."""
+        features, heads, size = kernel.shape
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        y = ops.matmul(
+            ops.reshape(x, (-1, features)), ops.reshape(kernel, (features, -1))
+        )
+        if bias is not None:
+            y = y + ops.reshape(bias, (-1,))
+        return ops.transpose(ops.reshape(y, (batch, length, heads, size)), (0, 2, 1, 3))
+
+    def _keys_values(self, source):
+        key = self._project(
+            source, self.key_kernel, self.key_bias if self.use_bias else None
+        )
+        value = self._project(
+            source, self.value_kernel, self.value_bias if self.use_bias else None
+        )
+        return key, value  # [B, H, S, K], [B, H, S, V]
+
+    def init_cache(self, batch_size, max_length, dtype=None):
+        """An empty self-attention cache `[B, H, max_length, K + V]`."""
+        _check_positive_int("max_length", max_length)
+        return ops.zeros(
+            (batch_size, self.num_heads, max_length, self.key_dim + self._value_dim),
+            dtype=dtype or self.compute_dtype,
+        )
+
+    def context_cache(self, context):
+        """Keys and values of `context` `[B, S, C]`, as a cache `[B, H, S, K + V]`.
+
+        Pass it as `cache` (without `cache_update_index`) at every decoding
+        step of a cross-attention layer, so the encoder's outputs are
+        projected once per source sentence.
+        """
+        if not self.built:
+            raise ValueError(
+                "context_cache needs a built layer; call the layer once "
+                "(or build it) before computing a cache"
+            )
+        context = ops.cast(context, self.compute_dtype)
+        key, value = self._keys_values(context)
+        return ops.concatenate([key, value], axis=-1)
+
+    # -- call ----------------------------------------------------------------
+
+    def call(
+        self,
+        query,
+        context=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        memory=None,
+        cache=None,
+        cache_update_index=None,
+        return_attention_scores=False,
+        training=None,
+        query_mask=None,
+        context_mask=None,
+        memory_mask=None,
+        mask=None,
+    ):
+        if query_mask is None:
+            query_mask = mask
+        self._check_call_args(query, context, memory, cache, cache_update_index)
+        q_len = ops.shape(query)[1]
+        heads, kdim = self.num_heads, self.key_dim
+
+        query_proj = self._project(
+            query, self.query_kernel, self.query_bias if self.use_bias else None
+        )  # [B, H, T, K]
+
+        # Keys and values, and where the query's first step sits among them.
+        key_mask = None
+        offset = 0
+        updated_cache = None
+        if cache is not None:
+            if cache_update_index is None:
+                kv = cache  # precomputed cross-attention keys and values
+            else:
+                key, value = self._keys_values(query)
+                new = ops.cast(ops.concatenate([key, value], axis=-1), cache.dtype)
+                start = ops.cast(cache_update_index, "int32")
+                kv = ops.slice_update(cache, (0, 0, start, 0), new)
+                offset = start
+            updated_cache = kv
+            kv = ops.cast(kv, self.compute_dtype)
+            key, value = kv[..., :kdim], kv[..., kdim:]
+        elif context is not None:
+            key, value = self._keys_values(context)
+            key_mask = context_mask
+        else:
+            source = query
+            key_mask = query_mask
+            if memory is not None:
+                memory = ops.stop_gradient(ops.cast(memory, self.compute_dtype))
+                mem_len = ops.shape(memory)[1]
+                source = ops.concatenate([memory, query], axis=1)
+                offset = mem_len
+                if memory_mask is not None or query_mask is not None:
+                    key_mask = ops.concatenate(
+                        [
+                            _ones_if_none(memory_mask, memory),
+                            _ones_if_none(query_mask, query),
+                        ],
+                        axis=1,
+                    )
+            key, value = self._keys_values(source)
+        key_len = ops.shape(key)[2]
+
+        scale = 1.0 / math.sqrt(kdim)
+        if self.relative_positions:
+            scores = self._relative_scores(query_proj, key, offset, scale)
+        else:
+            scores = ops.matmul(query_proj * scale, ops.transpose(key, (0, 1, 3, 2)))
+        # scores: [B, H, T, S]
+
+        full_mask, rows_may_be_empty = self._combined_mask(
+            q_len,
+            key_len,
+            offset,
+            attention_mask=attention_mask,
+            use_causal_mask=use_causal_mask,
+            key_mask=key_mask,
+            query_mask=query_mask,
+            filled_only=cache is not None and cache_update_index is not None,
+        )
+        weights = masked_softmax(
+            scores,
+            None if full_mask is None else full_mask[:, None],
+            rows_may_be_empty=rows_may_be_empty,
+        )  # float32 [B, H, T, S]
+        weights = ops.cast(weights, self.compute_dtype)
+        dropped = self._dropout_layer(weights, training=training)
+        attended = ops.matmul(dropped, value)  # [B, H, T, V]
+        attended = ops.reshape(
+            ops.transpose(attended, (0, 2, 1, 3)), (-1, heads * self._value_dim)
+        )
+        out_dim = self.output_kernel.shape[-1]
+        output = ops.matmul(attended, ops.reshape(self.output_kernel, (-1, out_dim)))
+        if self.use_bias:
+            output = output + self.output_bias
+        output = ops.reshape(output, (ops.shape(query)[0], q_len, out_dim))
+        if rows_may_be_empty:
+            # Rows with nothing to attend to give zeros, bias included.
+            has_key = ops.any(full_mask, axis=-1, keepdims=True)  # [B, T, 1]
+            output = ops.where(has_key, output, ops.zeros_like(output))
+
+        results = [output]
+        if return_attention_scores:
+            results.append(weights)
+        if updated_cache is not None:
+            results.append(updated_cache)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def _relative_scores(self, query_proj, key, offset, scale):
+        """`(q + u) k^T + (q + v) (W_R R_{i-j})^T`, scaled (Dai et al. 2019).
+
+        Query `t` sits at position `offset + t` and key `j` at `j`. The
+        position term is computed once per distance `d` in `[-(S-1), S-1]`
+        and gathered to each (query, key) pair.
+        """
+        q_len = ops.shape(query_proj)[2]
+        key_len = ops.shape(key)[2]
+        content = ops.matmul(
+            (query_proj + self.content_bias[:, None, :]) * scale,
+            ops.transpose(key, (0, 1, 3, 2)),
+        )  # [B, H, T, S]
+        distances = ops.cast(
+            ops.arange(key_len - 1, -key_len, -1), self.compute_dtype
+        )  # [L], L = 2S - 1, descending
+        encoding = ops.cast(
+            sinusoidal_encoding(distances, self._input_dim), self.compute_dtype
+        )  # [L, D]
+        rel = ops.einsum("ld,dhk->hkl", encoding, self.position_kernel)  # [H, K, L]
+        position = ops.matmul(
+            (query_proj + self.position_bias[:, None, :]) * scale, rel
+        )  # [B, H, T, L]
+        # distance offset + t - j sits at index (S - 1) - (offset + t - j)
+        index = (
+            (key_len - 1 - offset)
+            - ops.arange(q_len, dtype="int32")[:, None]
+            + ops.arange(key_len, dtype="int32")[None, :]
+        )  # [T, S]
+        position = ops.take_along_axis(
+            position, ops.broadcast_to(index, ops.shape(content)), axis=-1
+        )
+        return content + position
+
+    def _combined_mask(
+        self,
+        q_len,
+        key_len,
+        offset,
+        attention_mask,
+        use_causal_mask,
+        key_mask,
+        query_mask,
+        filled_only,
+    ):
+        """Boolean `[B or 1, T, S]` mask of allowed pairs, or None.
+
+        Returns the mask and whether some row may have no allowed key.
+        """
+        mask = None
+        rows_may_be_empty = False
+
+        def combine(a, b):
+            return b if a is None else ops.logical_and(a, b)
+
+        if use_causal_mask or filled_only:
+            rows = offset + ops.arange(q_len, dtype="int32")[:, None]
+            cols = ops.arange(key_len, dtype="int32")[None, :]
+            if use_causal_mask:
+                allowed = cols <= rows
+            else:  # a cache: attend to every position filled so far
+                allowed = ops.broadcast_to(
+                    cols < offset + q_len, (q_len, key_len)
+                )
+            mask = allowed[None]
+        if key_mask is not None:
+            mask = combine(mask, ops.cast(key_mask, "bool")[:, None, :])
+            rows_may_be_empty = True
+        if query_mask is not None:
+            mask = combine(mask, ops.cast(query_mask, "bool")[:, :, None])
+            rows_may_be_empty = True
+        if attention_mask is not None:
+            attention_mask = ops.cast(attention_mask, "bool")
+            if len(attention_mask.shape) == 2:
+                attention_mask = attention_mask[None]
+            mask = combine(mask, attention_mask)
+            rows_may_be_empty = True
+        if mask is not None and rows_may_be_empty:
+            mask = ops.broadcast_to(
+                mask, (ops.maximum(ops.shape(mask)[0], 1), q_len, key_len)
+            )
+        return mask, rows_may_be_empty
+
+    def _check_call_args(self, query, context, memory, cache, cache_update_index):
+        if len(query.shape) != 3:
+            raise ValueError(
+                f"query must have shape [B, T, D], received query.shape={query.shape}"
+            )
+        if query.shape[-1] is not None and query.shape[-1] != self._input_dim:
+            raise ValueError(
+                f"query must have {self._input_dim} features as when the layer "
+                f"was built, received query.shape={query.shape}"
+            )
+        if context is not None:
+            if self._context_dim is None or len(context.shape) != 3:
+                raise ValueError(
+                    "context must have shape [B, S, C], "
+                    f"received context.shape={context.shape}"
+                )
+            if context.shape[-1] != self._context_dim:
+                raise ValueError(
+                    f"context must have {self._context_dim} features as when the "
+                    f"layer was built, received context.shape={context.shape}"
+                )
+        if memory is not None:
+            if context is not None or cache is not None:
+                raise ValueError(
+                    "memory is for self-attention without a cache; received "
+                    f"memory.shape={memory.shape} together with "
+                    f"{'context' if context is not None else 'cache'}"
+                )
+            if len(memory.shape) != 3 or memory.shape[-1] != self._input_dim:
+                raise ValueError(
+                    f"memory must have shape [B, M, {self._input_dim}], "
+                    f"received memory.shape={memory.shape}"
+                )
+        if cache is not None:
+            expected = (self.num_heads, self.key_dim + self._value_dim)
+            if len(cache.shape) != 4 or (cache.shape[1], cache.shape[3]) != expected:
+                raise ValueError(
+                    "cache must have shape [B, H, S_max, K + V] = "
+                    f"[B, {expected[0]}, S_max, {expected[1]}], "
+                    f"received cache.shape={cache.shape}"
+                )
+            if context is not None:
+                raise ValueError(
+                    "pass either context or a cache, not both; a cross-attention "
+                    "cache comes from context_cache(context)"
+                )
+        elif cache_update_index is not None:
+            raise ValueError(
+                "cache_update_index needs a cache, received "
+                f"cache_update_index={cache_update_index!r} and cache=None"
+            )
+
+    def compute_mask(self, query, mask=None):
+        # The output has one row per query step: it keeps the query's mask.
+        return mask
+
+    def get_config(self):
+        config = {
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "output_dim": self.output_dim,
+            "relative_positions": self.relative_positions,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+def _ones_if_none(mask, like):
+    if mask is not None:
+        return ops.cast(mask, "bool")
+    return ops.ones(ops.shape(like)[:2], dtype="bool")

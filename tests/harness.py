@@ -1,0 +1,308 @@
+"""The checks every layer of the library runs, once per configuration.
+
+A test module describes its layer with `LayerCase`s and runs every check in
+`CHECKS` that applies to each (see tests/test_multi_head_self_attention.py):
+
+    @harness.parametrize(CASES)
+    def test_harness(case, check, tmp_path):
+        check(case, tmp_path)
+
+Each check builds what it needs from the case, so a failure names both the
+configuration and the property that broke.
+"""
+
+import dataclasses
+import math
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+# Float32 on either side of a conversion or a reload: the same arithmetic in
+# a different order, a few ulps on outputs of order one.
+FLOAT32_ATOL = 1e-5
+
+
+@dataclasses.dataclass
+class LayerCase:
+    """One configuration of a layer and the data to call it with.
+
+    Attributes:
+        name: shown in the test id.
+        cls: the layer class.
+        init_kwargs: constructor arguments.
+        inputs: tensor arguments of `call` by name, the first one positional;
+            each array includes the batch axis.
+        trainable_weights: exact number of trainable variables once built.
+        trainable_params: exact number of trainable scalars once built.
+        call_kwargs: non-tensor arguments of `call`.
+        masks: boolean arrays (`[B, T]`) for some of `inputs`, given to the
+            layer as Keras masks through `keras.layers.Masking`; the masked
+            steps of those inputs are zeroed to make that possible.
+        explicit_mask: maps `masks` to the call arguments that say the same
+            thing explicitly; the two calls must agree.
+        has_softmax: the layer normalises attention with a softmax, which
+            must run in float32 under mixed precision.
+        tflite: convert to TFLite and compare with Keras. Set it to False
+            only for a configuration TFLite is not meant to run, and say why
+            beside the case.
+    """
+
+    name: str
+    cls: type
+    init_kwargs: dict
+    inputs: dict
+    trainable_weights: int
+    trainable_params: int
+    call_kwargs: dict = dataclasses.field(default_factory=dict)
+    masks: Optional[dict] = None
+    explicit_mask: Optional[Callable[[dict], dict]] = None
+    has_softmax: bool = True
+    tflite: bool = True
+
+    def arrays(self):
+        """The inputs, with the masked steps zeroed."""
+        arrays = {k: np.array(v) for k, v in self.inputs.items()}
+        for key, mask in (self.masks or {}).items():
+            arrays[key] = arrays[key] * mask[..., None].astype(arrays[key].dtype)
+        return arrays
+
+    def make_layer(self, **overrides):
+        return self.cls(**{**self.init_kwargs, **overrides})
+
+
+def parametrize(cases):
+    """`pytest.mark.parametrize` over every (case, check) pair that applies.
+
+    The mask check needs a case with masks, the TFLite check a case with
+    `tflite=True`; other pairs are not generated, so no test passes vacuously.
+    """
+    pairs = [
+        pytest.param(case, check, id=f"{case.name}-{check.__name__[6:]}")
+        for case in cases
+        for check in CHECKS
+        if (check is not check_implicit_and_explicit_mask or case.masks)
+        and (check is not check_tflite_parity or case.tflite)
+    ]
+    return pytest.mark.parametrize("case,check", pairs)
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _call(layer, tensors, case, extra=None):
+    names = list(case.inputs)
+    kwargs = {k: tensors[k] for k in names[1:]}
+    kwargs.update(case.call_kwargs)
+    kwargs.update(extra or {})
+    return layer(tensors[names[0]], **kwargs)
+
+
+def _as_list(outputs):
+    return list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
+
+
+def _functional_model(case, layer, batch_size=None, use_masks=True):
+    arrays = case.arrays()
+    inputs = {
+        k: keras.Input(v.shape[1:], batch_size=batch_size, dtype=v.dtype.name, name=k)
+        for k, v in arrays.items()
+    }
+    tensors = dict(inputs)
+    if use_masks:
+        for key in case.masks or {}:
+            tensors[key] = keras.layers.Masking(0.0)(tensors[key])
+    outputs = _call(layer, tensors, case)
+    return keras.Model(inputs, outputs), arrays
+
+
+def _eager(case, layer, extra=None):
+    arrays = case.arrays()
+    tensors = {k: keras.ops.convert_to_tensor(v) for k, v in arrays.items()}
+    return [np.asarray(o) for o in _as_list(_call(layer, tensors, case, extra))]
+
+
+def _assert_close(actual, expected, atol, what):
+    actual = [np.asarray(a) for a in _as_list(actual)]
+    expected = [np.asarray(e) for e in _as_list(expected)]
+    assert len(actual) == len(expected), what
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        assert a.shape == e.shape, f"{what}: output {i} shape {a.shape} != {e.shape}"
+        np.testing.assert_allclose(
+            a.astype("float64"), e.astype("float64"), atol=atol, rtol=0,
+            err_msg=f"{what}: output {i}",
+        )
+
+
+def _softmax_dtypes(concrete_function):
+    """The `T` attribute of every Softmax op, nested functions included."""
+    graph_def = concrete_function.graph.as_graph_def()
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return [
+        tf.dtypes.as_dtype(node.attr["T"].type).name
+        for node in nodes
+        if node.op == "Softmax"
+    ]
+
+
+# -- checks -------------------------------------------------------------------
+
+
+def check_config_round_trip(case, tmp_path):
+    layer = case.make_layer()
+    config = layer.get_config()
+    clone = case.cls.from_config(config)
+    assert clone.get_config() == config
+    revived = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer)
+    )
+    assert type(revived) is case.cls
+    assert revived.get_config() == config
+
+
+def check_save_and_reload(case, tmp_path):
+    model, arrays = _functional_model(case, case.make_layer())
+    expected = _as_list(model.predict(arrays, verbose=0))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    _assert_close(reloaded.predict(arrays, verbose=0), expected, 0.0, "reloaded")
+
+
+def check_trainable_weight_counts(case, tmp_path):
+    layer = case.make_layer()
+    _eager(case, layer)
+    count = len(layer.trainable_weights)
+    params = sum(math.prod(w.shape) for w in layer.trainable_weights)
+    assert (count, params) == (case.trainable_weights, case.trainable_params), (
+        f"{count} trainable weights with {params} scalars: "
+        f"{[(w.path, tuple(w.shape)) for w in layer.trainable_weights]}"
+    )
+
+
+def check_symbolic_and_eager(case, tmp_path):
+    layer = case.make_layer()
+    eager = _eager(case, layer)
+    # Eager calls carry no Keras mask, so the model must not add one.
+    model, arrays = _functional_model(case, layer, use_masks=False)
+    symbolic = _as_list(model.outputs)
+    assert len(symbolic) == len(eager)
+    for sym, eag in zip(symbolic, eager):
+        assert tuple(sym.shape)[1:] == eag.shape[1:], (sym.shape, eag.shape)
+        assert np.all(np.isfinite(eag))
+    _assert_close(model.predict(arrays, verbose=0), eager, FLOAT32_ATOL, "model vs eager")
+
+
+def check_fit_step_with_xla(case, tmp_path):
+    layer = case.make_layer()
+    model, arrays = _functional_model(case, layer)
+    model = keras.Model(model.inputs, _as_list(model.outputs)[0])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
+    assert model.jit_compile, "Keras turned XLA off for this model"
+    target = np.random.default_rng(0).normal(size=model.predict(arrays, verbose=0).shape)
+    before = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+    history = model.fit(arrays, target, epochs=1, batch_size=len(target), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+    changed = [not np.array_equal(a, b) for a, b in zip(after, before)]
+    assert all(changed), f"weights that did not move: {np.flatnonzero(~np.array(changed))}"
+
+
+def check_mixed_precision(case, tmp_path):
+    reference = case.make_layer()
+    expected = _eager(case, reference)
+    layer = case.make_layer(dtype="mixed_float16")
+    _eager(case, layer)
+    assert {w.dtype for w in layer.weights} <= {"float32", "int32", "int64", "bool"}
+    assert layer.compute_dtype == "float16"
+    arrays = case.arrays()
+    tensors = {k: tf.constant(v) for k, v in arrays.items()}
+    result = _as_list(_call(layer, tensors, case))
+    float_outputs = [o for o in result if o.dtype.is_floating]
+    assert float_outputs[0].dtype == tf.float16, float_outputs[0].dtype
+    layer.set_weights(reference.get_weights())
+    outputs = _eager(case, layer)
+    for got, want in zip(outputs, expected):
+        # float16 keeps 11 significant bits; sums of a few dozen O(1) terms.
+        np.testing.assert_allclose(got.astype("f4"), want, atol=2e-2, rtol=2e-2)
+    if case.has_softmax:
+        traced = tf.function(lambda t: _call(layer, t, case)).get_concrete_function(
+            {k: tf.TensorSpec(v.shape, v.dtype) for k, v in arrays.items()}
+        )
+        dtypes = _softmax_dtypes(traced)
+        assert dtypes, "no Softmax op found in the traced layer"
+        assert set(dtypes) == {"float32"}, f"softmax dtypes: {dtypes}"
+
+
+def check_implicit_and_explicit_mask(case, tmp_path):
+    layer = case.make_layer()
+    implicit_model, arrays = _functional_model(case, layer)
+    implicit = implicit_model.predict(arrays, verbose=0)
+    explicit = _eager(case, layer, case.explicit_mask(case.masks))
+    _assert_close(implicit, explicit, FLOAT32_ATOL, "implicit vs explicit mask")
+    # The mask must matter, or the comparison proves nothing.
+    unmasked_model, _ = _functional_model(case, layer, use_masks=False)
+    unmasked = _as_list(unmasked_model.predict(arrays, verbose=0))
+    assert any(
+        np.abs(a - b).max() > 1e-4 for a, b in zip(_as_list(implicit), unmasked)
+    ), "the mask changed nothing"
+
+
+def convert_to_tflite(model, export_dir):
+    """Builtin-ops-only TFLite flatbuffer of a fixed-shape Keras model.
+
+    Goes through a SavedModel written by `keras.export.ExportArchive` (a bare
+    concrete function leaves the weights as uninitialised variables in the
+    flatbuffer). The model's inputs become the signature's inputs, by name;
+    its outputs are named `output_0`, `output_1`, ... in order.
+    """
+    names = [t.name for t in model.inputs]
+    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
+
+    def serve(*args):
+        outputs = _as_list(model(dict(zip(names, args)), training=False))
+        return {f"output_{i}": o for i, o in enumerate(outputs)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serve, input_signature=specs)
+    archive.write_out(str(export_dir), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(export_dir), signature_keys=["serve"]
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def run_tflite(flatbuffer, arrays):
+    """Run the only signature; outputs in the model's output order."""
+    interpreter = Interpreter(model_content=flatbuffer)
+    runner = interpreter.get_signature_runner()
+    results = runner(**{k: np.asarray(v) for k, v in arrays.items()})
+    return [results[f"output_{i}"] for i in range(len(results))]
+
+
+def check_tflite_parity(case, tmp_path):
+    layer = case.make_layer()
+    batch = len(next(iter(case.inputs.values())))
+    model, arrays = _functional_model(case, layer, batch_size=batch)
+    expected = _as_list(model.predict(arrays, verbose=0))
+    flatbuffer = convert_to_tflite(model, tmp_path / "saved_model")
+    _assert_close(run_tflite(flatbuffer, arrays), expected, FLOAT32_ATOL, "TFLite")
+
+
+CHECKS = [
+    check_config_round_trip,
+    check_save_and_reload,
+    check_trainable_weight_counts,
+    check_symbolic_and_eager,
+    check_fit_step_with_xla,
+    check_mixed_precision,
+    check_implicit_and_explicit_mask,
+    check_tflite_parity,
+]

@@ -85,3 +85,284 @@ CASES = [
 @harness.parametrize(CASES)
 def test_harness(case, check, tmp_path):
     check(case, tmp_path)
+
+
+# -- parity with keras.layers.MultiHeadAttention ------------------------------
+
+
+def _pair(query_dim=D, context=False, output_dim=None, **kwargs):
+    """Our layer and Keras's, built and holding the same weights."""
+    theirs = keras.layers.MultiHeadAttention(
+        num_heads=4, key_dim=8, output_shape=output_dim, **kwargs
+    )
+    ours = MultiHeadSelfAttention(
+        num_heads=4, key_dim=8, output_dim=output_dim, **kwargs
+    )
+    q = _normal(B, T, query_dim)
+    c = _normal(B, S, C) if context else q
+    theirs(q, c)
+    ours(q, context=c if context else None)
+    ours.set_weights(theirs.get_weights())
+    return ours, theirs, q, c
+
+
+def test_matches_keras_self_attention():
+    ours, theirs, q, _ = _pair(value_dim=6)
+    np.testing.assert_allclose(ours(q), theirs(q, q), atol=1e-5, rtol=0)
+
+
+def test_matches_keras_causal_self_attention():
+    ours, theirs, q, _ = _pair()
+    np.testing.assert_allclose(
+        ours(q, use_causal_mask=True), theirs(q, q, use_causal_mask=True),
+        atol=1e-5, rtol=0,
+    )
+
+
+def test_matches_keras_padded_self_attention():
+    ours, theirs, q, _ = _pair()
+    mask = QUERY_MASK
+    got = ours(q, query_mask=mask)
+    want = theirs(q, q, query_mask=mask, value_mask=mask)
+    # Keras spreads a padded query's weights uniformly; ours gives zeros.
+    # Both agree wherever the query is real.
+    np.testing.assert_allclose(
+        np.asarray(got)[mask], np.asarray(want)[mask], atol=1e-5, rtol=0
+    )
+    np.testing.assert_array_equal(np.asarray(got)[~mask], 0.0)
+
+
+def test_matches_keras_cross_attention():
+    ours, theirs, q, c = _pair(context=True, output_dim=10)
+    got, got_scores = ours(
+        q, context=c, context_mask=CONTEXT_MASK, return_attention_scores=True
+    )
+    want, want_scores = theirs(
+        q, c, value_mask=CONTEXT_MASK, return_attention_scores=True
+    )
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+
+
+# -- fully masked rows ---------------------------------------------------------
+
+
+def test_fully_masked_rows_give_zeros_and_finite_gradients():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
+    q = tf.constant(_normal(B, T, D))
+    attention_mask = np.ones((B, T, T), bool)
+    attention_mask[0, 2, :] = False  # query 2 of the first example sees nothing
+    with tf.GradientTape() as tape:
+        tape.watch(q)
+        out, scores = layer(
+            q, attention_mask=attention_mask, return_attention_scores=True
+        )
+        loss = tf.reduce_sum(out**2)
+    grads = tape.gradient(loss, [q] + layer.trainable_weights)
+    np.testing.assert_array_equal(np.asarray(scores)[0, :, 2], 0.0)
+    np.testing.assert_array_equal(np.asarray(out)[0, 2], 0.0)
+    assert np.abs(np.asarray(out)[0, 3]).sum() > 0
+    np.testing.assert_allclose(np.asarray(scores)[0, :, 3].sum(-1), 1.0, atol=1e-6)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_fully_masked_context_gives_zeros():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
+    context_mask = np.ones((B, S), bool)
+    context_mask[1] = False
+    out = layer(_normal(B, T, D), context=_normal(B, S, C), context_mask=context_mask)
+    np.testing.assert_array_equal(np.asarray(out)[1], 0.0)
+    assert np.all(np.abs(np.asarray(out)[0]).sum(-1) > 0)
+
+
+# -- decoding cache ----------------------------------------------------------
+
+
+def _decode_step_by_step(layer, x, step_fn=None):
+    cache = layer.init_cache(B, T)
+    step_fn = step_fn or (
+        lambda xi, cache, i: layer(xi, cache=cache, cache_update_index=i)
+    )
+    outputs = []
+    for i in range(T):
+        out, cache = step_fn(x[:, i : i + 1], cache, tf.constant(i))
+        outputs.append(np.asarray(out))
+    return np.concatenate(outputs, axis=1), cache
+
+
+def test_cache_decoding_equals_full_causal_attention():
+    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8, value_dim=6)
+    x = _normal(B, T, D)
+    full = layer(x, use_causal_mask=True)
+    stepped, cache = _decode_step_by_step(
+        layer,
+        x,
+        lambda xi, cache, i: layer(
+            xi, cache=cache, cache_update_index=i, use_causal_mask=True
+        ),
+    )
+    np.testing.assert_allclose(stepped, full, atol=1e-5, rtol=0)
+    assert cache.shape == (B, 4, T, 8 + 6)
+
+
+def test_cache_decoding_compiles_with_xla():
+    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    x = _normal(B, T, D)
+    full = layer(x, use_causal_mask=True)
+    step = tf.function(
+        lambda xi, cache, i: layer(xi, cache=cache, cache_update_index=i),
+        jit_compile=True,
+    )
+    stepped, _ = _decode_step_by_step(layer, x, step)
+    np.testing.assert_allclose(stepped, full, atol=1e-5, rtol=0)
+    # One trace serves every step: the index is a tensor, the shapes static.
+    assert step.experimental_get_tracing_count() == 1
+
+
+def test_cache_prefill_then_step_equals_full():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    x = _normal(B, T, D)
+    full = layer(x, use_causal_mask=True)
+    cache = layer.init_cache(B, T)
+    head, cache = layer(
+        x[:, :4], cache=cache, cache_update_index=0, use_causal_mask=True
+    )
+    tail, _ = layer(x[:, 4:], cache=cache, cache_update_index=4, use_causal_mask=True)
+    np.testing.assert_allclose(
+        np.concatenate([head, tail], axis=1), full, atol=1e-5, rtol=0
+    )
+
+
+def test_cross_attention_cache_equals_context():
+    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    q, c = _normal(B, T, D), _normal(B, S, C)
+    mask = np.broadcast_to(CONTEXT_MASK[:, None, :], (B, T, S))
+    want = layer(q, context=c, attention_mask=mask)
+    cache = layer.context_cache(c)
+    got, same_cache = layer(q, cache=cache, attention_mask=mask)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(same_cache, cache)
+
+
+def test_cache_decode_step_converts_to_tflite(tmp_path):
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    x = _normal(1, T, D)
+    full = np.asarray(layer(x, use_causal_mask=True))
+    token = keras.Input((1, D), batch_size=1, name="token")
+    cache_in = keras.Input((2, T, 16), batch_size=1, name="cache")
+    index = keras.Input((), batch_size=1, dtype="int32", name="index")
+
+    class Step(keras.layers.Layer):
+        def call(self, token, cache, index):
+            return layer(token, cache=cache, cache_update_index=index[0])
+
+    out, cache_out = Step()(token, cache_in, index)
+    model = keras.Model([token, cache_in, index], [out, cache_out])
+    flatbuffer = harness.convert_to_tflite(model, tmp_path / "saved")
+    cache = np.zeros((1, 2, T, 16), "float32")
+    stepped = []
+    for i in range(T):
+        out, cache = harness.run_tflite(
+            flatbuffer,
+            {"token": x[:, i : i + 1], "cache": cache, "index": np.array([i], "int32")},
+        )
+        stepped.append(out)
+    np.testing.assert_allclose(np.concatenate(stepped, 1), full, atol=1e-5, rtol=0)
+
+
+# -- Transformer-XL memory -----------------------------------------------------
+
+
+@pytest.mark.parametrize("relative_positions", [False, True])
+def test_memory_equals_attention_over_concatenation(relative_positions):
+    """With memory = the previous segment, attending over the current segment
+    equals the last T rows of causal attention over both segments, because
+    the keys and values are the same and relative positions are shift
+    invariant."""
+    layer = MultiHeadSelfAttention(
+        num_heads=4, key_dim=8, relative_positions=relative_positions
+    )
+    previous, current = _normal(B, M, D), _normal(B, T, D)
+    whole = layer(np.concatenate([previous, current], 1), use_causal_mask=True)
+    segment = layer(current, memory=previous, use_causal_mask=True)
+    np.testing.assert_allclose(segment, np.asarray(whole)[:, M:], atol=1e-5, rtol=0)
+
+
+def test_memory_mask_equals_shorter_memory():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    memory, x = _normal(1, M, D), _normal(1, T, D)
+    masked = layer(
+        x, memory=memory, memory_mask=np.array([[False, False, True, True]]),
+        use_causal_mask=True,
+    )
+    shorter = layer(x, memory=memory[:, 2:], use_causal_mask=True)
+    np.testing.assert_allclose(masked, shorter, atol=1e-5, rtol=0)
+
+
+def test_no_gradient_flows_into_memory():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    memory, x = tf.constant(_normal(B, M, D)), tf.constant(_normal(B, T, D))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([memory, x])
+        loss = tf.reduce_sum(layer(x, memory=memory) ** 2)
+    assert tape.gradient(loss, memory) is None
+    assert np.abs(tape.gradient(loss, x)).sum() > 0
+
+
+def test_relative_positions_differ_from_plain():
+    # The position term must change the scores; with zero W_R it vanishes.
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    x = _normal(B, T, D)
+    with_positions = np.asarray(layer(x))
+    layer.position_kernel.assign(np.zeros(layer.position_kernel.shape, "float32"))
+    plain = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    plain(x)
+    plain.set_weights(layer.get_weights()[:8])
+    np.testing.assert_allclose(layer(x), plain(x), atol=1e-5, rtol=0)
+    assert np.abs(with_positions - np.asarray(plain(x))).max() > 1e-3
+
+
+# -- errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_heads=0, key_dim=8), "num_heads must be a positive int, received num_heads=0"),
+        (dict(num_heads=2, key_dim=-1), "key_dim must be a positive int, received key_dim=-1"),
+        (dict(num_heads=2, key_dim=8, value_dim=2.5), "value_dim=2.5"),
+        (dict(num_heads=2, key_dim=8, dropout=1.0), "dropout must be a float in \\[0, 1\\), received dropout=1.0"),
+        (dict(num_heads=2, key_dim=8, output_dim=0), "output_dim=0"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiHeadSelfAttention(**kwargs)
+
+
+def test_bad_shapes_name_the_argument():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    with pytest.raises(ValueError, match=r"query must have shape \[B, T, D\].*\(2, 16\)"):
+        layer(_normal(2, 16))
+    layer(_normal(B, T, D))
+    with pytest.raises(ValueError, match=r"query must have 16 features.*\(2, 6, 8\)"):
+        layer(_normal(B, T, 8))
+    with pytest.raises(ValueError, match=r"memory must have shape \[B, M, 16\].*\(2, 4, 3\)"):
+        layer(_normal(B, T, D), memory=_normal(B, M, 3))
+    with pytest.raises(ValueError, match=r"cache must have shape .*\[B, 2, S_max, 16\].*\(2, 3, 6, 16\)"):
+        layer(_normal(B, 1, D), cache=np.zeros((B, 3, T, 16), "float32"), cache_update_index=0)
+    with pytest.raises(ValueError, match="cache_update_index needs a cache"):
+        layer(_normal(B, T, D), cache_update_index=0)
+    cross = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    cross(_normal(B, T, D), context=_normal(B, S, C))
+    with pytest.raises(ValueError, match=r"context must have 12 features.*\(2, 5, 7\)"):
+        cross(_normal(B, T, D), context=_normal(B, S, 7))
+
+
+def test_relative_positions_need_even_features_and_self_attention():
+    with pytest.raises(ValueError, match=r"even number of query features.*\(2, 6, 15\)"):
+        MultiHeadSelfAttention(2, 8, relative_positions=True)(_normal(B, T, 15))
+    with pytest.raises(ValueError, match="relative_positions=True is for self-attention"):
+        MultiHeadSelfAttention(2, 8, relative_positions=True)(
+            _normal(B, T, D), context=_normal(B, S, C)
+        )

@@ -1,0 +1,264 @@
+"""Speed of our attention layers against their peers, measured in one run.
+
+1. Forward plus backward of `MultiHeadSelfAttention` against
+   `keras.layers.MultiHeadAttention` (B=16, T=256, D=256, 8 heads, causal),
+   with and without `jit_compile`, and PyTorch's `nn.MultiheadAttention` as a
+   third column when torch is installed (`pip install torch==2.13.0`).
+2. Per-step time of a teacher-forced decoder built on `BahdanauDecoderCell`
+   against the same decoder built on `keras.layers.AdditiveAttention`.
+
+Machines differ several-fold, so every figure is compared only within this
+run and reported as a fraction of the float32 matrix-product peak measured
+at the start. Prints a table and writes JSON (`--json`).
+
+    python bench/attention.py [--repeats 20] [--json bench/results/attention.json]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_attention import BahdanauDecoderCell  # noqa: E402
+from keras_attention import MultiHeadSelfAttention  # noqa: E402
+
+
+def _median_seconds(fn, repeats, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(n=2048, repeats=10):
+    """Float32 GFLOP/s of one n x n matrix product, TensorFlow on this CPU."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    product = tf.function(lambda: tf.matmul(a, b))
+    seconds = _median_seconds(lambda: product().numpy(), repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def attention_flops(batch, length, dim, heads):
+    """Forward + backward FLOPs of causal self-attention, counted dense.
+
+    Forward: four `D x D` projections (2 B T D^2 each) and the two attention
+    products (2 B H T^2 d each, d = D / H). The backward pass costs twice the
+    forward. The causal mask's zeros are counted: no implementation measured
+    here skips them.
+    """
+    head_dim = dim // heads
+    forward = 4 * 2 * batch * length * dim * dim
+    forward += 2 * 2 * batch * heads * length * length * head_dim
+    return 3 * forward
+
+
+def _train_step(layer_call, variables, jit):
+    @tf.function(jit_compile=jit)
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer_call(x)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x] + variables)
+
+    return step
+
+
+def bench_multi_head(batch, length, dim, heads, repeats):
+    x = tf.random.normal((batch, length, dim))
+    ours = MultiHeadSelfAttention(num_heads=heads, key_dim=dim // heads)
+    theirs = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads)
+    ours(x)
+    theirs(x, x)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(
+        ours(x, use_causal_mask=True),
+        theirs(x, x, use_causal_mask=True),
+        atol=1e-4,
+    )
+    calls = {
+        "ours": (lambda t: ours(t, use_causal_mask=True), ours.trainable_variables),
+        "keras": (
+            lambda t: theirs(t, t, use_causal_mask=True),
+            theirs.trainable_variables,
+        ),
+    }
+    results = {}
+    for jit in (False, True):
+        for name, (call, variables) in calls.items():
+            step = _train_step(call, variables, jit)
+            seconds = _median_seconds(
+                lambda: [g.numpy() for g in step(x)], repeats
+            )
+            results[(name, jit)] = seconds
+    torch_seconds = bench_torch(batch, length, dim, heads, repeats)
+    if torch_seconds is not None:
+        results[("torch", False)] = torch_seconds
+    return results
+
+
+def bench_torch(batch, length, dim, heads, repeats):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    layer = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
+    x = torch.randn(batch, length, dim, requires_grad=True)
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(length)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        y, _ = layer(x, x, x, attn_mask=causal, need_weights=False, is_causal=True)
+        (y * y).sum().backward()
+
+    return _median_seconds(step, repeats)
+
+
+class AdditiveAttentionDecoderCell(keras.layers.Layer):
+    """The Bahdanau decoder written with `keras.layers.AdditiveAttention`.
+
+    The peer of `BahdanauDecoderCell` in this benchmark: the same GRU, the
+    same projections (keys precomputed once, as ours does), the score from
+    Keras's additive attention layer.
+    """
+
+    def __init__(self, units, attention_units, value_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.gru = keras.layers.GRUCell(units)
+        self.query_dense = keras.layers.Dense(attention_units, use_bias=False)
+        self.attention = keras.layers.AdditiveAttention(use_scale=True)
+        self.state_size = [units, (None, value_dim), (None, attention_units)]
+        self.output_size = units + value_dim
+
+    def build(self, input_shape):
+        self.query_dense.build((None, self.units))
+        self.gru.build((None, input_shape[-1] + self.state_size[1][1]))
+        self.built = True
+
+    def call(self, inputs, states, training=None):
+        state, values, keys = states
+        query = self.query_dense(state)[:, None, :]  # [B, 1, U]
+        context = self.attention([query, values, keys])[:, 0]  # [B, Dv]
+        output, new_state = self.gru(
+            keras.ops.concatenate([inputs, context], -1), state, training=training
+        )
+        new_state = new_state[0] if isinstance(new_state, (list, tuple)) else new_state
+        return keras.ops.concatenate([output, context], -1), [new_state, values, keys]
+
+
+def bench_bahdanau(batch, source_length, target_length, units, repeats):
+    """Seconds per decoder step, forward and backward, teacher forced."""
+    values = tf.random.normal((batch, source_length, units))
+    targets = tf.random.normal((batch, target_length, units))
+    ours_cell = BahdanauDecoderCell(keras.layers.GRUCell(units), attention_units=units)
+    ours_rnn = keras.layers.RNN(ours_cell, return_sequences=True)
+    keras_cell = AdditiveAttentionDecoderCell(units, units, units)
+    keras_rnn = keras.layers.RNN(keras_cell, return_sequences=True)
+    key_dense = keras.layers.Dense(units, use_bias=False)
+
+    def ours_call(t):
+        return ours_rnn(t, initial_state=ours_cell.initial_state(values))
+
+    def keras_call(t):
+        state = tf.zeros((batch, units))
+        return keras_rnn(t, initial_state=[state, values, key_dense(values)])
+
+    ours_call(targets)
+    keras_call(targets)
+    results = {}
+    for jit in (False, True):
+        for name, call, layers in (
+            ("ours", ours_call, [ours_rnn]),
+            ("keras", keras_call, [keras_rnn, key_dense]),
+        ):
+            variables = [v for layer in layers for v in layer.trainable_variables]
+            step = _train_step(call, variables, jit)
+            seconds = _median_seconds(lambda: [g.numpy() for g in step(targets)], repeats)
+            results[(name, jit)] = seconds / target_length
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    peak = matmul_peak_gflops()
+    batch, length, dim, heads = 16, 256, 256, 8
+    flops = attention_flops(batch, length, dim, heads)
+    mha = bench_multi_head(batch, length, dim, heads, args.repeats)
+    rnn = bench_bahdanau(16, 32, 24, 128, max(5, args.repeats // 4))
+
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
+    print()
+    print(f"Multi-head causal self-attention, forward + backward, "
+          f"B={batch} T={length} D={dim} H={heads} ({flops / 1e9:.2f} GFLOP)")
+    header = f"{'implementation':<34}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for (name, jit), seconds in mha.items():
+        ours = mha[("ours", jit)]
+        label = {
+            "ours": "keras_attention.MultiHeadSelfAttn",
+            "keras": "keras.layers.MultiHeadAttention",
+            "torch": "torch.nn.MultiheadAttention",
+        }[name]
+        label += "  xla" if jit else ""
+        gflops = flops / seconds / 1e9
+        speedup = seconds / ours
+        print(f"{label:<34}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
+              f"{speedup:>9.2f}x")
+        rows.append(dict(implementation=name, jit_compile=jit, ms=seconds * 1e3,
+                         gflops=gflops, fraction_of_peak=gflops / peak,
+                         ours_speedup=speedup))
+    print()
+    print("Bahdanau decoder (GRU 128, attention 128, S=32, T=24, B=16), "
+          "forward + backward per step")
+    print(f"{'implementation':<34}{'ms/step':>9}{'ours is':>10}")
+    rnn_rows = []
+    for (name, jit), seconds in rnn.items():
+        label = {"ours": "BahdanauDecoderCell",
+                 "keras": "GRUCell + AdditiveAttention"}[name]
+        label += "  xla" if jit else ""
+        speedup = seconds / rnn[("ours", jit)]
+        print(f"{label:<34}{seconds * 1e3:>9.3f}{speedup:>9.2f}x")
+        rnn_rows.append(dict(implementation=name, jit_compile=jit,
+                             ms_per_step=seconds * 1e3, ours_speedup=speedup))
+    report = dict(
+        machine=dict(processor=platform.processor(), cores=os.cpu_count(),
+                     tensorflow=tf.__version__, keras=keras.__version__),
+        matmul_peak_gflops=peak,
+        multi_head=dict(batch=batch, length=length, dim=dim, heads=heads,
+                        gflop=flops / 1e9, rows=rows),
+        bahdanau=dict(rows=rnn_rows),
+    )
+    print()
+    print(json.dumps(report))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

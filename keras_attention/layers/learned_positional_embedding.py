@@ -73,12 +73,18 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
                 f"inputs may have at most sequence_length={self.sequence_length} "
                 f"steps, received inputs.shape={inputs.shape}"
             )
-        table = ops.convert_to_tensor(self.embeddings)
-        rows = ops.slice(
-            table,
-            (ops.cast(start_index, "int32"), 0),
-            (ops.shape(inputs)[1], table.shape[-1]),
+        if isinstance(start_index, int) and length is not None:
+            if start_index < 0 or start_index + length > self.sequence_length:
+                raise ValueError(
+                    f"start_index + T must be at most sequence_length="
+                    f"{self.sequence_length}, received start_index={start_index} "
+                    f"with inputs.shape={inputs.shape}"
+                )
+        # A gather, not a slice: XLA compiles one program for every start.
+        positions = ops.arange(ops.shape(inputs)[1], dtype="int32") + ops.cast(
+            start_index, "int32"
         )
+        rows = ops.take(self.embeddings, positions, axis=0)  # [T, D]
         return ops.broadcast_to(rows[None], ops.shape(inputs))
 
     def get_config(self):

@@ -1,0 +1,184 @@
+"""What the Transformer encoder and decoder blocks share (private)."""
+
+import keras
+
+from keras_attention.layers.multi_head_self_attention import (
+    MultiHeadSelfAttention,
+    _check_positive_int,
+)
+
+
+def _clone_initializer(initializer):
+    # A fresh instance per sublayer, so a seeded initializer does not give
+    # every sublayer the same weights.
+    return keras.initializers.get(keras.saving.serialize_keras_object(initializer))
+
+
+class _TransformerBlock(keras.layers.Layer):
+    """What the encoder and decoder blocks share (private).
+
+    The constructor arguments and their config, the sublayer factories, the
+    feed-forward network and the residual wiring. The sublayers are made in
+    `build`: the attention's default `key_dim` and the feed-forward's output
+    width both come from the input width `D`.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        key_dim=None,
+        dropout=0.0,
+        activation="relu",
+        layer_norm_epsilon=1e-5,
+        norm_first=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_positive_int("num_heads", num_heads)
+        _check_positive_int("intermediate_dim", intermediate_dim)
+        if key_dim is not None:
+            _check_positive_int("key_dim", key_dim)
+        if (
+            not isinstance(dropout, (int, float))
+            or isinstance(dropout, bool)
+            or not 0.0 <= dropout < 1.0
+        ):
+            raise ValueError(
+                f"dropout must be a float in [0, 1), received dropout={dropout!r}"
+            )
+        if (
+            not isinstance(layer_norm_epsilon, (int, float))
+            or isinstance(layer_norm_epsilon, bool)
+            or layer_norm_epsilon <= 0
+        ):
+            raise ValueError(
+                "layer_norm_epsilon must be a positive float, "
+                f"received layer_norm_epsilon={layer_norm_epsilon!r}"
+            )
+        if not isinstance(norm_first, bool):
+            raise ValueError(
+                f"norm_first must be a bool, received norm_first={norm_first!r}"
+            )
+        try:
+            self.activation = keras.activations.get(activation)
+        except ValueError:
+            raise ValueError(
+                "activation must be a Keras activation (a name or a callable), "
+                f"received activation={activation!r}"
+            ) from None
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.key_dim = key_dim
+        self.dropout = dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = norm_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+
+    # -- sublayers -----------------------------------------------------------
+
+    def _input_dim(self, inputs_shape):
+        """The input width `D`, after checking that the block can take it."""
+        if len(inputs_shape) != 3 or inputs_shape[-1] is None:
+            raise ValueError(
+                "inputs must have shape [B, T, D] with a known D, "
+                f"received inputs.shape={tuple(inputs_shape)}"
+            )
+        dim = inputs_shape[-1]
+        if self.key_dim is None and dim % self.num_heads:
+            raise ValueError(
+                "without key_dim, the input width D must be divisible by "
+                f"num_heads, received inputs.shape={tuple(inputs_shape)} and "
+                f"num_heads={self.num_heads}"
+            )
+        return dim
+
+    def _attention(self, dim, name):
+        return MultiHeadSelfAttention(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim or dim // self.num_heads,
+            dropout=self.dropout,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _layer_norm(self, name):
+        # Keras's LayerNormalization computes in float32 under mixed
+        # precision and returns the compute dtype.
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+
+    def _dropout(self, name):
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def _dense(self, units, activation, name):
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _build_feedforward(self, inputs_shape):
+        """Makes and builds the feed-forward sublayer, the last one."""
+        self._feedforward_intermediate_dense = self._dense(
+            self.intermediate_dim, self.activation, "feedforward_intermediate_dense"
+        )
+        self._feedforward_output_dense = self._dense(
+            inputs_shape[-1], None, "feedforward_output_dense"
+        )
+        self._feedforward_layer_norm = self._layer_norm("feedforward_layer_norm")
+        self._feedforward_dropout = self._dropout("feedforward_dropout")
+        self._feedforward_intermediate_dense.build(inputs_shape)
+        self._feedforward_output_dense.build(
+            tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
+        )
+        self._feedforward_layer_norm.build(inputs_shape)
+
+    # -- residual wiring -----------------------------------------------------
+
+    def _sublayer_input(self, x, layer_norm):
+        return layer_norm(x) if self.norm_first else x
+
+    def _sublayer_output(self, x, y, layer_norm, dropout, training):
+        """Pre-LN `x + y`, post-LN `LN(x + y)`, `y` the sublayer's output."""
+        x = x + dropout(y, training=training)
+        return x if self.norm_first else layer_norm(x)
+
+    def _feedforward(self, x, training):
+        """The position-wise feed-forward sublayer with its residual, `[B, T, D]`."""
+        y = self._sublayer_input(x, self._feedforward_layer_norm)
+        y = self._feedforward_intermediate_dense(y)  # [B, T, intermediate_dim]
+        y = self._feedforward_output_dense(y)  # [B, T, D]
+        return self._sublayer_output(
+            x, y, self._feedforward_layer_norm, self._feedforward_dropout, training
+        )
+
+    def compute_mask(self, inputs, mask=None):
+        # One output step per input step: the padding stays where it was.
+        return mask
+
+    def get_config(self):
+        config = {
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "key_dim": self.key_dim,
+            "dropout": self.dropout,
+            "activation": keras.activations.serialize(self.activation),
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "norm_first": self.norm_first,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,327 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_attention.layers.transformer_decoder_block import TransformerDecoderBlock
+from keras_attention.layers.transformer_encoder_block import TransformerEncoderBlock
+from tests import harness
+
+RNG = np.random.default_rng(0)
+# batch, target, source, features, encoder features, heads, hidden, cache length
+B, T, S, D, C, H, F, S_MAX = 2, 5, 4, 16, 12, 4, 32, 7
+
+
+def _normal(*shape):
+    return RNG.normal(size=shape).astype("float32")
+
+
+def _lengths_mask(lengths, length):
+    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
+
+
+INPUTS_MASK = _lengths_mask([5, 3], T)
+ENCODER_MASK = _lengths_mask([4, 2], S)
+
+
+def _pairs(query_mask, key_mask):
+    return query_mask[:, :, None] & key_mask[:, None, :]
+
+
+# Self-attention with K = D / H = 4: four 16x16 kernels, biases 16 + 16 + 16 + 16.
+SELF_ATTENTION = 4 * 256 + 4 * 16
+# Cross-attention: query and output 16x16, key and value 12x16, four biases of 16.
+CROSS_ATTENTION = 2 * 256 + 2 * 192 + 4 * 16
+# Dense 16 -> 32 and 32 -> 16 with biases.
+FEEDFORWARD = (16 * 32 + 32) + (32 * 16 + 16)
+LAYER_NORM = 2 * 16  # gamma and beta
+
+CASES = [
+    harness.LayerCase(
+        name="encoder_post_ln_padded",
+        cls=TransformerEncoderBlock,
+        init_kwargs=dict(num_heads=H, intermediate_dim=F, dropout=0.1),
+        inputs={"inputs": _normal(B, T, D)},
+        masks={"inputs": INPUTS_MASK},
+        explicit_mask=lambda m: {"attention_mask": _pairs(m["inputs"], m["inputs"])},
+        # attention 8, two layer norms 2 each, two Dense 2 each
+        trainable_weights=16,
+        trainable_params=SELF_ATTENTION + 2 * LAYER_NORM + FEEDFORWARD,
+    ),
+    harness.LayerCase(
+        name="encoder_pre_ln_causal_padded",
+        cls=TransformerEncoderBlock,
+        init_kwargs=dict(
+            num_heads=H, intermediate_dim=F, key_dim=6, activation="gelu",
+            norm_first=True,
+        ),
+        inputs={"inputs": _normal(B, T, D)},
+        call_kwargs={"use_causal_mask": True},
+        masks={"inputs": INPUTS_MASK},
+        explicit_mask=lambda m: {"attention_mask": _pairs(m["inputs"], m["inputs"])},
+        # K = 6: query, key, value 16x4x6, output 4x6x16, biases 24, 24, 24, 16
+        trainable_weights=16,
+        trainable_params=4 * 384 + 3 * 24 + 16 + 2 * LAYER_NORM + FEEDFORWARD,
+    ),
+    harness.LayerCase(
+        name="decoder_post_ln_cross_padded",
+        cls=TransformerDecoderBlock,
+        init_kwargs=dict(num_heads=H, intermediate_dim=F, dropout=0.1),
+        inputs={"inputs": _normal(B, T, D), "encoder_outputs": _normal(B, S, C)},
+        masks={"inputs": INPUTS_MASK, "encoder_outputs": ENCODER_MASK},
+        explicit_mask=lambda m: {
+            "self_attention_mask": _pairs(m["inputs"], m["inputs"]),
+            "cross_attention_mask": _pairs(m["inputs"], m["encoder_outputs"]),
+        },
+        # two attentions 8 each, three layer norms 2 each, two Dense 2 each
+        trainable_weights=26,
+        trainable_params=SELF_ATTENTION + CROSS_ATTENTION + 3 * LAYER_NORM
+        + FEEDFORWARD,
+    ),
+    harness.LayerCase(
+        name="decoder_pre_ln_cross_padded",
+        cls=TransformerDecoderBlock,
+        init_kwargs=dict(num_heads=H, intermediate_dim=F, norm_first=True),
+        inputs={"inputs": _normal(B, T, D), "encoder_outputs": _normal(B, S, C)},
+        masks={"inputs": INPUTS_MASK, "encoder_outputs": ENCODER_MASK},
+        explicit_mask=lambda m: {
+            "self_attention_mask": _pairs(m["inputs"], m["inputs"]),
+            "cross_attention_mask": _pairs(m["inputs"], m["encoder_outputs"]),
+        },
+        trainable_weights=26,
+        trainable_params=SELF_ATTENTION + CROSS_ATTENTION + 3 * LAYER_NORM
+        + FEEDFORWARD,
+    ),
+]
+
+
+@harness.parametrize(CASES)
+def test_harness(case, check, tmp_path):
+    check(case, tmp_path)
+
+
+def test_decoder_step_converts_to_tflite(tmp_path):
+    # One decoding step, caches and index as inputs: the body of an edge
+    # runtime's generation loop. Not a harness case: the harness's fit step
+    # differentiates through the cache write, and the TensorFlow backend's
+    # keras.ops.slice_update (XlaDynamicUpdateSlice) has no gradient.
+    block = TransformerDecoderBlock(H, F, norm_first=True)
+    block(_normal(B, T, D), _normal(B, S, C))
+    specs = {
+        "inputs": ((1, D), "float32"),
+        "self_attention_cache": ((H, S_MAX, 2 * D // H), "float32"),
+        "cross_attention_cache": ((H, S, 2 * D // H), "float32"),
+        "encoder_outputs_mask": ((S,), "bool"),
+        "index": ((), "int32"),
+    }
+    inputs = {
+        k: keras.Input(shape, batch_size=B, dtype=dtype, name=k)
+        for k, (shape, dtype) in specs.items()
+    }
+    outputs = block(
+        inputs["inputs"],
+        self_attention_cache=inputs["self_attention_cache"],
+        cross_attention_cache=inputs["cross_attention_cache"],
+        encoder_outputs_mask=inputs["encoder_outputs_mask"],
+        cache_update_index=inputs["index"][0],
+    )
+    model = keras.Model(inputs, outputs)
+    flatbuffer = harness.convert_to_tflite(model, tmp_path / "saved_model")
+    for index in (0, 3):  # one flatbuffer, any step
+        arrays = {
+            "inputs": _normal(B, 1, D),
+            "self_attention_cache": _normal(B, H, S_MAX, 2 * D // H),
+            "cross_attention_cache": _normal(B, H, S, 2 * D // H),
+            "encoder_outputs_mask": ENCODER_MASK,
+            "index": np.full((B,), index, "int32"),
+        }
+        expected = model.predict(arrays, verbose=0)
+        results = harness.run_tflite(flatbuffer, arrays)
+        assert len(results) == len(expected) == 2  # outputs and the new cache
+        for got, want in zip(results, expected):
+            np.testing.assert_allclose(got, want, atol=harness.FLOAT32_ATOL, rtol=0)
+
+
+def _randomize(layer):
+    """Random weights everywhere, so layer-norm scales and biases count too."""
+    layer.set_weights(
+        [RNG.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+    )
+
+
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post_ln", "pre_ln"])
+def test_encoder_matches_keras_reference(norm_first):
+    x = _normal(B, T, D)
+    block = TransformerEncoderBlock(H, F, activation="gelu", norm_first=norm_first)
+    block.build(x.shape)
+    _randomize(block)
+    got = np.asarray(block(x, mask=INPUTS_MASK))
+
+    # The same block from Keras's layers, weights taken in the documented order.
+    weights = block.get_weights()
+    attention = keras.layers.MultiHeadAttention(num_heads=H, key_dim=D // H)
+    attention.build(x.shape, x.shape)
+    attention.set_weights(weights[0:8])
+    norms = [keras.layers.LayerNormalization(epsilon=1e-5) for _ in range(2)]
+    dense_1 = keras.layers.Dense(F, activation="gelu")
+    dense_2 = keras.layers.Dense(D)
+    for layer, params, shape in [
+        (norms[0], weights[8:10], x.shape),
+        (dense_1, weights[10:12], x.shape),
+        (dense_2, weights[12:14], (B, T, F)),
+        (norms[1], weights[14:16], x.shape),
+    ]:
+        layer.build(shape)
+        layer.set_weights(params)
+
+    def attend(h):
+        return attention(h, h, attention_mask=INPUTS_MASK[:, None, :])
+
+    def feedforward(h):
+        return dense_2(dense_1(h))
+
+    if norm_first:
+        h = x + attend(norms[0](x))
+        want = h + feedforward(norms[1](h))
+    else:
+        h = norms[0](x + attend(x))
+        want = norms[1](h + feedforward(h))
+    # Padded queries: ours give a zero attention output, Keras's attend
+    # uniformly to every key, so only the real positions are comparable.
+    # Float32 with a different order of the same sums; outputs of order one.
+    np.testing.assert_allclose(
+        got[INPUTS_MASK], np.asarray(want)[INPUTS_MASK], atol=1e-5, rtol=0
+    )
+
+
+def test_encoder_output_keeps_the_mask():
+    x = _normal(B, T, D) * INPUTS_MASK[..., None]
+    block = TransformerEncoderBlock(H, F)
+    inputs = keras.Input((T, D))
+    # Masked average pooling only averages the real steps if the mask survives.
+    pooled = keras.layers.GlobalAveragePooling1D()(
+        block(keras.layers.Masking(0.0)(inputs))
+    )
+    got = keras.Model(inputs, pooled).predict(x, verbose=0)
+    outputs = np.asarray(block(x, mask=INPUTS_MASK))
+    want = (outputs * INPUTS_MASK[..., None]).sum(1) / INPUTS_MASK.sum(1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "norm_first,with_encoder",
+    [(False, True), (True, True), (False, False)],
+    ids=["post_ln_cross", "pre_ln_cross", "post_ln_decoder_only"],
+)
+def test_decoder_step_by_step_equals_full_pass(norm_first, with_encoder):
+    x = _normal(B, T, D)
+    encoded = _normal(B, S, C)
+    block = TransformerDecoderBlock(H, F, norm_first=norm_first)
+    encoder_kwargs = {}
+    if with_encoder:
+        encoder_kwargs = {
+            "encoder_outputs": encoded,
+            "encoder_outputs_mask": ENCODER_MASK,
+        }
+    full = np.asarray(block(x, **encoder_kwargs))
+
+    step_kwargs = {}
+    if with_encoder:
+        step_kwargs = {
+            "cross_attention_cache": block.cross_attention_cache(encoded),
+            "encoder_outputs_mask": ENCODER_MASK,
+        }
+
+    def step(inputs, cache, index):
+        return block(
+            inputs, self_attention_cache=cache, cache_update_index=index, **step_kwargs
+        )
+
+    # A cache longer than the sequence: the unfilled tail must not be attended.
+    compiled = tf.function(step, jit_compile=True)
+    for run, index_type in [(step, int), (compiled, tf.constant)]:
+        cache = block.init_cache(B, S_MAX)
+        outputs = []
+        for t in range(T):
+            y, cache = run(x[:, t : t + 1], cache, index_type(t))
+            outputs.append(np.asarray(y))
+        # The same float32 sums over a longer, partly masked key axis.
+        np.testing.assert_allclose(np.concatenate(outputs, 1), full, atol=1e-5, rtol=0)
+    assert compiled.experimental_get_tracing_count() == 1  # one trace, any index
+
+
+def test_padded_encoder_positions_do_not_change_the_decoder():
+    x = _normal(B, T, D)
+    encoded = _normal(B, S, C)
+    changed = np.where(ENCODER_MASK[..., None], encoded, 100.0 * _normal(B, S, C))
+    block = TransformerDecoderBlock(H, F)
+
+    def decode(encoder_outputs, encoder_outputs_mask):
+        full = block(x, encoder_outputs, encoder_outputs_mask=encoder_outputs_mask)
+        first_step, _ = block(
+            x[:, :1],
+            self_attention_cache=block.init_cache(B, T),
+            cross_attention_cache=block.cross_attention_cache(encoder_outputs),
+            cache_update_index=0,
+            encoder_outputs_mask=encoder_outputs_mask,
+        )
+        return np.asarray(full), np.asarray(first_step)
+
+    for original, perturbed in zip(
+        decode(encoded, ENCODER_MASK), decode(changed, ENCODER_MASK)
+    ):
+        # Masked keys get exactly zero weight: not even rounding may differ.
+        np.testing.assert_array_equal(perturbed, original)
+    # Without the mask the same change shows, so the comparison can fail.
+    unmasked = decode(encoded, None)[0]
+    assert np.abs(decode(changed, None)[0] - unmasked).max() > 1e-2
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoderBlock, TransformerDecoderBlock])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(num_heads=0), "num_heads"),
+        (dict(num_heads=2.0), "num_heads"),
+        (dict(intermediate_dim=-1), "intermediate_dim"),
+        (dict(key_dim=0), "key_dim"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout="0.1"), "dropout"),
+        (dict(layer_norm_epsilon=0.0), "layer_norm_epsilon"),
+        (dict(norm_first="yes"), "norm_first"),
+        (dict(activation="no_such_activation"), "activation"),
+    ],
+)
+def test_bad_constructor_arguments(cls, kwargs, name):
+    with pytest.raises(ValueError, match=f"{name}="):
+        cls(**{"num_heads": H, "intermediate_dim": F, **kwargs})
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoderBlock, TransformerDecoderBlock])
+def test_width_not_divisible_by_heads(cls):
+    with pytest.raises(ValueError, match=r"inputs.shape=\(2, 5, 18\) and num_heads=4"):
+        cls(H, F)(_normal(B, T, 18))
+    # An explicit key_dim lifts the constraint.
+    assert cls(H, F, key_dim=3)(_normal(B, T, 18)).shape == (B, T, 18)
+
+
+def test_decoder_call_errors():
+    decoder_only = TransformerDecoderBlock(H, F)
+    decoder_only(_normal(B, T, D))
+    with pytest.raises(ValueError, match="no cross-attention.*encoder_outputs.shape"):
+        decoder_only(_normal(B, T, D), _normal(B, S, C))
+    with pytest.raises(ValueError, match="cross_attention_cache needs a block"):
+        decoder_only.cross_attention_cache(_normal(B, S, C))
+    with pytest.raises(ValueError, match="cache_update_index=None"):
+        decoder_only(
+            _normal(B, 1, D), self_attention_cache=decoder_only.init_cache(B, T)
+        )
+    with pytest.raises(ValueError, match="cache_update_index=0 without a cache"):
+        decoder_only(_normal(B, 1, D), cache_update_index=0)
+
+    with_cross = TransformerDecoderBlock(H, F)
+    with_cross(_normal(B, T, D), _normal(B, S, C))
+    with pytest.raises(ValueError, match="needs encoder_outputs or cross_attention"):
+        with_cross(_normal(B, T, D))
+    with pytest.raises(ValueError, match="init_cache needs a built block"):
+        TransformerDecoderBlock(H, F).init_cache(B, T)

@@ -1,13 +1,21 @@
 """keras-attention: Keras 3 attention layers, reference models and edge export."""
 
+from keras_attention.layers import BahdanauAttention
+from keras_attention.layers import BahdanauDecoderCell
 from keras_attention.layers import LearnedPositionalEmbedding
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.layers import SinusoidalPositionalEmbedding
+from keras_attention.layers import TransformerDecoderBlock
+from keras_attention.layers import TransformerEncoderBlock
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BahdanauAttention",
+    "BahdanauDecoderCell",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
     "SinusoidalPositionalEmbedding",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
 ]

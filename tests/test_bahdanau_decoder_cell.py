@@ -1,0 +1,357 @@
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
+from tests import harness
+
+RNG = np.random.default_rng(0)
+B, T, S, E, DV, DS, U = 2, 4, 5, 3, 6, 8, 7
+INNER = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
+
+
+def _raises(*parts):
+    """`pytest.raises(ValueError)` whose message holds `parts` in order."""
+    return pytest.raises(ValueError, match=".*".join(map(re.escape, parts)))
+
+
+def _normal(*shape):
+    return RNG.normal(size=shape).astype("float32")
+
+
+def _lengths_mask(lengths, length):
+    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
+
+
+VALUES_MASK = _lengths_mask([3, 5], S)
+TARGETS_MASK = _lengths_mask([4, 2], T)
+
+
+@keras.saving.register_keras_serializable(package="keras_attention_tests")
+class TeacherForcedDecoder(keras.layers.Layer):
+    """`initial_state` then `keras.layers.RNN(cell)`, as one layer to test.
+
+    The harness calls a layer with tensor arguments; this is the usage the
+    cell is written for, in a layer the harness can save, reload and export.
+    """
+
+    def __init__(
+        self,
+        inner,
+        units,
+        attention_units,
+        normalize=False,
+        attention_dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.units = units
+        self.attention_units = attention_units
+        self.normalize = normalize
+        self.attention_dropout = attention_dropout
+        self.cell = BahdanauDecoderCell(
+            INNER[inner](units, dtype=self.dtype_policy),
+            attention_units,
+            normalize=normalize,
+            attention_dropout=attention_dropout,
+            seed=1,
+            dtype=self.dtype_policy,
+        )
+        self.rnn = keras.layers.RNN(
+            self.cell, return_sequences=True, dtype=self.dtype_policy
+        )
+        self.supports_masking = True
+
+    def build(self, targets_shape, values_shape, **unused_shapes):
+        self.cell.build_from_config(
+            {
+                "input_shape": (targets_shape[0], targets_shape[2]),
+                "values_shape": values_shape,
+            }
+        )
+        self.rnn.build(targets_shape)
+
+    def call(
+        self,
+        targets,
+        values,
+        decoder_state=None,
+        targets_mask=None,
+        values_mask=None,
+        return_attention_weights=False,
+    ):
+        states = self.cell.initial_state(values, values_mask, decoder_state)
+        outputs = self.rnn(targets, initial_state=states, mask=targets_mask)
+        if return_attention_weights:
+            return outputs, self.cell.attention_weights(outputs, states)
+        return outputs
+
+    def compute_mask(self, targets, mask=None):
+        return mask
+
+    def get_config(self):
+        config = {
+            "inner": self.inner,
+            "units": self.units,
+            "attention_units": self.attention_units,
+            "normalize": self.normalize,
+            "attention_dropout": self.attention_dropout,
+        }
+        return {**super().get_config(), **config}
+
+
+def _cell_params(inner, normalize=False):
+    # inner kernel (E + Dv) x gates*Ds and recurrent kernel Ds x gates*Ds;
+    # GRU bias 2 x 3Ds (reset_after), LSTM bias 4Ds; attention W_q Ds x U,
+    # W_k Dv x U, v U, and with normalize g (scalar) and b U.
+    gates = {"gru": 3, "lstm": 4}[inner]
+    bias = 2 * 3 * DS if inner == "gru" else 4 * DS
+    params = (E + DV) * gates * DS + DS * gates * DS + bias
+    params += DS * U + DV * U + U
+    return params + (1 + U if normalize else 0)
+
+
+CASES = [
+    harness.LayerCase(
+        name="gru_masked_weights",
+        cls=TeacherForcedDecoder,
+        init_kwargs=dict(inner="gru", units=DS, attention_units=U),
+        inputs={
+            "targets": _normal(B, T, E),
+            "values": _normal(B, S, DV),
+            "decoder_state": _normal(B, DS),
+        },
+        call_kwargs={"return_attention_weights": True},
+        masks={"targets": TARGETS_MASK, "values": VALUES_MASK},
+        explicit_mask=lambda m: {
+            "targets_mask": m["targets"],
+            "values_mask": m["values"],
+        },
+        trainable_weights=6,
+        trainable_params=_cell_params("gru"),
+    ),
+    harness.LayerCase(
+        name="lstm_normalize_dropout",
+        cls=TeacherForcedDecoder,
+        init_kwargs=dict(
+            inner="lstm",
+            units=DS,
+            attention_units=U,
+            normalize=True,
+            attention_dropout=0.2,
+        ),
+        inputs={"targets": _normal(B, T, E), "values": _normal(B, S, DV)},
+        masks={"values": VALUES_MASK},
+        explicit_mask=lambda m: {"values_mask": m["values"]},
+        trainable_weights=8,
+        trainable_params=_cell_params("lstm", normalize=True),
+    ),
+]
+
+
+@harness.parametrize(CASES)
+def test_harness(case, check, tmp_path):
+    check(case, tmp_path)
+
+
+# -- decoding ------------------------------------------------------------------
+
+VOCAB = 5
+
+
+@pytest.mark.parametrize("inner", ["gru", "lstm"])
+def test_greedy_steps_equal_teacher_forcing(inner):
+    cell = BahdanauDecoderCell(INNER[inner](DS), attention_units=U)
+    embedding = keras.layers.Embedding(VOCAB, E)
+    readout = keras.layers.Dense(VOCAB)
+    values = _normal(B, S, DV)
+    initial = cell.initial_state(
+        values,
+        values_mask=VALUES_MASK,
+        decoder_state=[_normal(B, DS) for _ in range({"gru": 1, "lstm": 2}[inner])],
+    )
+    assert len(initial) == {"gru": 4, "lstm": 5}[inner]
+
+    # Greedy decoding from token 0, one step at a time.
+    tokens = [np.zeros(B, "int32")]
+    states, outputs, step_weights = initial, [], []
+    for _ in range(T):
+        output, states, weights = cell(
+            embedding(tokens[-1]), states, return_attention_weights=True
+        )
+        outputs.append(output)
+        step_weights.append(weights)
+        tokens.append(np.argmax(readout(output), axis=-1).astype("int32"))
+
+    # The same tokens, teacher-forced through keras.layers.RNN.
+    rnn = keras.layers.RNN(cell, return_sequences=True)
+    forced = rnn(embedding(np.stack(tokens[:-1], axis=1)), initial_state=initial)
+    # Same float32 arithmetic, eager step by step or in a while loop.
+    np.testing.assert_allclose(np.stack(outputs, axis=1), forced, atol=1e-6, rtol=0)
+    weights = cell.attention_weights(forced, initial)
+    assert tuple(weights.shape) == (B, T, S)
+    np.testing.assert_allclose(np.stack(step_weights, axis=1), weights, atol=1e-6)
+    np.testing.assert_array_equal(
+        np.asarray(weights)[~VALUES_MASK[:, None, :].repeat(T, 1)], 0.0
+    )
+    # Some later step must attend differently, or the check shows little.
+    assert np.abs(np.asarray(weights)[:, 1:] - np.asarray(weights)[:, :1]).max() > 1e-3
+
+
+def _functional_decoder(inner, batch_size=None):
+    """The documented usage on keras.Inputs: initial_state, then the RNN."""
+    targets = keras.Input((T, E), batch_size=batch_size, name="targets")
+    values = keras.Input((S, DV), batch_size=batch_size, name="values")
+    values_mask = keras.Input(
+        (S,), batch_size=batch_size, dtype="bool", name="values_mask"
+    )
+    cell = BahdanauDecoderCell(INNER[inner](DS), attention_units=U)
+    states = cell.initial_state(values, values_mask=values_mask)
+    outputs = keras.layers.RNN(cell, return_sequences=True)(
+        keras.layers.Masking(0.0)(targets), initial_state=states
+    )
+    weights = cell.attention_weights(outputs, states)
+    logits = keras.layers.Dense(VOCAB)(outputs)
+    model = keras.Model([targets, values, values_mask], [logits, weights])
+    return model, cell
+
+
+def _arrays(batch):
+    targets = RNG.normal(size=(batch, T, E)).astype("float32")
+    targets[1, 3:] = 0.0  # padded target steps, through Masking
+    mask = np.ones((batch, S), bool)
+    mask[0, 3:] = False
+    return {
+        "targets": targets,
+        "values": RNG.normal(size=(batch, S, DV)).astype("float32"),
+        "values_mask": mask,
+    }
+
+
+def test_teacher_forced_decoder_trains_with_xla():
+    model, cell = _functional_decoder("gru")
+    model = keras.Model(model.inputs, model.outputs[0])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    arrays = _arrays(16)
+    labels = RNG.integers(0, VOCAB, size=(16, T))
+    key_kernel = cell.attention.key_kernel.numpy()
+    history = model.fit(arrays, labels, epochs=8, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    # Chance is log(5) = 1.609; eight Adam steps on one batch of random
+    # labels must fit some of them.
+    assert losses[-1] < 0.9 * losses[0], losses
+    # The keys are projected outside the RNN; their kernel must still train.
+    assert not np.array_equal(cell.attention.key_kernel.numpy(), key_kernel)
+
+
+def test_rnn_with_a_built_cell_deserializes_built():
+    # keras.layers.RNN builds its cell from the step input's shape only; the
+    # cell's build config adds the encoder outputs' shape so that a reloaded
+    # RNN has every weight before any initial_state call.
+    cell = BahdanauDecoderCell(keras.layers.LSTMCell(DS), attention_units=U)
+    rnn = keras.layers.RNN(cell, return_sequences=True)
+    values, targets = _normal(B, S, DV), _normal(B, T, E)
+    expected = rnn(targets, initial_state=cell.initial_state(values))
+    clone = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(rnn)
+    )
+    assert clone.cell.built and len(clone.weights) == len(rnn.weights) == 6
+    clone.set_weights(rnn.get_weights())
+    got = clone(targets, initial_state=clone.cell.initial_state(values))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_tflite_parity_of_the_functional_decoder(tmp_path):
+    model, _ = _functional_decoder("gru", batch_size=B)
+    arrays = _arrays(B)
+    expected = model.predict(arrays, verbose=0)
+    # Builtin ops only: convert_to_tflite fails on anything else.
+    flatbuffer = harness.convert_to_tflite(model, tmp_path / "saved_model")
+    got = harness.run_tflite(flatbuffer, arrays)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=harness.FLOAT32_ATOL, rtol=0)
+
+
+def test_config_round_trip_of_a_built_cell():
+    cell = BahdanauDecoderCell(
+        keras.layers.LSTMCell(DS),
+        attention_units=U,
+        normalize=True,
+        attention_dropout=0.1,
+        kernel_regularizer="l2",
+        seed=3,
+    )
+    states = cell.initial_state(_normal(B, S, DV))
+    cell(_normal(B, E), states)
+    config = cell.get_config()
+    clone = BahdanauDecoderCell.from_config(config)
+    assert clone.get_config() == config
+    assert isinstance(clone.cell, keras.layers.LSTMCell)
+    assert cell.output_size == DS + DV
+    assert cell.state_size == [DS, DS, (None, DV), (None, U), (None,)]
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+def test_bad_arguments_raise():
+    gru = keras.layers.GRUCell(DS)
+    with _raises(
+        "cell must be a keras.layers.GRUCell or keras.layers.LSTMCell",
+        "received cell=<Dense",
+    ):
+        BahdanauDecoderCell(keras.layers.Dense(DS), attention_units=U)
+    with _raises("cell must have no dropout", "received cell with dropout=0.2"):
+        BahdanauDecoderCell(keras.layers.GRUCell(DS, dropout=0.2), attention_units=U)
+    with _raises("received cell with dtype policy 'float32' and dtype='mixed_float16'"):
+        BahdanauDecoderCell(gru, attention_units=U, dtype="mixed_float16")
+    with _raises("attention_units must be a positive int, received attention_units=0"):
+        BahdanauDecoderCell(gru, attention_units=0)
+    with _raises(
+        "attention_dropout must be a float in [0, 1), received attention_dropout=-0.1"
+    ):
+        BahdanauDecoderCell(gru, attention_units=U, attention_dropout=-0.1)
+
+
+def test_mismatched_shapes_raise():
+    cell = BahdanauDecoderCell(keras.layers.LSTMCell(DS), attention_units=U)
+    with _raises(
+        "initial state cannot be made from a batch size alone", "received batch_size=2"
+    ):
+        cell.get_initial_state(batch_size=2)
+    with _raises("call it before the cell runs, received input_shape=(2, 3)"):
+        keras.layers.RNN(cell)(_normal(B, T, E))
+    with _raises(
+        "values must have shape [B, S, Dv] with a known Dv",
+        "received values.shape=(2, 6)",
+    ):
+        cell.initial_state(_normal(B, DV))
+    values = _normal(B, S, DV)
+    with _raises("decoder_state must be [h, c]", "shapes [(2, 8)]"):
+        cell.initial_state(values, decoder_state=_normal(B, DS))
+    with _raises("decoder_state must be [h, c]", "shapes [(3, 8), (3, 8)]"):
+        cell.initial_state(values, decoder_state=[_normal(3, DS)] * 2)
+    with _raises("values_mask must have shape [B, S], received", "shape=(2, 5, 1)"):
+        cell.initial_state(values, values_mask=np.ones((B, S, 1), bool))
+    with _raises("values_mask must have shape [B, S], received", "shape=(2, 4)"):
+        cell.initial_state(values, values_mask=np.ones((B, S - 1), bool))
+    with _raises("values must have shape [B, S, 6]", "received values.shape=(2, 5, 4)"):
+        cell.initial_state(_normal(B, S, 4))
+    states = cell.initial_state(values)
+    with _raises(
+        "states must be the list from initial_state", "received a list of 4 tensors"
+    ):
+        cell(_normal(B, E), states[1:])
+    output, _ = cell(_normal(B, E), states)
+    with _raises(
+        "decoder_outputs must have shape [B, T, 14]",
+        "received decoder_outputs.shape=(2, 14)",
+    ):
+        cell.attention_weights(output, states)

@@ -1,6 +1,7 @@
 """keras-attention: Keras 3 attention layers, reference models and edge export."""
 
 from keras_attention.layers import BahdanauAttention
+from keras_attention.layers import BahdanauDecoder
 from keras_attention.layers import BahdanauDecoderCell
 from keras_attention.layers import LearnedPositionalEmbedding
 from keras_attention.layers import MultiHeadSelfAttention
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BahdanauAttention",
+    "BahdanauDecoder",
     "BahdanauDecoderCell",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",

@@ -4,8 +4,8 @@ Both learn to reverse a sequence of digits (lengths 3 to 10, padded), a task
 with a known answer, trained with `model.fit(jit_compile=True)` on generated
 data, then scored on held-out sequences:
 
-- an RNN encoder-decoder with `BahdanauDecoderCell` (attention inside the
-  decoder's recurrence);
+- an RNN encoder-decoder whose decoder is a `BahdanauDecoder` (attention
+  inside the decoder's recurrence);
 - a small Transformer: `TransformerEncoderBlock` and `TransformerDecoderBlock`
   over `MultiHeadSelfAttention`, with sinusoidal positions.
 
@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_attention import BahdanauDecoder  # noqa: E402
 from keras_attention import BahdanauDecoderCell  # noqa: E402
 from keras_attention import SinusoidalPositionalEmbedding  # noqa: E402
 from keras_attention import TransformerDecoderBlock  # noqa: E402
@@ -61,17 +62,14 @@ def bahdanau_model(units=64):
     encoder_outputs, encoder_state = keras.layers.GRU(
         units, return_sequences=True, return_state=True
     )(source_embedded)
-    cell = BahdanauDecoderCell(keras.layers.GRUCell(units), attention_units=units)
-    states = cell.initial_state(
-        encoder_outputs,
-        values_mask=keras.ops.not_equal(source, PAD),
-        decoder_state=encoder_state,
-    )
     target_embedded = keras.layers.Embedding(VOCABULARY, units, mask_zero=True)(
         decoder_inputs
     )
-    outputs = keras.layers.RNN(cell, return_sequences=True)(
-        target_embedded, initial_state=states
+    # The source padding reaches the attention through the Keras mask that
+    # the encoder's outputs carry.
+    cell = BahdanauDecoderCell(keras.layers.GRUCell(units), attention_units=units)
+    outputs = BahdanauDecoder(cell)(
+        target_embedded, encoder_outputs, decoder_state=encoder_state
     )
     logits = keras.layers.Dense(VOCABULARY)(outputs)
     return keras.Model([source, decoder_inputs], logits, name="bahdanau_seq2seq")

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
 from tests import harness
 
@@ -30,11 +31,12 @@ TARGETS_MASK = _lengths_mask([4, 2], T)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention_tests")
-class TeacherForcedDecoder(keras.layers.Layer):
-    """`initial_state` then `keras.layers.RNN(cell)`, as one layer to test.
+class TeacherForcedDecoder(BahdanauDecoder):
+    """`BahdanauDecoder` with the cell made from plain arguments.
 
-    The harness calls a layer with tensor arguments; this is the usage the
-    cell is written for, in a layer the harness can save, reload and export.
+    The harness makes a fresh layer per check from `init_kwargs`; a cell
+    object in those would be shared between layers, so the cell is made
+    here from its arguments, and the config holds those arguments.
     """
 
     def __init__(
@@ -46,61 +48,35 @@ class TeacherForcedDecoder(keras.layers.Layer):
         attention_dropout=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        cell = BahdanauDecoderCell(
+            INNER[inner](units, dtype=kwargs.get("dtype")),
+            attention_units,
+            normalize=normalize,
+            attention_dropout=attention_dropout,
+            seed=1,
+            dtype=kwargs.get("dtype"),
+        )
+        super().__init__(cell, **kwargs)
         self.inner = inner
         self.units = units
         self.attention_units = attention_units
         self.normalize = normalize
         self.attention_dropout = attention_dropout
-        self.cell = BahdanauDecoderCell(
-            INNER[inner](units, dtype=self.dtype_policy),
-            attention_units,
-            normalize=normalize,
-            attention_dropout=attention_dropout,
-            seed=1,
-            dtype=self.dtype_policy,
-        )
-        self.rnn = keras.layers.RNN(
-            self.cell, return_sequences=True, dtype=self.dtype_policy
-        )
-        self.supports_masking = True
-
-    def build(self, targets_shape, values_shape, **unused_shapes):
-        self.cell.build_from_config(
-            {
-                "input_shape": (targets_shape[0], targets_shape[2]),
-                "values_shape": values_shape,
-            }
-        )
-        self.rnn.build(targets_shape)
-
-    def call(
-        self,
-        targets,
-        values,
-        decoder_state=None,
-        targets_mask=None,
-        values_mask=None,
-        return_attention_weights=False,
-    ):
-        states = self.cell.initial_state(values, values_mask, decoder_state)
-        outputs = self.rnn(targets, initial_state=states, mask=targets_mask)
-        if return_attention_weights:
-            return outputs, self.cell.attention_weights(outputs, states)
-        return outputs
-
-    def compute_mask(self, targets, mask=None):
-        return mask
 
     def get_config(self):
-        config = {
-            "inner": self.inner,
-            "units": self.units,
-            "attention_units": self.attention_units,
-            "normalize": self.normalize,
-            "attention_dropout": self.attention_dropout,
-        }
-        return {**super().get_config(), **config}
+        config = keras.layers.Layer.get_config(self)
+        config.update(
+            inner=self.inner,
+            units=self.units,
+            attention_units=self.attention_units,
+            normalize=self.normalize,
+            attention_dropout=self.attention_dropout,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 def _cell_params(inner, normalize=False):
@@ -120,14 +96,14 @@ CASES = [
         cls=TeacherForcedDecoder,
         init_kwargs=dict(inner="gru", units=DS, attention_units=U),
         inputs={
-            "targets": _normal(B, T, E),
+            "inputs": _normal(B, T, E),
             "values": _normal(B, S, DV),
             "decoder_state": _normal(B, DS),
         },
         call_kwargs={"return_attention_weights": True},
-        masks={"targets": TARGETS_MASK, "values": VALUES_MASK},
+        masks={"inputs": TARGETS_MASK, "values": VALUES_MASK},
         explicit_mask=lambda m: {
-            "targets_mask": m["targets"],
+            "inputs_mask": m["inputs"],
             "values_mask": m["values"],
         },
         trainable_weights=6,
@@ -143,7 +119,7 @@ CASES = [
             normalize=True,
             attention_dropout=0.2,
         ),
-        inputs={"targets": _normal(B, T, E), "values": _normal(B, S, DV)},
+        inputs={"inputs": _normal(B, T, E), "values": _normal(B, S, DV)},
         masks={"values": VALUES_MASK},
         explicit_mask=lambda m: {"values_mask": m["values"]},
         trainable_weights=8,
@@ -355,3 +331,42 @@ def test_mismatched_shapes_raise():
         "received decoder_outputs.shape=(2, 14)",
     ):
         cell.attention_weights(output, states)
+
+
+def test_functional_model_with_the_decoder_layer_saves_and_trains(tmp_path):
+    # The decoder layer keeps the key projection a weight of the saved
+    # model: the reloaded model has every weight and goes on training.
+    inputs = keras.Input((T, E), name="inputs")
+    values = keras.Input((S, DV), name="values")
+    cell = BahdanauDecoderCell(keras.layers.GRUCell(DS), attention_units=U)
+    outputs, weights = BahdanauDecoder(cell)(
+        keras.layers.Masking(0.0)(inputs), values, return_attention_weights=True
+    )
+    model = keras.Model([inputs, values], [keras.layers.Dense(VOCAB)(outputs), weights])
+    arrays = {"inputs": _normal(B, T, E), "values": _normal(B, S, DV)}
+    expected = model.predict(arrays, verbose=0)
+    model.save(tmp_path / "decoder.keras")
+    reloaded = keras.saving.load_model(tmp_path / "decoder.keras")
+    for got, want in zip(reloaded.predict(arrays, verbose=0), expected):
+        np.testing.assert_array_equal(got, want)
+    # Paths are scoped differently on reload; the weights are the same.
+    def shapes(m):
+        return sorted((w.path.split("/")[-1], tuple(w.shape)) for w in m.trainable_weights)
+
+    assert shapes(reloaded) == shapes(model)
+    assert ("key_kernel", (DV, U)) in shapes(reloaded)
+    reloaded_cell = reloaded.layers[3].cell
+    key_kernel = reloaded_cell.attention.key_kernel.numpy()
+    trainer = keras.Model(reloaded.inputs, reloaded.outputs[0])
+    trainer.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    trainer.fit(arrays, RNG.integers(0, VOCAB, size=(B, T)), epochs=1, verbose=0)
+    assert not np.array_equal(reloaded_cell.attention.key_kernel.numpy(), key_kernel)
+
+
+def test_decoder_layer_rejects_other_cells():
+    with _raises("cell must be a BahdanauDecoderCell", "GRUCell"):
+        BahdanauDecoder(keras.layers.GRUCell(DS))

@@ -1,6 +1,7 @@
 """Keras 3 attention layers."""
 
 from keras_attention.layers.bahdanau_attention import BahdanauAttention
+from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
 from keras_attention.layers.learned_positional_embedding import (
     LearnedPositionalEmbedding,
@@ -14,6 +15,7 @@ from keras_attention.layers.transformer_encoder_block import TransformerEncoderB
 
 __all__ = [
     "BahdanauAttention",
+    "BahdanauDecoder",
     "BahdanauDecoderCell",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",

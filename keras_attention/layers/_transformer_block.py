@@ -2,10 +2,8 @@
 
 import keras
 
-from keras_attention.layers.multi_head_self_attention import (
-    MultiHeadSelfAttention,
-    _check_positive_int,
-)
+from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
 
 
 def _clone_initializer(initializer):
@@ -37,18 +35,11 @@ class _TransformerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("intermediate_dim", intermediate_dim)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("intermediate_dim", intermediate_dim)
         if key_dim is not None:
-            _check_positive_int("key_dim", key_dim)
-        if (
-            not isinstance(dropout, (int, float))
-            or isinstance(dropout, bool)
-            or not 0.0 <= dropout < 1.0
-        ):
-            raise ValueError(
-                f"dropout must be a float in [0, 1), received dropout={dropout!r}"
-            )
+            check_positive_int("key_dim", key_dim)
+        check_rate("dropout", dropout)
         if (
             not isinstance(layer_norm_epsilon, (int, float))
             or isinstance(layer_norm_epsilon, bool)

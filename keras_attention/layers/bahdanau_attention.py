@@ -4,20 +4,7 @@ import keras
 from keras import ops
 
 from keras_attention.layers._masking import masked_softmax
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
-
-
-def _check_rate(name, value):
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not 0.0 <= value < 1.0
-    ):
-        raise ValueError(f"{name} must be a float in [0, 1), received {name}={value!r}")
+from keras_attention.layers._validation import check_positive_int, check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -97,8 +84,8 @@ class BahdanauAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("units", units)
-        _check_rate("dropout", dropout)
+        check_positive_int("units", units)
+        check_rate("dropout", dropout)
         self.units = units
         self.normalize = bool(normalize)
         self.dropout = dropout

@@ -3,11 +3,8 @@
 import keras
 from keras import ops
 
-from keras_attention.layers.bahdanau_attention import (
-    BahdanauAttention,
-    _check_positive_int,
-    _check_rate,
-)
+from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers.bahdanau_attention import BahdanauAttention
 
 # The states that follow the inner cell's own: they carry the encoder outputs
 # through `keras.layers.RNN`, which has no `constants` argument in Keras 3.
@@ -131,8 +128,8 @@ class BahdanauDecoderCell(keras.layers.Layer):
                 f"received cell with dtype policy {cell.dtype_policy.name!r} "
                 f"and dtype={self.dtype_policy.name!r}"
             )
-        _check_positive_int("attention_units", attention_units)
-        _check_rate("attention_dropout", attention_dropout)
+        check_positive_int("attention_units", attention_units)
+        check_rate("attention_dropout", attention_dropout)
         self.cell = cell
         self.attention_units = attention_units
         self.normalize = bool(normalize)

@@ -6,16 +6,10 @@ import keras
 from keras import ops
 
 from keras_attention.layers._masking import masked_softmax
+from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.sinusoidal_positional_embedding import (
     sinusoidal_encoding,
 )
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"{name} must be a positive int, received {name}={value!r}"
-        )
 
 
 def _matrix_initializer(initializer, rows):
@@ -141,17 +135,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("key_dim", key_dim)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("key_dim", key_dim)
         if value_dim is not None:
-            _check_positive_int("value_dim", value_dim)
+            check_positive_int("value_dim", value_dim)
         if output_dim is not None:
-            _check_positive_int("output_dim", output_dim)
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                "dropout must be a float in [0, 1), "
-                f"received dropout={dropout!r}"
-            )
+            check_positive_int("output_dim", output_dim)
+        check_rate("dropout", dropout)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim
@@ -283,7 +273,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def init_cache(self, batch_size, max_length, dtype=None):
         """An empty self-attention cache `[B, H, max_length, K + V]`."""
-        _check_positive_int("max_length", max_length)
+        check_positive_int("max_length", max_length)
         return ops.zeros(
             (batch_size, self.num_heads, max_length, self.key_dim + self._value_dim),
             dtype=dtype or self.compute_dtype,

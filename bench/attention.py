@@ -32,14 +32,25 @@ from keras_attention import MultiHeadSelfAttention  # noqa: E402
 
 
 def _median_seconds(fn, repeats, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
+    return _interleaved_medians({"fn": fn}, repeats, warmup)["fn"]
+
+
+def _interleaved_medians(steps, repeats, warmup=3):
+    """Median seconds of each callable in `steps`, timed in alternation.
+
+    Running the contenders round-robin spreads any drift in the machine's
+    speed (other load, clock changes) over all of them alike.
+    """
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def matmul_peak_gflops(n=2048, repeats=10):
@@ -96,14 +107,12 @@ def bench_multi_head(batch, length, dim, heads, repeats):
             theirs.trainable_variables,
         ),
     }
-    results = {}
+    steps = {}
     for jit in (False, True):
         for name, (call, variables) in calls.items():
             step = _train_step(call, variables, jit)
-            seconds = _median_seconds(
-                lambda: [g.numpy() for g in step(x)], repeats
-            )
-            results[(name, jit)] = seconds
+            steps[(name, jit)] = lambda step=step: [g.numpy() for g in step(x)]
+    results = _interleaved_medians(steps, repeats)
     torch_seconds = bench_torch(batch, length, dim, heads, repeats)
     if torch_seconds is not None:
         results[("torch", False)] = torch_seconds
@@ -133,8 +142,8 @@ class AdditiveAttentionDecoderCell(keras.layers.Layer):
     """The Bahdanau decoder written with `keras.layers.AdditiveAttention`.
 
     The peer of `BahdanauDecoderCell` in this benchmark: the same GRU, the
-    same projections (keys precomputed once, as ours does), the score from
-    Keras's additive attention layer.
+    same projections (keys precomputed once, as ours does), the same source
+    padding mask, the score from Keras's additive attention layer.
     """
 
     def __init__(self, units, attention_units, value_dim, **kwargs):
@@ -143,7 +152,7 @@ class AdditiveAttentionDecoderCell(keras.layers.Layer):
         self.gru = keras.layers.GRUCell(units)
         self.query_dense = keras.layers.Dense(attention_units, use_bias=False)
         self.attention = keras.layers.AdditiveAttention(use_scale=True)
-        self.state_size = [units, (None, value_dim), (None, attention_units)]
+        self.state_size = [units, (None, value_dim), (None, attention_units), (None,)]
         self.output_size = units + value_dim
 
     def build(self, input_shape):
@@ -152,19 +161,25 @@ class AdditiveAttentionDecoderCell(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, states, training=None):
-        state, values, keys = states
+        state, values, keys, values_mask = states
         query = self.query_dense(state)[:, None, :]  # [B, 1, U]
-        context = self.attention([query, values, keys])[:, 0]  # [B, Dv]
+        mask = [None, keras.ops.cast(values_mask, "bool")]
+        context = self.attention([query, values, keys], mask=mask)[:, 0]  # [B, Dv]
         output, new_state = self.gru(
             keras.ops.concatenate([inputs, context], -1), state, training=training
         )
         new_state = new_state[0] if isinstance(new_state, (list, tuple)) else new_state
-        return keras.ops.concatenate([output, context], -1), [new_state, values, keys]
+        return keras.ops.concatenate([output, context], -1), [
+            new_state, values, keys, values_mask
+        ]
 
 
 def bench_bahdanau(batch, source_length, target_length, units, repeats):
     """Seconds per decoder step, forward and backward, teacher forced."""
     values = tf.random.normal((batch, source_length, units))
+    # Real batches are padded: the last quarter of half the sources.
+    lengths = np.where(np.arange(batch) % 2, source_length, source_length * 3 // 4)
+    values_mask = tf.constant(np.arange(source_length)[None, :] < lengths[:, None])
     targets = tf.random.normal((batch, target_length, units))
     ours_cell = BahdanauDecoderCell(keras.layers.GRUCell(units), attention_units=units)
     ours_rnn = keras.layers.RNN(ours_cell, return_sequences=True)
@@ -173,15 +188,17 @@ def bench_bahdanau(batch, source_length, target_length, units, repeats):
     key_dense = keras.layers.Dense(units, use_bias=False)
 
     def ours_call(t):
-        return ours_rnn(t, initial_state=ours_cell.initial_state(values))
+        states = ours_cell.initial_state(values, values_mask=values_mask)
+        return ours_rnn(t, initial_state=states)
 
     def keras_call(t):
         state = tf.zeros((batch, units))
-        return keras_rnn(t, initial_state=[state, values, key_dense(values)])
+        mask = tf.cast(values_mask, "float32")
+        return keras_rnn(t, initial_state=[state, values, key_dense(values), mask])
 
     ours_call(targets)
     keras_call(targets)
-    results = {}
+    steps = {}
     for jit in (False, True):
         for name, call, layers in (
             ("ours", ours_call, [ours_rnn]),
@@ -189,9 +206,9 @@ def bench_bahdanau(batch, source_length, target_length, units, repeats):
         ):
             variables = [v for layer in layers for v in layer.trainable_variables]
             step = _train_step(call, variables, jit)
-            seconds = _median_seconds(lambda: [g.numpy() for g in step(targets)], repeats)
-            results[(name, jit)] = seconds / target_length
-    return results
+            steps[(name, jit)] = lambda step=step: [g.numpy() for g in step(targets)]
+    results = _interleaved_medians(steps, repeats)
+    return {key: seconds / target_length for key, seconds in results.items()}
 
 
 def main():
@@ -204,7 +221,7 @@ def main():
     batch, length, dim, heads = 16, 256, 256, 8
     flops = attention_flops(batch, length, dim, heads)
     mha = bench_multi_head(batch, length, dim, heads, args.repeats)
-    rnn = bench_bahdanau(16, 32, 24, 128, max(5, args.repeats // 4))
+    rnn = bench_bahdanau(16, 32, 24, 128, args.repeats)
 
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
@@ -212,21 +229,21 @@ def main():
     print()
     print(f"Multi-head causal self-attention, forward + backward, "
           f"B={batch} T={length} D={dim} H={heads} ({flops / 1e9:.2f} GFLOP)")
-    header = f"{'implementation':<34}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
+    header = f"{'implementation':<42}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
     print(header)
     print("-" * len(header))
     rows = []
     for (name, jit), seconds in mha.items():
         ours = mha[("ours", jit)]
         label = {
-            "ours": "keras_attention.MultiHeadSelfAttn",
+            "ours": "keras_attention.MultiHeadSelfAttention",
             "keras": "keras.layers.MultiHeadAttention",
             "torch": "torch.nn.MultiheadAttention",
         }[name]
-        label += "  xla" if jit else ""
+        label += " (XLA)" if jit else ""
         gflops = flops / seconds / 1e9
         speedup = seconds / ours
-        print(f"{label:<34}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
+        print(f"{label:<42}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
               f"{speedup:>9.2f}x")
         rows.append(dict(implementation=name, jit_compile=jit, ms=seconds * 1e3,
                          gflops=gflops, fraction_of_peak=gflops / peak,
@@ -234,14 +251,14 @@ def main():
     print()
     print("Bahdanau decoder (GRU 128, attention 128, S=32, T=24, B=16), "
           "forward + backward per step")
-    print(f"{'implementation':<34}{'ms/step':>9}{'ours is':>10}")
+    print(f"{'implementation':<42}{'ms/step':>9}{'ours is':>10}")
     rnn_rows = []
     for (name, jit), seconds in rnn.items():
         label = {"ours": "BahdanauDecoderCell",
                  "keras": "GRUCell + AdditiveAttention"}[name]
-        label += "  xla" if jit else ""
+        label += " (XLA)" if jit else ""
         speedup = seconds / rnn[("ours", jit)]
-        print(f"{label:<34}{seconds * 1e3:>9.3f}{speedup:>9.2f}x")
+        print(f"{label:<42}{seconds * 1e3:>9.3f}{speedup:>9.2f}x")
         rnn_rows.append(dict(implementation=name, jit_compile=jit,
                              ms_per_step=seconds * 1e3, ours_speedup=speedup))
     report = dict(

@@ -366,3 +366,50 @@ def test_relative_positions_need_even_features_and_self_attention():
         MultiHeadSelfAttention(2, 8, relative_positions=True)(
             _normal(B, T, D), context=_normal(B, S, C)
         )
+
+
+# -- blocked causal attention (the long-sequence path) -------------------------
+
+
+@pytest.mark.parametrize(
+    "length, memory_length, padded",
+    [(256, 0, False), (128, 0, True), (192, 32, False), (128, 16, True)],
+)
+def test_blocked_causal_path_equals_one_masked_product(
+    length, memory_length, padded
+):
+    """Causal self-attention over 128+ steps runs in query blocks; asking for
+    the scores takes the one-product path, so the two can be compared."""
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    x = _normal(B, length, D)
+    kwargs = dict(use_causal_mask=True)
+    if memory_length:
+        kwargs["memory"] = _normal(B, memory_length, D)
+    if padded:
+        kwargs["query_mask"] = _lengths_mask([length, length - 70], length)
+    with tf.GradientTape(persistent=True) as tape:
+        blocked = layer(x, **kwargs)
+        single, _ = layer(x, return_attention_scores=True, **kwargs)
+        blocked_loss = tf.reduce_sum(blocked**2)
+        single_loss = tf.reduce_sum(single**2)
+    np.testing.assert_allclose(blocked, single, atol=1e-5, rtol=0)
+    for g_blocked, g_single in zip(
+        tape.gradient(blocked_loss, layer.trainable_weights),
+        tape.gradient(single_loss, layer.trainable_weights),
+    ):
+        np.testing.assert_allclose(g_blocked, g_single, atol=1e-4, rtol=1e-5)
+
+
+def test_causal_blocks_choice():
+    from keras_attention.layers.multi_head_self_attention import _causal_blocks
+
+    def blocks(length, offset=0, causal=True):
+        return _causal_blocks(keras.KerasTensor((2, length, 8)), offset, causal)
+
+    assert blocks(256) == 4
+    assert blocks(192) == 3
+    assert blocks(130) == 2
+    assert blocks(127) == 1
+    assert blocks(256, causal=False) == 1
+    assert blocks(None) == 1
+    assert _causal_blocks(keras.KerasTensor((2, 256, 8)), tf.constant(3), True) == 1

@@ -184,30 +184,34 @@ class BahdanauAttention(keras.layers.Layer):
         # becomes tf.tensordot, whose gradient XLA cannot compile inside the
         # while loop of keras.layers.RNN.
         projected_query = ops.matmul(query, self.query_kernel)  # [B, (T,) U]
+        # One decoder step is the hot path (it runs inside the recurrence):
+        # it works on [B, S] without a T axis, saving the reshapes.
         single_step = len(query.shape) == 2
         if single_step:
-            projected_query = projected_query[:, None, :]  # [B, 1, U]
-            if query_mask is not None:
-                query_mask = query_mask[:, None]  # [B, 1]
-        hidden = projected_query[:, :, None, :] + keys[:, None, :, :]  # [B, T, S, U]
+            hidden = projected_query[:, None, :] + keys  # [B, S, U]
+        else:
+            hidden = projected_query[:, :, None, :] + keys[:, None]  # [B, T, S, U]
         if self.normalize:
             hidden = hidden + self.attention_b
         v = self._scoring_vector()  # [U]
-        scores = ops.sum(ops.tanh(hidden) * v, axis=-1)  # [B, T, S]
+        scores = ops.sum(ops.tanh(hidden) * v, axis=-1)  # [B, (T,) S]
 
         mask = None
         if values_mask is not None:
-            mask = ops.cast(values_mask, "bool")[:, None, :]  # [B, 1, S]
+            mask = ops.cast(values_mask, "bool")  # [B, S]
+            if not single_step:
+                mask = mask[:, None, :]  # [B, 1, S]
         if query_mask is not None:
-            rows = ops.cast(query_mask, "bool")[:, :, None]  # [B, T, 1]
+            rows = ops.cast(query_mask, "bool")[..., None]  # [B, (T,) 1]
             mask = rows if mask is None else ops.logical_and(mask, rows)
-        weights = masked_softmax(scores, mask)  # float32 [B, T, S]
+        weights = masked_softmax(scores, mask)  # float32 [B, (T,) S]
         weights = ops.cast(weights, self.compute_dtype)
         dropped = self._dropout_layer(weights, training=training)
-        context = ops.matmul(dropped, values)  # [B, T, Dv]
-
         if single_step:
-            context, weights = context[:, 0], weights[:, 0]  # [B, Dv], [B, S]
+            context = ops.matmul(dropped[:, None, :], values)[:, 0]  # [B, Dv]
+        else:
+            context = ops.matmul(dropped, values)  # [B, T, Dv]
+
         if return_attention_weights:
             return context, weights
         return context

@@ -361,13 +361,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             key, value = self._keys_values(source)
         key_len = ops.shape(key)[2]
 
-        scale = 1.0 / math.sqrt(kdim)
-        if self.relative_positions:
-            scores = self._relative_scores(query_proj, key, offset, scale)
-        else:
-            scores = ops.matmul(query_proj * scale, ops.transpose(key, (0, 1, 3, 2)))
-        # scores: [B, H, T, S]
-
         full_mask, rows_may_be_empty = self._combined_mask(
             q_len,
             key_len,
@@ -377,15 +370,30 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             key_mask=key_mask,
             query_mask=query_mask,
             filled_only=cache is not None and cache_update_index is not None,
-        )
-        weights = masked_softmax(
-            scores,
-            None if full_mask is None else full_mask[:, None],
-            rows_may_be_empty=rows_may_be_empty,
-        )  # float32 [B, H, T, S]
-        weights = ops.cast(weights, self.compute_dtype)
-        dropped = self._dropout_layer(weights, training=training)
-        attended = ops.matmul(dropped, value)  # [B, H, T, V]
+        )  # [B or 1, T, S]
+        scale = 1.0 / math.sqrt(kdim)
+        if self.relative_positions:
+            scores = self._relative_scores(query_proj, key, offset, scale)
+            attended, weights = self._attend(
+                scores, value, full_mask, rows_may_be_empty, training
+            )
+        else:
+            blocks = _causal_blocks(
+                query, offset, use_causal_mask and context is None and cache is None
+            )
+            if blocks > 1 and not return_attention_scores:
+                attended = self._blocked_causal_attention(
+                    query_proj * scale, key, value, full_mask, rows_may_be_empty,
+                    blocks, offset, training,
+                )
+            else:
+                scores = ops.matmul(
+                    query_proj * scale, ops.transpose(key, (0, 1, 3, 2))
+                )  # [B, H, T, S]
+                attended, weights = self._attend(
+                    scores, value, full_mask, rows_may_be_empty, training
+                )
+        # attended: [B, H, T, V]
         attended = ops.reshape(
             ops.transpose(attended, (0, 2, 1, 3)), (-1, heads * self._value_dim)
         )
@@ -405,6 +413,61 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if updated_cache is not None:
             results.append(updated_cache)
         return results[0] if len(results) == 1 else tuple(results)
+
+    def _attend(self, scores, value, mask, rows_may_be_empty, training):
+        """Masked softmax of `scores` `[B, H, t, s]`, then the weighted values.
+
+        Returns the attended values `[B, H, t, V]` and the weights before
+        dropout, in the compute dtype.
+        """
+        weights = masked_softmax(
+            scores,
+            None if mask is None else mask[:, None],
+            rows_may_be_empty=rows_may_be_empty,
+        )  # float32 [B, H, t, s]
+        weights = ops.cast(weights, self.compute_dtype)
+        dropped = self._dropout_layer(weights, training=training)
+        return ops.matmul(dropped, value), weights
+
+    def _blocked_causal_attention(
+        self, query, key, value, mask, rows_may_be_empty, blocks, offset, training
+    ):
+        """Causal attention, one block of query rows at a time.
+
+        Query block `i` (rows `r0:r1`) can only see keys before
+        `offset + r1`, so the scores above the diagonal blocks are never
+        computed: with four blocks, 5/8 of the attention arithmetic. Keys and
+        values are cut with `split` and joined with `concatenate`, whose
+        gradients are cheap, rather than sliced. bench/attention.py measured
+        it faster than one masked product both with and without XLA
+        (T=256: 20 against 26 ms, and 22 against 34 ms under XLA, for the
+        attention alone).
+        """
+        q_len = query.shape[2]
+        size = q_len // blocks
+        queries = ops.split(query, blocks, axis=2)
+        key_parts = [key[:, :, :offset]] if offset else []
+        value_parts = [value[:, :, :offset]] if offset else []
+        key_parts += ops.split(key[:, :, offset:], blocks, axis=2)
+        value_parts += ops.split(value[:, :, offset:], blocks, axis=2)
+        first = 1 if offset else 0
+        outputs = []
+        for i in range(blocks):
+            seen = first + i + 1
+            keys = ops.concatenate(key_parts[:seen], axis=2) if seen > 1 else key_parts[0]
+            values = (
+                ops.concatenate(value_parts[:seen], axis=2)
+                if seen > 1
+                else value_parts[0]
+            )
+            end = offset + (i + 1) * size
+            block_mask = None if mask is None else mask[:, i * size : (i + 1) * size, :end]
+            scores = ops.matmul(queries[i], ops.transpose(keys, (0, 1, 3, 2)))
+            attended, _ = self._attend(
+                scores, values, block_mask, rows_may_be_empty, training
+            )
+            outputs.append(attended)  # [B, H, T / blocks, V]
+        return ops.concatenate(outputs, axis=2)
 
     def _relative_scores(self, query_proj, key, offset, scale):
         """`(q + u) k^T + (q + v) (W_R R_{i-j})^T`, scaled (Dai et al. 2019).
@@ -567,6 +630,30 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+# Query blocks of causal self-attention: at least this many rows each, and
+# at most _MAX_BLOCKS blocks (see _blocked_causal_attention).
+_MIN_BLOCK_ROWS = 64
+_MAX_BLOCKS = 4
+
+
+def _causal_blocks(query, offset, causal_self_attention):
+    """How many query blocks causal attention splits into (1: no blocking).
+
+    Blocking is for causal self-attention (with or without memory) with
+    static shapes: a known query length that the blocks divide and a static
+    memory length; not with a cache or a context.
+    """
+    q_len = query.shape[1]
+    if not causal_self_attention or q_len is None:
+        return 1
+    if not isinstance(offset, int):
+        return 1
+    blocks = min(_MAX_BLOCKS, q_len // _MIN_BLOCK_ROWS)
+    while blocks > 1 and q_len % blocks:
+        blocks -= 1
+    return max(blocks, 1)
 
 
 def _ones_if_none(mask, like):

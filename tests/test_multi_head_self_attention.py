@@ -46,6 +46,21 @@ CASES = [
         trainable_params=4 * 512 + 3 * 32 + 16,
     ),
     harness.LayerCase(
+        # 128 causal steps take the blocked path (two query blocks).
+        name="causal_blocked_padded",
+        cls=MultiHeadSelfAttention,
+        init_kwargs=dict(num_heads=2, key_dim=8),
+        inputs={"query": _normal(B, 128, D)},
+        call_kwargs={"use_causal_mask": True},
+        masks={"query": _lengths_mask([128, 90], 128)},
+        explicit_mask=lambda m: {
+            "attention_mask": m["query"][:, :, None] & m["query"][:, None, :]
+        },
+        # 3 kernels 16x2x8, output kernel 2x8x16, biases 16, 16, 16, 16
+        trainable_weights=8,
+        trainable_params=4 * 256 + 4 * 16,
+    ),
+    harness.LayerCase(
         name="cross_scores",
         cls=MultiHeadSelfAttention,
         init_kwargs=dict(num_heads=4, key_dim=8, value_dim=6, output_dim=10),

@@ -115,13 +115,17 @@ def bench_multi_head(batch, length, dim, heads, repeats):
             step = _train_step(call, variables, jit)
             steps[(name, jit)] = lambda step=step: [g.numpy() for g in step(x)]
     results = _interleaved_medians(steps, repeats)
-    torch_seconds = bench_torch(batch, length, dim, heads, repeats)
-    if torch_seconds is not None:
-        results[("torch", False)] = torch_seconds
+    # PyTorch gets a loop of its own: alternating with TensorFlow in one loop
+    # slowed it by half (the two runtimes' thread pools contend), which would
+    # flatter us.
+    torch_step = torch_train_step(batch, length, dim, heads)
+    if torch_step is not None:
+        results[("torch", False)] = _median_seconds(torch_step, repeats)
     return results
 
 
-def bench_torch(batch, length, dim, heads, repeats):
+def torch_train_step(batch, length, dim, heads):
+    """Forward + backward of `torch.nn.MultiheadAttention`, or None."""
     try:
         import torch
     except ImportError:
@@ -137,7 +141,7 @@ def bench_torch(batch, length, dim, heads, repeats):
         y, _ = layer(x, x, x, attn_mask=causal, need_weights=False, is_causal=True)
         (y * y).sum().backward()
 
-    return _median_seconds(step, repeats)
+    return step
 
 
 class AdditiveAttentionDecoderCell(keras.layers.Layer):

@@ -98,7 +98,8 @@ def transformer_model(dim=64, heads=4):
 
     def embed(tokens):
         x = keras.layers.Embedding(VOCABULARY, dim, mask_zero=True)(tokens)
-        return x + SinusoidalPositionalEmbedding()(x)
+        # A merge layer, not `+`, so the padding mask reaches the blocks.
+        return keras.layers.Add()([x, SinusoidalPositionalEmbedding()(x)])
 
     encoded = TransformerEncoderBlock(num_heads=heads, intermediate_dim=2 * dim)(
         embed(source)

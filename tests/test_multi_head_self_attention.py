@@ -259,6 +259,15 @@ def test_cross_attention_cache_equals_context():
     np.testing.assert_array_equal(same_cache, cache)
 
 
+def test_cross_attention_cache_honours_context_mask():
+    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    q, c = _normal(B, T, D), _normal(B, S, C)
+    want = layer(q, context=c, context_mask=CONTEXT_MASK)
+    got, _ = layer(q, cache=layer.context_cache(c), context_mask=CONTEXT_MASK)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    assert np.abs(np.asarray(want) - np.asarray(layer(q, context=c))).max() > 1e-3
+
+
 def test_cache_decode_step_converts_to_tflite(tmp_path):
     layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
     x = _normal(1, T, D)
@@ -362,16 +371,42 @@ def test_bad_shapes_name_the_argument():
     layer(_normal(B, T, D))
     with pytest.raises(ValueError, match=r"query must have 16 features.*\(2, 6, 8\)"):
         layer(_normal(B, T, 8))
-    with pytest.raises(ValueError, match=r"memory must have shape \[B, M, 16\].*\(2, 4, 3\)"):
+    with pytest.raises(ValueError, match=r"memory must have shape \[B, M, D\] = \[2, \?, 16\], received memory.shape=\(2, 4, 3\)"):
         layer(_normal(B, T, D), memory=_normal(B, M, 3))
-    with pytest.raises(ValueError, match=r"cache must have shape .*\[B, 2, S_max, 16\].*\(2, 3, 6, 16\)"):
+    with pytest.raises(ValueError, match=r"memory must have shape .*received memory.shape=\(3, 4, 16\)"):
+        layer(_normal(B, T, D), memory=_normal(3, M, D))
+    with pytest.raises(ValueError, match=r"memory_mask must have shape \[B, M\] = \[2, 4\], received memory_mask.shape=\(2, 3\)"):
+        layer(_normal(B, T, D), memory=_normal(B, M, D), memory_mask=np.ones((B, 3), bool))
+    with pytest.raises(ValueError, match="memory_mask needs memory"):
+        layer(_normal(B, T, D), memory_mask=np.ones((B, M), bool))
+    with pytest.raises(ValueError, match=r"query_mask must have shape \[B, T\] = \[2, 6\], received query_mask.shape=\(2, 5\)"):
+        layer(_normal(B, T, D), query_mask=np.ones((B, 5), bool))
+    with pytest.raises(ValueError, match=r"cache must have shape \[B, H, S_max, K \+ V\] = \[2, 2, \?, 16\].*\(2, 3, 6, 16\)"):
         layer(_normal(B, 1, D), cache=np.zeros((B, 3, T, 16), "float32"), cache_update_index=0)
     with pytest.raises(ValueError, match="cache_update_index needs a cache"):
         layer(_normal(B, T, D), cache_update_index=0)
+    cache = np.zeros((B, 2, T, 16), "float32")
+    with pytest.raises(ValueError, match=r"cache_update_index must be in \[0, S_max - T\] = \[0, 5\], received cache_update_index=6"):
+        layer(_normal(B, 1, D), cache=cache, cache_update_index=6)
+    with pytest.raises(ValueError, match=r"cache_update_index must be in \[0, S_max - T\] = \[0, 3\], received cache_update_index=4"):
+        layer(_normal(B, 3, D), cache=cache, cache_update_index=4)
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \[B or 1, T, S\] = \[2, 6, 6\], received attention_mask.shape=\(2, 6\)"):
+        # A [B, S] padding mask is not an attention mask, even where B == T.
+        layer(_normal(B, T, D), attention_mask=np.ones((B, T), bool))
+    with pytest.raises(ValueError, match=r"attention_mask must have shape .*= \[2, 6, 10\], received attention_mask.shape=\(2, 6, 6\)"):
+        layer(_normal(B, T, D), memory=_normal(B, M, D), attention_mask=np.ones((B, T, T), bool))
     cross = MultiHeadSelfAttention(num_heads=2, key_dim=8)
     cross(_normal(B, T, D), context=_normal(B, S, C))
-    with pytest.raises(ValueError, match=r"context must have 12 features.*\(2, 5, 7\)"):
+    with pytest.raises(ValueError, match=r"context must have shape \[B, S, 12\].*\(2, 5, 7\)"):
         cross(_normal(B, T, D), context=_normal(B, S, 7))
+    with pytest.raises(ValueError, match=r"context must have shape \[B, S, C\] = \[2, \?, \?\], received context.shape=\(3, 5, 12\)"):
+        cross(_normal(B, T, D), context=_normal(3, S, C))
+    with pytest.raises(ValueError, match=r"context_mask must have shape \[B, S\] = \[2, 5\], received context_mask.shape=\(2, 4\)"):
+        cross(_normal(B, T, D), context=_normal(B, S, C), context_mask=np.ones((B, 4), bool))
+    with pytest.raises(ValueError, match="context_mask needs a context or a cross-attention cache"):
+        cross(_normal(B, T, D), context_mask=np.ones((B, S), bool))
+    with pytest.raises(ValueError, match="pass either context or a cache"):
+        cross(_normal(B, T, D), context=_normal(B, S, C), cache=cross.context_cache(_normal(B, S, C)))
 
 
 def test_relative_positions_need_even_features_and_self_attention():
@@ -428,3 +463,87 @@ def test_causal_blocks_choice():
     assert blocks(256, causal=False) == 1
     assert blocks(None) == 1
     assert _causal_blocks(keras.KerasTensor((2, 256, 8)), tf.constant(3), True) == 1
+
+
+def test_relative_scores_match_the_paper_computed_in_numpy():
+    """Dai et al. (2019), eq. 4, written out independently:
+    a[i, j] = (q_i + u) . k_j + (q_i + v) . (W_R^T R_{i-j}), scaled by
+    1/sqrt(K), where query i sits at position M + i, key j at j, and
+    R_d[2m] = sin(d / 10000^(2m/D)), R_d[2m+1] = cos(d / 10000^(2m/D))."""
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, relative_positions=True)
+    memory, x = _normal(1, 3, 8), _normal(1, 4, 8)
+    layer(x, memory=memory)
+    layer.content_bias.assign(_normal(2, 4))  # u and v start at zero
+    layer.position_bias.assign(_normal(2, 4))
+    _, scores = layer(
+        x, memory=memory, use_causal_mask=True, return_attention_scores=True
+    )
+    w = {v.path.split("/")[-1]: np.asarray(v, "float64") for v in layer.weights}
+    both = np.concatenate([memory, x], axis=1)[0].astype("float64")  # [S, D]
+    q = np.einsum("td,dhk->thk", x[0], w["query_kernel"]) + w["query_bias"]
+    k = np.einsum("sd,dhk->shk", both, w["key_kernel"]) + w["key_bias"]
+    M, T, S, D = 3, 4, 7, 8
+    want = np.zeros((2, T, S))
+    for i in range(T):
+        for j in range(S):
+            d = M + i - j
+            angles = d / 10000 ** (np.arange(0, D, 2) / D)
+            R = np.stack([np.sin(angles), np.cos(angles)], -1).reshape(D)
+            r = np.einsum("d,dhk->hk", R, w["position_kernel"])
+            want[:, i, j] = (
+                np.sum((q[i] + w["content_bias"]) * k[j], -1)
+                + np.sum((q[i] + w["position_bias"]) * r, -1)
+            ) / 2.0  # sqrt(K) = 2
+            if j > M + i:
+                want[:, i, j] = -np.inf
+    want = np.exp(want - want.max(-1, keepdims=True))
+    want /= want.sum(-1, keepdims=True)
+    np.testing.assert_allclose(scores[0], want, atol=1e-5, rtol=0)
+
+
+def test_seeded_initializer_gives_distinct_kernels_with_matrix_fans():
+    layer = MultiHeadSelfAttention(
+        num_heads=8, key_dim=32, kernel_initializer=keras.initializers.GlorotUniform(7)
+    )
+    layer(_normal(1, 2, 256))
+    q, k, v, o = (
+        np.asarray(w)
+        for w in (layer.query_kernel, layer.key_kernel, layer.value_kernel, layer.output_kernel)
+    )
+    assert not np.array_equal(q, k) and not np.array_equal(k, v)
+    # Glorot on a 256 x 256 matrix: uniform with limit sqrt(6 / 512), so a
+    # standard deviation of sqrt(1 / 256) = 0.0625, for the output too.
+    for kernel in (q, o):
+        assert abs(kernel.std() - 0.0625) < 0.002, kernel.std()
+    again = MultiHeadSelfAttention(
+        num_heads=8, key_dim=32, kernel_initializer=keras.initializers.GlorotUniform(7)
+    )
+    again(_normal(1, 2, 256))
+    np.testing.assert_array_equal(again.key_kernel, k)  # and reproducible
+
+
+def test_context_cache_under_mixed_precision_is_float16():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, dtype="mixed_float16")
+    layer(_normal(B, T, D), context=_normal(B, S, C))
+    cache = layer.context_cache(_normal(B, S, C))
+    assert cache.dtype == "float16" and layer.init_cache(B, T).dtype == "float16"
+
+
+def test_long_relative_distances_stay_exact_under_mixed_precision():
+    # float16 cannot count past 2048 (2049 rounds to 2048): the distances
+    # must be built in float32. Zero key kernels leave the position term
+    # alone in the scores, so a wrong distance shows in the weights.
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    mixed = MultiHeadSelfAttention(
+        num_heads=2, key_dim=8, relative_positions=True, dtype="mixed_float16"
+    )
+    x, memory = _normal(1, 1, D), _normal(1, 2100, D)
+    layer(x, memory=memory)
+    mixed(x, memory=memory)
+    layer.key_kernel.assign(np.zeros(layer.key_kernel.shape, "float32"))
+    mixed.set_weights(layer.get_weights())
+    _, want = layer(x, memory=memory, return_attention_scores=True)
+    _, got = mixed(x, memory=memory, return_attention_scores=True)
+    np.testing.assert_allclose(
+        np.asarray(got, "float32"), want, rtol=5e-2, atol=1e-6
+    )

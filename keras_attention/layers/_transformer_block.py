@@ -2,14 +2,9 @@
 
 import keras
 
+from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
-
-
-def _clone_initializer(initializer):
-    # A fresh instance per sublayer, so a seeded initializer does not give
-    # every sublayer the same weights.
-    return keras.initializers.get(keras.saving.serialize_keras_object(initializer))
 
 
 class _TransformerBlock(keras.layers.Layer):
@@ -69,6 +64,7 @@ class _TransformerBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.supports_masking = True
+        self._sublayers_made = 0
 
     # -- sublayers -----------------------------------------------------------
 
@@ -88,13 +84,25 @@ class _TransformerBlock(keras.layers.Layer):
             )
         return dim
 
+    def _sublayer_initializers(self):
+        """Initializer copies for the next sublayer made, each seeded apart.
+
+        Sublayers are made in a fixed order in `build`, so the seeds are
+        reproducible.
+        """
+        salt = SUBLAYER_SALT * self._sublayers_made
+        self._sublayers_made += 1
+        return dict(
+            kernel_initializer=clone_initializer(self.kernel_initializer, salt),
+            bias_initializer=clone_initializer(self.bias_initializer, salt),
+        )
+
     def _attention(self, dim, name):
         return MultiHeadSelfAttention(
             num_heads=self.num_heads,
             key_dim=self.key_dim or dim // self.num_heads,
             dropout=self.dropout,
-            kernel_initializer=_clone_initializer(self.kernel_initializer),
-            bias_initializer=_clone_initializer(self.bias_initializer),
+            **self._sublayer_initializers(),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -113,8 +121,7 @@ class _TransformerBlock(keras.layers.Layer):
         return keras.layers.Dense(
             units,
             activation=activation,
-            kernel_initializer=_clone_initializer(self.kernel_initializer),
-            bias_initializer=_clone_initializer(self.bias_initializer),
+            **self._sublayer_initializers(),
             dtype=self.dtype_policy,
             name=name,
         )

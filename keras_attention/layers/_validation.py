@@ -18,3 +18,27 @@ def check_rate(name, value):
         or not 0.0 <= value < 1.0
     ):
         raise ValueError(f"{name} must be a float in [0, 1), received {name}={value!r}")
+
+
+def shape_matches(shape, expected):
+    """Same rank, and equal sizes wherever both are known (`None`)."""
+    shape, expected = tuple(shape), tuple(expected)
+    return len(shape) == len(expected) and all(
+        got is None or want is None or got == want
+        for got, want in zip(shape, expected)
+    )
+
+
+def check_shape(name, tensor, expected, letters, note=""):
+    """Raise unless `tensor` (if given) has shape `expected` (`None`: any).
+
+    `letters` names the axes, e.g. "[B, T, S]"; the message shows them with
+    the sizes they must have here, and the shape received.
+    """
+    if tensor is None or shape_matches(tensor.shape, expected):
+        return
+    sizes = ", ".join("?" if size is None else str(size) for size in expected)
+    raise ValueError(
+        f"{name} must have shape {letters} = [{sizes}], "
+        f"received {name}.shape={tuple(tensor.shape)}{note}"
+    )

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import masked_softmax
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -100,13 +101,11 @@ class BahdanauAttention(keras.layers.Layer):
             dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
         )
 
-    def _add_kernel(self, name, shape):
+    def _add_kernel(self, name, shape, salt):
         return self.add_weight(
             name=name,
             shape=shape,
-            initializer=keras.initializers.get(
-                keras.saving.serialize_keras_object(self.kernel_initializer)
-            ),
+            initializer=clone_initializer(self.kernel_initializer, salt),
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
@@ -135,10 +134,12 @@ class BahdanauAttention(keras.layers.Layer):
         self._query_dim = query_shape[-1]
         self._value_dim = values_shape[-1]
         self.query_kernel = self._add_kernel(
-            "query_kernel", (self._query_dim, self.units)
+            "query_kernel", (self._query_dim, self.units), salt=0
         )
-        self.key_kernel = self._add_kernel("key_kernel", (self._value_dim, self.units))
-        self.attention_v = self._add_kernel("attention_v", (self.units,))
+        self.key_kernel = self._add_kernel(
+            "key_kernel", (self._value_dim, self.units), salt=1
+        )
+        self.attention_v = self._add_kernel("attention_v", (self.units,), salt=2)
         if self.normalize:
             self.attention_g = self.add_weight(
                 name="attention_g",

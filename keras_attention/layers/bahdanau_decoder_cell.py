@@ -3,18 +3,17 @@
 import keras
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers._initializers import clone_initializer
+from keras_attention.layers._validation import (
+    check_positive_int,
+    check_rate,
+    shape_matches,
+)
 from keras_attention.layers.bahdanau_attention import BahdanauAttention
 
 # The states that follow the inner cell's own: they carry the encoder outputs
 # through `keras.layers.RNN`, which has no `constants` argument in Keras 3.
 _PASS_THROUGH_STATES = 3  # values, keys, values_mask
-
-
-def _compatible(shape, expected):
-    return len(shape) == len(expected) and all(
-        None in (got, want) or got == want for got, want in zip(shape, expected)
-    )
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -142,9 +141,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             attention_units,
             normalize=normalize,
             dropout=attention_dropout,
-            kernel_initializer=keras.initializers.get(
-                keras.saving.serialize_keras_object(self.kernel_initializer)
-            ),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
             kernel_regularizer=self.kernel_regularizer,
             kernel_constraint=self.kernel_constraint,
             seed=seed,
@@ -251,7 +248,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
         if self._values_shape is None:
             self._build_attention(values.shape)
         batch, source = values.shape[0], values.shape[1]
-        if values_mask is not None and not _compatible(
+        if values_mask is not None and not shape_matches(
             values_mask.shape, (batch, source)
         ):
             raise ValueError(
@@ -267,7 +264,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
                 else [decoder_state]
             )
             if len(decoder_state) != self._num_inner_states or not all(
-                _compatible(s.shape, (batch, units)) for s in decoder_state
+                shape_matches(s.shape, (batch, units)) for s in decoder_state
             ):
                 expected = "[B, Ds]" if self._num_inner_states == 1 else "[h, c]"
                 raise ValueError(
@@ -303,6 +300,14 @@ class BahdanauDecoderCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=None, return_attention_weights=False):
         inner_states, (values, keys, values_mask) = self._split_states(states)
+        if len(inputs.shape) != 2 or not shape_matches(
+            inputs.shape[:1], values.shape[:1]
+        ):
+            raise ValueError(
+                "inputs must have shape [B, E] with the batch size of the "
+                f"states, received inputs.shape={tuple(inputs.shape)} "
+                f"(values in the states: {tuple(values.shape)})"
+            )
         # c_i attends from the previous state s_{i-1} (h for an LSTM).
         context, weights = self.attention(
             inner_states[0],
@@ -338,8 +343,10 @@ class BahdanauDecoderCell(keras.layers.Layer):
         deterministic given `s_{i-1}` (no dropout here), so the weights are
         those the run used at inference. Under a target mask,
         `keras.layers.RNN` (with its default `zero_output_for_mask=False`)
-        repeats the last output on padded steps, which is the state it
-        holds there, so the weights stay exact.
+        repeats the last output on a padded step, which is the state it
+        holds there, so the weights stay exact after the first real step;
+        on leading padded steps it outputs zeros instead of the initial
+        state, and the weights of the step after them are approximate.
         """
         inner_states, (values, keys, values_mask) = self._split_states(states)
         if len(decoder_outputs.shape) != 3 or (

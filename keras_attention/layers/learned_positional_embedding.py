@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_attention.layers._validation import check_positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class LearnedPositionalEmbedding(keras.layers.Layer):
@@ -39,15 +41,7 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if (
-            not isinstance(sequence_length, int)
-            or isinstance(sequence_length, bool)
-            or sequence_length <= 0
-        ):
-            raise ValueError(
-                "sequence_length must be a positive int, "
-                f"received sequence_length={sequence_length!r}"
-            )
+        check_positive_int("sequence_length", sequence_length)
         self.sequence_length = sequence_length
         self.initializer = keras.initializers.get(initializer)
         self.regularizer = keras.regularizers.get(regularizer)

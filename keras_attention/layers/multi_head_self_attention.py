@@ -5,23 +5,30 @@ import math
 import keras
 from keras import ops
 
+from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import masked_softmax
-from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers._validation import (
+    check_positive_int,
+    check_rate,
+    check_shape,
+)
 from keras_attention.layers.sinusoidal_positional_embedding import (
     sinusoidal_encoding,
 )
 
 
-def _matrix_initializer(initializer, rows):
-    """Initialise a `[rows, ...]` kernel with the fans of a `[rows, cols]` matrix.
+def _matrix_initializer(initializer, input_axes):
+    """Draw a 3-D kernel as the `[inputs, outputs]` matrix it acts as.
 
-    Keras's EinsumDense computes fans over all of a 3-D kernel's axes; the
-    paper's projections are plain matrices, so the kernels here are drawn as
-    the matrix they act as and then reshaped.
+    The first `input_axes` axes are the inputs: `[D, H, K]` is a `[D, H*K]`
+    matrix and the output kernel `[H, V, D]` a `[H*V, D]` one. Keras's
+    EinsumDense computes fans over all of a 3-D kernel's axes instead; the
+    paper's projections are plain matrices, so the fans are theirs.
     """
 
     def init(shape, dtype=None):
-        cols = math.prod(shape) // rows
+        rows = math.prod(shape[:input_axes])
+        cols = math.prod(shape[input_axes:])
         return ops.reshape(initializer((rows, cols), dtype=dtype), shape)
 
     return init
@@ -72,16 +79,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             (self-attention only); needs an even `D`.
         kernel_initializer, bias_initializer, kernel_regularizer,
         bias_regularizer, kernel_constraint, bias_constraint: as in
-            `keras.layers.Dense`. Kernels are initialised with the fans of
-            the `[in, H * K]` matrix they act as.
+            `keras.layers.Dense`. Each kernel is drawn as the matrix it acts
+            as (`[D, H*K]` for the query, `[H*V, output_dim]` for the
+            output), so the fans are those of that matrix; an int seed is
+            offset per weight, so the query, key and value kernels differ.
         seed: seed of the attention dropout.
 
     Call arguments:
         query: `[B, T, D]`.
         context: optional `[B, S, C]` for cross-attention; keys and values
             come from `query` when it is `None`.
-        attention_mask: optional boolean `[B, T, S]` (or broadcastable);
-            true where a query may attend to a key. With `memory`, `S` is
+        attention_mask: optional boolean `[B, T, S]` (or `[1, T, S]` for
+            every example); true where a query may attend to a key. With `memory`, `S` is
             `M + T`; with a cache, `S` is the cache length.
         use_causal_mask: whether query `t` may only attend to keys at or
             before its own position (counting memory and cache offsets).
@@ -100,7 +109,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             `mask` when `query` is the only tensor argument and `query_mask`
             otherwise). Padded queries give zero output; in self-attention
             padded keys are not attended to.
-        context_mask: the Keras mask of `context`, `[B, S]`.
+        context_mask: the Keras mask of `context`, `[B, S]`; with a
+            cross-attention cache, pass the context's mask here explicitly.
         memory_mask: `[B, M]`, false for memory slots that hold nothing yet.
 
     Returns:
@@ -167,27 +177,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def _value_dim(self):
         return self.value_dim if self.value_dim is not None else self.key_dim
 
-    def _add_kernel(self, name, shape):
+    def _add_kernel(self, name, shape, salt, input_axes=1):
         return self.add_weight(
             name=name,
             shape=shape,
             initializer=_matrix_initializer(
-                keras.initializers.get(
-                    keras.saving.serialize_keras_object(self.kernel_initializer)
-                ),
-                shape[0],
+                clone_initializer(self.kernel_initializer, salt), input_axes
             ),
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
 
-    def _add_bias(self, name, shape):
+    def _add_bias(self, name, shape, salt):
         return self.add_weight(
             name=name,
             shape=shape,
-            initializer=keras.initializers.get(
-                keras.saving.serialize_keras_object(self.bias_initializer)
-            ),
+            initializer=clone_initializer(self.bias_initializer, salt),
             regularizer=self.bias_regularizer,
             constraint=self.bias_constraint,
         )
@@ -220,24 +225,28 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
         heads, kdim, vdim = self.num_heads, self.key_dim, self._value_dim
         out_dim = self.output_dim or dim
-        self.query_kernel = self._add_kernel("query_kernel", (dim, heads, kdim))
+        self.query_kernel = self._add_kernel("query_kernel", (dim, heads, kdim), 0)
         if self.use_bias:
-            self.query_bias = self._add_bias("query_bias", (heads, kdim))
-        self.key_kernel = self._add_kernel("key_kernel", (context_dim, heads, kdim))
-        if self.use_bias:
-            self.key_bias = self._add_bias("key_bias", (heads, kdim))
-        self.value_kernel = self._add_kernel(
-            "value_kernel", (context_dim, heads, vdim)
+            self.query_bias = self._add_bias("query_bias", (heads, kdim), 0)
+        self.key_kernel = self._add_kernel(
+            "key_kernel", (context_dim, heads, kdim), 1
         )
         if self.use_bias:
-            self.value_bias = self._add_bias("value_bias", (heads, vdim))
-        self.output_kernel = self._add_kernel("output_kernel", (heads, vdim, out_dim))
+            self.key_bias = self._add_bias("key_bias", (heads, kdim), 1)
+        self.value_kernel = self._add_kernel(
+            "value_kernel", (context_dim, heads, vdim), 2
+        )
         if self.use_bias:
-            self.output_bias = self._add_bias("output_bias", (out_dim,))
+            self.value_bias = self._add_bias("value_bias", (heads, vdim), 2)
+        self.output_kernel = self._add_kernel(
+            "output_kernel", (heads, vdim, out_dim), 3, input_axes=2
+        )
+        if self.use_bias:
+            self.output_bias = self._add_bias("output_bias", (out_dim,), 3)
         if self.relative_positions:
             # W_{k,R}, u and v of Dai et al. (2019), eq. 4.
             self.position_kernel = self._add_kernel(
-                "position_kernel", (dim, heads, kdim)
+                "position_kernel", (dim, heads, kdim), 4
             )
             self.content_bias = self.add_weight(
                 name="content_bias", shape=(heads, kdim), initializer="zeros"
@@ -293,7 +302,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
         context = ops.cast(context, self.compute_dtype)
         key, value = self._keys_values(context)
-        return ops.concatenate([key, value], axis=-1)
+        return ops.cast(ops.concatenate([key, value], axis=-1), self.compute_dtype)
 
     # -- call ----------------------------------------------------------------
 
@@ -315,7 +324,17 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     ):
         if query_mask is None:
             query_mask = mask
-        self._check_call_args(query, context, memory, cache, cache_update_index)
+        self._check_call_args(
+            query,
+            context,
+            memory,
+            cache,
+            cache_update_index,
+            attention_mask,
+            query_mask,
+            context_mask,
+            memory_mask,
+        )
         q_len = ops.shape(query)[1]
         heads, kdim = self.num_heads, self.key_dim
 
@@ -330,6 +349,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if cache is not None:
             if cache_update_index is None:
                 kv = cache  # precomputed cross-attention keys and values
+                key_mask = context_mask
             else:
                 key, value = self._keys_values(query)
                 new = ops.cast(ops.concatenate([key, value], axis=-1), cache.dtype)
@@ -441,7 +461,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         gradients are cheap, rather than sliced. bench/attention.py measured
         it faster than one masked product both with and without XLA
         (T=256: 20 against 26 ms, and 22 against 34 ms under XLA, for the
-        attention alone).
+        attention alone). The memory's keys, if any, form one more part in
+        front, seen by every block.
         """
         q_len = query.shape[2]
         size = q_len // blocks
@@ -454,12 +475,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         outputs = []
         for i in range(blocks):
             seen = first + i + 1
-            keys = ops.concatenate(key_parts[:seen], axis=2) if seen > 1 else key_parts[0]
-            values = (
-                ops.concatenate(value_parts[:seen], axis=2)
-                if seen > 1
-                else value_parts[0]
-            )
+            keys = ops.concatenate(key_parts[:seen], axis=2)
+            values = ops.concatenate(value_parts[:seen], axis=2)
             end = offset + (i + 1) * size
             block_mask = None if mask is None else mask[:, i * size : (i + 1) * size, :end]
             scores = ops.matmul(queries[i], ops.transpose(keys, (0, 1, 3, 2)))
@@ -482,8 +499,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             (query_proj + self.content_bias[:, None, :]) * scale,
             ops.transpose(key, (0, 1, 3, 2)),
         )  # [B, H, T, S]
+        # float32: float16 cannot count past 2048.
         distances = ops.cast(
-            ops.arange(key_len - 1, -key_len, -1), self.compute_dtype
+            ops.arange(key_len - 1, -key_len, -1), "float32"
         )  # [L], L = 2S - 1, descending
         encoding = ops.cast(
             sinusoidal_encoding(distances, self._input_dim), self.compute_dtype
@@ -541,10 +559,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             mask = combine(mask, ops.cast(query_mask, "bool")[:, :, None])
             rows_may_be_empty = True
         if attention_mask is not None:
-            attention_mask = ops.cast(attention_mask, "bool")
-            if len(attention_mask.shape) == 2:
-                attention_mask = attention_mask[None]
-            mask = combine(mask, attention_mask)
+            mask = combine(mask, ops.cast(attention_mask, "bool"))
             rows_may_be_empty = True
         if mask is not None and rows_may_be_empty:
             mask = ops.broadcast_to(
@@ -552,7 +567,23 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
         return mask, rows_may_be_empty
 
-    def _check_call_args(self, query, context, memory, cache, cache_update_index):
+    def _check_call_args(
+        self,
+        query,
+        context,
+        memory,
+        cache,
+        cache_update_index,
+        attention_mask,
+        query_mask,
+        context_mask,
+        memory_mask,
+    ):
+        """Shapes and combinations of the call's arguments, before any op.
+
+        TensorFlow's own errors from deep inside `call` name no argument,
+        and a mask of the wrong shape may broadcast silently.
+        """
         if len(query.shape) != 3:
             raise ValueError(
                 f"query must have shape [B, T, D], received query.shape={query.shape}"
@@ -562,46 +593,78 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 f"query must have {self._input_dim} features as when the layer "
                 f"was built, received query.shape={query.shape}"
             )
-        if context is not None:
-            if self._context_dim is None or len(context.shape) != 3:
-                raise ValueError(
-                    "context must have shape [B, S, C], "
-                    f"received context.shape={context.shape}"
-                )
-            if context.shape[-1] != self._context_dim:
-                raise ValueError(
-                    f"context must have {self._context_dim} features as when the "
-                    f"layer was built, received context.shape={context.shape}"
-                )
-        if memory is not None:
-            if context is not None or cache is not None:
-                raise ValueError(
-                    "memory is for self-attention without a cache; received "
-                    f"memory.shape={memory.shape} together with "
-                    f"{'context' if context is not None else 'cache'}"
-                )
-            if len(memory.shape) != 3 or memory.shape[-1] != self._input_dim:
-                raise ValueError(
-                    f"memory must have shape [B, M, {self._input_dim}], "
-                    f"received memory.shape={memory.shape}"
-                )
-        if cache is not None:
-            expected = (self.num_heads, self.key_dim + self._value_dim)
-            if len(cache.shape) != 4 or (cache.shape[1], cache.shape[3]) != expected:
-                raise ValueError(
-                    "cache must have shape [B, H, S_max, K + V] = "
-                    f"[B, {expected[0]}, S_max, {expected[1]}], "
-                    f"received cache.shape={cache.shape}"
-                )
-            if context is not None:
-                raise ValueError(
-                    "pass either context or a cache, not both; a cross-attention "
-                    "cache comes from context_cache(context)"
-                )
-        elif cache_update_index is not None:
+        batch, q_len = query.shape[0], query.shape[1]
+        note = f" (query.shape={tuple(query.shape)})"
+        check_shape("query_mask", query_mask, (batch, q_len), "[B, T]", note)
+        if context is not None and cache is not None:
+            raise ValueError(
+                "pass either context or a cache, not both; a cross-attention "
+                "cache comes from context_cache(context)"
+            )
+        if memory is not None and (context is not None or cache is not None):
+            raise ValueError(
+                "memory is for self-attention without a cache; received "
+                f"memory.shape={memory.shape} together with "
+                f"{'context' if context is not None else 'cache'}"
+            )
+        if cache_update_index is not None and cache is None:
             raise ValueError(
                 "cache_update_index needs a cache, received "
                 f"cache_update_index={cache_update_index!r} and cache=None"
+            )
+
+        key_len = q_len  # S, the number of keys
+        if context is not None:
+            if len(context.shape) != 3 or context.shape[-1] != self._context_dim:
+                raise ValueError(
+                    f"context must have shape [B, S, {self._context_dim}] (its "
+                    "features as when the layer was built), received "
+                    f"context.shape={context.shape}{note}"
+                )
+            check_shape("context", context, (batch, None, None), "[B, S, C]", note)
+            key_len = context.shape[1]
+        if memory is not None:
+            check_shape(
+                "memory", memory, (batch, None, self._input_dim), "[B, M, D]", note
+            )
+            mem_len = memory.shape[1]
+            key_len = None if mem_len is None or q_len is None else mem_len + q_len
+            check_shape("memory_mask", memory_mask, (batch, mem_len), "[B, M]")
+        elif memory_mask is not None:
+            raise ValueError(
+                "memory_mask needs memory, received "
+                f"memory_mask.shape={memory_mask.shape} and memory=None"
+            )
+        if cache is not None:
+            heads, width = self.num_heads, self.key_dim + self._value_dim
+            check_shape(
+                "cache", cache, (batch, heads, None, width), "[B, H, S_max, K + V]", note
+            )
+            key_len = cache.shape[2]
+            if isinstance(cache_update_index, int) and key_len is not None:
+                if cache_update_index < 0 or (
+                    q_len is not None and cache_update_index + q_len > key_len
+                ):
+                    raise ValueError(
+                        f"cache_update_index must be in [0, S_max - T] = "
+                        f"[0, {key_len - (q_len or 1)}], received "
+                        f"cache_update_index={cache_update_index}{note}"
+                    )
+        if context_mask is not None:
+            if context is None and (cache is None or cache_update_index is not None):
+                raise ValueError(
+                    "context_mask needs a context or a cross-attention cache, "
+                    f"received context_mask.shape={context_mask.shape}"
+                )
+            check_shape("context_mask", context_mask, (batch, key_len), "[B, S]")
+        if attention_mask is not None:
+            mask_batch = attention_mask.shape[0] if len(attention_mask.shape) else None
+            check_shape(
+                "attention_mask",
+                attention_mask,
+                (batch if mask_batch != 1 else 1, q_len, key_len),
+                "[B or 1, T, S]",
+                note,
             )
 
     def compute_mask(self, query, mask=None):

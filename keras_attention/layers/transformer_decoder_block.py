@@ -1,17 +1,8 @@
 """Transformer decoder block (Vaswani et al. 2017), post-LN or pre-LN."""
 
 import keras
-from keras import ops
 
 from keras_attention.layers._transformer_block import _TransformerBlock
-
-
-def _merge_masks(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return ops.logical_and(ops.cast(a, "bool"), ops.cast(b, "bool"))
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -204,18 +195,13 @@ class TransformerDecoderBlock(_TransformerBlock):
         )
 
         if self._cross_attention is not None:
-            # The encoder's padding goes in as an attention mask, which the
-            # attention layer honours with encoder_outputs and with a
-            # precomputed cache alike.
-            encoder_key_mask = None
-            if encoder_outputs_mask is not None:
-                encoder_key_mask = ops.cast(encoder_outputs_mask, "bool")[:, None, :]
+            # The encoder's padding is the keys' mask, with encoder_outputs
+            # and with a precomputed cross-attention cache alike.
             y = self._cross_attention(
                 self._sublayer_input(x, self._cross_attention_layer_norm),
                 context=encoder_outputs,
-                attention_mask=_merge_masks(
-                    cross_attention_mask, encoder_key_mask
-                ),  # [B, T or 1, S]
+                attention_mask=cross_attention_mask,
+                context_mask=encoder_outputs_mask,
                 cache=cross_attention_cache,
                 query_mask=padding_mask,
                 training=training,

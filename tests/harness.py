@@ -74,6 +74,11 @@ class LayerCase:
         return self.cls(**{**self.init_kwargs, **overrides})
 
 
+def lengths_mask(lengths, length):
+    """Boolean `[len(lengths), length]`, true for the first `lengths[i]` steps."""
+    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
+
+
 def parametrize(cases):
     """`pytest.mark.parametrize` over every (case, check) pair that applies.
 

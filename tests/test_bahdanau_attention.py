@@ -21,12 +21,8 @@ def _normal(*shape):
     return RNG.normal(size=shape).astype("float32")
 
 
-def _lengths_mask(lengths, length):
-    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
-
-
-VALUES_MASK = _lengths_mask([3, 5], S)
-QUERY_MASK = _lengths_mask([4, 2], T)
+VALUES_MASK = harness.lengths_mask([3, 5], S)
+QUERY_MASK = harness.lengths_mask([4, 2], T)
 
 # query_kernel 6x8, key_kernel 3x8, attention_v 8
 PARAMS = DQ * U + DV * U + U

@@ -22,12 +22,8 @@ def _normal(*shape):
     return RNG.normal(size=shape).astype("float32")
 
 
-def _lengths_mask(lengths, length):
-    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
-
-
-VALUES_MASK = _lengths_mask([3, 5], S)
-TARGETS_MASK = _lengths_mask([4, 2], T)
+VALUES_MASK = harness.lengths_mask([3, 5], S)
+TARGETS_MASK = harness.lengths_mask([4, 2], T)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention_tests")

@@ -14,13 +14,9 @@ def _normal(*shape):
     return RNG.normal(size=shape).astype("float32")
 
 
-def _lengths_mask(lengths, length):
-    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
-
-
-QUERY_MASK = _lengths_mask([6, 4], T)
-CONTEXT_MASK = _lengths_mask([3, 5], S)
-MEMORY_MASK = _lengths_mask([4, 2], M)[:, ::-1].copy()  # older slots empty
+QUERY_MASK = harness.lengths_mask([6, 4], T)
+CONTEXT_MASK = harness.lengths_mask([3, 5], S)
+MEMORY_MASK = harness.lengths_mask([4, 2], M)[:, ::-1].copy()  # older slots empty
 
 CASES = [
     harness.LayerCase(
@@ -52,7 +48,7 @@ CASES = [
         init_kwargs=dict(num_heads=2, key_dim=8),
         inputs={"query": _normal(B, 128, D)},
         call_kwargs={"use_causal_mask": True},
-        masks={"query": _lengths_mask([128, 90], 128)},
+        masks={"query": harness.lengths_mask([128, 90], 128)},
         explicit_mask=lambda m: {
             "attention_mask": m["query"][:, :, None] & m["query"][:, None, :]
         },
@@ -436,7 +432,7 @@ def test_blocked_causal_path_equals_one_masked_product(
     if memory_length:
         kwargs["memory"] = _normal(B, memory_length, D)
     if padded:
-        kwargs["query_mask"] = _lengths_mask([length, length - 70], length)
+        kwargs["query_mask"] = harness.lengths_mask([length, length - 70], length)
     with tf.GradientTape(persistent=True) as tape:
         blocked = layer(x, **kwargs)
         single, _ = layer(x, return_attention_scores=True, **kwargs)

@@ -16,12 +16,8 @@ def _normal(*shape):
     return RNG.normal(size=shape).astype("float32")
 
 
-def _lengths_mask(lengths, length):
-    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
-
-
-INPUTS_MASK = _lengths_mask([5, 3], T)
-ENCODER_MASK = _lengths_mask([4, 2], S)
+INPUTS_MASK = harness.lengths_mask([5, 3], T)
+ENCODER_MASK = harness.lengths_mask([4, 2], S)
 
 
 def _pairs(query_mask, key_mask):

@@ -29,7 +29,7 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
     Example:
 
     >>> x = keras.random.normal((2, 5, 8))
-    >>> LearnedPositionalEmbedding(sequence_length=16)(x).shape
+    >>> tuple(LearnedPositionalEmbedding(sequence_length=16)(x).shape)
     (2, 5, 8)
     """
 

@@ -122,7 +122,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     >>> x = keras.random.normal((2, 5, 16))
     >>> layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
-    >>> layer(x, use_causal_mask=True).shape
+    >>> tuple(layer(x, use_causal_mask=True).shape)
     (2, 5, 16)
     """
 

@@ -41,7 +41,7 @@ class SinusoidalPositionalEmbedding(keras.layers.Layer):
     Example:
 
     >>> x = keras.random.normal((2, 5, 8))
-    >>> (x + SinusoidalPositionalEmbedding()(x)).shape
+    >>> tuple((x + SinusoidalPositionalEmbedding()(x)).shape)
     (2, 5, 8)
     """
 

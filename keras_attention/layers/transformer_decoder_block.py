@@ -88,14 +88,14 @@ class TransformerDecoderBlock(_TransformerBlock):
     >>> x = keras.random.normal((2, 5, 16))
     >>> encoded = keras.random.normal((2, 7, 16))
     >>> block = TransformerDecoderBlock(num_heads=4, intermediate_dim=32)
-    >>> block(x, encoded).shape
+    >>> tuple(block(x, encoded).shape)
     (2, 5, 16)
     >>> cache = block.init_cache(batch_size=2, max_length=5)
     >>> cross = block.cross_attention_cache(encoded)
     >>> y, cache = block(
     ...     x[:, :1], self_attention_cache=cache, cross_attention_cache=cross,
     ...     cache_update_index=0)
-    >>> y.shape
+    >>> tuple(y.shape)
     (2, 1, 16)
     """
 

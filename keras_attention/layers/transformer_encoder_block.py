@@ -65,7 +65,7 @@ class TransformerEncoderBlock(_TransformerBlock):
 
     >>> x = keras.random.normal((2, 5, 16))
     >>> block = TransformerEncoderBlock(num_heads=4, intermediate_dim=32)
-    >>> block(x).shape
+    >>> tuple(block(x).shape)
     (2, 5, 16)
     """
 

@@ -195,7 +195,13 @@ class BahdanauAttention(keras.layers.Layer):
         if self.normalize:
             hidden = hidden + self.attention_b
         v = self._scoring_vector()  # [U]
-        scores = ops.sum(ops.tanh(hidden) * v, axis=-1)  # [B, (T,) S]
+        # v . tanh(...) as one [B*(T*)S, U] x [U, 1] matrix product:
+        # measured faster than a product and a sum, with and without XLA.
+        activated = ops.tanh(hidden)
+        scores = ops.reshape(
+            ops.matmul(ops.reshape(activated, (-1, self.units)), v[:, None]),
+            ops.shape(activated)[:-1],
+        )  # [B, (T,) S]
 
         mask = None
         if values_mask is not None:

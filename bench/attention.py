@@ -235,7 +235,7 @@ def main():
     print()
     print(f"Multi-head causal self-attention, forward + backward, "
           f"B={batch} T={length} D={dim} H={heads} ({flops / 1e9:.2f} GFLOP)")
-    header = f"{'implementation':<42}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
+    header = f"{'implementation':<46}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
     print(header)
     print("-" * len(header))
     rows = []
@@ -249,7 +249,7 @@ def main():
         label += " (XLA)" if jit else ""
         gflops = flops / seconds / 1e9
         speedup = seconds / ours
-        print(f"{label:<42}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
+        print(f"{label:<46}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
               f"{speedup:>9.2f}x")
         rows.append(dict(implementation=name, jit_compile=jit, ms=seconds * 1e3,
                          gflops=gflops, fraction_of_peak=gflops / peak,
@@ -257,14 +257,14 @@ def main():
     print()
     print("Bahdanau decoder (GRU 128, attention 128, S=32, T=24, B=16), "
           "forward + backward per step")
-    print(f"{'implementation':<42}{'ms/step':>9}{'ours is':>10}")
+    print(f"{'implementation':<46}{'ms/step':>9}{'ours is':>10}")
     rnn_rows = []
     for (name, jit), seconds in rnn.items():
         label = {"ours": "BahdanauDecoderCell",
                  "keras": "GRUCell + AdditiveAttention"}[name]
         label += " (XLA)" if jit else ""
         speedup = seconds / rnn[("ours", jit)]
-        print(f"{label:<42}{seconds * 1e3:>9.3f}{speedup:>9.2f}x")
+        print(f"{label:<46}{seconds * 1e3:>9.3f}{speedup:>9.2f}x")
         rnn_rows.append(dict(implementation=name, jit_compile=jit,
                              ms_per_step=seconds * 1e3, ours_speedup=speedup))
     report = dict(

@@ -45,7 +45,7 @@ CASES = [
         # 128 causal steps take the blocked path (two query blocks).
         name="causal_blocked_padded",
         cls=MultiHeadSelfAttention,
-        init_kwargs=dict(num_heads=2, key_dim=8),
+        init_kwargs=dict(num_heads=2, key_dim=8, dropout=0.1),
         inputs={"query": _normal(B, 128, D)},
         call_kwargs={"use_causal_mask": True},
         masks={"query": harness.lengths_mask([128, 90], 128)},

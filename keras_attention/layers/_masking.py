@@ -8,9 +8,13 @@ get exactly zero weight, and a row with nothing to attend to gets all zeros
 
 from keras import ops
 
-# Masked logits are replaced, not added to, so the fill only has to be far
-# below any real logit in float32, where the softmax runs.
-_MASKED_LOGIT = -1e9
+# Masked logits are replaced by the row's smallest logit minus this margin:
+# exp(-30) ~ 1e-13 is below float32's resolution next to the largest weight,
+# so they get no weight, while the tensor's range stays near the real
+# logits'. A fixed fill such as -1e9 would be just as exact in float, but an
+# int8 model calibrates its scale on that range and every real logit would
+# land in one bin (uniform attention after quantization).
+_MASK_MARGIN = 30.0
 
 
 def masked_softmax(scores, mask=None, axis=-1, rows_may_be_empty=True):
@@ -32,7 +36,8 @@ def masked_softmax(scores, mask=None, axis=-1, rows_may_be_empty=True):
     if mask is None:
         return ops.softmax(scores, axis=axis)
     mask = ops.cast(mask, "bool")
-    weights = ops.softmax(ops.where(mask, scores, _MASKED_LOGIT), axis=axis)
+    fill = ops.stop_gradient(ops.min(scores, axis=axis, keepdims=True)) - _MASK_MARGIN
+    weights = ops.softmax(ops.where(mask, scores, fill), axis=axis)
     if rows_may_be_empty:
         # A fully masked row came out uniform; zero it (and every masked
         # entry) so it contributes nothing.

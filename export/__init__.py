@@ -1,0 +1,23 @@
+"""Export Keras models built from keras_attention layers to the edge.
+
+LiteRT (TFLite) flatbuffers in five modes with builtin ops only, several
+named signatures per file, representative data for the integer modes, ONNX
+through tf2onnx, and a report of every export (size, operators, parity,
+latency). The command line is `keras-attention-export` (`export.cli`).
+"""
+
+from export.errors import CalibrationError, ExportError, FlexOpsError
+from export.metadata import write_metadata
+from export.tflite import MODES, Signature, convert, export_tflite, fixed_signature
+
+__all__ = [
+    "MODES",
+    "CalibrationError",
+    "ExportError",
+    "FlexOpsError",
+    "Signature",
+    "convert",
+    "export_tflite",
+    "fixed_signature",
+    "write_metadata",
+]

@@ -1,0 +1,231 @@
+"""Keras models to LiteRT (TFLite) flatbuffers, builtin ops only, five modes.
+
+Every export goes through a SavedModel written by `keras.export.ExportArchive`
+(one endpoint per signature) and `TFLiteConverter.from_saved_model`: a bare
+`tf.Module` of `tf.function`s leaves the weights as uninitialised variables
+in the flatbuffer (NaN outputs, failed int8 calibration). Flex (Select TF)
+ops are never enabled, since the Python LiteRT runtime cannot run them: a
+model that needs one fails with `FlexOpsError`, naming the ops and layers.
+"""
+
+import collections
+import os
+import re
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from export.calibration import representative_dataset
+from export.errors import ExportError, FlexOpsError
+from export.metadata import write_metadata
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+# What each mode asks of the converter. The integer modes fall back to
+# float builtins for ops without integer kernels (the report lists them).
+_INT8_OPS = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+_INT16X8_OPS = [
+    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+    tf.lite.OpsSet.TFLITE_BUILTINS,
+]
+
+Signature = collections.namedtuple("Signature", ["function", "input_signature"])
+Signature.__doc__ = """One named entry point of an exported model.
+
+`function` takes one tensor per spec of `input_signature` (a list of named
+`tf.TensorSpec`s with static shapes) and returns a dict of named outputs.
+"""
+
+
+def fixed_signature(model, batch_size=1, input_shapes=None):
+    """The `serving_default` signature of a Keras model, with static shapes.
+
+    Args:
+        model: a functional or sequential Keras model.
+        batch_size: the batch axis of every input.
+        input_shapes: optional `{input name: shape without batch}` for inputs
+            whose other axes are not fixed in the model.
+
+    Returns:
+        `{"serving_default": Signature}` whose outputs are named after the
+        model's output layers (`output_0`, ... when they collide).
+    """
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(
+            f"batch_size must be a positive int, received batch_size={batch_size!r}"
+        )
+    input_shapes = dict(input_shapes or {})
+    unknown = set(input_shapes) - {t.name for t in model.inputs}
+    if unknown:
+        raise ValueError(
+            f"input_shapes names inputs the model does not have: {sorted(unknown)}; "
+            f"its inputs are {[t.name for t in model.inputs]}"
+        )
+    specs = []
+    for tensor in model.inputs:
+        shape = (batch_size,) + tuple(input_shapes.get(tensor.name, tensor.shape[1:]))
+        if any(size is None for size in shape):
+            raise ValueError(
+                f"input {tensor.name!r} has shape {tuple(tensor.shape)} with an "
+                "unknown axis besides the batch; a TFLite signature needs static "
+                f"shapes: pass input_shapes={{{tensor.name!r}: (...)}}"
+            )
+        specs.append(tf.TensorSpec(shape, tensor.dtype, name=tensor.name))
+    names = [t.name for t in model.inputs]
+    output_names = [_output_name(t, i) for i, t in enumerate(model.outputs)]
+    if len(set(output_names)) != len(output_names):
+        output_names = [f"output_{i}" for i in range(len(model.outputs))]
+
+    def serve(*tensors):
+        outputs = model(dict(zip(names, tensors)), training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return dict(zip(output_names, outputs))
+
+    return {"serving_default": Signature(serve, specs)}
+
+
+def _output_name(tensor, index):
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation.name if history is not None else f"output_{index}"
+
+
+def convert(
+    model,
+    mode="float32",
+    signatures=None,
+    representative_data=None,
+    num_calibration_samples=100,
+    integer_io=False,
+    batch_size=1,
+    input_shapes=None,
+):
+    """Convert `model` to a LiteRT flatbuffer; returns its bytes.
+
+    Args:
+        model: the Keras model (its variables are what gets exported).
+        mode: one of `MODES`. `float16` stores float16 weights; `dynamic`
+            int8 weights with float activations; `int8` full integer with
+            a representative dataset; `int16x8` int16 activations and int8
+            weights, also calibrated.
+        signatures: `{name: Signature}`; by default the model's own call as
+            `serving_default` with `batch_size` and `input_shapes`.
+        representative_data: for `int8` and `int16x8`: arrays, a dict of
+            arrays by input name, a `tf.data.Dataset` or a generator; with
+            several signatures, a dict `{signature name: data}`. See
+            `export.calibration`.
+        num_calibration_samples: how many samples calibrate the ranges.
+        integer_io: with `int8` (`int16x8`), float inputs and outputs become
+            int8 (int16) tensors with the scale and zero point recorded in
+            the metadata; otherwise the model quantizes and dequantizes at
+            its edges.
+
+    Raises:
+        ValueError: an unknown mode or a bad argument.
+        CalibrationError: calibration data missing or of the wrong shape,
+            before the converter runs.
+        FlexOpsError: the model needs TensorFlow ops outside TFLite's
+            builtins.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, received mode={mode!r}")
+    if integer_io and mode not in ("int8", "int16x8"):
+        raise ValueError(
+            "integer_io is for the int8 and int16x8 modes, "
+            f"received integer_io=True with mode={mode!r}"
+        )
+    signatures = signatures or fixed_signature(model, batch_size, input_shapes)
+    calibration = None
+    if mode in ("int8", "int16x8"):
+        # Checked before anything is written or converted.
+        calibration = representative_dataset(
+            representative_data,
+            {name: sig.input_signature for name, sig in signatures.items()},
+            num_calibration_samples,
+        )
+    elif representative_data is not None:
+        raise ValueError(
+            f"representative_data is for the int8 and int16x8 modes; mode={mode!r} "
+            "needs none"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="keras_attention_export_") as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        for name, signature in signatures.items():
+            archive.add_endpoint(
+                name, signature.function, input_signature=list(signature.input_signature)
+            )
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            tmp, signature_keys=list(signatures)
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if mode != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if calibration is not None:
+            converter.representative_dataset = calibration
+            converter.target_spec.supported_ops = (
+                _INT8_OPS if mode == "int8" else _INT16X8_OPS
+            )
+            if integer_io:
+                io_type = tf.int8 if mode == "int8" else tf.int16
+                converter.inference_input_type = io_type
+                converter.inference_output_type = io_type
+        try:
+            return converter.convert()
+        except Exception as error:  # the converter raises ConverterError
+            unsupported = _unsupported_ops(str(error))
+            if unsupported:
+                raise FlexOpsError(unsupported, _layer_names(model)) from None
+            raise ExportError(
+                f"TFLite conversion ({mode}) failed: {str(error)[:2000]}"
+            ) from error
+
+
+_UNSUPPORTED_OP = re.compile(
+    r"loc\((?:callsite\()?fused\[\"\w+:\", \"([^\"@]+)[^\"]*\"\].*?'(tf\.\w+)' op is "
+    r"neither a custom op nor a flex op"
+)
+
+
+def _unsupported_ops(message):
+    """`{(tf op, name scope)}` of the ops the converter could not map."""
+    return sorted(set((op, scope) for scope, op in _UNSUPPORTED_OP.findall(message)))
+
+
+def _layer_names(model):
+    return [layer.name for layer in model._flatten_layers(include_self=False)]
+
+
+def export_tflite(model, path, mode="float32", task=None, **convert_kwargs):
+    """Convert (see `convert`), write `path` and the metadata file beside it.
+
+    Returns the path of the metadata file (`model.json` beside
+    `model.tflite`), which `edge_demo` reads on the device.
+    """
+    flatbuffer = convert(model, mode=mode, **convert_kwargs)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
+    return write_metadata(path, mode, task=task)
+
+
+def calibration_arrays(signature, samples, seed=0):
+    """Random calibration samples shaped for `signature` (for tests and demos).
+
+    Real deployments should calibrate on real data; these only exercise the
+    path. Integer inputs draw ids in [0, 10).
+    """
+    rng = np.random.default_rng(seed)
+    data = {}
+    for spec in signature.input_signature:
+        shape = (samples,) + tuple(spec.shape[1:])
+        if spec.dtype.is_integer:
+            data[spec.name] = rng.integers(0, 10, size=shape).astype(spec.dtype.name)
+        else:
+            data[spec.name] = rng.normal(size=shape).astype(spec.dtype.name)
+    return data

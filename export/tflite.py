@@ -176,7 +176,7 @@ def convert(
                 converter.inference_input_type = io_type
                 converter.inference_output_type = io_type
         try:
-            return converter.convert()
+            flatbuffer = converter.convert()
         except Exception as error:  # the converter raises ConverterError
             unsupported = _unsupported_ops(str(error))
             if unsupported:
@@ -184,6 +184,32 @@ def convert(
             raise ExportError(
                 f"TFLite conversion ({mode}) failed: {str(error)[:2000]}"
             ) from error
+    _check_runs(flatbuffer, signatures, mode)
+    return flatbuffer
+
+
+def _check_runs(flatbuffer, signatures, mode):
+    """Run every signature once on zeros: a converted model may still lack a
+    kernel (int16x8 has no int16 SQUARED_DIFFERENCE, which LayerNormalization
+    needs), and that must fail here, not on the device."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer)
+    for name in signatures:
+        runner = interpreter.get_signature_runner(name)
+        zeros = {
+            key: np.zeros(details["shape"], details["dtype"])
+            for key, details in runner.get_input_details().items()
+        }
+        try:
+            runner(**zeros)
+        except RuntimeError as error:
+            raise ExportError(
+                f"the {mode} model converted but LiteRT cannot run its "
+                f"{name!r} signature: {str(error).strip()}. Choose another mode "
+                "(int8 and dynamic keep float kernels where integer ones are "
+                "missing)."
+            ) from None
 
 
 _UNSUPPORTED_OP = re.compile(

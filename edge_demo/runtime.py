@@ -1,0 +1,442 @@
+"""Run an exported model on a device, with numpy and the LiteRT runtime only.
+
+`load` reads a `.tflite` file and the metadata JSON written beside it at
+export (schema: export/metadata.py), checks that the two agree, and returns
+an `EdgeModel`:
+
+    model = load("model.tflite")                 # reads model.json beside it
+    outputs = model.run("serving_default", features=x)
+    decoded = model.greedy_decode(model.text_to_ids("abc"))
+
+Inputs and outputs are real values: integer-quantized tensors are quantized
+and dequantized here with the scale and zero point of the metadata, so the
+caller never sees int8. Nothing here imports TensorFlow or Keras, on purpose:
+this folder is what a device needs.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+FORMAT = "keras-attention-edge"  # the same as export/metadata.py
+VERSION = 1
+
+
+class EdgeModelError(Exception):
+    """A model file, its metadata, or a call that does not match them."""
+
+
+def load(model_path, metadata_path=None, num_threads=1):
+    """Check `model_path` against its metadata and load it into LiteRT.
+
+    Args:
+        model_path: the `.tflite` file.
+        metadata_path: its metadata; by default the `.json` beside it.
+        num_threads: threads LiteRT may use.
+
+    Returns:
+        An `EdgeModel`.
+
+    Raises:
+        EdgeModelError: naming the file and what was expected and found, when
+            a file is missing, the metadata is unreadable, the model's size or
+            digest differs from the metadata's (a truncated or changed file),
+            LiteRT cannot load it, or its signatures differ from the
+            metadata's.
+    """
+    model_path = os.fspath(model_path)
+    # `model.tflite` -> `model.json`, where the export writes it.
+    meta_path = os.fspath(metadata_path or os.path.splitext(model_path)[0] + ".json")
+    if not os.path.isfile(model_path):
+        raise EdgeModelError(f"{model_path}: model file not found")
+    metadata = _read_metadata(meta_path, model_path)
+    with open(model_path, "rb") as f:
+        content = f.read()
+    # Size first: it tells a truncated copy apart from a changed one.
+    if len(content) != metadata["model_bytes"]:
+        what = "truncated" if len(content) < metadata["model_bytes"] else "too long"
+        raise EdgeModelError(
+            f"{model_path}: {len(content)} bytes, expected {metadata['model_bytes']} "
+            f"(from {meta_path}): the file is {what}"
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != metadata["model_sha256"]:
+        raise EdgeModelError(
+            f"{model_path}: sha256 {digest[:16]}..., expected "
+            f"{metadata['model_sha256'][:16]}... (from {meta_path}): the file has "
+            "changed or is corrupt"
+        )
+    try:
+        interpreter = Interpreter(model_content=content, num_threads=num_threads)
+    except (ValueError, RuntimeError) as e:
+        raise EdgeModelError(
+            f"{model_path}: LiteRT cannot load it as a model ({_one_line(e)})"
+        ) from None
+    _check_signatures(
+        f"{model_path} does not match {meta_path}",
+        expected=metadata["signatures"],
+        found=_describe(interpreter),
+    )
+    return EdgeModel(model_path, meta_path, metadata, interpreter)
+
+
+@dataclasses.dataclass
+class Decoded:
+    """What `EdgeModel.greedy_decode` returns.
+
+    Attributes:
+        tokens: per batch row, the generated ids, without the start and end
+            tokens.
+        encode_ms: milliseconds the `encode` call took.
+        step_ms: milliseconds each `decode_step` call took, in order.
+    """
+
+    tokens: list
+    encode_ms: float
+    step_ms: list
+
+
+class EdgeModel:
+    """A LiteRT model checked against its metadata; see `load`."""
+
+    def __init__(self, model_path, metadata_path, metadata, interpreter):
+        self.model_path = model_path
+        self.metadata_path = metadata_path
+        self.metadata = metadata
+        self.mode = metadata.get("mode")
+        self.task = metadata.get("task") or {}
+        self._specs = metadata["signatures"]
+        self._interpreter = interpreter  # the runners need it alive
+        self._runners = {
+            key: interpreter.get_signature_runner(key) for key in self._specs
+        }
+
+    @property
+    def signatures(self):
+        """The signature names, e.g. `["serving_default"]`."""
+        return list(self._specs)
+
+    @property
+    def default_signature(self):
+        """The only signature, or `serving_default` when there are several."""
+        if len(self._specs) == 1:
+            return self.signatures[0]
+        if "serving_default" in self._specs:
+            return "serving_default"
+        raise EdgeModelError(
+            f"{self.model_path}: no default signature among {self.signatures}; "
+            "name one"
+        )
+
+    def spec(self, signature):
+        """The metadata's `{"inputs": [...], "outputs": [...]}` of a signature."""
+        if signature not in self._specs:
+            raise EdgeModelError(
+                f"{self.model_path}: no signature {signature!r}; "
+                f"it has {self.signatures}"
+            )
+        return self._specs[signature]
+
+    def run(self, signature, /, **inputs):
+        """Run `signature` on real-valued `inputs`; returns real-valued outputs.
+
+        Quantized inputs are rounded to the nearest step and clipped to the
+        integer type's range; quantized outputs come back as float32.
+        """
+        spec = self.spec(signature)
+        expected = {t["name"]: t for t in spec["inputs"]}
+        if set(inputs) != set(expected):
+            raise EdgeModelError(
+                f"{self.model_path}: signature {signature!r} takes inputs "
+                f"{sorted(expected)}, received {sorted(inputs)}"
+            )
+        feed = {
+            name: self._prepare(signature, expected[name], value)
+            for name, value in inputs.items()
+        }
+        outputs = self._runners[signature](**feed)
+        return {t["name"]: _dequantize(outputs[t["name"]], t) for t in spec["outputs"]}
+
+    def greedy_decode(self, source_ids, max_length=None):
+        """Decode step by step through the `encode` / `decode_step` signatures.
+
+        `encode(source)` gives the decoder's states by name; each
+        `decode_step(token, step, **states)` gives `logits` ([B, 1, V] or
+        [B, V]) and the next states. The next token is the argmax. Decoding
+        starts from `task["start_id"]` and stops when every row has produced
+        `task["end_id"]`, or after `max_length` (default
+        `task["max_target_length"]`) steps.
+
+        Args:
+            source_ids: `[S]` or `[B, S]` token ids, padded to the model's `S`.
+            max_length: the most steps to run.
+
+        Returns:
+            A `Decoded`: tokens per row and the latency of each call.
+        """
+        task = self._task_fields("start_id", "end_id", "max_target_length")
+        max_length = task["max_target_length"] if max_length is None else max_length
+        source = np.asarray(source_ids)
+        source = source[None] if source.ndim == 1 else source
+        state_names = self._check_seq2seq_convention()
+        start = time.perf_counter()
+        states = self.run("encode", source=source)
+        encode_ms = _ms_since(start)
+        batch = source.shape[0]
+        token = np.full((batch, 1), task["start_id"], np.int32)
+        tokens, done, step_ms = [[] for _ in range(batch)], np.zeros(batch, bool), []
+        for t in range(max_length):
+            start = time.perf_counter()
+            out = self.run(
+                "decode_step", token=token, step=np.array([t], np.int32), **states
+            )
+            step_ms.append(_ms_since(start))
+            next_ids = np.argmax(out["logits"].reshape(batch, -1), axis=-1)  # [B]
+            for row, tok in enumerate(next_ids):
+                done[row] |= tok == task["end_id"]
+                if not done[row]:
+                    tokens[row].append(int(tok))
+            if done.all():
+                break
+            token = next_ids[:, None].astype(np.int32)  # [B, 1]
+            states = {name: out[name] for name in state_names}
+        return Decoded(tokens, encode_ms, step_ms)
+
+    def text_to_ids(self, text):
+        """Character ids of `text` from `task["source_vocabulary"]`, `[1, S]`.
+
+        Padded with `task["pad_id"]` (default 0) to the `encode` signature's
+        length; a character outside the vocabulary is an error naming it.
+        """
+        vocabulary = self._task_fields("source_vocabulary")["source_vocabulary"]
+        index = {token: i for i, token in enumerate(vocabulary) if len(token) == 1}
+        unknown = sorted({c for c in text if c not in index})
+        if unknown:
+            raise EdgeModelError(
+                f"characters not in the source vocabulary of {self.metadata_path}: "
+                f"{', '.join(map(repr, unknown))}"
+            )
+        (source,) = self.spec("encode")["inputs"]
+        length = source["shape"][-1]
+        if len(text) > length:
+            raise EdgeModelError(
+                f"text of {len(text)} characters; {self.model_path} takes at "
+                f"most {length}"
+            )
+        ids = [index[c] for c in text] + [self.task.get("pad_id", 0)] * (
+            length - len(text)
+        )
+        return np.array([ids], np.int32)
+
+    def ids_to_text(self, ids):
+        """The tokens of `task["target_vocabulary"]` for `ids`, joined."""
+        vocabulary = self._task_fields("target_vocabulary")["target_vocabulary"]
+        return "".join(vocabulary[i] for i in ids)
+
+    def _task_fields(self, *names):
+        missing = [n for n in names if n not in self.task]
+        if missing:
+            raise EdgeModelError(
+                f"{self.metadata_path}: task has no {', '.join(missing)}"
+            )
+        return self.task
+
+    def _check_seq2seq_convention(self):
+        """The state names, after checking both signatures follow the convention."""
+        encode, step = self.spec("encode"), self.spec("decode_step")
+        states = sorted(t["name"] for t in encode["outputs"])
+        want_in = sorted(states + ["step", "token"])
+        want_out = sorted(states + ["logits"])
+        found_in = sorted(t["name"] for t in step["inputs"])
+        found_out = sorted(t["name"] for t in step["outputs"])
+        if (found_in, found_out) != (want_in, want_out):
+            raise EdgeModelError(
+                f"{self.model_path}: decode_step must take {want_in} and give "
+                f"{want_out} (encode gives the states {states}); it takes "
+                f"{found_in} and gives {found_out}"
+            )
+        return states
+
+    def _prepare(self, signature, spec, value):
+        """`value` as the tensor `spec` wants, quantized if it is quantized."""
+        array = np.asarray(value)
+        where = f"{self.model_path}: signature {signature!r} input {spec['name']!r}"
+        if list(array.shape) != spec["shape"]:
+            raise EdgeModelError(
+                f"{where}: expected shape {spec['shape']}, received {list(array.shape)}"
+            )
+        dtype = np.dtype(spec["dtype"])
+        if spec["quantization"] is not None:
+            if array.dtype.kind not in "iuf":
+                raise EdgeModelError(
+                    f"{where}: expected real numbers, received {array.dtype}"
+                )
+            return quantize(array, spec["quantization"], dtype)
+        # Accept the same kind at another width (Python ints arrive as int64)
+        # as long as the values survive the cast.
+        same_kind = array.dtype.kind == dtype.kind or {
+            array.dtype.kind,
+            dtype.kind,
+        } == {"i", "u"}
+        cast = array.astype(dtype) if same_kind else None
+        if cast is None or (dtype.kind in "iu" and not np.array_equal(cast, array)):
+            raise EdgeModelError(
+                f"{where}: expected dtype {dtype.name}, received {array.dtype.name}"
+                + ("" if cast is None else " with values out of its range")
+            )
+        return cast
+
+
+def quantize(values, quantization, dtype):
+    """`round(x / scale) + zero_point`, clipped to the range of `dtype`."""
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(values, np.float64) / quantization["scale"])
+    return np.clip(q + quantization["zero_point"], info.min, info.max).astype(dtype)
+
+
+def _dequantize(values, spec):
+    if spec["quantization"] is None:
+        return values
+    q = spec["quantization"]
+    return ((values.astype(np.float64) - q["zero_point"]) * q["scale"]).astype(
+        np.float32
+    )
+
+
+def latency(fn, runs=10, warmup=1):
+    """Median and p90 milliseconds of `fn()` over `runs` timed calls.
+
+    `warmup` untimed calls go first: the first call allocates tensors.
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be a positive int, received runs={runs}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(_ms_since(start))
+    return summarize_ms(times)
+
+
+def summarize_ms(times):
+    """`{"median_ms", "p90_ms", "runs"}` of a list of milliseconds."""
+    return {
+        "median_ms": float(np.median(times)),
+        "p90_ms": float(np.percentile(times, 90)),
+        "runs": len(times),
+    }
+
+
+# -- checks ---------------------------------------------------------------------
+
+
+def _read_metadata(path, model_path):
+    if not os.path.isfile(path):
+        raise EdgeModelError(
+            f"{path}: metadata file not found (the export writes it beside "
+            f"{os.path.basename(model_path)})"
+        )
+    try:
+        with open(path, encoding="utf-8") as f:
+            metadata = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EdgeModelError(f"{path}: metadata is not valid JSON ({e})") from None
+    found = (
+        (metadata.get("format"), metadata.get("version"))
+        if isinstance(metadata, dict)
+        else (type(metadata).__name__, None)
+    )
+    if found != (FORMAT, VERSION):
+        raise EdgeModelError(
+            f"{path}: expected metadata format {FORMAT!r} version {VERSION}, "
+            f"found format {found[0]!r} version {found[1]!r}"
+        )
+    kinds = {"model_bytes": int, "model_sha256": str, "signatures": dict}
+    wrong = [k for k, kind in kinds.items() if not isinstance(metadata.get(k), kind)]
+    if wrong:
+        raise EdgeModelError(f"{path}: metadata lacks or mistypes {', '.join(wrong)}")
+    return metadata
+
+
+def _describe(interpreter):
+    """`{signature: {"inputs": [...], "outputs": [...]}}` as the metadata has it."""
+    described = {}
+    for key in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(key)
+        described[key] = {
+            side: [_tensor(name, d) for name, d in sorted(details().items())]
+            for side, details in (
+                ("inputs", runner.get_input_details),
+                ("outputs", runner.get_output_details),
+            )
+        }
+    return described
+
+
+def _tensor(name, details):
+    params = details["quantization_parameters"]
+    quantized = (
+        np.issubdtype(details["dtype"], np.integer) and len(params["scales"]) > 0
+    )
+    return {
+        "name": name,
+        "shape": [int(n) for n in details["shape"]],
+        "dtype": np.dtype(details["dtype"]).name,
+        "quantization": (
+            {
+                "scale": float(params["scales"][0]),
+                "zero_point": int(params["zero_points"][0]),
+            }
+            if quantized
+            else None
+        ),
+    }
+
+
+def _check_signatures(context, expected, found):
+    if sorted(expected) != sorted(found):
+        raise EdgeModelError(
+            f"{context}: expected signatures {sorted(expected)}, found {sorted(found)}"
+        )
+    for key in sorted(expected):
+        for side in ("inputs", "outputs"):
+            want = {t["name"]: t for t in expected[key][side]}
+            have = {t["name"]: t for t in found[key][side]}
+            if sorted(want) != sorted(have):
+                raise EdgeModelError(
+                    f"{context}: signature {key!r} {side}: expected names "
+                    f"{sorted(want)}, found {sorted(have)}"
+                )
+            for name in sorted(want):
+                for field in ("shape", "dtype", "quantization"):
+                    w, h = want[name].get(field), have[name][field]
+                    if not _same(w, h):
+                        raise EdgeModelError(
+                            f"{context}: signature {key!r} {side[:-1]} {name!r} "
+                            f"{field}: expected {w}, found {h}"
+                        )
+
+
+def _same(a, b):
+    # Scales went through JSON and back: equal to float64 precision, but a
+    # metadata written by another tool may round them a little.
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return bool(np.isclose(a, b, rtol=1e-6, atol=0))
+    return a == b
+
+
+def _ms_since(start):
+    return (time.perf_counter() - start) * 1e3
+
+
+def _one_line(error):
+    return " ".join(str(error).split())

@@ -1,0 +1,288 @@
+"""edge_demo against what Keras computed for the fixture models (see conftest)."""
+
+import hashlib
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge_demo import EdgeModelError, latency, load
+from edge_demo.runtime import quantize
+
+# Float32 on both sides: the same arithmetic in another order.
+FLOAT_ATOL = 1e-5
+# int8 classifier, in steps of the output's scale (1/256 for a softmax): half
+# a step rounding the output, plus what the 8-bit input, weights and hidden
+# activations carry through the two layers (the fixtures measured at most
+# about 2.1 steps). Four steps leave room for kernel rounding differences,
+# and are still far below the gaps between the classes' probabilities.
+INT8_STEPS = 4
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _write(path, value):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f)
+
+
+def _error(match, fn, *args, **kwargs):
+    with pytest.raises(EdgeModelError, match=match) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+def test_tensorflow_and_keras_are_not_installed():
+    # The claim that edge_demo needs neither is only checked if they are absent.
+    for name in ("tensorflow", "keras", "tf_keras"):
+        assert importlib.util.find_spec(name) is None, f"{name} is importable here"
+
+
+@pytest.mark.parametrize("name", ["classifier_float32", "classifier_int8"])
+def test_classifier_matches_keras(fixtures_dir, name):
+    model = load(fixtures_dir / f"{name}.tflite")
+    (output,) = model.spec("serving_default")["outputs"]
+    if name.endswith("int8"):
+        # Otherwise this test would not exercise the quantization at all.
+        (features,) = model.spec("serving_default")["inputs"]
+        assert features["dtype"] == output["dtype"] == "int8"
+        atol = INT8_STEPS * output["quantization"]["scale"]
+    else:
+        atol = FLOAT_ATOL
+    for case in model.task["expected"]:
+        inputs = {k: np.array(v, np.float32) for k, v in case["inputs"].items()}
+        got = model.run("serving_default", **inputs)["probabilities"]
+        want = np.array(case["outputs"]["probabilities"])
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=atol, rtol=0)
+        assert np.argmax(got) == np.argmax(want)
+
+
+def test_quantize_rounds_and_clips():
+    params = {"scale": 0.5, "zero_point": 3}
+    q = quantize([-10.0, -0.26, 0.24, 0.26, 10.0, 1e6, -1e6], params, np.int8)
+    assert q.dtype == np.int8
+    # round(x / 0.5) + 3, then clipped to [-128, 127]
+    assert q.tolist() == [-17, 2, 3, 4, 23, 127, -128]
+
+
+def test_greedy_decoding_matches_keras(fixtures_dir):
+    model = load(fixtures_dir / "seq2seq.tflite")
+    lengths = set()
+    for case in model.task["expected"]:
+        source = model.text_to_ids(case["text"])
+        assert source.tolist() == [case["source_ids"]]
+        decoded = model.greedy_decode(source)
+        assert decoded.tokens == [case["tokens"]], case["text"]
+        assert model.ids_to_text(decoded.tokens[0]) == case["decoded"]
+        # One step per token, plus the step that produced the end token.
+        stopped = len(case["tokens"]) < model.task["max_target_length"]
+        assert len(decoded.step_ms) == len(case["tokens"]) + stopped
+        assert decoded.encode_ms > 0 and min(decoded.step_ms) > 0
+        lengths.add(len(case["tokens"]))
+    assert len(lengths) > 1, "every source decodes to the same length"
+
+
+def test_greedy_decoding_stops_at_max_length(fixtures_dir):
+    model = load(fixtures_dir / "seq2seq.tflite")
+    case = max(model.task["expected"], key=lambda c: len(c["tokens"]))
+    decoded = model.greedy_decode(case["source_ids"], max_length=3)
+    assert decoded.tokens == [case["tokens"][:3]]
+    assert len(decoded.step_ms) == 3
+
+
+def test_latency_reports_median_and_p90():
+    stats = latency(lambda: sum(range(1000)), runs=20)
+    assert stats["runs"] == 20
+    assert 0 < stats["median_ms"] <= stats["p90_ms"]
+
+
+# -- errors -------------------------------------------------------------------
+
+
+def test_missing_model(tmp_path):
+    path = tmp_path / "nothing.tflite"
+    message = _error("model file not found", load, path)
+    assert str(path) in message
+
+
+def test_missing_metadata(copy_fixture):
+    model, meta = copy_fixture("classifier_float32")
+    meta.unlink()
+    message = _error("metadata file not found", load, model)
+    assert str(meta) in message
+
+
+def test_metadata_not_json(copy_fixture):
+    model, meta = copy_fixture("classifier_float32")
+    meta.write_text("{ not json")
+    assert str(meta) in _error("not valid JSON", load, model)
+
+
+def test_metadata_of_another_format(copy_fixture):
+    model, meta = copy_fixture("classifier_float32")
+    _write(meta, {**_read(meta), "version": 99})
+    message = _error(
+        "expected metadata format 'keras-attention-edge' version 1", load, model
+    )
+    assert "version 99" in message and str(meta) in message
+
+
+def test_truncated_model(copy_fixture):
+    model, meta = copy_fixture("seq2seq")
+    size = model.stat().st_size
+    model.write_bytes(model.read_bytes()[: size // 2])
+    message = _error("truncated", load, model)
+    assert str(model) in message and f"expected {size}" in message
+
+
+def test_flipped_byte(copy_fixture):
+    model, _ = copy_fixture("seq2seq")
+    content = bytearray(model.read_bytes())
+    content[len(content) // 3] ^= 0xFF  # LiteRT itself would load this silently
+    model.write_bytes(bytes(content))
+    message = _error("sha256 .* the file has changed or is corrupt", load, model)
+    assert str(model) in message
+
+
+def test_corrupt_flatbuffer_with_matching_digest(copy_fixture):
+    # Metadata that vouches for garbage: only LiteRT can tell.
+    model, meta = copy_fixture("classifier_float32")
+    garbage = np.random.default_rng(0).bytes(2000)
+    model.write_bytes(garbage)
+    _write(
+        meta,
+        {
+            **_read(meta),
+            "model_bytes": len(garbage),
+            "model_sha256": hashlib.sha256(garbage).hexdigest(),
+        },
+    )
+    assert str(model) in _error("LiteRT cannot load it", load, model)
+
+
+@pytest.mark.parametrize(
+    "field,value,expected",
+    [
+        (
+            "shape",
+            [1, 8, 5],
+            "input 'features' shape: expected [1, 8, 5], found [1, 8, 4]",
+        ),
+        ("name", "inputs", "inputs: expected names ['inputs'], found ['features']"),
+        ("dtype", "float16", "input 'features' dtype: expected float16, found float32"),
+    ],
+)
+def test_metadata_signature_differs_from_model(copy_fixture, field, value, expected):
+    model, meta = copy_fixture("classifier_float32")
+    metadata = _read(meta)
+    metadata["signatures"]["serving_default"]["inputs"][0][field] = value
+    _write(meta, metadata)
+    message = _error("does not match", load, model)
+    assert expected in message and str(model) in message and str(meta) in message
+
+
+def test_metadata_lists_another_signature(copy_fixture):
+    model, meta = copy_fixture("seq2seq")
+    metadata = _read(meta)
+    metadata["signatures"]["decode"] = metadata["signatures"].pop("decode_step")
+    _write(meta, metadata)
+    _error(
+        r"expected signatures \['decode', 'encode'\], "
+        r"found \['decode_step', 'encode'\]",
+        load,
+        model,
+    )
+
+
+def test_run_checks_inputs(fixtures_dir):
+    model = load(fixtures_dir / "seq2seq.tflite")
+    message = _error(
+        "expected shape", model.run, "encode", source=np.zeros((1, 3), np.int32)
+    )
+    assert (
+        "signature 'encode' input 'source': expected shape [1, 7], received [1, 3]"
+        in message
+    )
+    _error(
+        r"takes inputs \['source'\], received \['src'\]",
+        model.run,
+        "encode",
+        src=[[0] * 7],
+    )
+    _error(
+        "expected dtype int32, received float64",
+        model.run,
+        "encode",
+        source=np.zeros((1, 7)),
+    )
+    _error("no signature 'serving_default'", model.run, "serving_default")
+    # Python ints arrive as int64; they are cast when they fit.
+    assert set(model.run("encode", source=[[1] * 7])) == {"memory", "state"}
+
+
+def test_text_outside_the_vocabulary(fixtures_dir):
+    model = load(fixtures_dir / "seq2seq.tflite")
+    _error(
+        "characters not in the source vocabulary .*'Z', 'z'", model.text_to_ids, "zaZ"
+    )
+    _error("at most 7", model.text_to_ids, "a" * 8)
+
+
+# -- the command line -----------------------------------------------------------
+
+
+def _cli(*args):
+    # From the repository root, where `-m edge_demo` finds the package.
+    return subprocess.run(
+        [sys.executable, "-m", "edge_demo", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=pathlib.Path(__file__).resolve().parents[2],
+    )
+
+
+def test_cli_decodes_text(fixtures_dir):
+    case = _read(fixtures_dir / "seq2seq.json")["task"]["expected"][1]
+    done = _cli(fixtures_dir / "seq2seq.tflite", "--text", case["text"], "--runs", "3")
+    assert done.returncode == 0, done.stderr
+    assert f"output:  {case['decoded']}\n" in done.stdout
+    assert (
+        "latency: whole decode median" in done.stdout
+        and "decode_step median" in done.stdout
+    )
+
+
+def test_cli_classifies(fixtures_dir, tmp_path):
+    case = _read(fixtures_dir / "classifier_int8.json")["task"]["expected"][0]
+    features = np.array(case["inputs"]["features"], np.float32)
+    np.save(tmp_path / "x.npy", features)
+    done = _cli(fixtures_dir / "classifier_int8.tflite", "--inputs", tmp_path / "x.npy")
+    assert done.returncode == 0, done.stderr
+    labels = _read(fixtures_dir / "classifier_int8.json")["task"]["labels"]
+    label = labels[int(np.argmax(case["outputs"]["probabilities"]))]
+    assert f"row 0: {label} (" in done.stdout and "latency: median" in done.stdout
+
+
+def test_cli_bad_file_exits_2_with_one_line(copy_fixture):
+    model, _ = copy_fixture("seq2seq")
+    model.write_bytes(model.read_bytes()[:100])
+    done = _cli(model, "--text", "abc")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ") and str(model) in line and "truncated" in line
+
+
+def test_cli_help():
+    done = _cli("--help")
+    assert done.returncode == 0
+    assert "usage: python -m edge_demo" in done.stdout and "--text" in done.stdout

@@ -1,0 +1,293 @@
+"""Small exported models for edge_demo's tests, built with Keras and TensorFlow.
+
+    python -m tests.edge_fixtures OUT_DIR       # or build(out_dir)
+
+writes three models, each with its metadata beside it (export/metadata.py):
+
+- `classifier_float32.tflite`: a sequence classifier, `features` [1, 8, 4]
+  to `probabilities` [1, 3], in float32;
+- `classifier_int8.tflite`: the same model in full int8, int8 input and
+  output, calibrated on a representative dataset;
+- `seq2seq.tflite`: a GRU encoder-decoder with dot-product attention, in the
+  `encode` / `decode_step` convention.
+
+Each metadata's "task" holds what Keras computed for a few fixed inputs, so
+edge_demo's tests, which run where TensorFlow is not installed, can compare
+the device's results with Keras.
+"""
+
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from export.metadata import write_metadata  # noqa: E402
+
+SEED = 0
+
+FEATURES_SHAPE = (1, 8, 4)  # [B, T, D]
+LABELS = ["alpha", "beta", "gamma"]
+
+# Characters to characters: the weights are random, so the "translation"
+# means nothing, but Keras and the device must produce the same one.
+SOURCE_VOCABULARY = ["<pad>"] + list("abcdefgh ")
+TARGET_VOCABULARY = ["<pad>", "<s>", "</s>"] + list("0123456789-")
+PAD_ID, START_ID, END_ID = 0, 1, 2
+SOURCE_LENGTH = 7  # S
+MAX_TARGET_LENGTH = 8
+UNITS = 16
+SOURCES = ["abc", "bad cab", "gg", "hea"]
+
+# Greedy decoding compares argmaxes; a near tie could flip between Keras and
+# LiteRT on float rounding alone, so the build refuses fixtures with one.
+MIN_LOGIT_GAP = 1e-3
+
+
+def _convert(export_dir, tracked, endpoints, representative=None):
+    """Flatbuffer of `endpoints` {name: (fn, specs)}, builtin ops only.
+
+    Goes through `keras.export.ExportArchive` like tests/harness.py: a bare
+    concrete function leaves the weights uninitialised in the flatbuffer.
+    `representative` (a list of input lists) makes it full int8. The
+    SavedModel is written once per `export_dir` and converted as often as
+    asked.
+    """
+    if not os.path.exists(export_dir):
+        archive = keras.export.ExportArchive()
+        for model in tracked:
+            archive.track(model)
+        for name, (fn, specs) in endpoints.items():
+            archive.add_endpoint(name, fn, input_signature=specs)
+        archive.write_out(export_dir, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        export_dir, signature_keys=list(endpoints)
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if representative is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: iter(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _write(out_dir, name, flatbuffer, mode, task):
+    path = os.path.join(out_dir, name)
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
+    write_metadata(path, mode, task)
+    return path
+
+
+def _classifier():
+    init = keras.initializers.RandomNormal(stddev=1.0, seed=SEED)
+    features = keras.Input(FEATURES_SHAPE[1:], batch_size=1, name="features")
+    dense = keras.layers.Dense(16, activation="relu", kernel_initializer=init)
+    hidden = dense(features)  # [B, T, 16]
+    pooled = keras.layers.GlobalAveragePooling1D()(hidden)  # [B, 16]
+    # Unit-variance weights spread the probabilities, so the labels differ.
+    probabilities = keras.layers.Dense(
+        3, activation="softmax", kernel_initializer=init
+    )(pooled)
+    return keras.Model(features, probabilities)
+
+
+def build_classifiers(out_dir, work_dir):
+    model = _classifier()
+    rng = np.random.default_rng(SEED)
+    samples = rng.uniform(-1, 1, (3, *FEATURES_SHAPE)).astype("float32")
+    calibration = rng.uniform(-1, 1, (64, *FEATURES_SHAPE)).astype("float32")
+    expected = [
+        {
+            "inputs": {"features": x.tolist()},
+            "outputs": {"probabilities": np.asarray(model(x)).tolist()},
+        }
+        for x in samples
+    ]
+    task = {"kind": "classification", "labels": LABELS, "expected": expected}
+    endpoints = {
+        "serving_default": (
+            lambda features: {"probabilities": model(features, training=False)},
+            [tf.TensorSpec(FEATURES_SHAPE, tf.float32, name="features")],
+        )
+    }
+    export_dir = os.path.join(work_dir, "classifier")
+    return [
+        _write(
+            out_dir,
+            f"classifier_{mode}.tflite",
+            _convert(export_dir, [model], endpoints, representative),
+            mode,
+            task,
+        )
+        for mode, representative in [
+            ("float32", None),
+            ("int8", [[c] for c in calibration]),
+        ]
+    ]
+
+
+def _seq2seq_models():
+    """Encoder `source -> {state, memory}` and one decoder step."""
+    seed = iter(range(SEED, SEED + 100))
+
+    def init():
+        return keras.initializers.RandomNormal(stddev=0.5, seed=next(seed))
+
+    source = keras.Input((SOURCE_LENGTH,), batch_size=1, dtype="int32", name="source")
+    embedded = keras.layers.Embedding(
+        len(SOURCE_VOCABULARY), 8, embeddings_initializer=init()
+    )(source)
+    # unroll: a fixed, short source needs no While loop in the flatbuffer.
+    gru = keras.layers.GRU(
+        UNITS,
+        return_sequences=True,
+        return_state=True,
+        unroll=True,
+        kernel_initializer=init(),
+        recurrent_initializer=init(),
+    )
+    memory, state = gru(embedded)  # [B, S, U], [B, U]
+    encoder = keras.Model(source, {"state": state, "memory": memory})
+
+    token = keras.Input((1,), batch_size=1, dtype="int32", name="token")
+    step = keras.Input((), batch_size=1, dtype="int32", name="step")
+    state_in = keras.Input((UNITS,), batch_size=1, name="state")
+    memory_in = keras.Input((SOURCE_LENGTH, UNITS), batch_size=1, name="memory")
+    embed = keras.layers.Embedding(
+        len(TARGET_VOCABULARY), 8, embeddings_initializer=init()
+    )
+    x = embed(token)[:, 0]  # [B, 8]
+    cell = keras.layers.GRUCell(
+        UNITS, kernel_initializer=init(), recurrent_initializer=init()
+    )
+    h, _ = cell(x, [state_in])  # [B, U]
+    scores = keras.ops.einsum("bu,bsu->bs", h, memory_in) / UNITS**0.5
+    context = keras.ops.einsum(
+        "bs,bsu->bu", keras.ops.softmax(scores, axis=-1), memory_in
+    )
+    logits = keras.layers.Dense(len(TARGET_VOCABULARY), kernel_initializer=init())(
+        keras.ops.concatenate([h, context], axis=-1)
+    )  # [B, V]
+    # The end token's logit rises with the step, so decoding stops at a
+    # different step for different sources, and the stop is exercised.
+    ramp = keras.ops.cast(step, "float32")[:, None] - 6.0  # [B, 1]
+    logits = logits + ramp * keras.ops.one_hot(END_ID, len(TARGET_VOCABULARY))
+    # A trained model learns never to emit padding or the start token; this
+    # random one is told, so the decoded text reads as digits.
+    never = keras.ops.one_hot(PAD_ID, len(TARGET_VOCABULARY)) + keras.ops.one_hot(
+        START_ID, len(TARGET_VOCABULARY)
+    )
+    logits = logits - 100.0 * never
+    decoder = keras.Model(
+        [token, step, state_in, memory_in],
+        {"logits": keras.ops.expand_dims(logits, 1), "state": h},  # [B, 1, V]
+    )
+    return encoder, decoder
+
+
+def _keras_greedy(encoder, decoder, source_ids):
+    """The device's loop, step for step, in Keras; returns tokens (no end)."""
+    states = {k: np.asarray(v) for k, v in encoder(source_ids[None]).items()}
+    token, tokens = START_ID, []
+    for t in range(MAX_TARGET_LENGTH):
+        out = decoder(
+            [
+                np.array([[token]], "int32"),
+                np.array([t], "int32"),
+                states["state"],
+                states["memory"],
+            ]
+        )
+        logits = np.asarray(out["logits"])[0, 0]
+        top2 = np.sort(logits)[-2:]
+        assert (
+            top2[1] - top2[0] > MIN_LOGIT_GAP
+        ), f"near tie at step {t} of {source_ids}: {top2}; change SEED or SOURCES"
+        token = int(np.argmax(logits))
+        if token == END_ID:
+            break
+        tokens.append(token)
+        states["state"] = np.asarray(out["state"])
+    return tokens
+
+
+def build_seq2seq(out_dir, work_dir):
+    encoder, decoder = _seq2seq_models()
+    index = {c: i for i, c in enumerate(SOURCE_VOCABULARY)}
+    expected = []
+    for text in SOURCES:
+        ids = [index[c] for c in text] + [PAD_ID] * (SOURCE_LENGTH - len(text))
+        tokens = _keras_greedy(encoder, decoder, np.array(ids, "int32"))
+        expected.append(
+            {
+                "text": text,
+                "source_ids": ids,
+                "tokens": tokens,
+                "decoded": "".join(TARGET_VOCABULARY[t] for t in tokens),
+            }
+        )
+    lengths = [len(e["tokens"]) for e in expected]
+    # Both ways of stopping must occur, or a test of them passes vacuously.
+    assert (
+        min(lengths) < MAX_TARGET_LENGTH and max(lengths) == MAX_TARGET_LENGTH
+    ), lengths
+
+    def encode(source):
+        return encoder(source, training=False)
+
+    def decode_step(token, step, state, memory):
+        out = decoder([token, step, state, memory], training=False)
+        # The attention memory is a state too: passed back unchanged.
+        return {"logits": out["logits"], "state": out["state"], "memory": memory}
+
+    endpoints = {
+        "encode": (
+            encode,
+            [tf.TensorSpec((1, SOURCE_LENGTH), tf.int32, name="source")],
+        ),
+        "decode_step": (
+            decode_step,
+            [
+                tf.TensorSpec((1, 1), tf.int32, name="token"),
+                tf.TensorSpec((1,), tf.int32, name="step"),
+                tf.TensorSpec((1, UNITS), tf.float32, name="state"),
+                tf.TensorSpec((1, SOURCE_LENGTH, UNITS), tf.float32, name="memory"),
+            ],
+        ),
+    }
+    task = {
+        "kind": "seq2seq",
+        "source_vocabulary": SOURCE_VOCABULARY,
+        "target_vocabulary": TARGET_VOCABULARY,
+        "pad_id": PAD_ID,
+        "start_id": START_ID,
+        "end_id": END_ID,
+        "max_target_length": MAX_TARGET_LENGTH,
+        "expected": expected,
+    }
+    flatbuffer = _convert(
+        os.path.join(work_dir, "seq2seq"), [encoder, decoder], endpoints
+    )
+    return [_write(out_dir, "seq2seq.tflite", flatbuffer, "float32", task)]
+
+
+def build(out_dir):
+    """Write every fixture model and its metadata into `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    keras.utils.set_random_seed(SEED)
+    with tempfile.TemporaryDirectory() as work_dir:
+        return build_classifiers(out_dir, work_dir) + build_seq2seq(out_dir, work_dir)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.edge_fixtures OUT_DIR")
+    for written in build(sys.argv[1]):
+        print(written)

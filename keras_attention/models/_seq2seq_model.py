@@ -1,0 +1,264 @@
+"""What the reference seq2seq models share (private).
+
+A model is a functional `keras.Model` made by its subclass's constructor:
+`{"source": [B, S], "decoder_inputs": [B, T]} -> logits [B, T, V]`, trained
+with teacher forcing. Decoding goes through two functions that the subclass
+provides, the same ones in Keras and on the device:
+
+- `_encode(source)`: `{state name: tensor}`, the decoder's initial states;
+- `_decode_step(token, step, states)`: `{"logits": [B, 1, V], **states}`,
+  one target step, with the next value of every state under its name.
+
+This base turns them into the `encode` / `decode_step` export signatures
+(export/metadata.py describes the convention), into greedy decoding in
+Keras, and into representative data for int8 calibration.
+
+Shapes: `B` batch, `S` source length, `T` target length, `V` target
+vocabulary.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from export.tflite import Signature
+from keras_attention.layers._validation import check_positive_int
+
+PAD_ID = 0
+
+
+class _Seq2SeqModel(keras.Model):
+    """Base of `RNNSeq2Seq` and `TransformerSeq2Seq` (private)."""
+
+    def _check_task_arguments(
+        self,
+        source_vocabulary_size,
+        target_vocabulary_size,
+        source_length,
+        target_length,
+        start_id,
+        end_id,
+    ):
+        check_positive_int("source_vocabulary_size", source_vocabulary_size)
+        check_positive_int("target_vocabulary_size", target_vocabulary_size)
+        check_positive_int("source_length", source_length)
+        check_positive_int("target_length", target_length)
+        for name, value in (("start_id", start_id), ("end_id", end_id)):
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not PAD_ID < value < target_vocabulary_size
+            ):
+                raise ValueError(
+                    f"{name} must be an int in [1, target_vocabulary_size) = "
+                    f"[1, {target_vocabulary_size}) (0 is padding), "
+                    f"received {name}={value!r}"
+                )
+        if start_id == end_id:
+            raise ValueError(
+                "start_id and end_id must differ, received "
+                f"start_id={start_id} and end_id={end_id}"
+            )
+
+    def _task_config(self):
+        return {
+            "source_vocabulary_size": self.source_vocabulary_size,
+            "target_vocabulary_size": self.target_vocabulary_size,
+            "source_length": self.source_length,
+            "target_length": self.target_length,
+            "start_id": self.start_id,
+            "end_id": self.end_id,
+        }
+
+    def _functional_init(self, **kwargs):
+        """Makes the model the functional graph of `_teacher_forced`."""
+        source = keras.Input((self.source_length,), dtype="int32", name="source")
+        decoder_inputs = keras.Input(
+            (self.target_length,), dtype="int32", name="decoder_inputs"
+        )
+        logits = self._teacher_forced(source, decoder_inputs)  # [B, T, V]
+        # super(), not keras.Model.__init__: the first functional
+        # construction puts Functional into this class's bases, and from
+        # then on super() must reach Functional.__init__ (calling
+        # keras.Model.__init__ again would inject it a second time).
+        super().__init__(
+            inputs={"source": source, "decoder_inputs": decoder_inputs},
+            outputs=logits,
+            **kwargs,
+        )
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self._task_config()}
+
+    # -- subclasses ----------------------------------------------------------
+
+    def _teacher_forced(self, source, decoder_inputs):
+        raise NotImplementedError
+
+    def _encode(self, source):
+        raise NotImplementedError
+
+    def _decode_step(self, token, step, states):
+        raise NotImplementedError
+
+    def _state_specs(self, batch_size):
+        """`[tf.TensorSpec]` of the states, named, in a fixed order."""
+        raise NotImplementedError
+
+    # -- export ----------------------------------------------------------------
+
+    def export_signatures(self, batch_size=1):
+        """`{"encode": Signature, "decode_step": Signature}` with static shapes.
+
+        `encode` takes `source` int32 `[batch_size, S]` and returns the
+        decoder's initial states by name; `decode_step` takes `token` int32
+        `[batch_size, 1]`, `step` int32 `[1]` (the position of `token`,
+        0 for the start token) and every state by name, and returns
+        `logits` `[batch_size, 1, V]` and the next value of every state under
+        the same names. Pass them to `export.convert(model, signatures=...)`.
+        """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or (
+            batch_size <= 0
+        ):
+            raise ValueError(
+                f"batch_size must be a positive int, received batch_size={batch_size!r}"
+            )
+        state_specs = self._state_specs(batch_size)
+        names = [spec.name for spec in state_specs]
+
+        def encode(source):
+            return self._encode(source)
+
+        def decode_step(token, step, *states):
+            return self._decode_step(token, step, dict(zip(names, states)))
+
+        return {
+            "encode": Signature(
+                encode,
+                [
+                    tf.TensorSpec(
+                        (batch_size, self.source_length), tf.int32, name="source"
+                    )
+                ],
+            ),
+            "decode_step": Signature(
+                decode_step,
+                [
+                    tf.TensorSpec((batch_size, 1), tf.int32, name="token"),
+                    tf.TensorSpec((1,), tf.int32, name="step"),
+                    *state_specs,
+                ],
+            ),
+        }
+
+    # -- decoding --------------------------------------------------------------
+
+    def _check_source(self, source_ids):
+        source = np.asarray(source_ids)
+        if source.ndim != 2 or source.shape[1] != self.source_length:
+            raise ValueError(
+                f"source_ids must have shape [B, {self.source_length}] (padded to "
+                f"source_length), received shape {source.shape}"
+            )
+        if not np.issubdtype(source.dtype, np.integer):
+            raise ValueError(
+                f"source_ids must be integer ids, received dtype {source.dtype}"
+            )
+        return source.astype("int32")
+
+    def _greedy(self, source, on_step=None):
+        """Greedy decoding of `source` `[B, S]` through `_encode` and `_decode_step`.
+
+        `on_step(token, step, states)` sees each step's inputs (numpy).
+        Returns ids `[B, T]`: each row's tokens up to its end token, then
+        padding. Stops when every row has ended, or after `T` steps.
+        """
+        batch = len(source)
+        states = self._encode(ops.convert_to_tensor(source))
+        states = {name: np.asarray(value) for name, value in states.items()}
+        token = np.full((batch, 1), self.start_id, "int32")
+        decoded = np.full((batch, self.target_length), PAD_ID, "int32")
+        done = np.zeros(batch, bool)
+        for t in range(self.target_length):
+            step = np.array([t], "int32")
+            if on_step is not None:
+                on_step(token, step, states)
+            out = self._decode_step(
+                ops.convert_to_tensor(token), ops.convert_to_tensor(step), states
+            )
+            next_ids = np.argmax(
+                np.asarray(out["logits"]).reshape(batch, -1), axis=-1
+            ).astype("int32")  # [B]
+            decoded[:, t] = np.where(done, PAD_ID, next_ids)
+            done |= next_ids == self.end_id
+            if done.all():
+                break
+            token = next_ids[:, None]  # [B, 1]
+            states = {name: np.asarray(out[name]) for name in states}
+        return decoded
+
+    def greedy_decode(self, source_ids, batch_size=256):
+        """Greedy decoding in Keras, one target step at a time.
+
+        It runs exactly the `encode` and `decode_step` functions that
+        `export_signatures` exports, so a device decoding the exported model
+        (e.g. `edge_demo`'s `EdgeModel.greedy_decode`) must produce the same
+        tokens. Each step feeds back the argmax; a row stops at `end_id`,
+        decoding stops when every row has, or after `target_length` steps.
+
+        Args:
+            source_ids: int `[N, S]`, padded with 0.
+            batch_size: rows decoded together.
+
+        Returns:
+            int32 `[N, T]`: each row's tokens up to and including its end
+            token, then 0.
+        """
+        source = self._check_source(source_ids)
+        check_positive_int("batch_size", batch_size)
+        parts = [
+            self._greedy(source[i : i + batch_size])
+            for i in range(0, len(source), batch_size)
+        ]
+        if not parts:
+            return np.zeros((0, self.target_length), "int32")
+        return np.concatenate(parts)
+
+    def _decoder_inputs_of(self, decoded):
+        """Teacher-forcing inputs that reproduce `decoded` `[B, T]`."""
+        decoder_inputs = np.full_like(decoded, self.start_id)
+        decoder_inputs[:, 1:] = decoded[:, :-1]
+        return decoder_inputs
+
+    def representative_data(self, source_ids, batch_size=1):
+        """Calibration data for `export.convert(..., mode="int8")` from real sources.
+
+        Decodes `source_ids` greedily in Keras and records what each
+        signature receives: the sources for `encode`, and for `decode_step`
+        every step's token, step and states, for the whole decoding of one
+        batch after another. Pass `num_calibration_samples` at least the
+        length of each list to calibrate on all of them.
+
+        Returns:
+            `{"encode": [{"source": ...}], "decode_step": [{...}]}`, one dict
+            per sample of `batch_size` rows (the signatures' batch size).
+        """
+        source = self._check_source(source_ids)
+        check_positive_int("batch_size", batch_size)
+        usable = len(source) - len(source) % batch_size
+        if usable == 0:
+            raise ValueError(
+                f"source_ids must hold at least batch_size={batch_size} rows, "
+                f"received {len(source)}"
+            )
+        encode, steps = [], []
+        for i in range(0, usable, batch_size):
+            chunk = source[i : i + batch_size]
+            encode.append({"source": chunk})
+
+            def record(token, step, states):
+                steps.append({"token": token, "step": step, **states})
+
+            self._greedy(chunk, on_step=record)
+        return {"encode": encode, "decode_step": steps}

@@ -1,0 +1,273 @@
+"""A GRU encoder-decoder, without attention or with Bahdanau's."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_attention.layers._validation import check_positive_int
+from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
+from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
+from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class RNNSeq2Seq(_Seq2SeqModel):
+    """A GRU encoder-decoder for token sequences, optionally with attention.
+
+    The encoder embeds the source tokens and runs a GRU over them (padding,
+    id 0, is masked: the final state is the last real step's). The decoder
+    embeds the previous target token and runs either
+
+    - `attention=False`: a plain GRU whose initial state is the encoder's
+      final state, all it knows of the source (Sutskever et al. 2014; Cho
+      et al. 2014), the baseline without attention; or
+    - `attention=True`: a `BahdanauDecoderCell` over a GRU cell, which
+      attends over every encoder output from its previous state before each
+      step (Bahdanau, Cho and Bengio 2015), starting from the encoder's
+      final state;
+
+    and a Dense readout gives the next token's logits (from the decoder
+    state, and with attention from the state and the context).
+
+    The model is a functional `keras.Model`,
+    `{"source": [B, S], "decoder_inputs": [B, T]} -> logits [B, T, V]`,
+    trained with teacher forcing (`decoder_inputs` is the start token then
+    the targets shifted right). Pass per-token sample weights to leave
+    target padding out of the loss (`keras_attention.data.dates.dataset`
+    does). Both recurrences are unrolled over the fixed lengths, which XLA
+    compiles and full-integer TFLite conversion accepts.
+
+    Decoding runs one step at a time through `export_signatures()`'s
+    functions, in Keras (`greedy_decode`) and on a device alike. The states
+    are `state` `[B, units]`, and with attention also `values` (encoder
+    outputs `[B, S, units]`), `keys` (their projection `[B, S, U]`) and
+    `source_mask` (`[B, S]`, 1.0 on real source tokens), passed back
+    unchanged at every step.
+
+    Shapes: `B` batch, `S` source length, `T` target length, `V` target
+    vocabulary, `E` embedding_dim, `U` attention units.
+
+    Args:
+        source_vocabulary_size, target_vocabulary_size: vocabulary sizes;
+            id 0 is padding on both sides.
+        source_length: `S`, the length sources are padded to.
+        target_length: `T`, decoder inputs and targets, end token included.
+        start_id, end_id: the target's start and end tokens.
+        units: GRU units of encoder and decoder.
+        embedding_dim: size of the token embeddings.
+        attention: Bahdanau attention in the decoder.
+        attention_units: `U`; defaults to `units`.
+
+    Call arguments:
+        inputs: `{"source": int [B, S], "decoder_inputs": int [B, T]}`.
+
+    Returns:
+        Logits `[B, T, V]`.
+
+    Example:
+
+    >>> model = RNNSeq2Seq(
+    ...     source_vocabulary_size=20, target_vocabulary_size=12,
+    ...     source_length=8, target_length=6, units=16, attention=True)
+    >>> source = np.array([[5, 6, 7, 0, 0, 0, 0, 0]], "int32")
+    >>> tuple(model.greedy_decode(source).shape)
+    (1, 6)
+    >>> tuple(model.attention_weights(source).shape)
+    (1, 6, 8)
+    """
+
+    def __init__(
+        self,
+        source_vocabulary_size,
+        target_vocabulary_size,
+        source_length,
+        target_length,
+        start_id=1,
+        end_id=2,
+        units=64,
+        embedding_dim=32,
+        attention=False,
+        attention_units=None,
+        **kwargs,
+    ):
+        self._check_task_arguments(
+            source_vocabulary_size,
+            target_vocabulary_size,
+            source_length,
+            target_length,
+            start_id,
+            end_id,
+        )
+        check_positive_int("units", units)
+        check_positive_int("embedding_dim", embedding_dim)
+        if not isinstance(attention, bool):
+            raise ValueError(
+                f"attention must be a bool, received attention={attention!r}"
+            )
+        if attention_units is not None:
+            check_positive_int("attention_units", attention_units)
+            if not attention:
+                raise ValueError(
+                    "attention_units is for attention=True, received "
+                    f"attention_units={attention_units} with attention=False"
+                )
+
+        # === Layers ===
+        self.source_embedding = keras.layers.Embedding(
+            source_vocabulary_size, embedding_dim, name="source_embedding"
+        )
+        self.encoder = keras.layers.GRU(
+            units,
+            return_sequences=attention,
+            return_state=True,
+            unroll=True,
+            name="encoder",
+        )
+        self.target_embedding = keras.layers.Embedding(
+            target_vocabulary_size, embedding_dim, name="target_embedding"
+        )
+        if attention:
+            cell = BahdanauDecoderCell(
+                keras.layers.GRUCell(units, name="decoder_gru_cell"),
+                attention_units=attention_units or units,
+                name="decoder_cell",
+            )
+            self.decoder = BahdanauDecoder(cell, unroll=True, name="decoder")
+        else:
+            self.decoder = keras.layers.GRU(
+                units, return_sequences=True, unroll=True, name="decoder"
+            )
+        self.readout = keras.layers.Dense(target_vocabulary_size, name="readout")
+
+        # === Config ===
+        self.source_vocabulary_size = source_vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
+        self.source_length = source_length
+        self.target_length = target_length
+        self.start_id = start_id
+        self.end_id = end_id
+        self.units = units
+        self.embedding_dim = embedding_dim
+        self.attention = attention
+        self.attention_units = attention_units
+
+        # === Functional model ===
+        kwargs.setdefault(
+            "name", "bahdanau_seq2seq" if attention else "rnn_seq2seq"
+        )
+        self._functional_init(**kwargs)
+
+    # -- the computation, shared by training and decoding ----------------------
+
+    def _encoder_outputs(self, source):
+        """Encoder outputs, final state and the source mask of `source` `[B, S]`."""
+        mask = ops.not_equal(source, PAD_ID)  # [B, S]
+        embedded = self.source_embedding(source)  # [B, S, E]
+        if self.attention:
+            # [B, S, units], [B, units]
+            outputs, state = self.encoder(embedded, mask=mask)
+        else:
+            outputs = None
+            _, state = self.encoder(embedded, mask=mask)  # [B, units]
+        return outputs, state, mask
+
+    def _teacher_forced(self, source, decoder_inputs, return_attention_weights=False):
+        values, state, mask = self._encoder_outputs(source)
+        embedded = self.target_embedding(decoder_inputs)  # [B, T, E]
+        if self.attention:
+            outputs = self.decoder(
+                embedded,
+                values,
+                decoder_state=state,
+                values_mask=mask,
+                return_attention_weights=return_attention_weights,
+            )  # [B, T, units + units]
+            if return_attention_weights:
+                outputs, weights = outputs  # weights [B, T, S]
+                return self.readout(outputs), weights
+        else:
+            outputs = self.decoder(embedded, initial_state=state)  # [B, T, units]
+        return self.readout(outputs)  # [B, T, V]
+
+    def _encode(self, source):
+        values, state, mask = self._encoder_outputs(source)
+        if not self.attention:
+            return {"state": state}
+        state, values, keys, source_mask = self.decoder.cell.initial_state(
+            values, mask, state
+        )
+        return {
+            "state": state,  # [B, units]
+            "values": values,  # [B, S, units]
+            "keys": keys,  # [B, S, U]
+            "source_mask": source_mask,  # [B, S]
+        }
+
+    def _decode_step(self, token, step, states):
+        # The recurrence carries the position itself; `step` is part of the
+        # convention (the Transformer needs it) and unused here.
+        del step
+        embedded = self.target_embedding(token)[:, 0]  # [B, E]
+        if self.attention:
+            cell_states = [
+                states["state"], states["values"], states["keys"], states["source_mask"]
+            ]
+            # [B, units + units] (state and context), the new cell states
+            output, (state, *_) = self.decoder.cell(embedded, cell_states)
+            # values, keys and source_mask pass through unchanged.
+            new_states = dict(states, state=state)
+        else:
+            output, state = self.decoder.cell(embedded, [states["state"]])  # [B, units]
+            state = state[0] if isinstance(state, (list, tuple)) else state
+            new_states = {"state": state}
+        logits = self.readout(output)[:, None, :]  # [B, 1, V]
+        return {"logits": logits, **new_states}
+
+    def _state_specs(self, batch_size):
+        batch, source = batch_size, self.source_length
+        specs = [tf.TensorSpec((batch, self.units), tf.float32, name="state")]
+        if self.attention:
+            units = self.attention_units or self.units
+            specs += [
+                tf.TensorSpec((batch, source, self.units), tf.float32, name="values"),
+                tf.TensorSpec((batch, source, units), tf.float32, name="keys"),
+                tf.TensorSpec((batch, source), tf.float32, name="source_mask"),
+            ]
+        return specs
+
+    # -- alignments --------------------------------------------------------------
+
+    def attention_weights(self, source_ids, decoder_inputs=None):
+        """Bahdanau's alignments `[N, T, S]`: every target step's weights.
+
+        With `decoder_inputs` `[N, T]` (teacher forcing), the weights of that
+        run; without, those of the model's own greedy decoding (its output
+        fed back as decoder inputs, which reproduces the greedy run). Rows
+        after a sequence's end token are what the decoder computed there and
+        mean nothing.
+        """
+        if not self.attention:
+            raise ValueError(
+                "attention_weights needs attention=True; this model decodes "
+                "without attention"
+            )
+        source = self._check_source(source_ids)
+        if decoder_inputs is None:
+            decoder_inputs = self._decoder_inputs_of(self.greedy_decode(source))
+        decoder_inputs = np.asarray(decoder_inputs, "int32")
+        _, weights = self._teacher_forced(
+            ops.convert_to_tensor(source),
+            ops.convert_to_tensor(decoder_inputs),
+            return_attention_weights=True,
+        )
+        return np.asarray(weights)
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "embedding_dim": self.embedding_dim,
+            "attention": self.attention,
+            "attention_units": self.attention_units,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,321 @@
+"""A small Transformer encoder-decoder (Vaswani et al. 2017)."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers.learned_positional_embedding import (
+    LearnedPositionalEmbedding,
+)
+from keras_attention.layers.sinusoidal_positional_embedding import (
+    SinusoidalPositionalEmbedding,
+)
+from keras_attention.layers.transformer_decoder_block import TransformerDecoderBlock
+from keras_attention.layers.transformer_encoder_block import TransformerEncoderBlock
+from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
+
+POSITIONS = ("sinusoidal", "learned")
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class TransformerSeq2Seq(_Seq2SeqModel):
+    """A Transformer encoder-decoder for token sequences.
+
+    Token embeddings plus absolute positions (the paper's sinusoids, or
+    learned ones), a stack of `TransformerEncoderBlock`s over the source
+    (padding, id 0, is masked), a stack of `TransformerDecoderBlock`s
+    (causal self-attention, then cross-attention over the encoder's
+    outputs) over the target, and a Dense readout to the next token's
+    logits (Vaswani et al. 2017, "Attention Is All You Need"), with post-LN
+    blocks as in the paper.
+
+    The model is a functional `keras.Model`,
+    `{"source": [B, S], "decoder_inputs": [B, T]} -> logits [B, T, V]`,
+    trained with teacher forcing; pass per-token sample weights to leave
+    target padding out of the loss.
+
+    Decoding runs one step at a time through `export_signatures()`'s
+    functions, in Keras (`greedy_decode`) and on a device alike, with
+    static shapes: `encode` returns `source_mask` (`[B, S]`, 1.0 on real
+    source tokens), per decoder block `i` the cross-attention keys and
+    values `cross_attention_cache_{i}` `[B, H, S, 2K]` (the encoder's
+    outputs projected once) and an empty self-attention cache
+    `self_attention_cache_{i}` `[B, H, T, 2K]`; `decode_step` writes the
+    step's keys and values at position `step` of each self-attention cache
+    and attends to the positions filled so far.
+
+    Shapes: `B` batch, `S` source length, `T` target length, `V` target
+    vocabulary, `D` model width, `H` heads, `K = D / H`.
+
+    Args:
+        source_vocabulary_size, target_vocabulary_size: vocabulary sizes;
+            id 0 is padding on both sides.
+        source_length: `S`, the length sources are padded to.
+        target_length: `T`, decoder inputs and targets, end token included.
+        start_id, end_id: the target's start and end tokens.
+        hidden_dim: `D`, the width of embeddings and blocks.
+        num_heads: `H`; must divide `hidden_dim`.
+        intermediate_dim: width of the blocks' feed-forward layers.
+        num_encoder_blocks, num_decoder_blocks: depth of each stack.
+        dropout: dropout rate of the blocks while training.
+        positions: "sinusoidal" (fixed) or "learned".
+
+    Call arguments:
+        inputs: `{"source": int [B, S], "decoder_inputs": int [B, T]}`.
+
+    Returns:
+        Logits `[B, T, V]`.
+
+    Example:
+
+    >>> model = TransformerSeq2Seq(
+    ...     source_vocabulary_size=20, target_vocabulary_size=12,
+    ...     source_length=8, target_length=6, hidden_dim=16, num_heads=2,
+    ...     intermediate_dim=32, num_encoder_blocks=1, num_decoder_blocks=1)
+    >>> source = np.array([[5, 6, 7, 0, 0, 0, 0, 0]], "int32")
+    >>> tuple(model.greedy_decode(source).shape)
+    (1, 6)
+    >>> tuple(model.attention_weights(source).shape)
+    (1, 1, 2, 6, 8)
+    """
+
+    def __init__(
+        self,
+        source_vocabulary_size,
+        target_vocabulary_size,
+        source_length,
+        target_length,
+        start_id=1,
+        end_id=2,
+        hidden_dim=64,
+        num_heads=4,
+        intermediate_dim=128,
+        num_encoder_blocks=2,
+        num_decoder_blocks=2,
+        dropout=0.0,
+        positions="sinusoidal",
+        **kwargs,
+    ):
+        self._check_task_arguments(
+            source_vocabulary_size,
+            target_vocabulary_size,
+            source_length,
+            target_length,
+            start_id,
+            end_id,
+        )
+        check_positive_int("hidden_dim", hidden_dim)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("intermediate_dim", intermediate_dim)
+        check_positive_int("num_encoder_blocks", num_encoder_blocks)
+        check_positive_int("num_decoder_blocks", num_decoder_blocks)
+        check_rate("dropout", dropout)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                "hidden_dim must be divisible by num_heads, received "
+                f"hidden_dim={hidden_dim} and num_heads={num_heads}"
+            )
+        if positions not in POSITIONS:
+            raise ValueError(
+                f"positions must be one of {POSITIONS}, "
+                f"received positions={positions!r}"
+            )
+        if positions == "sinusoidal" and hidden_dim % 2:
+            raise ValueError(
+                "sinusoidal positions need an even hidden_dim, received "
+                f"hidden_dim={hidden_dim}"
+            )
+
+        # === Layers ===
+        self.source_embedding = keras.layers.Embedding(
+            source_vocabulary_size, hidden_dim, name="source_embedding"
+        )
+        self.target_embedding = keras.layers.Embedding(
+            target_vocabulary_size, hidden_dim, name="target_embedding"
+        )
+        if positions == "learned":
+            self.source_positions = LearnedPositionalEmbedding(
+                source_length, name="source_positions"
+            )
+            self.target_positions = LearnedPositionalEmbedding(
+                target_length, name="target_positions"
+            )
+        else:
+            self.source_positions = SinusoidalPositionalEmbedding(
+                name="source_positions"
+            )
+            self.target_positions = SinusoidalPositionalEmbedding(
+                name="target_positions"
+            )
+        block_args = dict(
+            num_heads=num_heads, intermediate_dim=intermediate_dim, dropout=dropout
+        )
+        self.encoder_blocks = [
+            TransformerEncoderBlock(**block_args, name=f"encoder_block_{i}")
+            for i in range(num_encoder_blocks)
+        ]
+        self.decoder_blocks = [
+            TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
+            for i in range(num_decoder_blocks)
+        ]
+        self.readout = keras.layers.Dense(target_vocabulary_size, name="readout")
+
+        # === Config ===
+        self.source_vocabulary_size = source_vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
+        self.source_length = source_length
+        self.target_length = target_length
+        self.start_id = start_id
+        self.end_id = end_id
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.num_encoder_blocks = num_encoder_blocks
+        self.num_decoder_blocks = num_decoder_blocks
+        self.dropout = dropout
+        self.positions = positions
+
+        # === Functional model ===
+        kwargs.setdefault("name", "transformer_seq2seq")
+        self._functional_init(**kwargs)
+
+    # -- the computation, shared by training and decoding ----------------------
+
+    def _encoded(self, source):
+        """Encoder outputs `[B, S, D]` and the source mask `[B, S]` of `source`."""
+        mask = ops.not_equal(source, PAD_ID)  # [B, S]
+        x = self.source_embedding(source)  # [B, S, D]
+        x = ops.add(x, self.source_positions(x))
+        for block in self.encoder_blocks:
+            x = block(x, inputs_mask=mask)  # [B, S, D]
+        return x, mask
+
+    def _embedded_targets(self, tokens, start_index=0):
+        x = self.target_embedding(tokens)  # [B, T, D]
+        return ops.add(x, self.target_positions(x, start_index=start_index))
+
+    def _teacher_forced(self, source, decoder_inputs):
+        encoded, mask = self._encoded(source)
+        x = self._embedded_targets(decoder_inputs)  # [B, T, D]
+        for block in self.decoder_blocks:
+            x = block(x, encoder_outputs=encoded, encoder_outputs_mask=mask)
+        return self.readout(x)  # [B, T, V]
+
+    def _encode(self, source):
+        encoded, mask = self._encoded(source)
+        batch = ops.shape(source)[0]
+        states = {"source_mask": ops.cast(mask, "float32")}  # [B, S]
+        for i, block in enumerate(self.decoder_blocks):
+            states[f"cross_attention_cache_{i}"] = block.cross_attention_cache(
+                encoded
+            )  # [B, H, S, 2K]
+            states[f"self_attention_cache_{i}"] = block.init_cache(
+                batch, self.target_length
+            )  # [B, H, T, 2K]
+        return states
+
+    def _decode_step(self, token, step, states):
+        index = step[0]
+        mask = ops.cast(states["source_mask"], "bool")  # [B, S]
+        x = self._embedded_targets(token, start_index=index)  # [B, 1, D]
+        new_states = {"source_mask": states["source_mask"]}
+        for i, block in enumerate(self.decoder_blocks):
+            cross = states[f"cross_attention_cache_{i}"]
+            x, cache = block(
+                x,
+                self_attention_cache=states[f"self_attention_cache_{i}"],
+                cross_attention_cache=cross,
+                cache_update_index=index,
+                encoder_outputs_mask=mask,
+            )  # [B, 1, D], [B, H, T, 2K]
+            new_states[f"cross_attention_cache_{i}"] = cross
+            new_states[f"self_attention_cache_{i}"] = cache
+        return {"logits": self.readout(x), **new_states}  # logits [B, 1, V]
+
+    def _state_specs(self, batch_size):
+        width = 2 * (self.hidden_dim // self.num_heads)  # keys and values, 2K
+        specs = [
+            tf.TensorSpec(
+                (batch_size, self.source_length), tf.float32, name="source_mask"
+            )
+        ]
+        for i in range(self.num_decoder_blocks):
+            specs += [
+                tf.TensorSpec(
+                    (batch_size, self.num_heads, self.source_length, width),
+                    tf.float32,
+                    name=f"cross_attention_cache_{i}",
+                ),
+                tf.TensorSpec(
+                    (batch_size, self.num_heads, self.target_length, width),
+                    tf.float32,
+                    name=f"self_attention_cache_{i}",
+                ),
+            ]
+        return specs
+
+    # -- alignments --------------------------------------------------------------
+
+    def attention_weights(self, source_ids, decoder_inputs=None):
+        """Cross-attention weights `[N, L, H, T, S]` of every decoder block and head.
+
+        `L` decoder blocks. With `decoder_inputs` `[N, T]` (teacher
+        forcing), the weights of that run; without, those of the model's own
+        greedy decoding (its output fed back as decoder inputs). Rows after
+        a sequence's end token mean nothing.
+        """
+        source = self._check_source(source_ids)
+        if decoder_inputs is None:
+            decoder_inputs = self._decoder_inputs_of(self.greedy_decode(source))
+        source = ops.convert_to_tensor(source)
+        decoder_inputs = ops.convert_to_tensor(np.asarray(decoder_inputs, "int32"))
+        encoded, mask = self._encoded(source)
+        x = self._embedded_targets(decoder_inputs)
+        weights = []
+        for block in self.decoder_blocks:
+            x, block_weights = _decoder_block_with_weights(block, x, encoded, mask)
+            weights.append(np.asarray(block_weights))
+        return np.stack(weights, axis=1)
+
+    def get_config(self):
+        config = {
+            "hidden_dim": self.hidden_dim,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "num_encoder_blocks": self.num_encoder_blocks,
+            "num_decoder_blocks": self.num_decoder_blocks,
+            "dropout": self.dropout,
+            "positions": self.positions,
+        }
+        return {**super().get_config(), **config}
+
+
+def _decoder_block_with_weights(block, x, encoded, mask):
+    """`block`'s output `[B, T, D]` and its cross-attention weights `[B, H, T, S]`.
+
+    `TransformerDecoderBlock` does not return its attention weights, so this
+    repeats its `call` (inference mode, no cache) with the block's own
+    sublayers and asks the cross-attention for its weights. The tests check
+    that the output equals the block's.
+    """
+    y = block._self_attention(
+        block._sublayer_input(x, block._self_attention_layer_norm),
+        use_causal_mask=True,
+        training=False,
+    )  # [B, T, D]
+    x = block._sublayer_output(
+        x, y, block._self_attention_layer_norm, block._self_attention_dropout, False
+    )
+    y, weights = block._cross_attention(
+        block._sublayer_input(x, block._cross_attention_layer_norm),
+        context=encoded,
+        context_mask=mask,
+        return_attention_scores=True,
+        training=False,
+    )  # [B, T, D], [B, H, T, S]
+    x = block._sublayer_output(
+        x, y, block._cross_attention_layer_norm, block._cross_attention_dropout, False
+    )
+    return block._feedforward(x, False), weights

@@ -1,0 +1,39 @@
+"""The tour: every family of the library trained, exported and run on device.
+
+`python -m keras_attention.tour` (or `keras-attention tour`) trains each
+family's small reference models on built-in data with
+`model.fit(jit_compile=True)`, exports each to float32 and int8 LiteRT
+files, runs the int8 file through `edge_demo` (numpy and LiteRT only),
+checks it against Keras, and writes a report folder: `index.md` with the
+table, training curves and attention pictures.
+
+A family is one module in this package with a `NAME` and a
+`run(out_dir, quick) -> [ModelResult]` function; adding a family is adding
+its module name to `FAMILIES`.
+"""
+
+import importlib
+import time
+
+from keras_attention.tour.report import write_report
+from keras_attention.tour.result import ModelResult
+
+FAMILIES = ["keras_attention.tour.sequence"]
+
+__all__ = ["FAMILIES", "ModelResult", "run_tour"]
+
+
+def run_tour(out_dir="tour_report", quick=False, families=None):
+    """Run the families, write the report; returns (index path, table text)."""
+    start = time.perf_counter()
+    results = []
+    for module_name in families or FAMILIES:
+        family = importlib.import_module(module_name)
+        print(f"\n=== {family.NAME} ===", flush=True)
+        results.extend(family.run(out_dir, quick))
+    minutes = (time.perf_counter() - start) / 60
+    notes = [
+        f"{'Quick run' if quick else 'Full run'} in {minutes:.1f} minutes "
+        "on built-in data, nothing downloaded."
+    ]
+    return write_report(results, out_dir, notes)

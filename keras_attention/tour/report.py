@@ -1,0 +1,102 @@
+"""The tour's report folder: a markdown page, training curves, pictures."""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(results, path):
+    """Training loss (and validation loss where there is one) per model."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for result in results:
+        for key, style in (("loss", "-"), ("val_loss", "--")):
+            if key in result.history:
+                axis.plot(
+                    range(1, len(result.history[key]) + 1),
+                    result.history[key],
+                    style,
+                    label=f"{result.name} {key.replace('_', ' ')}",
+                )
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    axis.set_yscale("log")
+    axis.legend(fontsize=7)
+    axis.set_title("Training curves")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_heatmap(weights, x_labels, y_labels, title, path):
+    """An attention matrix `[T, S]` as a heatmap (target rows, source columns)."""
+    figure, axis = plt.subplots(
+        figsize=(max(4, 0.28 * len(x_labels) + 1.5), max(3, 0.3 * len(y_labels) + 1.2))
+    )
+    axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
+    axis.set_xticks(range(len(x_labels)), x_labels, fontsize=7)
+    axis.set_yticks(range(len(y_labels)), y_labels, fontsize=7)
+    axis.set_xlabel("source")
+    axis.set_ylabel("output")
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _table(results):
+    modes = sorted({mode for r in results for mode in r.sizes})
+    header = (
+        "| family | model | parameters | accuracy (Keras) | accuracy (device, int8) "
+        "| agreement | "
+        + " | ".join(f"size {m}" for m in modes)
+        + " | "
+        + " | ".join(f"latency {m}" for m in modes)
+        + " |"
+    )
+    lines = [header, "|" + " --- |" * (6 + 2 * len(modes))]
+    for r in results:
+        sizes = " | ".join(
+            f"{r.sizes[m] / 1024:.1f} KiB" if m in r.sizes else "" for m in modes
+        )
+        latency = " | ".join(
+            f"{r.latency_ms[m]:.3f} ms" if m in r.latency_ms else "" for m in modes
+        )
+        lines.append(
+            f"| {r.family} | {r.name} | {r.parameters:,} | {r.keras_accuracy:.3f} | "
+            f"{r.device_accuracy:.3f} | {r.device_agreement:.3f} | {sizes} | {latency} |"
+        )
+    return lines
+
+
+def write_report(results, out_dir, notes=()):
+    """`index.md`, `results.json` and `training_curves.png` in `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    plot_curves(results, os.path.join(out_dir, "training_curves.png"))
+    lines = [
+        "# keras-attention tour",
+        "",
+        *notes,
+        "",
+        *_table(results),
+        "",
+        "Accuracy is the share of held-out examples the model gets exactly "
+        "right; the device column runs the int8 model through edge_demo "
+        "(numpy and LiteRT only); agreement is the share of held-out outputs "
+        "where device and Keras agree exactly. Latency is the median of one "
+        "call of the model's main signature in LiteRT.",
+        "",
+        "![training curves](training_curves.png)",
+        "",
+    ]
+    for r in results:
+        for picture in r.pictures:
+            lines += [f"![{r.name}: {os.path.basename(picture)}]({picture})", ""]
+    with open(os.path.join(out_dir, "index.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
+        json.dump([r.__dict__ for r in results], f, indent=2)
+    return os.path.join(out_dir, "index.md"), "\n".join(_table(results))

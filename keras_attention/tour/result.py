@@ -1,0 +1,39 @@
+"""What a tour family reports about each of its models."""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class ModelResult:
+    """One trained model's row in the tour's table, and its pictures.
+
+    Attributes:
+        family: e.g. "sequence".
+        name: the model, e.g. "transformer".
+        parameters: trainable and non-trainable scalars.
+        keras_accuracy: the task metric of the Keras model on held-out data.
+        device_accuracy: the same, from the int8 model run through edge_demo.
+        device_agreement: share of held-out outputs where the int8 model on
+            the device and Keras agree exactly.
+        sizes: bytes of the exported file per mode.
+        latency_ms: median LiteRT latency per mode (one call of the model's
+            main signature).
+        history: `model.fit`'s history (metric name -> per-epoch values).
+        pictures: paths of PNG files (alignments, attention), relative to
+            the report folder.
+        metric: the name of the accuracy measure.
+        train_seconds: wall time of `model.fit`.
+    """
+
+    family: str
+    name: str
+    parameters: int
+    keras_accuracy: float
+    device_accuracy: float
+    device_agreement: float
+    sizes: dict
+    latency_ms: dict
+    history: dict
+    pictures: list = dataclasses.field(default_factory=list)
+    metric: str = "accuracy"
+    train_seconds: float = 0.0

@@ -9,6 +9,9 @@ from keras_attention.layers import SinusoidalPositionalEmbedding
 from keras_attention.layers import TransformerDecoderBlock
 from keras_attention.layers import TransformerEncoderBlock
 
+from keras_attention.models import RNNSeq2Seq
+from keras_attention.models import TransformerSeq2Seq
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -17,7 +20,9 @@ __all__ = [
     "BahdanauDecoderCell",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
+    "RNNSeq2Seq",
     "SinusoidalPositionalEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "TransformerSeq2Seq",
 ]

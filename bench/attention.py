@@ -19,9 +19,14 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# bench/export.py shares its name with the export package: drop this folder
+# from the import path so that `import export` finds the package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -321,3 +321,28 @@ def test_decoder_call_errors():
         with_cross(_normal(B, T, D))
     with pytest.raises(ValueError, match="init_cache needs a built block"):
         TransformerDecoderBlock(H, F).init_cache(B, T)
+
+
+def test_decoder_returns_cross_attention_scores():
+    block = TransformerDecoderBlock(num_heads=H, intermediate_dim=F)
+    x, encoded = _normal(B, T, D), _normal(B, S, D)
+    outputs, scores = block(
+        x, encoder_outputs=encoded, encoder_outputs_mask=ENCODER_MASK,
+        return_attention_scores=True,
+    )
+    np.testing.assert_allclose(outputs, block(x, encoded, encoder_outputs_mask=ENCODER_MASK), atol=1e-6)
+    assert tuple(scores.shape) == (B, H, T, S)
+    np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(scores)[1][..., ~ENCODER_MASK[1]], 0.0)
+    # With a cache: outputs, scores, then the new cache.
+    step = block(
+        x[:, :1], self_attention_cache=block.init_cache(B, S_MAX),
+        cross_attention_cache=block.cross_attention_cache(encoded),
+        encoder_outputs_mask=ENCODER_MASK, cache_update_index=0,
+        return_attention_scores=True,
+    )
+    assert [tuple(t.shape) for t in step] == [(B, 1, D), (B, H, 1, S), (B, H, S_MAX, 2 * (D // H))]
+    decoder_only = TransformerDecoderBlock(num_heads=H, intermediate_dim=F)
+    decoder_only(x)
+    with pytest.raises(ValueError, match="built without encoder_outputs"):
+        decoder_only(x, return_attention_scores=True)

@@ -68,6 +68,8 @@ class TransformerDecoderBlock(_TransformerBlock):
             `cross_attention_cache`, in place of `encoder_outputs`.
         cache_update_index: int or scalar int tensor, the position of the
             first step of `inputs`.
+        return_attention_scores: also return the cross-attention weights
+            `[B, H, T, S]` (for alignment plots).
         training: whether dropout is active.
         inputs_mask, mask: the Keras mask of `inputs`, `[B, T]` (Keras fills
             `mask` when `inputs` is the only tensor argument and
@@ -80,8 +82,10 @@ class TransformerDecoderBlock(_TransformerBlock):
             with `cross_attention_cache`.
 
     Returns:
-        `[B, T, D]` in the compute dtype; with `self_attention_cache`,
-        `(outputs, new_self_attention_cache)`.
+        `[B, T, D]` in the compute dtype; with `return_attention_scores`,
+        `(outputs, scores)`; with `self_attention_cache`, the new cache is
+        appended: `(outputs, new_self_attention_cache)` or
+        `(outputs, scores, new_self_attention_cache)`.
 
     Example:
 
@@ -165,6 +169,7 @@ class TransformerDecoderBlock(_TransformerBlock):
         self_attention_cache=None,
         cross_attention_cache=None,
         cache_update_index=None,
+        return_attention_scores=False,
         training=None,
         inputs_mask=None,
         encoder_outputs_mask=None,
@@ -174,6 +179,11 @@ class TransformerDecoderBlock(_TransformerBlock):
             encoder_outputs, self_attention_cache, cross_attention_cache,
             cache_update_index,
         )
+        if return_attention_scores and self._cross_attention is None:
+            raise ValueError(
+                "return_attention_scores returns the cross-attention weights; "
+                "this block was built without encoder_outputs"
+            )
         padding_mask = inputs_mask if inputs_mask is not None else mask  # [B, T]
         x = inputs  # [B, T, D]
 
@@ -204,17 +214,24 @@ class TransformerDecoderBlock(_TransformerBlock):
                 context_mask=encoder_outputs_mask,
                 cache=cross_attention_cache,
                 query_mask=padding_mask,
+                return_attention_scores=return_attention_scores,
                 training=training,
-            )  # [B, T, D]
-            if cross_attention_cache is not None:
-                y = y[0]  # the attention layer hands back its unchanged cache
+            )  # [B, T, D], with scores [B, H, T, S], with a cache its cache too
+            if isinstance(y, tuple):
+                # Scores if asked for; the unchanged cache is not returned.
+                y, scores = y[0], (y[1] if return_attention_scores else None)
             x = self._sublayer_output(
                 x, y, self._cross_attention_layer_norm,
                 self._cross_attention_dropout, training,
             )
 
         x = self._feedforward(x, training)  # [B, T, D]
-        return x if new_cache is None else (x, new_cache)
+        results = [x]
+        if return_attention_scores:
+            results.append(scores)
+        if new_cache is not None:
+            results.append(new_cache)
+        return results[0] if len(results) == 1 else tuple(results)
 
     def _check_call_args(
         self, encoder_outputs, self_attention_cache, cross_attention_cache,

@@ -275,7 +275,12 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         x = self._embedded_targets(decoder_inputs)
         weights = []
         for block in self.decoder_blocks:
-            x, block_weights = _decoder_block_with_weights(block, x, encoded, mask)
+            x, block_weights = block(
+                x,
+                encoder_outputs=encoded,
+                encoder_outputs_mask=mask,
+                return_attention_scores=True,
+            )  # [B, T, D], [B, H, T, S]
             weights.append(np.asarray(block_weights))
         return np.stack(weights, axis=1)
 
@@ -291,31 +296,3 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         }
         return {**super().get_config(), **config}
 
-
-def _decoder_block_with_weights(block, x, encoded, mask):
-    """`block`'s output `[B, T, D]` and its cross-attention weights `[B, H, T, S]`.
-
-    `TransformerDecoderBlock` does not return its attention weights, so this
-    repeats its `call` (inference mode, no cache) with the block's own
-    sublayers and asks the cross-attention for its weights. The tests check
-    that the output equals the block's.
-    """
-    y = block._self_attention(
-        block._sublayer_input(x, block._self_attention_layer_norm),
-        use_causal_mask=True,
-        training=False,
-    )  # [B, T, D]
-    x = block._sublayer_output(
-        x, y, block._self_attention_layer_norm, block._self_attention_dropout, False
-    )
-    y, weights = block._cross_attention(
-        block._sublayer_input(x, block._cross_attention_layer_norm),
-        context=encoded,
-        context_mask=mask,
-        return_attention_scores=True,
-        training=False,
-    )  # [B, T, D], [B, H, T, S]
-    x = block._sublayer_output(
-        x, y, block._cross_attention_layer_norm, block._cross_attention_dropout, False
-    )
-    return block._feedforward(x, False), weights

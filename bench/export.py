@@ -28,7 +28,6 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import keras  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-import edge_demo  # noqa: E402
 from export import MODES, ExportError, export_tflite  # noqa: E402
 from export.report import float_ops, latency_ms, quantize  # noqa: E402
 from keras_attention.data import dates  # noqa: E402
@@ -55,10 +54,10 @@ def step_latency(path, sample, threads, runs):
 
 
 def bench_model(name, settings, folder, runs):
-    build, learning_rate = sequence._models()[name]
+    build, learning_rate = sequence.models()[name]
     keras.utils.set_random_seed(0)
     model = build()
-    sequence._train(model, settings, learning_rate)
+    sequence.train(model, settings, learning_rate)
     test_sources, test_targets = dates.generate(settings["device"], seed=3)
     test_ids = dates.encode_sources(test_sources)
     keras_accuracy = dates.exact_match(
@@ -80,7 +79,7 @@ def bench_model(name, settings, folder, runs):
         except ExportError as error:
             rows.append(dict(model=name, mode=mode, error=str(error)[:200]))
             continue
-        texts, _ = sequence._device(path, test_ids)
+        texts, _ = sequence.decode_on_device(path, test_ids)
         with open(path, "rb") as f:
             leftovers = float_ops(f.read()) if mode in ("int8", "int16x8") else {}
         rows.append(

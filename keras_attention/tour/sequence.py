@@ -34,7 +34,7 @@ MODES = ("float32", "int8")
 SHOWN = ["saturday, april 3rd 2021", "03.04.2021", "Apr 3, 2021"]
 
 
-def _models():
+def models():
     """Builders and learning rates. One block each way trains the Transformer
     to 99% on dates; two wobbled around 95-98% at the higher rate."""
     task = dates.model_arguments()
@@ -54,7 +54,7 @@ def _models():
     }
 
 
-def _train(model, settings, learning_rate):
+def train(model, settings, learning_rate):
     train_sources, train_targets = dates.generate(settings["train"], seed=1)
     val_sources, val_targets = dates.generate(500, seed=2)
     model.compile(
@@ -73,7 +73,7 @@ def _train(model, settings, learning_rate):
     return history.history, time.perf_counter() - start
 
 
-def _device(model_path, source_ids):
+def decode_on_device(model_path, source_ids):
     """Greedy decoding of every row on the device runtime, one row at a time."""
     device = edge_demo.load(model_path)
     decoded, step_ms = [], []
@@ -85,7 +85,7 @@ def _device(model_path, source_ids):
     return texts, float(np.median(step_ms))
 
 
-def _pictures(name, model, out_dir):
+def pictures(name, model, out_dir):
     ids = dates.encode_sources(SHOWN)
     if name == "rnn":
         return []
@@ -117,11 +117,11 @@ def run(out_dir, quick):
         dates.generate(settings["calibration"], seed=4)[0]
     )
     results = []
-    for name, (build, learning_rate) in _models().items():
+    for name, (build, learning_rate) in models().items():
         keras.utils.set_random_seed(0)
         model = build()
         print(f"\n--- {name}: {model.count_params():,} parameters", flush=True)
-        history, seconds = _train(model, settings, learning_rate)
+        history, seconds = train(model, settings, learning_rate)
         keras_texts = dates.decode_targets(model.greedy_decode(test_ids))
         sizes, latency, device_texts = {}, {}, None
         for mode in MODES:
@@ -140,7 +140,7 @@ def run(out_dir, quick):
                 task=dates.task_metadata(),
             )
             sizes[mode] = os.path.getsize(path)
-            texts, latency[mode] = _device(path, test_ids)
+            texts, latency[mode] = decode_on_device(path, test_ids)
             if mode == "int8":
                 device_texts = texts
         result = ModelResult(
@@ -153,7 +153,7 @@ def run(out_dir, quick):
             sizes=sizes,
             latency_ms=latency,
             history={k: [float(v) for v in vs] for k, vs in history.items()},
-            pictures=_pictures(name, model, out_dir),
+            pictures=pictures(name, model, out_dir),
             metric="exact match",
             train_seconds=seconds,
         )

@@ -8,7 +8,14 @@ latency). The command line is `keras-attention-export` (`export.cli`).
 
 from export.errors import CalibrationError, ExportError, FlexOpsError
 from export.metadata import write_metadata
-from export.tflite import MODES, Signature, convert, export_tflite, fixed_signature
+from export.tflite import (
+    MODES,
+    Signature,
+    convert,
+    default_mode,
+    export_tflite,
+    fixed_signature,
+)
 
 __all__ = [
     "MODES",
@@ -17,6 +24,7 @@ __all__ = [
     "FlexOpsError",
     "Signature",
     "convert",
+    "default_mode",
     "export_tflite",
     "fixed_signature",
     "write_metadata",

@@ -35,10 +35,11 @@ def _parser():
     parser.add_argument("--out", required=True, help="the .tflite file to write")
     parser.add_argument(
         "--mode",
-        default="float32",
         choices=("float32", "float16", "dynamic", "int8", "int16x8"),
-        help="float32 (default); float16 weights; dynamic-range int8 weights; "
-        "int8 full integer (needs --calibration); int16x8 (needs --calibration)",
+        help="float32; float16 weights; dynamic-range int8 weights; int8 full "
+        "integer (needs --calibration); int16x8 (needs --calibration). Default: "
+        "the model's own default_export_mode (dynamic for the reference "
+        "seq2seq models), else float32",
     )
     parser.add_argument(
         "--calibration", help=".npz of representative inputs by input name"
@@ -68,6 +69,11 @@ def _parser():
         "--runs", type=int, default=50, help="timed runs for latency (default 50)"
     )
     parser.add_argument("--onnx", metavar="PATH", help="also write ONNX here")
+    parser.add_argument(
+        "--keep-tensor-names", action="store_true",
+        help="keep the graph's tensor names in the file (for debugging; "
+        "dropped by default to save space)",
+    )
     return parser
 
 
@@ -111,7 +117,12 @@ def run(args):
 
     import keras_attention  # noqa: F401  (registers the layers for loading)
     from export.report import build_report, write_report
-    from export.tflite import calibration_arrays, export_tflite, fixed_signature
+    from export.tflite import (
+        calibration_arrays,
+        default_mode,
+        export_tflite,
+        fixed_signature,
+    )
 
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"model file not found: {args.model}")
@@ -126,6 +137,7 @@ def run(args):
     calibration = (
         _load_npz(args.calibration, "calibration") if args.calibration else None
     )
+    args.mode = args.mode or default_mode(model)
     metadata = export_tflite(
         model,
         args.out,
@@ -135,8 +147,12 @@ def run(args):
         integer_io=args.integer_io,
         batch_size=args.batch_size,
         input_shapes=input_shapes,
+        keep_tensor_names=args.keep_tensor_names,
     )
-    print(f"wrote {args.out} ({os.path.getsize(args.out):,} bytes) and {metadata}")
+    print(
+        f"wrote {args.out} ({args.mode}, {os.path.getsize(args.out):,} bytes) "
+        f"and {metadata}"
+    )
     if args.report:
         if args.heldout:
             arrays, note = _load_npz(args.heldout, "held-out"), "held-out inputs"

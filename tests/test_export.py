@@ -214,6 +214,62 @@ def test_bad_arguments():
     assert list(details["seq"]["shape"]) == [2, 6, 4]
 
 
+def test_calibrated_modes_refuse_a_while_loop_instead_of_crashing():
+    # A rolled RNN becomes a While loop; TF 2.21's converter dies with a
+    # segmentation fault calibrating one, so this must raise before it runs.
+    x = keras.Input((5, 4), name="x")
+    y = keras.layers.GRU(6, name="rolled_gru")(x)
+    model = keras.Model(x, y)
+    for mode in ("int8", "int16x8"):
+        with pytest.raises(export.ExportError, match=r"While loop, found in layer\(s\) \[.rolled_gru.\].*unroll=True"):
+            export.convert(model, mode=mode, representative_data=_data(model))
+    # The same loop in a float mode converts and runs (a builtin WHILE).
+    flatbuffer = export.convert(model, mode="dynamic")
+    sample = _data(model)["x"][:1]
+    want = model.predict(sample, verbose=0)
+    got = Interpreter(model_content=flatbuffer).get_signature_runner()(x=sample)
+    np.testing.assert_allclose(next(iter(got.values())), want, atol=0.05)
+
+
+def test_tensor_names_are_dropped_unless_kept():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = _mhsa()
+
+    def tensor_names(flatbuffer):
+        graph = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
+        return [graph.Tensors(i).Name() for i in range(graph.TensorsLength())]
+
+    kept = export.convert(model, keep_tensor_names=True)
+    dropped = export.convert(model)
+    assert any(tensor_names(kept)) and not any(tensor_names(dropped))
+    assert len(dropped) < len(kept)
+    # The signature still names its inputs and outputs; outputs are the same.
+    data = _data(model)["x"][:1]
+    runs = [Interpreter(model_content=f).get_signature_runner()(x=data) for f in (kept, dropped)]
+    assert runs[0].keys() == runs[1].keys() == {"logits"}
+    np.testing.assert_array_equal(runs[0]["logits"], runs[1]["logits"])
+
+
+class WithDefaultMode(keras.Model):
+    default_export_mode = "dynamic"
+
+
+def test_default_mode_is_the_models_own():
+    x = keras.Input((32,), name="x")
+    y = keras.layers.Dense(64)(x)
+    plain = keras.Model(x, y)
+    own = WithDefaultMode(x, y, name="with_default_mode")
+    assert export.default_mode(plain) == "float32"
+    assert export.default_mode(own) == "dynamic"
+    # Dynamic range stores the 32x64 kernel in int8: 6 KiB less than float32
+    # (less its per-channel scales).
+    assert len(export.convert(own)) < len(export.convert(own, mode="float32")) - 5000
+    own.default_export_mode = "int3"
+    with pytest.raises(ValueError, match=r"default_export_mode must be one of .*'int3'"):
+        export.default_mode(own)
+
+
 @keras.saving.register_keras_serializable(package="keras_attention_tests")
 class InverseErf(keras.layers.Layer):
     """A layer whose op (Erfinv) has no TFLite builtin."""

@@ -39,6 +39,16 @@ CASES = [
         has_softmax=False,
     ),
     harness.LayerCase(
+        name="sinusoidal_table",
+        cls=SinusoidalPositionalEmbedding,
+        init_kwargs=dict(max_length=12),
+        inputs={"inputs": _normal(B, T, D)},
+        call_kwargs={"start_index": 3},
+        trainable_weights=0,
+        trainable_params=0,
+        has_softmax=False,
+    ),
+    harness.LayerCase(
         name="learned_offset",
         cls=LearnedPositionalEmbedding,
         init_kwargs=dict(sequence_length=10),
@@ -84,6 +94,41 @@ def test_sinusoids_match_the_formula(start_index, max_wavelength, dim):
         assert got.shape == (B, T, dim)
         np.testing.assert_array_equal(got[0], got[1])  # the same for every batch row
         np.testing.assert_allclose(got[0], want, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("start_index", [0, 5, 14])
+def test_sinusoidal_table_matches_the_formula(start_index):
+    """The tabulated encodings are the formula's, computed in float64."""
+    layer = SinusoidalPositionalEmbedding(max_length=20)
+    want = _sinusoids(np.arange(start_index, start_index + T), 16, 10000.0)
+    for start in (start_index, tf.constant(start_index)):
+        got = np.asarray(layer(_normal(B, T, 16), start_index=start))
+        # Only the final rounding to float32: half an ulp of values <= 1.
+        np.testing.assert_allclose(got[1], want, atol=2**-24, rtol=0)
+
+
+def test_sinusoidal_table_rejects_positions_past_max_length():
+    layer = SinusoidalPositionalEmbedding(max_length=8)
+    with pytest.raises(ValueError, match=r"max_length=8.*start_index=3.*length 6"):
+        layer(_normal(B, T, D), start_index=3)
+
+
+def test_sinusoidal_table_exports_without_sin_or_cos(tmp_path):
+    """A run-time position becomes a GATHER from a constant, not SIN and COS."""
+    from export.report import operators
+
+    layer = SinusoidalPositionalEmbedding(max_length=12)
+    path = harness.convert_to_tflite(
+        lambda x, start: layer(x, start_index=start),
+        [tf.TensorSpec((1, 1, D), tf.float32), tf.TensorSpec((), tf.int32)],
+        tmp_path / "table.tflite",
+    )
+    with open(path, "rb") as f:
+        names = {name for name, _, _ in operators(f.read())}
+    assert "GATHER" in names and not names & {"SIN", "COS"}, names
+    got = harness.run_tflite(path, [_normal(1, 1, D), np.int32(7)])
+    want = _sinusoids(np.arange(7, 8), D, 10000.0)
+    np.testing.assert_allclose(np.asarray(got)[0], want, atol=1e-6, rtol=0)
 
 
 def test_learned_start_index_selects_rows():

@@ -35,8 +35,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
     trained with teacher forcing (`decoder_inputs` is the start token then
     the targets shifted right). Pass per-token sample weights to leave
     target padding out of the loss (`keras_attention.data.dates.dataset`
-    does). Both recurrences are unrolled over the fixed lengths, which XLA
-    compiles and full-integer TFLite conversion accepts.
+    does). In training both recurrences are loops, which XLA compiles in a
+    few seconds; the exported `encode` runs the same encoder cell unrolled
+    over the fixed source length, because full-integer TFLite conversion
+    crashes on a WHILE loop.
 
     Decoding runs one step at a time through `export_signatures()`'s
     functions, in Keras (`greedy_decode`) and on a device alike. The states
@@ -121,7 +123,6 @@ class RNNSeq2Seq(_Seq2SeqModel):
             units,
             return_sequences=attention,
             return_state=True,
-            unroll=True,
             name="encoder",
         )
         self.target_embedding = keras.layers.Embedding(
@@ -133,10 +134,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
                 attention_units=attention_units or units,
                 name="decoder_cell",
             )
-            self.decoder = BahdanauDecoder(cell, unroll=True, name="decoder")
+            self.decoder = BahdanauDecoder(cell, name="decoder")
         else:
             self.decoder = keras.layers.GRU(
-                units, return_sequences=True, unroll=True, name="decoder"
+                units, return_sequences=True, name="decoder"
             )
         self.readout = keras.layers.Dense(target_vocabulary_size, name="readout")
 
@@ -160,17 +161,27 @@ class RNNSeq2Seq(_Seq2SeqModel):
 
     # -- the computation, shared by training and decoding ----------------------
 
-    def _encoder_outputs(self, source):
-        """Encoder outputs, final state and the source mask of `source` `[B, S]`."""
+    def _encoder_outputs(self, source, unroll=False):
+        """Encoder outputs, final state and the source mask of `source` `[B, S]`.
+
+        `unroll=True` runs the encoder's cell (same weights, same outputs)
+        unrolled over the source length instead of in a loop.
+        """
         mask = ops.not_equal(source, PAD_ID)  # [B, S]
         embedded = self.source_embedding(source)  # [B, S, E]
-        if self.attention:
-            # [B, S, units], [B, units]
-            outputs, state = self.encoder(embedded, mask=mask)
-        else:
-            outputs = None
-            _, state = self.encoder(embedded, mask=mask)  # [B, units]
-        return outputs, state, mask
+        encoder = self.encoder
+        if unroll:
+            # A view, not a tracked layer: it owns no weights of its own.
+            encoder = keras.layers.RNN(
+                self.encoder.cell,
+                return_sequences=self.attention,
+                return_state=True,
+                unroll=True,
+                name="encoder_unrolled",
+            )
+        # [B, S, units] with attention, and the final state [B, units]
+        outputs, state = encoder(embedded, mask=mask)
+        return (outputs if self.attention else None), state, mask
 
     def _teacher_forced(self, source, decoder_inputs, return_attention_weights=False):
         values, state, mask = self._encoder_outputs(source)
@@ -191,7 +202,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         return self.readout(outputs)  # [B, T, V]
 
     def _encode(self, source):
-        values, state, mask = self._encoder_outputs(source)
+        values, state, mask = self._encoder_outputs(source, unroll=True)
         if not self.attention:
             return {"state": state}
         state, values, keys, source_mask = self.decoder.cell.initial_state(

@@ -144,10 +144,10 @@ class TransformerSeq2Seq(_Seq2SeqModel):
             )
         else:
             self.source_positions = SinusoidalPositionalEmbedding(
-                name="source_positions"
+                max_length=source_length, name="source_positions"
             )
             self.target_positions = SinusoidalPositionalEmbedding(
-                name="target_positions"
+                max_length=target_length, name="target_positions"
             )
         block_args = dict(
             num_heads=num_heads, intermediate_dim=intermediate_dim, dropout=dropout

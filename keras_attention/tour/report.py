@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 
+from export import MODES  # noqa: E402
+
 
 def plot_curves(results, path):
     """Training loss (and validation loss where there is one) per model."""
@@ -48,16 +50,17 @@ def plot_heatmap(weights, x_labels, y_labels, title, path):
 
 
 def _table(results):
-    modes = sorted({mode for r in results for mode in r.sizes})
+    found = {mode for r in results for mode in r.sizes}
+    modes = [m for m in MODES if m in found] + sorted(found - set(MODES))
     header = (
         "| family | model | parameters | accuracy (Keras) | accuracy (device, int8) "
-        "| agreement | "
+        "| agreement | default export | "
         + " | ".join(f"size {m}" for m in modes)
         + " | "
         + " | ".join(f"latency {m}" for m in modes)
         + " |"
     )
-    lines = [header, "|" + " --- |" * (6 + 2 * len(modes))]
+    lines = [header, "|" + " --- |" * (7 + 2 * len(modes))]
     for r in results:
         sizes = " | ".join(
             f"{r.sizes[m] / 1024:.1f} KiB" if m in r.sizes else "" for m in modes
@@ -67,7 +70,8 @@ def _table(results):
         )
         lines.append(
             f"| {r.family} | {r.name} | {r.parameters:,} | {r.keras_accuracy:.3f} | "
-            f"{r.device_accuracy:.3f} | {r.device_agreement:.3f} | {sizes} | {latency} |"
+            f"{r.device_accuracy:.3f} | {r.device_agreement:.3f} | "
+            f"{r.default_mode or '-'} | {sizes} | {latency} |"
         )
     return lines
 

@@ -23,6 +23,7 @@ class ModelResult:
             the report folder.
         metric: the name of the accuracy measure.
         train_seconds: wall time of `model.fit`.
+        default_mode: the export mode the model's family defaults to.
     """
 
     family: str
@@ -37,3 +38,4 @@ class ModelResult:
     pictures: list = dataclasses.field(default_factory=list)
     metric: str = "accuracy"
     train_seconds: float = 0.0
+    default_mode: str = ""

@@ -4,9 +4,10 @@ Three models on the same generated task (`keras_attention.data.dates`): a
 GRU encoder-decoder without attention, the same with Bahdanau attention in
 the decoder's recurrence, and a small Transformer. Each is trained with
 `model.fit(jit_compile=True)`, decoded greedily in Keras, exported to
-float32 and int8 LiteRT files with `encode` and `decode_step` signatures,
-and the int8 file is decoded step by step by `edge_demo` (numpy and LiteRT
-only). Accuracy is exact match of the whole ISO date.
+LiteRT files with `encode` and `decode_step` signatures in float32, in the
+family's default mode (dynamic range) and in int8, and each file is decoded
+step by step by `edge_demo` (numpy and LiteRT only). Accuracy is exact match
+of the whole ISO date.
 """
 
 import os
@@ -17,7 +18,7 @@ import keras
 import numpy as np
 
 import edge_demo
-from export import export_tflite
+from export import default_mode, export_tflite
 from keras_attention.data import dates
 from keras_attention.models import RNNSeq2Seq, TransformerSeq2Seq
 from keras_attention.tour.report import plot_heatmap
@@ -30,7 +31,7 @@ NAME = "sequence"
 # plain encoder-decoder short of the attention models, which is the point.
 FULL = dict(train=20000, epochs=6, device=300, calibration=64)
 QUICK = dict(train=3000, epochs=3, device=60, calibration=16)
-MODES = ("float32", "int8")
+MODES = ("float32", "dynamic", "int8")
 SHOWN = ["saturday, april 3rd 2021", "03.04.2021", "Apr 3, 2021"]
 
 
@@ -156,6 +157,7 @@ def run(out_dir, quick):
             pictures=pictures(name, model, out_dir),
             metric="exact match",
             train_seconds=seconds,
+            default_mode=default_mode(model),
         )
         print(
             f"{name}: exact match {result.keras_accuracy:.3f} in Keras, "

@@ -1,5 +1,7 @@
-"""Built-in data sets: generated tasks with known answers, nothing downloaded."""
+"""Built-in data sets: generated tasks with known answers, and loaders for
+public graph data sets (read from a folder, or downloaded once and cached)."""
 
 from keras_attention.data import dates
+from keras_attention.data import graphs
 
-__all__ = ["dates"]
+__all__ = ["dates", "graphs"]

@@ -113,22 +113,34 @@ def test_sinusoidal_table_rejects_positions_past_max_length():
         layer(_normal(B, T, D), start_index=3)
 
 
-def test_sinusoidal_table_exports_without_sin_or_cos(tmp_path):
+def test_sinusoidal_table_exports_without_sin_or_cos():
     """A run-time position becomes a GATHER from a constant, not SIN and COS."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    import export
     from export.report import operators
 
     layer = SinusoidalPositionalEmbedding(max_length=12)
-    path = harness.convert_to_tflite(
-        lambda x, start: layer(x, start_index=start),
-        [tf.TensorSpec((1, 1, D), tf.float32), tf.TensorSpec((), tf.int32)],
-        tmp_path / "table.tflite",
+    x = keras.Input((1, D), batch_size=1, name="x")
+    model = keras.Model(x, layer(x))
+
+    def step(x, start):
+        return {"encoding": layer(x, start_index=start[0])}
+
+    specs = [
+        tf.TensorSpec((1, 1, D), tf.float32, name="x"),
+        tf.TensorSpec((1,), tf.int32, name="start"),
+    ]
+    flatbuffer = export.convert(
+        model, signatures={"step": export.Signature(step, specs)}
     )
-    with open(path, "rb") as f:
-        names = {name for name, _, _ in operators(f.read())}
+    names = {name for name, _, _ in operators(flatbuffer)}
     assert "GATHER" in names and not names & {"SIN", "COS"}, names
-    got = harness.run_tflite(path, [_normal(1, 1, D), np.int32(7)])
+    runner = Interpreter(model_content=flatbuffer).get_signature_runner("step")
+    got = runner(x=_normal(1, 1, D), start=np.array([7], "int32"))["encoding"]
     want = _sinusoids(np.arange(7, 8), D, 10000.0)
-    np.testing.assert_allclose(np.asarray(got)[0], want, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(got[0], want, atol=1e-6, rtol=0)
 
 
 def test_learned_start_index_selects_rows():

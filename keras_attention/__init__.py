@@ -1,8 +1,12 @@
 """keras-attention: Keras 3 attention layers, reference models and edge export."""
 
+from keras_attention.layers import AttentionPooling
 from keras_attention.layers import BahdanauAttention
 from keras_attention.layers import BahdanauDecoder
 from keras_attention.layers import BahdanauDecoderCell
+from keras_attention.layers import GraphAttention
+from keras_attention.layers import GraphConvolution
+from keras_attention.layers import GraphPooling
 from keras_attention.layers import LearnedPositionalEmbedding
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.layers import SinusoidalPositionalEmbedding
@@ -15,9 +19,13 @@ from keras_attention.models import TransformerSeq2Seq
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionPooling",
     "BahdanauAttention",
     "BahdanauDecoder",
     "BahdanauDecoderCell",
+    "GraphAttention",
+    "GraphConvolution",
+    "GraphPooling",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
     "RNNSeq2Seq",

@@ -49,6 +49,12 @@ class LayerCase:
         tflite: convert to TFLite and compare with Keras. Set it to False
             only for a configuration TFLite is not meant to run, and say why
             beside the case.
+        batched: the first axis of every input is the batch. False for
+            inputs that are one whole example with axes of different sizes
+            (a graph's `[N, F]` nodes and `[2, E]` edges): models then get
+            each input's full static shape and run all of it as one batch
+            (`predict_on_batch`, `train_on_batch`), since `predict` and
+            `fit` would slice every input along its first axis.
     """
 
     name: str
@@ -62,6 +68,7 @@ class LayerCase:
     explicit_mask: Optional[Callable[[dict], dict]] = None
     has_softmax: bool = True
     tflite: bool = True
+    batched: bool = True
 
     def arrays(self):
         """The inputs, with the masked steps zeroed."""
@@ -113,7 +120,12 @@ def _as_list(outputs):
 def _functional_model(case, layer, batch_size=None, use_masks=True):
     arrays = case.arrays()
     inputs = {
-        k: keras.Input(v.shape[1:], batch_size=batch_size, dtype=v.dtype.name, name=k)
+        k: keras.Input(
+            v.shape[1:],
+            batch_size=batch_size if case.batched else v.shape[0],
+            dtype=v.dtype.name,
+            name=k,
+        )
         for k, v in arrays.items()
     }
     tensors = dict(inputs)
@@ -122,6 +134,12 @@ def _functional_model(case, layer, batch_size=None, use_masks=True):
             tensors[key] = keras.layers.Masking(0.0)(tensors[key])
     outputs = _call(layer, tensors, case)
     return keras.Model(inputs, outputs), arrays
+
+
+def _predict(model, arrays, case):
+    if case.batched:
+        return model.predict(arrays, verbose=0)
+    return model.predict_on_batch(arrays)
 
 
 def _eager(case, layer, extra=None):
@@ -172,11 +190,11 @@ def check_config_round_trip(case, tmp_path):
 
 def check_save_and_reload(case, tmp_path):
     model, arrays = _functional_model(case, case.make_layer())
-    expected = _as_list(model.predict(arrays, verbose=0))
+    expected = _as_list(_predict(model, arrays, case))
     path = tmp_path / "model.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    _assert_close(reloaded.predict(arrays, verbose=0), expected, 0.0, "reloaded")
+    _assert_close(_predict(reloaded, arrays, case), expected, 0.0, "reloaded")
 
 
 def check_trainable_weight_counts(case, tmp_path):
@@ -200,7 +218,7 @@ def check_symbolic_and_eager(case, tmp_path):
     for sym, eag in zip(symbolic, eager):
         assert tuple(sym.shape)[1:] == eag.shape[1:], (sym.shape, eag.shape)
         assert np.all(np.isfinite(eag))
-    _assert_close(model.predict(arrays, verbose=0), eager, FLOAT32_ATOL, "model vs eager")
+    _assert_close(_predict(model, arrays, case), eager, FLOAT32_ATOL, "model vs eager")
 
 
 def check_fit_step_with_xla(case, tmp_path):
@@ -210,14 +228,20 @@ def check_fit_step_with_xla(case, tmp_path):
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
     assert model.jit_compile, "Keras turned XLA off for this model"
     if case.trainable_weights == 0:
-        # Nothing to train: the compiled model must still give eager's output.
-        eager = _eager(case, layer)[0]
-        _assert_close(model.predict(arrays, verbose=0), eager, FLOAT32_ATOL, "XLA")
+        # Nothing to train: the compiled model must still give eager's output
+        # (with the model's masks given explicitly).
+        explicit = case.explicit_mask(case.masks) if case.masks else None
+        eager = _eager(case, layer, explicit)[0]
+        _assert_close(_predict(model, arrays, case), eager, FLOAT32_ATOL, "XLA")
         return
-    target = np.random.default_rng(0).normal(size=model.predict(arrays, verbose=0).shape)
+    target = np.random.default_rng(0).normal(size=_predict(model, arrays, case).shape)
     before = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
-    history = model.fit(arrays, target, epochs=1, batch_size=len(target), verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    if case.batched:
+        history = model.fit(arrays, target, epochs=1, batch_size=len(target), verbose=0)
+        loss = history.history["loss"][0]
+    else:
+        loss = model.train_on_batch(arrays, target, return_dict=True)["loss"]
+    assert np.isfinite(loss)
     after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
     changed = [not np.array_equal(a, b) for a, b in zip(after, before)]
     assert changed and all(changed), (
@@ -254,12 +278,12 @@ def check_mixed_precision(case, tmp_path):
 def check_implicit_and_explicit_mask(case, tmp_path):
     layer = case.make_layer()
     implicit_model, arrays = _functional_model(case, layer)
-    implicit = implicit_model.predict(arrays, verbose=0)
+    implicit = _predict(implicit_model, arrays, case)
     explicit = _eager(case, layer, case.explicit_mask(case.masks))
     _assert_close(implicit, explicit, FLOAT32_ATOL, "implicit vs explicit mask")
     # The mask must matter, or the comparison proves nothing.
     unmasked_model, _ = _functional_model(case, layer, use_masks=False)
-    unmasked = _as_list(unmasked_model.predict(arrays, verbose=0))
+    unmasked = _as_list(_predict(unmasked_model, arrays, case))
     assert any(
         np.abs(a - b).max() > 1e-4 for a, b in zip(_as_list(implicit), unmasked)
     ), "the mask changed nothing"
@@ -303,7 +327,7 @@ def check_tflite_parity(case, tmp_path):
     layer = case.make_layer()
     batch = len(next(iter(case.inputs.values())))
     model, arrays = _functional_model(case, layer, batch_size=batch)
-    expected = _as_list(model.predict(arrays, verbose=0))
+    expected = _as_list(_predict(model, arrays, case))
     flatbuffer = convert_to_tflite(model, tmp_path / "saved_model")
     _assert_close(run_tflite(flatbuffer, arrays), expected, FLOAT32_ATOL, "TFLite")
 

@@ -1,8 +1,12 @@
 """Keras 3 attention layers."""
 
+from keras_attention.layers.attention_pooling import AttentionPooling
 from keras_attention.layers.bahdanau_attention import BahdanauAttention
 from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
+from keras_attention.layers.graph_attention import GraphAttention
+from keras_attention.layers.graph_convolution import GraphConvolution
+from keras_attention.layers.graph_pooling import GraphPooling
 from keras_attention.layers.learned_positional_embedding import (
     LearnedPositionalEmbedding,
 )
@@ -14,9 +18,13 @@ from keras_attention.layers.transformer_decoder_block import TransformerDecoderB
 from keras_attention.layers.transformer_encoder_block import TransformerEncoderBlock
 
 __all__ = [
+    "AttentionPooling",
     "BahdanauAttention",
     "BahdanauDecoder",
     "BahdanauDecoderCell",
+    "GraphAttention",
+    "GraphConvolution",
+    "GraphPooling",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
     "SinusoidalPositionalEmbedding",

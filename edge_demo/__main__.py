@@ -25,6 +25,11 @@ examples:
   # for a model with several inputs)
   python -m edge_demo out/classifier.tflite --inputs sample.npy --runs 50
 
+  # a node classifier (graph family): one line per node; an array named
+  # "labels" in the .npz (-1 for unknown) adds the accuracy
+  python -m edge_demo tour_report/karate_gat_int8.tflite \
+      --inputs tour_report/karate_club.npz
+
 exit status: 0 on success, 2 on any error (one line on stderr)."""
 
 
@@ -107,6 +112,8 @@ def _classification(model, args):
     signature = model.task.get("signature") or model.default_signature
     spec = model.spec(signature)
     inputs = _read_inputs(args.inputs, [t["name"] for t in spec["inputs"]])
+    per_node = model.task.get("kind") == "node_classification"
+    truth = inputs.pop("labels", None) if per_node else None
     outputs = [t["name"] for t in spec["outputs"]]
     name = model.task.get("output") or (outputs[0] if len(outputs) == 1 else None)
     if not labels or name not in outputs:
@@ -116,16 +123,31 @@ def _classification(model, args):
         )
     scores = model.run(signature, **inputs)[name]
     stats = latency(lambda: model.run(signature, **inputs), runs=args.runs)
-    scores = scores.reshape(len(scores), -1)  # [B, classes]
     if scores.shape[-1] != len(labels):
         raise EdgeModelError(
             f"{model.metadata_path}: {len(labels)} labels for "
             f"{scores.shape[-1]} classes"
         )
+    # [rows, classes]: a row per example, or per node of a node classifier.
+    scores = scores.reshape(-1 if per_node else len(scores), len(labels))
+    row = "node" if per_node else "row"
     lines = [
-        f"row {row}: {labels[int(np.argmax(s))]} ({float(np.max(s)):.4f})"
-        for row, s in enumerate(scores)
+        f"{row} {i}: {labels[int(np.argmax(s))]} ({float(np.max(s)):.4f})"
+        for i, s in enumerate(scores)
     ]
+    if truth is not None:
+        truth = np.asarray(truth).reshape(-1)
+        if truth.shape != (len(scores),):
+            raise EdgeModelError(
+                f"{args.inputs}: 'labels' must hold one label per node "
+                f"({len(scores)}), received shape {truth.shape}"
+            )
+        known = truth >= 0
+        right = int(np.sum(np.argmax(scores, -1)[known] == truth[known]))
+        lines.append(
+            f"accuracy: {right}/{int(known.sum())} labelled nodes "
+            f"({right / max(int(known.sum()), 1):.3f})"
+        )
     return lines + [
         f"latency: {_ms(stats)} ({args.runs} runs, {args.threads} thread(s))"
     ]
@@ -136,11 +158,15 @@ def main(argv=None):
     try:
         model = load(args.model, args.metadata, num_threads=args.threads)
         kind = model.task.get("kind")
-        run = {"seq2seq": _seq2seq, "classification": _classification}.get(kind)
+        run = {
+            "seq2seq": _seq2seq,
+            "classification": _classification,
+            "node_classification": _classification,
+        }.get(kind)
         if run is None:
             raise EdgeModelError(
-                f"{model.metadata_path}: task kind {kind!r}; expected 'seq2seq' or "
-                "'classification'"
+                f"{model.metadata_path}: task kind {kind!r}; expected 'seq2seq', "
+                "'classification' or 'node_classification'"
             )
         lines = run(model, args)
     except EdgeModelError as e:

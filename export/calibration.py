@@ -8,7 +8,8 @@ Accepted forms, per signature:
   one) whose elements are such dicts, lists or arrays of one sample each,
   with the batch axis.
 
-With several signatures, pass `{signature name: data}`.
+With several signatures, pass `{signature name: data}` (also accepted with
+one).
 """
 
 import itertools
@@ -32,8 +33,14 @@ def _samples_from_arrays(data, specs, count):
             f"calibration data for inputs {names} must be a dict of arrays by "
             f"input name, received one {type(data).__name__}"
         )
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise CalibrationError(
+            f"calibration data has no input {missing[0]!r}: expected arrays "
+            f"named {names}, received {sorted(arrays)}"
+        )
     batch = specs[0].shape[0]
-    available = min(len(np.asarray(arrays[n])) // batch for n in names if n in arrays)
+    available = min(len(np.asarray(arrays[n])) // batch for n in names)
     for i in range(min(count, available)):
         yield {n: np.asarray(arrays[n])[i * batch : (i + 1) * batch] for n in arrays}
 
@@ -116,6 +123,8 @@ def representative_dataset(data, signature_specs, count):
                 f"{sorted(data) if isinstance(data, dict) else type(data).__name__}"
             )
         per_signature = data
+    elif isinstance(data, dict) and set(data) == set(names):
+        per_signature = data  # {signature name: data} with one signature
     else:
         per_signature = {names[0]: data}
 

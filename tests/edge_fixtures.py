@@ -9,7 +9,11 @@ writes three models, each with its metadata beside it (export/metadata.py):
 - `classifier_int8.tflite`: the same model in full int8, int8 input and
   output, calibrated on a representative dataset;
 - `seq2seq.tflite`: a GRU encoder-decoder with dot-product attention, in the
-  `encode` / `decode_step` convention.
+  `encode` / `decode_step` convention;
+- `node_classifier_int8.tflite`: a dense-mode `GraphAttention` node
+  classifier on one 7-node graph (`node_features` [1, 7, 5], `adjacency`
+  [1, 7, 7]) to `probabilities` [1, 7, 2], full int8 with int8 input and
+  output.
 
 Each metadata's "task" holds what Keras computed for a few fixed inputs, so
 edge_demo's tests, which run where TensorFlow is not installed, can compare
@@ -131,6 +135,75 @@ def build_classifiers(out_dir, work_dir):
             ("int8", [[c] for c in calibration]),
         ]
     ]
+
+
+GRAPH_NODES, GRAPH_FEATURES = 7, 5
+NODE_LABELS = ["left", "right"]
+
+
+def _graph():
+    """Two triangles joined by a path through node 6, both directions."""
+    pairs = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 6), (6, 3)]
+    adjacency = np.zeros((1, GRAPH_NODES, GRAPH_NODES), "float32")
+    for a, b in pairs:
+        adjacency[0, a, b] = adjacency[0, b, a] = 1.0
+    features = np.random.default_rng(SEED).uniform(
+        -1, 1, (1, GRAPH_NODES, GRAPH_FEATURES)
+    ).astype("float32")
+    return features, adjacency
+
+
+def build_node_classifier(out_dir, work_dir):
+    from keras_attention import GraphAttention
+
+    init = keras.initializers.RandomNormal(stddev=1.0, seed=SEED)
+    nodes = keras.Input((GRAPH_NODES, GRAPH_FEATURES), batch_size=1, name="node_features")
+    adjacency = keras.Input((GRAPH_NODES, GRAPH_NODES), batch_size=1, name="adjacency")
+    hidden = GraphAttention(
+        4, num_heads=2, mode="dense", activation="elu", kernel_initializer=init
+    )(nodes, adjacency)
+    probabilities = keras.layers.Softmax()(
+        GraphAttention(2, mode="dense", kernel_initializer=init)(hidden, adjacency)
+    )
+    model = keras.Model([nodes, adjacency], probabilities)
+    features, adjacency_value = _graph()
+    predicted = np.asarray(model([features, adjacency_value]))
+    task = {
+        "kind": "node_classification",
+        "labels": NODE_LABELS,
+        "expected": [
+            {
+                "inputs": {
+                    "node_features": features.tolist(),
+                    "adjacency": adjacency_value.tolist(),
+                },
+                "outputs": {"probabilities": predicted.tolist()},
+            }
+        ],
+    }
+    rng = np.random.default_rng(SEED + 1)
+    calibration = [
+        [
+            rng.uniform(-1, 1, features.shape).astype("float32"),
+            adjacency_value,
+        ]
+        for _ in range(32)
+    ]
+    endpoints = {
+        "serving_default": (
+            lambda node_features, adjacency: {
+                "probabilities": model([node_features, adjacency], training=False)
+            },
+            [
+                tf.TensorSpec(features.shape, tf.float32, name="node_features"),
+                tf.TensorSpec(adjacency_value.shape, tf.float32, name="adjacency"),
+            ],
+        )
+    }
+    flatbuffer = _convert(
+        os.path.join(work_dir, "node_classifier"), [model], endpoints, calibration
+    )
+    return [_write(out_dir, "node_classifier_int8.tflite", flatbuffer, "int8", task)]
 
 
 def _seq2seq_models():
@@ -283,7 +356,11 @@ def build(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     keras.utils.set_random_seed(SEED)
     with tempfile.TemporaryDirectory() as work_dir:
-        return build_classifiers(out_dir, work_dir) + build_seq2seq(out_dir, work_dir)
+        return (
+            build_classifiers(out_dir, work_dir)
+            + build_seq2seq(out_dir, work_dir)
+            + build_node_classifier(out_dir, work_dir)
+        )
 
 
 if __name__ == "__main__":

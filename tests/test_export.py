@@ -157,7 +157,8 @@ def test_calibration_forms_agree():
             yield {k: v[i : i + 1] for k, v in data.items()}
 
     outputs = []
-    for form in (data, as_list, dataset, generator):
+    by_signature = {"serving_default": data}  # {signature name: data}, one signature
+    for form in (data, as_list, dataset, generator, by_signature):
         flatbuffer = export.convert(
             model, mode="int8", representative_data=form, num_calibration_samples=8
         )
@@ -172,6 +173,11 @@ def test_calibration_forms_agree():
     [
         (None, "pass representative_data"),
         ({"query": np.zeros((4, 6), "float32")}, "has no input 'values'"),
+        (
+            {"serving": {"query": np.zeros((4, 6)), "values": np.zeros((4, 7, 5))}},
+            r"has no input 'query': expected arrays named \['query', 'values'\], "
+            r"received \['serving'\]",
+        ),
         (
             {"query": np.zeros((4, 5), "float32"), "values": np.zeros((4, 7, 5))},
             r"input 'query' must have shape \(1, 6\), received \(1, 5\)",

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-NAMES = ["classifier_float32", "classifier_int8", "seq2seq"]
+NAMES = ["classifier_float32", "classifier_int8", "seq2seq", "node_classifier_int8"]
 
 
 @pytest.fixture(scope="session")

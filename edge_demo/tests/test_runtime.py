@@ -272,6 +272,39 @@ def test_cli_classifies(fixtures_dir, tmp_path):
     assert f"row 0: {label} (" in done.stdout and "latency: median" in done.stdout
 
 
+def test_node_classifier_matches_keras(fixtures_dir):
+    model = load(fixtures_dir / "node_classifier_int8.tflite")
+    (output,) = model.spec("serving_default")["outputs"]
+    assert output["dtype"] == "int8"
+    (case,) = model.task["expected"]
+    inputs = {k: np.array(v, np.float32) for k, v in case["inputs"].items()}
+    got = model.run("serving_default", **inputs)["probabilities"]
+    want = np.array(case["outputs"]["probabilities"])
+    np.testing.assert_allclose(
+        got, want, atol=INT8_STEPS * output["quantization"]["scale"], rtol=0
+    )
+
+
+def test_cli_classifies_nodes(fixtures_dir, tmp_path):
+    path = fixtures_dir / "node_classifier_int8.tflite"
+    (case,) = _read(fixtures_dir / "node_classifier_int8.json")["task"]["expected"]
+    want = np.argmax(np.array(case["outputs"]["probabilities"])[0], axis=-1)
+    labels = want.copy()
+    labels[0] = 1 - labels[0]  # one wrong label: accuracy 5/6 over known ones
+    labels[1] = -1  # unknown
+    np.savez(
+        tmp_path / "graph.npz",
+        labels=labels,
+        **{k: np.array(v, np.float32) for k, v in case["inputs"].items()},
+    )
+    done = _cli(path, "--inputs", tmp_path / "graph.npz", "--runs", "3")
+    assert done.returncode == 0, done.stderr
+    names = _read(fixtures_dir / "node_classifier_int8.json")["task"]["labels"]
+    for node, label in enumerate(want):
+        assert f"node {node}: {names[label]} (" in done.stdout
+    assert "accuracy: 5/6 labelled nodes (0.833)" in done.stdout
+
+
 def test_cli_bad_file_exits_2_with_one_line(copy_fixture):
     model, _ = copy_fixture("seq2seq")
     model.write_bytes(model.read_bytes()[:100])

@@ -2,10 +2,13 @@
 
 `python -m keras_attention.tour` (or `keras-attention tour`) trains each
 family's small reference models on built-in data with
-`model.fit(jit_compile=True)`, exports each to float32 and int8 LiteRT
-files, runs the int8 file through `edge_demo` (numpy and LiteRT only),
-checks it against Keras, and writes a report folder: `index.md` with the
-table, training curves and attention pictures.
+`model.fit(jit_compile=True)`, exports each to LiteRT files in float32,
+dynamic range and int8, runs them through `edge_demo` (numpy and LiteRT
+only), checks the int8 one against Keras, and writes a report folder:
+`index.md` with the table, training curves and attention pictures. The
+families: sequence (dates to ISO 8601: an RNN encoder-decoder, the same with
+Bahdanau attention, a Transformer) and graph (Zachary's karate club: GATv2
+and GCN node classifiers).
 
 A family is one module in this package with a `NAME` and a
 `run(out_dir, quick) -> [ModelResult]` function; adding a family is adding
@@ -18,7 +21,7 @@ import time
 from keras_attention.tour.report import write_report
 from keras_attention.tour.result import ModelResult
 
-FAMILIES = ["keras_attention.tour.sequence"]
+FAMILIES = ["keras_attention.tour.sequence", "keras_attention.tour.graph"]
 
 __all__ = ["FAMILIES", "ModelResult", "run_tour"]
 

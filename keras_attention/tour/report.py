@@ -12,22 +12,27 @@ from export import MODES  # noqa: E402
 
 
 def plot_curves(results, path):
-    """Training loss (and validation loss where there is one) per model."""
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for result in results:
-        for key, style in (("loss", "-"), ("val_loss", "--")):
-            if key in result.history:
-                axis.plot(
-                    range(1, len(result.history[key]) + 1),
-                    result.history[key],
-                    style,
-                    label=f"{result.name} {key.replace('_', ' ')}",
-                )
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("loss")
-    axis.set_yscale("log")
-    axis.legend(fontsize=7)
-    axis.set_title("Training curves")
+    """Training loss (and validation loss where there is one) per model,
+    one panel per family."""
+    families = list(dict.fromkeys(r.family for r in results))
+    figure, axes = plt.subplots(
+        1, len(families), figsize=(6 * len(families), 4), squeeze=False
+    )
+    for axis, family in zip(axes[0], families):
+        for result in (r for r in results if r.family == family):
+            for key, style in (("loss", "-"), ("val_loss", "--")):
+                if key in result.history:
+                    axis.plot(
+                        range(1, len(result.history[key]) + 1),
+                        result.history[key],
+                        style,
+                        label=f"{result.name} {key.replace('_', ' ')}",
+                    )
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("loss")
+        axis.set_yscale("log")
+        axis.legend(fontsize=7)
+        axis.set_title(f"Training curves: {family}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -44,7 +44,10 @@ def fixed_signature(model, batch_size=1, input_shapes=None):
 
     Args:
         model: a functional or sequential Keras model.
-        batch_size: the batch axis of every input.
+        batch_size: the batch axis of every input whose first axis the
+            model leaves open; a fixed first axis (a graph's `[N, F]` nodes
+            and `[2, E]` edges, built with `keras.Input(batch_shape=...)`)
+            is kept.
         input_shapes: optional `{input name: shape without batch}` for inputs
             whose other axes are not fixed in the model.
 
@@ -65,7 +68,10 @@ def fixed_signature(model, batch_size=1, input_shapes=None):
         )
     specs = []
     for tensor in model.inputs:
-        shape = (batch_size,) + tuple(input_shapes.get(tensor.name, tensor.shape[1:]))
+        # A leading axis the model fixes stays (a graph's [N, F] nodes and
+        # [2, E] edges have no batch axis); an open one becomes batch_size.
+        leading = batch_size if tensor.shape[0] is None else tensor.shape[0]
+        shape = (leading,) + tuple(input_shapes.get(tensor.name, tensor.shape[1:]))
         if any(size is None for size in shape):
             raise ValueError(
                 f"input {tensor.name!r} has shape {tuple(tensor.shape)} with an "

@@ -220,6 +220,26 @@ def test_bad_arguments():
     assert list(details["seq"]["shape"]) == [2, 6, 4]
 
 
+def test_sparse_graph_attention_exports_with_fixed_nodes_and_edges():
+    from keras_attention import GraphAttention
+
+    nodes, edges = 9, 20
+    node_features = keras.Input(batch_shape=(nodes, 6), name="node_features")
+    edge_list = keras.Input(batch_shape=(2, edges), dtype="int32", name="edges")
+    outputs = GraphAttention(4, num_heads=2)(node_features, edge_list)
+    model = keras.Model([node_features, edge_list], outputs)
+    flatbuffer = export.convert(model)  # float32; the leading axes stay
+    runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+    details = runner.get_input_details()
+    assert list(details["node_features"]["shape"]) == [nodes, 6]
+    assert list(details["edges"]["shape"]) == [2, edges]
+    x = RNG.normal(size=(nodes, 6)).astype("float32")
+    e = RNG.integers(0, nodes, size=(2, edges)).astype("int32")
+    want = model.predict_on_batch([x, e])
+    (got,) = runner(node_features=x, edges=e).values()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
 def test_calibrated_modes_refuse_a_while_loop_instead_of_crashing():
     # A rolled RNN becomes a While loop; TF 2.21's converter dies with a
     # segmentation fault calibrating one, so this must raise before it runs.

@@ -1,5 +1,6 @@
 import os
 
+collect_ignore = ["gnn"]  # run by tests/test_tfgnn.py in its own process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402

@@ -9,6 +9,7 @@ from keras_attention.layers import GraphConvolution
 from keras_attention.layers import GraphPooling
 from keras_attention.layers import LearnedPositionalEmbedding
 from keras_attention.layers import MultiHeadSelfAttention
+from keras_attention.layers import NTMCell
 from keras_attention.layers import SinusoidalPositionalEmbedding
 from keras_attention.layers import TransformerDecoderBlock
 from keras_attention.layers import TransformerEncoderBlock
@@ -28,6 +29,7 @@ __all__ = [
     "GraphPooling",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
+    "NTMCell",
     "RNNSeq2Seq",
     "SinusoidalPositionalEmbedding",
     "TransformerDecoderBlock",

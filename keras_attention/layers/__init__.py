@@ -11,6 +11,7 @@ from keras_attention.layers.learned_positional_embedding import (
     LearnedPositionalEmbedding,
 )
 from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_attention.layers.ntm_cell import NTMCell
 from keras_attention.layers.sinusoidal_positional_embedding import (
     SinusoidalPositionalEmbedding,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "GraphPooling",
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
+    "NTMCell",
     "SinusoidalPositionalEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",

@@ -1,0 +1,643 @@
+"""Reference graph models: node classification (GAT, GCN), link prediction
+and graph classification, each a functional `keras.Model` with the training
+recipe of its paper.
+
+Every model takes the whole graph, or a disjoint union of graphs, as one
+batch: `node_features` `[N, F]` float32 and `edges` `[2, E]` int32 (row 0
+sends, row 1 receives), with `N` and `E` free. The training helpers feed it
+through `tf.data` datasets whose element is one graph, and compile with
+`jit_compile=True`. XLA compiles once per input shape, so a graph of fixed
+size (a citation graph) compiles once, and graph classification pads every
+batch to one node and edge budget (`graph_batches`).
+
+Shapes: `N` nodes, `E` edges, `F` features, `C` classes, `P` candidate
+node pairs, `G` graphs in a batch.
+
+Example:
+
+>>> from keras_attention.data import graphs
+>>> karate = graphs.karate_club()
+>>> model = gat_node_classifier(karate.num_features, karate.num_classes)
+>>> tuple(model([karate.node_features, karate.edges]).shape)
+(34, 2)
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_attention.data import graphs as graph_data
+from keras_attention.layers._graph import GRAPH_MODES, POOLING_MODES, VERSIONS
+from keras_attention.layers._graph import check_choice
+from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers.attention_pooling import AttentionPooling
+from keras_attention.layers.graph_attention import GraphAttention
+from keras_attention.layers.graph_convolution import GraphConvolution
+from keras_attention.layers.graph_pooling import GraphPooling
+
+READOUTS = ("attention",) + POOLING_MODES
+
+
+def _check_l2(l2):
+    if not isinstance(l2, (int, float)) or isinstance(l2, bool) or l2 < 0:
+        raise ValueError(f"l2 must be a float >= 0, received l2={l2!r}")
+
+
+def _l2(l2):
+    """The papers' weight decay `l2 * tf.nn.l2_loss(w)`, i.e. `l2/2 * sum w^2`
+    (Keras's `L2(l)` adds `l * sum w^2`), or None for 0."""
+    return keras.regularizers.L2(l2 / 2) if l2 else None
+
+
+def _graph_inputs(num_features, mode="sparse"):
+    """The two inputs of a one-graph model: nodes and edges (or adjacency)."""
+    if mode == "sparse":
+        nodes = keras.Input(batch_shape=(None, num_features), name="node_features")
+        edges = keras.Input(batch_shape=(2, None), dtype="int32", name="edges")
+    else:
+        nodes = keras.Input(
+            batch_shape=(None, None, num_features), name="node_features"
+        )
+        edges = keras.Input(batch_shape=(None, None, None), name="adjacency")
+    return nodes, edges
+
+
+# -- node classification -------------------------------------------------------
+
+
+def gat_node_classifier(
+    num_features,
+    num_classes,
+    hidden_units=8,
+    num_heads=8,
+    output_heads=1,
+    dropout=0.6,
+    l2=5e-4,
+    mode="sparse",
+    version="gat",
+):
+    """The GAT of Velickovic et al. (2018) for transductive node classification.
+
+    The paper's Cora and CiteSeer network: a `GraphAttention` layer of
+    `num_heads` heads of `hidden_units` units, concatenated (8 x 8 = 64),
+    with an ELU; then an output `GraphAttention` layer of `output_heads`
+    heads of `num_classes` units, averaged (1 head for Cora, 8 for PubMed),
+    giving the logits. Both layers drop their input features and their
+    attention coefficients at rate `dropout` (0.6) while training, and the
+    kernels and attention vectors of both carry the paper's weight decay
+    `l2 * tf.nn.l2_loss(w)` (5e-4; biases are not decayed). Train it with
+    `train_node_classifier` (Adam 0.005, patience 100); the paper reports
+    83.0 +- 0.7% test accuracy on Cora with row-normalised features.
+
+    One difference from the reference code: each layer drops its input once
+    for all heads, as PyTorch Geometric's `GATConv` does (the reference
+    draws a mask per head, and also drops the projected values).
+
+    Args:
+        num_features: `F`.
+        num_classes: `C`.
+        hidden_units, num_heads: the first layer's heads.
+        output_heads: heads of the output layer, averaged.
+        dropout: rate of the input and attention dropout of both layers.
+        l2: weight decay coefficient.
+        mode: `"sparse"`: inputs `node_features` `[N, F]` and `edges`
+            `[2, E]` int32, logits `[N, C]`; `"dense"`: `node_features`
+            `[B, N, F]` and `adjacency` `[B, N, N]` (see `GraphAttention`),
+            logits `[B, N, C]`.
+        version: `"gat"` or `"gatv2"` (Brody, Alon and Yahav 2022).
+
+    Returns:
+        An uncompiled functional `keras.Model`, inputs `[node_features,
+        edges]`, output the logits.
+    """
+    check_positive_int("num_features", num_features)
+    check_positive_int("num_classes", num_classes)
+    check_positive_int("hidden_units", hidden_units)
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("output_heads", output_heads)
+    check_rate("dropout", dropout)
+    _check_l2(l2)
+    check_choice("mode", mode, GRAPH_MODES)
+    check_choice("version", version, VERSIONS)
+    shared = dict(
+        dropout=dropout,
+        attention_dropout=dropout,
+        version=version,
+        mode=mode,
+        kernel_regularizer=_l2(l2),
+        attention_regularizer=_l2(l2),
+    )
+    nodes, edges = _graph_inputs(num_features, mode)
+    hidden = GraphAttention(
+        hidden_units, num_heads, activation="elu", name="gat_hidden", **shared
+    )(nodes, edges)  # [(B,) N, H*U]
+    logits = GraphAttention(
+        num_classes, output_heads, concat_heads=False, name="gat_output", **shared
+    )(hidden, edges)  # [(B,) N, C]
+    return keras.Model([nodes, edges], logits, name="gat_node_classifier")
+
+
+def gcn_node_classifier(
+    num_features, num_classes, hidden_units=16, dropout=0.5, l2=5e-4, mode="sparse"
+):
+    """The two-layer GCN of Kipf and Welling (2017) for node classification.
+
+    `GraphConvolution(hidden_units)` with a ReLU, then
+    `GraphConvolution(num_classes)` giving the logits; both drop their input
+    at rate `dropout` (0.5) while training, and the first layer's kernel
+    carries the weight decay `l2 * tf.nn.l2_loss(w)` (5e-4). The paper
+    trains with Adam at 0.01 for at most 200 epochs, stopping when the
+    validation loss has not improved for 10 (`train_node_classifier(model,
+    graph, 200, learning_rate=0.01, patience=10)`), and reports 81.5% on
+    Cora with row-normalised features. The layers keep their biases, as
+    PyTorch Geometric's `GCNConv` does (the reference code has none).
+
+    Args:
+        num_features, num_classes: `F` and `C`.
+        hidden_units: width of the hidden layer.
+        dropout: input dropout rate of both layers.
+        l2: weight decay of the first layer's kernel.
+        mode: `"sparse"` or `"dense"`, as for `gat_node_classifier`.
+
+    Returns:
+        An uncompiled functional `keras.Model`, inputs `[node_features,
+        edges]`, output the logits `[N, C]` (`[B, N, C]` dense).
+    """
+    check_positive_int("num_features", num_features)
+    check_positive_int("num_classes", num_classes)
+    check_positive_int("hidden_units", hidden_units)
+    check_rate("dropout", dropout)
+    _check_l2(l2)
+    check_choice("mode", mode, GRAPH_MODES)
+    nodes, edges = _graph_inputs(num_features, mode)
+    hidden = GraphConvolution(
+        hidden_units,
+        activation="relu",
+        dropout=dropout,
+        mode=mode,
+        kernel_regularizer=_l2(l2),
+        name="gcn_hidden",
+    )(nodes, edges)  # [(B,) N, U]
+    logits = GraphConvolution(
+        num_classes, dropout=dropout, mode=mode, name="gcn_output"
+    )(hidden, edges)  # [(B,) N, C]
+    return keras.Model([nodes, edges], logits, name="gcn_node_classifier")
+
+
+def _is_dense(model):
+    return len(model.inputs[0].shape) == 3
+
+
+def _adjacency(graph):
+    """`[N, N]` float32 with `[i, j] = 1` for the edge `j -> i`."""
+    adjacency = np.zeros((graph.num_nodes, graph.num_nodes), np.float32)
+    adjacency[graph.edges[1], graph.edges[0]] = 1
+    return adjacency
+
+
+def node_dataset(graph, mask, dense=False):
+    """A one-element `tf.data.Dataset`: the whole graph, its labels, and
+    `mask` as sample weights, so losses and metrics count the masked nodes
+    only. `dense` adds the batch axis and gives the adjacency instead of
+    the edges, for models built with `mode="dense"`."""
+    inputs = (graph.node_features, graph.edges)
+    labels, weights = graph.labels, np.asarray(mask, np.float32)
+    if dense:
+        inputs = (graph.node_features[None], _adjacency(graph)[None])
+        labels, weights = labels[None], weights[None]
+    return tf.data.Dataset.from_tensors((inputs, labels, weights))
+
+
+def train_node_classifier(
+    model,
+    graph,
+    epochs,
+    learning_rate=0.005,
+    patience=100,
+    monitor="val_loss",
+    jit_compile=True,
+    verbose=0,
+):
+    """Trains a node classifier on `graph`'s training nodes, full batch.
+
+    Each epoch is one step on the whole graph, the loss (cross-entropy
+    averaged over the training nodes, plus the weight decay) and accuracy
+    counting `graph.train_mask`'s nodes only; the validation nodes are
+    evaluated after each. Adam, compiled with XLA by default. Training stops when
+    `monitor` has not improved for `patience` epochs and the best epoch's
+    weights are restored (the GAT paper: patience 100 on the validation
+    loss and accuracy; Kipf and Welling: a window of 10 on the loss). An
+    empty validation mask, or `patience=None`, trains for all `epochs`.
+
+    Seed the run with `keras.utils.set_random_seed` before building the
+    model: that fixes the initial weights and the dropout masks.
+
+    Args:
+        model: from `gat_node_classifier` or `gcn_node_classifier`, or any
+            model with inputs `[node_features, edges]` and logits `[N, C]`
+            (or dense ones, `[B, N, F]` and `[B, N, N]` to `[B, N, C]`).
+        graph: a `keras_attention.data.graphs.Graph` with labels and masks.
+        epochs: the most epochs to train.
+        learning_rate: Adam's.
+        patience: epochs without improvement before stopping, or None.
+        monitor: `"val_loss"` or `"val_accuracy"`.
+        jit_compile: XLA for training and evaluation. On a CPU, XLA draws
+            dropout masks with ThreeFry, about 50x slower than TensorFlow's
+            own kernel: a GAT step on Cora takes ~0.9 s with XLA and ~40 ms
+            without (`bench/gat.py`), so pass False there.
+        verbose: passed to `fit`.
+
+    Returns:
+        `(history, test_accuracy)`: the `keras.callbacks.History` and the
+        accuracy over `graph.test_mask`'s nodes.
+    """
+    check_positive_int("epochs", epochs)
+    check_choice("monitor", monitor, ("val_loss", "val_accuracy"))
+    dense = _is_dense(model)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
+    validate = graph.val_mask is not None and graph.val_mask.any()
+    callbacks = []
+    if validate and patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=patience, restore_best_weights=True
+            )
+        )
+    val = node_dataset(graph, graph.val_mask, dense) if validate else None
+    history = model.fit(
+        node_dataset(graph, graph.train_mask, dense),
+        validation_data=val,
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+    test = model.evaluate(
+        node_dataset(graph, graph.test_mask, dense), verbose=0, return_dict=True
+    )
+    return history, test["accuracy"]
+
+
+# -- link prediction -----------------------------------------------------------
+
+
+def gat_link_predictor(
+    num_features,
+    hidden_units=8,
+    num_heads=8,
+    embedding_dim=16,
+    dropout=0.0,
+    l2=0.0,
+    version="gat",
+):
+    """A GAT encoder with a dot-product decoder, for link prediction.
+
+    Two `GraphAttention` layers embed every node: `num_heads` heads of
+    `hidden_units` units, concatenated, with an ELU, then one head of
+    `embedding_dim` units. The logit of a candidate pair `(u, v)` is the dot
+    product of their embeddings, the inner-product decoder of Kipf and
+    Welling's graph auto-encoders (2016) and PyTorch Geometric's link
+    prediction example. Train it with `train_link_predictor`, which samples
+    fresh negative pairs every epoch and reports ROC AUC.
+
+    Args:
+        num_features: `F`.
+        hidden_units, num_heads: the first layer's heads.
+        embedding_dim: size `D` of the node embeddings.
+        dropout: rate of both layers' input and attention dropout.
+        l2: weight decay of the kernels and attention vectors.
+        version: `"gat"` or `"gatv2"`.
+
+    Returns:
+        An uncompiled functional `keras.Model` with inputs `[node_features
+        [N, F], edges [2, E], pairs [2, P]]` (int32; pairs must index
+        existing nodes) and output the logits `[P]`.
+    """
+    check_positive_int("num_features", num_features)
+    check_positive_int("hidden_units", hidden_units)
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("embedding_dim", embedding_dim)
+    check_rate("dropout", dropout)
+    _check_l2(l2)
+    check_choice("version", version, VERSIONS)
+    shared = dict(
+        dropout=dropout,
+        attention_dropout=dropout,
+        version=version,
+        kernel_regularizer=_l2(l2),
+        attention_regularizer=_l2(l2),
+    )
+    nodes, edges = _graph_inputs(num_features)
+    pairs = keras.Input(batch_shape=(2, None), dtype="int32", name="pairs")
+    hidden = GraphAttention(
+        hidden_units, num_heads, activation="elu", name="gat_hidden", **shared
+    )(nodes, edges)  # [N, H*U]
+    embeddings = GraphAttention(embedding_dim, name="gat_embedding", **shared)(
+        hidden, edges
+    )  # [N, D]
+    logits = ops.sum(
+        ops.take(embeddings, pairs[0], axis=0) * ops.take(embeddings, pairs[1], axis=0),
+        axis=-1,
+    )  # [P]
+    return keras.Model([nodes, edges, pairs], logits, name="gat_link_predictor")
+
+
+def _pairs_element(graph, positives, negatives):
+    pairs = np.concatenate([positives, negatives], axis=1).astype(np.int32)  # [2, P]
+    labels = np.concatenate(
+        [
+            np.ones(positives.shape[1], np.float32),
+            np.zeros(negatives.shape[1], np.float32),
+        ]
+    )  # [P]
+    return (graph.node_features, graph.edges, pairs), labels
+
+
+def train_link_predictor(
+    model,
+    split,
+    epochs,
+    learning_rate=0.01,
+    patience=None,
+    seed=0,
+    jit_compile=True,
+    verbose=0,
+):
+    """Trains a link predictor on a `LinkSplit`, full batch, with fresh negatives.
+
+    Each epoch is one step: messages pass along `split.graph.edges` (the
+    training edges), and the loss is the binary cross-entropy of the
+    training pairs (label 1) and as many pairs sampled anew from the
+    non-edges (label 0, `split.train_negative_edges`). The validation pairs
+    and their fixed negatives give `val_auc` (ROC AUC) after each epoch.
+    Adam, compiled with XLA unless `jit_compile=False`. With `patience`,
+    training stops when the validation AUC has not improved for that many
+    epochs and the best weights are restored; `seed` seeds the negatives.
+
+    Returns:
+        `(history, test_auc)`: the `keras.callbacks.History` and the ROC AUC
+        of the test pairs against their negatives.
+    """
+    check_positive_int("epochs", epochs)
+    graph = split.graph
+    # One negative per training pair, so every element has this shape.
+    signature = tf.nest.map_structure(
+        lambda a: tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)),
+        _pairs_element(graph, split.train_edges, split.train_edges),
+    )
+    rng = np.random.default_rng(seed)
+
+    def fresh_negatives():
+        while True:  # one element per epoch
+            yield _pairs_element(
+                graph, split.train_edges, split.train_negative_edges(rng)
+            )
+
+    train = tf.data.Dataset.from_generator(fresh_negatives, output_signature=signature)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+        jit_compile=jit_compile,
+    )
+    callbacks = []
+    if patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_auc", mode="max", patience=patience,
+                restore_best_weights=True,
+            )
+        )
+    history = model.fit(
+        train,
+        steps_per_epoch=1,
+        validation_data=tf.data.Dataset.from_tensors(
+            _pairs_element(graph, split.val_edges, split.val_negative_edges)
+        ),
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+    test = model.evaluate(
+        tf.data.Dataset.from_tensors(
+            _pairs_element(graph, split.test_edges, split.test_negative_edges)
+        ),
+        verbose=0,
+        return_dict=True,
+    )
+    return history, test["auc"]
+
+
+# -- graph classification ------------------------------------------------------
+
+
+def gat_graph_classifier(
+    num_features,
+    num_classes,
+    graphs_per_batch,
+    hidden_units=16,
+    num_heads=4,
+    num_layers=3,
+    readout="attention",
+    dropout=0.0,
+    version="gatv2",
+):
+    """GAT layers and a readout, for classifying whole graphs.
+
+    `num_layers` `GraphAttention` layers of `num_heads` heads of
+    `hidden_units` units, concatenated, with ELUs, run over a disjoint union
+    of graphs; a readout pools each graph's nodes (`AttentionPooling`, Li et
+    al. 2016, or `GraphPooling`'s mean, sum or max) and a `Dense` layer
+    gives each graph's logits.
+
+    Batches are padded to a fixed size (see `graph_batches`) so that XLA
+    compiles once: each holds up to `G = graphs_per_batch` graphs with ids
+    `0..G-1`, and the padding nodes belong to an extra graph `G`, pooled
+    and then dropped, so the output has one row per graph slot. A short
+    batch's empty slots get zero sample weight.
+
+    Args:
+        num_features, num_classes: `F` and `C`.
+        graphs_per_batch: `G`, static.
+        hidden_units, num_heads, num_layers: the GAT layers.
+        readout: `"attention"`, `"mean"`, `"sum"` or `"max"`.
+        dropout: input and attention dropout of every GAT layer.
+        version: `"gat"` or `"gatv2"` (the default: its attention depends on
+            the receiver, which structural tasks need).
+
+    Returns:
+        An uncompiled functional `keras.Model` with inputs `[node_features
+        [N, F], edges [2, E], graph_ids [N]]` (int32, ids in `[0, G]`) and
+        output the logits `[G, C]`.
+
+    Example:
+
+    >>> from keras_attention.data import graphs
+    >>> model = gat_graph_classifier(7, 2, graphs_per_batch=4)
+    >>> (features, edges, ids), labels, weights = next(iter(
+    ...     graph_batches(graphs.motif_graphs(6, seed=0), graphs_per_batch=4)))
+    >>> tuple(model([features, edges, ids]).shape), weights.numpy().tolist()
+    ((4, 2), [1.0, 1.0, 1.0, 1.0])
+    """
+    check_positive_int("num_features", num_features)
+    check_positive_int("num_classes", num_classes)
+    check_positive_int("graphs_per_batch", graphs_per_batch)
+    check_positive_int("hidden_units", hidden_units)
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("num_layers", num_layers)
+    check_choice("readout", readout, READOUTS)
+    check_rate("dropout", dropout)
+    check_choice("version", version, VERSIONS)
+    nodes, edges = _graph_inputs(num_features)
+    graph_ids = keras.Input(batch_shape=(None,), dtype="int32", name="graph_ids")
+    x = nodes
+    for i in range(num_layers):
+        x = GraphAttention(
+            hidden_units,
+            num_heads,
+            activation="elu",
+            dropout=dropout,
+            attention_dropout=dropout,
+            version=version,
+            name=f"gat_{i}",
+        )(x, edges)  # [N, H*U]
+    slots = graphs_per_batch + 1  # the last one holds the padding nodes
+    if readout == "attention":
+        pooled = AttentionPooling(hidden_units, num_graphs=slots, name="readout")(
+            x, graph_ids
+        )
+    else:
+        pooled = GraphPooling(readout, num_graphs=slots, name="readout")(x, graph_ids)
+    pooled = ops.slice(
+        pooled, (0, 0), (graphs_per_batch, hidden_units * num_heads)
+    )  # [G, H*U], the padding graph dropped
+    logits = keras.layers.Dense(num_classes, name="logits")(pooled)  # [G, C]
+    return keras.Model([nodes, edges, graph_ids], logits, name="gat_graph_classifier")
+
+
+def graph_batches(
+    graphs, graphs_per_batch, shuffle=False, seed=0, max_nodes=None, max_edges=None
+):
+    """A `tf.data.Dataset` of padded disjoint unions of `graphs`.
+
+    Each element is `((node_features [Nb, F], edges [2, Eb], graph_ids [Nb]),
+    labels [G], weights [G])` for `G = graphs_per_batch` consecutive graphs
+    (`batch_graphs`), padded to the same `Nb = G * max_nodes + 1` nodes and
+    `Eb = G * max_edges` edges in every batch: the padding nodes have zero
+    features and graph id `G` (the slot `gat_graph_classifier` drops), the
+    padding edges are self loops of the last padding node, and a short last
+    batch's empty slots have label 0 and weight 0. `max_nodes` and
+    `max_edges` default to the largest graph's; give the same ones to every
+    split to compile once. With `shuffle`, the order changes every time the
+    dataset is iterated (every epoch), reproducibly from `seed`.
+    """
+    graphs = list(graphs)
+    if not graphs:
+        raise ValueError("graphs must hold at least one Graph, received none")
+    check_positive_int("graphs_per_batch", graphs_per_batch)
+    max_nodes = max_nodes or max(g.num_nodes for g in graphs)
+    max_edges = max_edges or max(g.num_edges for g in graphs)
+    for index, graph in enumerate(graphs):
+        if graph.num_nodes > max_nodes or graph.num_edges > max_edges:
+            raise ValueError(
+                f"graph {index} has {graph.num_nodes} nodes and "
+                f"{graph.num_edges} edges, more than max_nodes={max_nodes} or "
+                f"max_edges={max_edges}"
+            )
+    num_nodes = graphs_per_batch * max_nodes + 1
+    num_edges = graphs_per_batch * max_edges
+    width = graphs[0].num_features
+    rng = np.random.default_rng(seed)
+
+    def padded(batch, count):
+        features = np.zeros((num_nodes, width), np.float32)
+        features[: len(batch.node_features)] = batch.node_features
+        edges = np.full((2, num_edges), num_nodes - 1, np.int32)
+        edges[:, : batch.edges.shape[1]] = batch.edges
+        graph_ids = np.full(num_nodes, graphs_per_batch, np.int32)
+        graph_ids[: len(batch.graph_ids)] = batch.graph_ids
+        labels = np.zeros(graphs_per_batch, np.int32)
+        labels[:count] = batch.labels
+        weights = (np.arange(graphs_per_batch) < count).astype(np.float32)
+        return (features, edges, graph_ids), labels, weights
+
+    def batches():
+        order = rng.permutation(len(graphs)) if shuffle else np.arange(len(graphs))
+        for start in range(0, len(graphs), graphs_per_batch):
+            chosen = [graphs[i] for i in order[start : start + graphs_per_batch]]
+            yield padded(graph_data.batch_graphs(chosen), len(chosen))
+
+    signature = (
+        (
+            tf.TensorSpec((num_nodes, width), tf.float32),
+            tf.TensorSpec((2, num_edges), tf.int32),
+            tf.TensorSpec((num_nodes,), tf.int32),
+        ),
+        tf.TensorSpec((graphs_per_batch,), tf.int32),
+        tf.TensorSpec((graphs_per_batch,), tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    num_batches = -(-len(graphs) // graphs_per_batch)
+    return dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+
+
+def train_graph_classifier(
+    model,
+    train_graphs,
+    test_graphs,
+    epochs,
+    learning_rate=0.005,
+    seed=0,
+    jit_compile=True,
+    verbose=0,
+):
+    """Trains a graph classifier on padded batches of `train_graphs`.
+
+    Shuffles the training graphs every epoch (from `seed`); Adam, compiled
+    with XLA unless `jit_compile=False`; cross-entropy averaged over each
+    batch's real graphs. Both sets are
+    padded to the same node and edge budget, so the training and test steps
+    compile once each.
+
+    Returns:
+        `(history, test_accuracy)`.
+    """
+    check_positive_int("epochs", epochs)
+    graphs_per_batch = model.outputs[0].shape[0]
+    everything = list(train_graphs) + list(test_graphs)
+    budget = dict(
+        max_nodes=max(g.num_nodes for g in everything),
+        max_edges=max(g.num_edges for g in everything),
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
+    train = graph_batches(
+        train_graphs, graphs_per_batch, shuffle=True, seed=seed, **budget
+    )
+    history = model.fit(
+        train,
+        epochs=epochs,
+        shuffle=False,  # the dataset shuffles itself
+        verbose=verbose,
+    )
+    test = model.evaluate(
+        graph_batches(test_graphs, graphs_per_batch, **budget),
+        verbose=0,
+        return_dict=True,
+    )
+    return history, test["accuracy"]

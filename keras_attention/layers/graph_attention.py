@@ -384,6 +384,12 @@ class GraphAttention(keras.layers.Layer):
 
         inputs = self._input_dropout(node_features, training=training)
         projected = ops.matmul(inputs, self.kernel)  # [N, H*U]
+        # Gathered once: GATv2 scores them and both versions send them.
+        sender_rows = ops.take(projected, senders, axis=0)  # [E', H*U]
+        if not self.add_self_loops:
+            # Every edge takes part; `keep` would only repeat the guard,
+            # whose flag already turns the outputs into NaN.
+            keep = None
         if self.version == "gat":
             sender_scores = head_dot(projected, self.sender_attention_kernel)  # [N, H]
             receiver_scores = head_dot(projected, self.receiver_attention_kernel)
@@ -394,7 +400,7 @@ class GraphAttention(keras.layers.Layer):
                 scores = scores + ops.matmul(edge_features, self._edge_score_matrix())
             scores = ops.leaky_relu(ops.cast(scores, "float32"), self.negative_slope)
         else:
-            hidden = ops.take(projected, senders, axis=0) + ops.take(
+            hidden = sender_rows + ops.take(
                 ops.matmul(inputs, self.receiver_kernel), receivers, axis=0
             )  # [E', H*U]
             if edge_features is not None:
@@ -405,9 +411,7 @@ class GraphAttention(keras.layers.Layer):
         coefficients = segment_softmax(scores, receivers, num_nodes, keep)  # f32 [E', H]
         coefficients = ops.cast(coefficients, self.compute_dtype)
         dropped = self._attention_dropout(coefficients, training=training)
-        messages = ops.reshape(
-            ops.take(projected, senders, axis=0), (-1, heads, units)
-        )  # [E', H, U]
+        messages = ops.reshape(sender_rows, (-1, heads, units))  # [E', H, U]
         attended = ops.segment_sum(
             messages * dropped[:, :, None], receivers, num_segments=num_nodes
         )  # [N, H, U]

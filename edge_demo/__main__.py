@@ -12,9 +12,11 @@ DESCRIPTION = """\
 Run a model exported by keras-attention on this machine with the LiteRT
 runtime (numpy and ai-edge-litert only; no TensorFlow), and print its result
 and latency. The export writes MODEL.json beside MODEL.tflite; it says what
-the model is (a sequence-to-sequence model or a classifier), its
+the model is (a sequence-to-sequence model, a classifier or a copy model), its
 vocabularies or labels, and how to check the file. A missing, truncated or
-changed file is reported before anything runs."""
+changed file is reported before anything runs. A Neural Turing Machine
+copy model runs one step at a time, carrying its state (memory, heads,
+controller) from step to step, and prints what it read and wrote."""
 
 EXAMPLES = """\
 examples:
@@ -29,6 +31,10 @@ examples:
   # "labels" in the .npz (-1 for unknown) adds the accuracy
   python -m edge_demo tour_report/karate_gat_int8.tflite \
       --inputs tour_report/karate_club.npz
+
+  # a Neural Turing Machine copy model: a random sequence of bit vectors
+  # (or --inputs bits.npy, [L, K] of 0 and 1), copied step by step
+  python -m edge_demo tour_report/ntm_copy_dynamic.tflite --length 12 --seed 3
 
 exit status: 0 on success, 2 on any error (one line on stderr)."""
 
@@ -55,7 +61,20 @@ def _parser():
     parser.add_argument(
         "--inputs",
         help="classifiers: a .npy file (one input) or .npz (inputs by name), "
-        "real values with the shape the model takes",
+        "real values with the shape the model takes; copy models: a .npy "
+        "file of bits [L, K]",
+    )
+    parser.add_argument(
+        "--length",
+        type=_positive_int,
+        help="copy models: vectors in the random sequence (default: the "
+        "longest training length)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="copy models: seed of the random sequence (default 0)",
     )
     parser.add_argument(
         "--threads", type=_positive_int, default=1, help="LiteRT threads (default 1)"
@@ -153,6 +172,52 @@ def _classification(model, args):
     ]
 
 
+def _bit_rows(bits, marks="#."):
+    """One text row per bit channel, one column per step: `[L, K]` -> K rows."""
+    return ["  " + "".join(marks[0] if b else marks[1] for b in row) for row in bits.T]
+
+
+def _copy_bits(model, args):
+    num_bits = model.task["num_bits"]
+    if args.inputs is not None:
+        if args.length is not None:
+            raise EdgeModelError("give --inputs or --length, not both")
+        try:
+            bits = np.load(args.inputs)
+        except (OSError, ValueError) as e:
+            raise EdgeModelError(f"{args.inputs}: cannot read bits ({e})") from None
+        return bits, f"from {args.inputs}"
+    length = args.length or model.task.get("max_length", 8)
+    bits = np.random.default_rng(args.seed).integers(0, 2, (length, num_bits))
+    return bits, f"random, seed {args.seed}"
+
+
+def _ntm_copy(model, args):
+    model._task_fields("num_bits", "state_names", "initial_state")
+    bits, source = _copy_bits(model, args)
+    copied = model.copy_sequence(bits)  # also the untimed warm-up
+    runs = [model.copy_sequence(bits) for _ in range(args.runs)]
+    steps = [ms for run in runs for ms in run.step_ms]
+    length, width = copied.bits.shape
+    lines = [
+        f"copy:    {length} vectors of {width} bits ({source}); "
+        "one row per bit, one column per step",
+        "input:",
+        *_bit_rows(copied.bits),
+        "output:",
+        *_bit_rows(copied.copied),
+    ]
+    if copied.errors:
+        lines += ["wrong bits (x):", *_bit_rows(copied.copied != copied.bits, "x.")]
+    verdict = "copied exactly" if copied.errors == 0 else "not an exact copy"
+    return lines + [
+        f"bit errors: {copied.errors} of {copied.bits.size} ({verdict})",
+        f"latency: step {_ms(summarize_ms(steps))} "
+        f"({len(copied.step_ms)} steps, {args.runs} runs, {args.threads} thread(s)); "
+        f"whole copy {_ms(summarize_ms([sum(r.step_ms) for r in runs]))}",
+    ]
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
@@ -162,11 +227,12 @@ def main(argv=None):
             "seq2seq": _seq2seq,
             "classification": _classification,
             "node_classification": _classification,
+            "ntm_copy": _ntm_copy,
         }.get(kind)
         if run is None:
             raise EdgeModelError(
                 f"{model.metadata_path}: task kind {kind!r}; expected 'seq2seq', "
-                "'classification' or 'node_classification'"
+                "'classification', 'node_classification' or 'ntm_copy'"
             )
         lines = run(model, args)
     except EdgeModelError as e:

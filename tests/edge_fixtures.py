@@ -2,7 +2,7 @@
 
     python -m tests.edge_fixtures OUT_DIR       # or build(out_dir)
 
-writes three models, each with its metadata beside it (export/metadata.py):
+writes five models, each with its metadata beside it (export/metadata.py):
 
 - `classifier_float32.tflite`: a sequence classifier, `features` [1, 8, 4]
   to `probabilities` [1, 3], in float32;
@@ -13,7 +13,10 @@ writes three models, each with its metadata beside it (export/metadata.py):
 - `node_classifier_int8.tflite`: a dense-mode `GraphAttention` node
   classifier on one 7-node graph (`node_features` [1, 7, 5], `adjacency`
   [1, 7, 7]) to `probabilities` [1, 7, 2], full int8 with int8 input and
-  output.
+  output;
+- `ntm_copy.tflite`: a tiny untrained Neural Turing Machine for the copy
+  task (3 bits, memory 8 x 4, LSTM controller of 8 units), its `step`
+  signature in float32, the initial state in the metadata.
 
 Each metadata's "task" holds what Keras computed for a few fixed inputs, so
 edge_demo's tests, which run where TensorFlow is not installed, can compare
@@ -351,6 +354,59 @@ def build_seq2seq(out_dir, work_dir):
     return [_write(out_dir, "seq2seq.tflite", flatbuffer, "float32", task)]
 
 
+NTM_BITS = 3
+# Sequences the device copies in the tests; the weights are random, so the
+# "copies" are wrong, but Keras and the device must write the same bits.
+NTM_SEQUENCES = [
+    [[1, 0, 1], [0, 1, 1], [1, 1, 0]],
+    [[0, 0, 1], [1, 0, 0], [1, 1, 1], [0, 1, 0], [1, 0, 1]],
+]
+
+
+def build_ntm_copy(out_dir, work_dir):
+    from keras_attention.data import ntm_tasks
+    from keras_attention.models import ntm_models
+
+    # Weights of unit variance spread the logits away from 0, so that the
+    # bits (logit > 0) cannot flip on float rounding alone.
+    model = ntm_models.ntm_model(
+        NTM_BITS + 1, NTM_BITS, memory_size=8, memory_width=4, controller_units=8,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=SEED),
+    )
+    expected = []
+    for bits in NTM_SEQUENCES:
+        bits = np.array(bits, "float32")
+        length = len(bits)
+        inputs, targets, weights = ntm_tasks.copy_batch(
+            1, length, length, num_bits=NTM_BITS, seed=0
+        )
+        inputs[0, :length, :NTM_BITS] = bits  # the layout, with these bits
+        targets[0, length + 1 :] = bits
+        logits = np.asarray(model(inputs))[0]  # [2L + 1, K]
+        output_phase = logits[length + 1 :]
+        assert np.abs(output_phase).min() > MIN_LOGIT_GAP, (
+            f"a logit within {MIN_LOGIT_GAP} of 0 in {output_phase}; change SEED"
+        )
+        copied = (output_phase > 0).astype(int)
+        expected.append(
+            {
+                "bits": bits.astype(int).tolist(),
+                "inputs": inputs[0].tolist(),
+                "logits": logits.tolist(),
+                "copied": copied.tolist(),
+                "errors": int(ntm_tasks.bit_errors(targets, logits[None], weights,
+                                                   from_logits=True)[0]),
+            }
+        )
+    task = {**ntm_models.ntm_copy_metadata(model, max_length=4), "expected": expected}
+    signatures = ntm_models.ntm_step_signatures(model)
+    flatbuffer = _convert(
+        os.path.join(work_dir, "ntm_copy"), [model],
+        {name: tuple(signature) for name, signature in signatures.items()},
+    )
+    return [_write(out_dir, "ntm_copy.tflite", flatbuffer, "float32", task)]
+
+
 def build(out_dir):
     """Write every fixture model and its metadata into `out_dir`."""
     os.makedirs(out_dir, exist_ok=True)
@@ -360,6 +416,7 @@ def build(out_dir):
             build_classifiers(out_dir, work_dir)
             + build_seq2seq(out_dir, work_dir)
             + build_node_classifier(out_dir, work_dir)
+            + build_ntm_copy(out_dir, work_dir)
         )
 
 

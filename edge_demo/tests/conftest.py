@@ -14,7 +14,13 @@ import shutil
 
 import pytest
 
-NAMES = ["classifier_float32", "classifier_int8", "seq2seq", "node_classifier_int8"]
+NAMES = [
+    "classifier_float32",
+    "classifier_int8",
+    "seq2seq",
+    "node_classifier_int8",
+    "ntm_copy",
+]
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ import hashlib
 import importlib.util
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_demo import EdgeModelError, latency, load
-from edge_demo.runtime import quantize
+from edge_demo.runtime import copy_inputs, quantize
 
 # Float32 on both sides: the same arithmetic in another order.
 FLOAT_ATOL = 1e-5
@@ -319,3 +320,105 @@ def test_cli_help():
     done = _cli("--help")
     assert done.returncode == 0
     assert "usage: python -m edge_demo" in done.stdout and "--text" in done.stdout
+
+
+# -- a Neural Turing Machine, step by step ------------------------------------------
+
+
+def _bit_rows(bits, marks="#."):
+    return ["  " + "".join(marks[0] if b else marks[1] for b in row) for row in bits.T]
+
+
+def test_ntm_copy_steps_match_keras(fixtures_dir):
+    model = load(fixtures_dir / "ntm_copy.tflite")
+    assert model.task["kind"] == "ntm_copy" and model.mode == "float32"
+    for case in model.task["expected"]:
+        bits = np.array(case["bits"])
+        # The device's layout of the copy task is ntm_tasks.copy_batch's.
+        np.testing.assert_array_equal(copy_inputs(bits), case["inputs"])
+        stepped = model.run_steps(np.array(case["inputs"], np.float32))
+        # Every step, the input phase too: the state went round the device.
+        np.testing.assert_allclose(
+            stepped.outputs, case["logits"], atol=FLOAT_ATOL, rtol=0
+        )
+        assert set(stepped.states) == set(model.task["state_names"])
+        assert len(stepped.step_ms) == 2 * len(bits) + 1 and min(stepped.step_ms) > 0
+        copied = model.copy_sequence(bits)
+        assert copied.copied.tolist() == case["copied"]
+        assert copied.errors == case["errors"]
+        np.testing.assert_allclose(
+            copied.logits, case["logits"][len(bits) + 1 :], atol=FLOAT_ATOL, rtol=0
+        )
+
+
+def test_ntm_steps_start_from_the_given_state(fixtures_dir):
+    model = load(fixtures_dir / "ntm_copy.tflite")
+    case = model.task["expected"][1]
+    inputs = np.array(case["inputs"], np.float32)
+    # Half the sequence, then the rest from the state the first half left.
+    first = model.run_steps(inputs[:4])
+    rest = model.run_steps(inputs[4:], states=first.states)
+    np.testing.assert_allclose(
+        np.concatenate([first.outputs, rest.outputs]), case["logits"],
+        atol=FLOAT_ATOL, rtol=0,
+    )
+    # From the initial state instead, the rest comes out otherwise.
+    fresh = model.run_steps(inputs[4:])
+    assert np.abs(fresh.outputs - rest.outputs).max() > 1e-3
+
+
+def test_ntm_initial_state_and_inputs_are_checked(copy_fixture, fixtures_dir):
+    model_path, meta = copy_fixture("ntm_copy")
+    metadata = _read(meta)
+    del metadata["task"]["initial_state"]["memory"]
+    _write(meta, metadata)
+    _error("initial_state has no 'memory'", load(model_path).copy_sequence, [[1, 0, 1]])
+    metadata["task"]["initial_state"]["memory"] = [0.0] * 5
+    _write(meta, metadata)
+    _error(
+        r"initial_state 'memory' holds 5 values, the signature's state \[1, 32\] "
+        "takes 32 per sequence",
+        load(model_path).copy_sequence,
+        [[1, 0, 1]],
+    )
+    model = load(fixtures_dir / "ntm_copy.tflite")
+    _error("vectors of 3 bits, received 4", model.copy_sequence, np.zeros((2, 4)))
+    _error("0 and 1 only, received values", model.copy_sequence, [[0, 2, 1]])
+    _error(r"an \[L, K\] array", copy_inputs, np.zeros(3))
+    _error(
+        r"run_steps takes inputs \[T\] \+ \[1, 4\]", model.run_steps, np.zeros((3, 5))
+    )
+
+
+def test_cli_copies_given_bits(fixtures_dir, tmp_path):
+    case = _read(fixtures_dir / "ntm_copy.json")["task"]["expected"][1]
+    bits = np.array(case["bits"])
+    np.save(tmp_path / "bits.npy", bits)
+    done = _cli(fixtures_dir / "ntm_copy.tflite", "--inputs", tmp_path / "bits.npy",
+                "--runs", "3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = lines.index("input:")
+    assert lines[start + 1 : start + 4] == _bit_rows(bits)
+    assert lines[start + 4] == "output:"
+    copied = np.array(case["copied"])
+    assert lines[start + 5 : start + 8] == _bit_rows(copied)
+    assert lines[start + 8] == "wrong bits (x):"
+    assert lines[start + 9 : start + 12] == _bit_rows(copied != bits, "x.")
+    assert f"bit errors: {case['errors']} of 15 (not an exact copy)" in done.stdout
+    assert "latency: step median" in done.stdout and "(11 steps, 3 runs" in done.stdout
+
+
+def test_cli_copies_a_random_sequence(fixtures_dir):
+    done = _cli(fixtures_dir / "ntm_copy.tflite", "--length", "6", "--seed", "4")
+    assert done.returncode == 0, done.stderr
+    bits = np.random.default_rng(4).integers(0, 2, (6, 3))
+    lines = done.stdout.splitlines()
+    assert "copy:    6 vectors of 3 bits (random, seed 4)" in done.stdout
+    start = lines.index("input:")
+    assert lines[start + 1 : start + 4] == _bit_rows(bits)
+    assert re.search(r"^bit errors: \d+ of 18 \(", done.stdout, flags=re.M)
+    # Without --length, the longest training length (the metadata's).
+    done = _cli(fixtures_dir / "ntm_copy.tflite", "--runs", "1")
+    assert done.returncode == 0, done.stderr
+    assert "copy:    4 vectors of 3 bits (random, seed 0)" in done.stdout

@@ -11,6 +11,19 @@ from keras_attention.models.graph_models import (
     train_link_predictor,
     train_node_classifier,
 )
+from keras_attention.models.ntm_models import (
+    compile_task_model,
+    lstm_model,
+    ntm_copy_metadata,
+    ntm_initial_state,
+    ntm_model,
+    ntm_representative_data,
+    ntm_step_signatures,
+    ntm_weightings,
+    task_dataset,
+    task_widths,
+    train_task_model,
+)
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 
@@ -21,6 +34,17 @@ __all__ = [
     "gat_link_predictor",
     "gat_node_classifier",
     "gcn_node_classifier",
+    "compile_task_model",
+    "lstm_model",
+    "ntm_copy_metadata",
+    "ntm_initial_state",
+    "ntm_model",
+    "ntm_representative_data",
+    "ntm_step_signatures",
+    "ntm_weightings",
+    "task_dataset",
+    "task_widths",
+    "train_task_model",
     "graph_batches",
     "node_dataset",
     "train_graph_classifier",

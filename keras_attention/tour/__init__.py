@@ -7,8 +7,9 @@ dynamic range and int8, runs them through `edge_demo` (numpy and LiteRT
 only), checks the int8 one against Keras, and writes a report folder:
 `index.md` with the table, training curves and attention pictures. The
 families: sequence (dates to ISO 8601: an RNN encoder-decoder, the same with
-Bahdanau attention, a Transformer) and graph (Zachary's karate club: GATv2
-and GCN node classifiers).
+Bahdanau attention, a Transformer), graph (Zachary's karate club: GATv2
+and GCN node classifiers) and ntm (a Neural Turing Machine learns to copy,
+and copies step by step on the device).
 
 A family is one module in this package with a `NAME` and a
 `run(out_dir, quick) -> [ModelResult]` function; adding a family is adding
@@ -21,7 +22,11 @@ import time
 from keras_attention.tour.report import write_report
 from keras_attention.tour.result import ModelResult
 
-FAMILIES = ["keras_attention.tour.sequence", "keras_attention.tour.graph"]
+FAMILIES = [
+    "keras_attention.tour.sequence",
+    "keras_attention.tour.graph",
+    "keras_attention.tour.ntm",
+]
 
 __all__ = ["FAMILIES", "ModelResult", "run_tour"]
 

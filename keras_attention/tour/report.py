@@ -58,7 +58,7 @@ def _table(results):
     found = {mode for r in results for mode in r.sizes}
     modes = [m for m in MODES if m in found] + sorted(found - set(MODES))
     header = (
-        "| family | model | parameters | accuracy (Keras) | accuracy (device, int8) "
+        "| family | model | parameters | accuracy (Keras) | accuracy (device, mode) "
         "| agreement | default export | "
         + " | ".join(f"size {m}" for m in modes)
         + " | "
@@ -75,7 +75,7 @@ def _table(results):
         )
         lines.append(
             f"| {r.family} | {r.name} | {r.parameters:,} | {r.keras_accuracy:.3f} | "
-            f"{r.device_accuracy:.3f} | {r.device_agreement:.3f} | "
+            f"{r.device_accuracy:.3f} ({r.device_mode}) | {r.device_agreement:.3f} | "
             f"{r.default_mode or '-'} | {sizes} | {latency} |"
         )
     return lines
@@ -93,8 +93,9 @@ def write_report(results, out_dir, notes=()):
         *_table(results),
         "",
         "Accuracy is the share of held-out examples the model gets exactly "
-        "right; the device column runs the int8 model through edge_demo "
-        "(numpy and LiteRT only); agreement is the share of held-out outputs "
+        "right; the device column runs the exported model (int8 where it keeps "
+        "the task right, else the mode named) through edge_demo (numpy and "
+        "LiteRT only); agreement is the share of held-out outputs "
         "where device and Keras agree exactly. Latency is the median of one "
         "call of the model's main signature in LiteRT.",
         "",

@@ -12,7 +12,8 @@ class ModelResult:
         name: the model, e.g. "transformer".
         parameters: trainable and non-trainable scalars.
         keras_accuracy: the task metric of the Keras model on held-out data.
-        device_accuracy: the same, from the int8 model run through edge_demo.
+        device_accuracy: the same, from the exported model in `device_mode`
+            run through edge_demo.
         device_agreement: share of held-out outputs where the int8 model on
             the device and Keras agree exactly.
         sizes: bytes of the exported file per mode.
@@ -24,6 +25,7 @@ class ModelResult:
         metric: the name of the accuracy measure.
         train_seconds: wall time of `model.fit`.
         default_mode: the export mode the model's family defaults to.
+        device_mode: the mode of the file behind `device_accuracy`.
     """
 
     family: str
@@ -39,3 +41,4 @@ class ModelResult:
     metric: str = "accuracy"
     train_seconds: float = 0.0
     default_mode: str = ""
+    device_mode: str = "int8"

@@ -1,0 +1,348 @@
+"""The Neural Turing Machine against an LSTM on copy and associative recall.
+
+1. Copy: the NTM of Collier and Beel (memory 128 x 20, one read and one
+   write head, LSTM controller of 100 units, constant memory
+   initialisation, Adam 1e-3, gradient values clipped to 50, batches of 32,
+   `jit_compile=True`; `ntm_models.ntm_model` and `compile_task_model`'s
+   defaults) and an LSTM baseline train on sequences of 1 to 20 vectors of
+   8 bits, each until its cost on fixed validation batches of the same
+   lengths falls to 0.1 bits per sequence or its budget (`--minutes`) is
+   spent. Reported: wall time and training steps to reach 0.1 bits per
+   sequence (or where it stood at the budget), then the cost in bits per
+   sequence and the share of exact copies at lengths 20, 40, 60, 80 and
+   120 (Graves et al. report the NTM generalising to about 120, Collier and
+   Beel a degradation past about 36).
+2. Associative recall: both trained on 2 to 6 items of 3 vectors of 6 bits
+   (budget `--recall-minutes` each), tested on 6 and on 12 items.
+3. Time per step, forward and backward inside `keras.layers.RNN` (B=32,
+   T=41, a length-20 copy), of `NTMCell` against `keras.layers.LSTMCell`
+   of the controller's 100 units and of the baseline's 256, with and
+   without XLA, timed round robin. The float32 matmul peak of
+   bench/attention.py is printed first, for comparing machines.
+
+The LSTM baseline is one layer of 256 units by default (`--lstm-layers`):
+Graves et al.'s 3 x 256 (`lstm_model`'s default) takes 410 ms a step under
+XLA on a 2-core machine, eight times the NTM's 51 ms, so in the same budget
+it would see an eighth of the batches; 1 x 256 takes 48 ms, and both
+models see about as many batches.
+
+Goals (issue 6): NTM copy under 0.1 bits per sequence at length 20 within
+30 minutes on a 2-core machine; error-free copies at length 40 and at most
+1 bit per sequence at 80; the LSTM visibly worse past the training lengths.
+Prints a table and JSON (`--json`). The full run takes up to
+`2 * minutes + 2 * recall_minutes` plus about 5 minutes of evaluation and
+timing: at most 85 minutes with the defaults, less when the models reach
+the target early (each stops there unless `--keep-training`).
+
+    python bench/ntm.py [--quick] [--minutes 30] [--recall-minutes 10]
+                        [--json bench/results/ntm.json]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# bench/export.py shares its name with the export package: drop this folder
+# from the import path so that `import export` finds the package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_attention.data import ntm_tasks  # noqa: E402
+from keras_attention.layers.ntm_cell import NTMCell  # noqa: E402
+from keras_attention.models import ntm_models  # noqa: E402
+
+TARGET_BITS = 0.1
+COPY_LENGTHS = (1, 20)
+COPY_TEST_LENGTHS = (20, 40, 60, 80, 120)
+RECALL_ITEMS = (2, 6)
+RECALL_TEST_ITEMS = (6, 12)
+VALIDATION_BATCHES = 4
+NTM = dict(memory_size=128, memory_width=20, controller_units=100)
+
+
+def _attention_bench():
+    """bench/attention.py as a module: its matmul peak and round-robin timer."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_attention", os.path.join(_HERE, "attention.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Budget(keras.callbacks.Callback):
+    """Stops training when the budget is spent, or (unless `keep_training`)
+    when the validation cost first reaches `target`; records the curve."""
+
+    def __init__(self, seconds, target, keep_training=False):
+        super().__init__()
+        self.seconds, self.target, self.keep_training = seconds, target, keep_training
+        self.steps, self.reached, self.curve = 0, None, []
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.elapsed() > self.seconds:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        bits = float(logs["val_bits_per_sequence"])
+        self.curve.append(dict(steps=self.steps, seconds=self.elapsed(), bits=bits))
+        print(f"  {self.steps:>6} steps {self.elapsed() / 60:6.1f} min: "
+              f"{bits:8.3f} bits per sequence (validation)", flush=True)
+        if self.reached is None and bits <= self.target:
+            self.reached = dict(steps=self.steps, seconds=self.elapsed())
+            if not self.keep_training:
+                self.model.stop_training = True
+
+
+def train(model, task, minutes, args, **task_arguments):
+    ntm_models.compile_task_model(
+        model, optimizer=args.optimizer, learning_rate=args.learning_rate
+    )
+    budget = Budget(minutes * 60, TARGET_BITS, args.keep_training)
+    ntm_models.train_task_model(
+        model, task, steps=10**9, steps_per_epoch=args.check_every, seed=args.seed,
+        validation_batches=VALIDATION_BATCHES, callbacks=[budget], **task_arguments,
+    )
+    last = budget.curve[-1]
+    return dict(
+        steps=budget.steps,
+        minutes=budget.elapsed() / 60,
+        final_bits=last["bits"],
+        reached=budget.reached is not None,
+        steps_to_target=None if budget.reached is None else budget.reached["steps"],
+        minutes_to_target=(
+            None if budget.reached is None else budget.reached["seconds"] / 60
+        ),
+        curve=budget.curve,
+    )
+
+
+def evaluate(model, batch):
+    """Bits per sequence, share of exact sequences and wrong bits per sequence."""
+    inputs, targets, weights = batch
+    logits = np.asarray(model.predict(inputs, verbose=0, batch_size=len(inputs)))
+    metric = ntm_tasks.BitsPerSequence(from_logits=True)
+    metric.update_state(targets, logits, weights)
+    errors = ntm_tasks.bit_errors(targets, logits, weights, from_logits=True)
+    return dict(
+        bits=float(metric.result()),
+        exact=float(np.mean(errors == 0)),
+        wrong_bits=float(np.mean(errors)),
+    )
+
+
+def bench_copy(args, lstm_label):
+    widths = ntm_models.task_widths("copy")
+    low, high = COPY_LENGTHS
+    layers = args.lstm_layers
+    rows = []
+    for name, build in [
+        ("ntm", lambda: ntm_models.ntm_model(*widths, **NTM)),
+        (lstm_label, lambda: ntm_models.lstm_model(*widths, num_layers=layers)),
+    ]:
+        keras.utils.set_random_seed(args.seed)
+        model = build()
+        print(f"\ncopy, {name}: {model.count_params():,} parameters", flush=True)
+        row = dict(model=name, parameters=model.count_params())
+        row.update(
+            train(model, "copy", args.minutes, args, min_length=low, max_length=high)
+        )
+        row["tests"] = {
+            length: evaluate(
+                model, ntm_tasks.copy_batch(args.test_sequences, length, length,
+                                            seed=1000 + length)
+            )
+            for length in COPY_TEST_LENGTHS
+        }
+        rows.append(row)
+    return rows
+
+
+def bench_recall(args, lstm_label):
+    widths = ntm_models.task_widths("associative_recall")
+    low, high = RECALL_ITEMS
+    layers = args.lstm_layers
+    rows = []
+    for name, build in [
+        ("ntm", lambda: ntm_models.ntm_model(*widths, **NTM)),
+        (lstm_label, lambda: ntm_models.lstm_model(*widths, num_layers=layers)),
+    ]:
+        keras.utils.set_random_seed(args.seed)
+        model = build()
+        print(f"\nassociative recall, {name}: {model.count_params():,} parameters",
+              flush=True)
+        row = dict(model=name, parameters=model.count_params())
+        row.update(
+            train(model, "associative_recall", args.recall_minutes, args,
+                  min_items=low, max_items=high)
+        )
+        row["tests"] = {
+            items: evaluate(
+                model, ntm_tasks.associative_recall_batch(
+                    args.test_sequences, items, items, seed=2000 + items
+                )
+            )
+            for items in RECALL_TEST_ITEMS
+        }
+        rows.append(row)
+    return rows
+
+
+def bench_step_time(attention, repeats, batch=32, steps=41):
+    """Milliseconds per step, forward and backward, of each cell in an RNN."""
+    x = tf.random.normal((batch, steps, ntm_models.task_widths("copy")[0]))
+    cells = {
+        "NTMCell 128x20, LSTM 100": NTMCell(8, **NTM),
+        "LSTMCell 100": keras.layers.LSTMCell(100),
+        "LSTMCell 256": keras.layers.LSTMCell(256),
+    }
+    calls = {}
+    for name, cell in cells.items():
+        rnn = keras.layers.RNN(cell, return_sequences=True)
+        rnn(x)
+        for jit in (False, True):
+            step = attention._train_step(rnn, rnn.trainable_variables, jit)
+            calls[(name, jit)] = lambda step=step: [g.numpy() for g in step(x)]
+    seconds = attention._interleaved_medians(calls, repeats)
+    return [
+        dict(cell=name, jit_compile=jit, ms_per_step=s * 1e3 / steps)
+        for (name, jit), s in seconds.items()
+    ]
+
+
+def _maybe(value, fmt):
+    return "-" if value is None else format(value, fmt)
+
+
+def print_tables(report):
+    args = report["settings"]
+    print(f"\nmachine: {report['machine']['processor']}, "
+          f"{report['machine']['cores']} cores, TensorFlow {tf.__version__}, "
+          f"Keras {keras.__version__}")
+    print(f"float32 matmul peak (2048^3): {report['matmul_peak_gflops']:.1f} GFLOP/s")
+    rate = args["learning_rate"] or ntm_models.LEARNING_RATES[args["optimizer"]]
+    print(f"optimizer: {args['optimizer']} {rate:g}, gradient values clipped to "
+          f"{ntm_models.CLIP_VALUE:g}, batches of {ntm_models.BATCH_SIZE}, XLA; "
+          f"NTM memory {NTM['memory_size']}x{NTM['memory_width']}, LSTM controller "
+          f"{NTM['controller_units']}")
+    print(f"\nCopy, trained on lengths {COPY_LENGTHS[0]}-{COPY_LENGTHS[1]} "
+          f"(budget {args['minutes']:g} min per model; target {TARGET_BITS} bits "
+          "per sequence on validation batches of those lengths)")
+    header = (f"{'model':<12}{'params':>9}{'steps':>8}{'min':>7}{'reached':>9}"
+              f"{'steps to':>10}{'min to':>8}{'bits now':>10}")
+    print(header)
+    for row in report["copy"]:
+        print(f"{row['model']:<12}{row['parameters']:>9,}{row['steps']:>8}"
+              f"{row['minutes']:>7.1f}{'yes' if row['reached'] else 'no':>9}"
+              f"{_maybe(row['steps_to_target'], 'd'):>10}"
+              f"{_maybe(row['minutes_to_target'], '.1f'):>8}{row['final_bits']:>10.3f}")
+    print(f"\nCopy, bits per sequence (exact copies) at length, "
+          f"{args['test_sequences']} sequences each")
+    print(f"{'model':<12}" + "".join(f"{length:>16}" for length in COPY_TEST_LENGTHS))
+    for row in report["copy"]:
+        cells = "".join(
+            f"{t['bits']:>9.2f} ({t['exact']:>4.0%})" for t in row["tests"].values()
+        )
+        print(f"{row['model']:<12}{cells}")
+    print(f"\nAssociative recall, trained on {RECALL_ITEMS[0]}-{RECALL_ITEMS[1]} items "
+          f"(budget {args['recall_minutes']:g} min per model): bits per sequence "
+          "(exact answers)")
+    print(f"{'model':<12}{'steps':>8}{'min':>7}{'reached':>9}{'bits now':>10}"
+          + "".join(f"{str(items) + ' items':>16}" for items in RECALL_TEST_ITEMS))
+    for row in report["recall"]:
+        cells = "".join(
+            f"{t['bits']:>9.2f} ({t['exact']:>4.0%})" for t in row["tests"].values()
+        )
+        print(f"{row['model']:<12}{row['steps']:>8}{row['minutes']:>7.1f}"
+              f"{'yes' if row['reached'] else 'no':>9}{row['final_bits']:>10.3f}"
+              + cells)
+    print("\nTime per step, forward + backward in keras.layers.RNN, B=32, T=41")
+    print(f"{'cell':<28}{'ms/step':>10}{'XLA ms/step':>13}")
+    times = {
+        (r["cell"], r["jit_compile"]): r["ms_per_step"] for r in report["step_time"]
+    }
+    for cell in dict.fromkeys(r["cell"] for r in report["step_time"]):
+        print(f"{cell:<28}{times[(cell, False)]:>10.3f}{times[(cell, True)]:>13.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it runs: 1 minute per copy model, 0.5 per "
+                        "recall model, 16 test sequences (about 6 minutes)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="copy training budget per model (default 30)")
+    parser.add_argument("--recall-minutes", type=float, default=None,
+                        help="associative recall budget per model (default 10)")
+    parser.add_argument("--keep-training", action="store_true",
+                        help="train to the budget even after reaching the target")
+    parser.add_argument("--optimizer", choices=ntm_models.OPTIMIZERS, default="adam",
+                        help="adam (default) or rmsprop, for both models")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="default: the optimizer's in compile_task_model "
+                        "(Adam 1e-3, RMSProp 1e-4)")
+    parser.add_argument("--lstm-layers", type=int, default=1,
+                        help="layers of 256 units in the LSTM baseline (default 1)")
+    parser.add_argument("--check-every", type=int, default=None,
+                        help="training steps between validations (default 200)")
+    parser.add_argument("--test-sequences", type=int, default=None,
+                        help="sequences per test length (default 64)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repeats of each cell (default 20)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    defaults = (
+        dict(minutes=1.0, recall_minutes=0.5, check_every=100, test_sequences=16,
+             repeats=5)
+        if args.quick
+        else dict(minutes=30.0, recall_minutes=10.0, check_every=200,
+                  test_sequences=64, repeats=20)
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    lstm_label = f"lstm {args.lstm_layers}x256"
+
+    attention = _attention_bench()
+    peak = attention.matmul_peak_gflops()
+    start = time.perf_counter()
+    report = dict(
+        machine=dict(processor=platform.processor() or platform.machine(),
+                     cores=os.cpu_count(), tensorflow=tf.__version__,
+                     keras=keras.__version__),
+        matmul_peak_gflops=peak,
+        settings=dict(vars(args)),
+        target_bits=TARGET_BITS,
+        copy=bench_copy(args, lstm_label),
+        recall=bench_recall(args, lstm_label),
+        step_time=bench_step_time(attention, args.repeats),
+    )
+    report["total_minutes"] = (time.perf_counter() - start) / 60
+    print_tables(report)
+    print(f"\ntotal: {report['total_minutes']:.1f} minutes")
+    print(json.dumps(report))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

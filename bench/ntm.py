@@ -147,19 +147,25 @@ def evaluate(model, batch):
     )
 
 
-def bench_copy(args, lstm_label):
-    widths = ntm_models.task_widths("copy")
-    low, high = COPY_LENGTHS
+def _models(task, title, args, lstm_label):
+    """The NTM and the LSTM baseline for `task`, each freshly seeded:
+    `(name, model, row)` with the row started."""
+    widths = ntm_models.task_widths(task)
     layers = args.lstm_layers
-    rows = []
     for name, build in [
         ("ntm", lambda: ntm_models.ntm_model(*widths, **NTM)),
         (lstm_label, lambda: ntm_models.lstm_model(*widths, num_layers=layers)),
     ]:
         keras.utils.set_random_seed(args.seed)
         model = build()
-        print(f"\ncopy, {name}: {model.count_params():,} parameters", flush=True)
-        row = dict(model=name, parameters=model.count_params())
+        print(f"\n{title}, {name}: {model.count_params():,} parameters", flush=True)
+        yield name, model, dict(model=name, parameters=model.count_params())
+
+
+def bench_copy(args, lstm_label):
+    low, high = COPY_LENGTHS
+    rows = []
+    for name, model, row in _models("copy", "copy", args, lstm_label):
         row.update(
             train(model, "copy", args.minutes, args, min_length=low, max_length=high)
         )
@@ -175,19 +181,11 @@ def bench_copy(args, lstm_label):
 
 
 def bench_recall(args, lstm_label):
-    widths = ntm_models.task_widths("associative_recall")
     low, high = RECALL_ITEMS
-    layers = args.lstm_layers
     rows = []
-    for name, build in [
-        ("ntm", lambda: ntm_models.ntm_model(*widths, **NTM)),
-        (lstm_label, lambda: ntm_models.lstm_model(*widths, num_layers=layers)),
-    ]:
-        keras.utils.set_random_seed(args.seed)
-        model = build()
-        print(f"\nassociative recall, {name}: {model.count_params():,} parameters",
-              flush=True)
-        row = dict(model=name, parameters=model.count_params())
+    for name, model, row in _models(
+        "associative_recall", "associative recall", args, lstm_label
+    ):
         row.update(
             train(model, "associative_recall", args.recall_minutes, args,
                   min_items=low, max_items=high)

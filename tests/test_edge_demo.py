@@ -12,7 +12,6 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -20,21 +19,11 @@ import pytest
 from edge_demo import runtime
 from export import metadata
 from tests import edge_fixtures
+from tests.commands import run
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 VENV = REPO / "build" / "venv-edge"
 REQUIREMENTS = REPO / "edge_demo" / "requirements.txt"
-
-
-def _run(command, timeout, **kwargs):
-    done = subprocess.run(
-        [str(c) for c in command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
-    return done, f"$ {' '.join(map(str, command))}\n{done.stdout}\n{done.stderr}"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +35,7 @@ def edge_python():
     (pytest_requirement,) = re.findall(r"^# test: (.+)$", requirements, flags=re.M)
     python, stamp = VENV / "bin" / "python", VENV / "requirements.stamp"
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == requirements:
-        done, _ = _run([python, "-c", "import numpy, ai_edge_litert, pytest"], 120)
+        done, _ = run([python, "-c", "import numpy, ai_edge_litert, pytest"], 120)
         if done.returncode == 0:
             return python
     shutil.rmtree(VENV, ignore_errors=True)
@@ -64,7 +53,7 @@ def edge_python():
             pytest_requirement,
         ],
     ):
-        done, output = _run(command, 900)
+        done, output = run(command, 900)
         assert done.returncode == 0, output
     stamp.write_text(requirements, encoding="utf-8")
     return python
@@ -72,7 +61,7 @@ def edge_python():
 
 def test_tensorflow_and_keras_are_absent_from_the_edge_environment(edge_python):
     for name in ("tensorflow", "keras"):
-        done, output = _run([edge_python, "-c", f"import {name}"], 60)
+        done, output = run([edge_python, "-c", f"import {name}"], 60)
         assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr, output
 
 
@@ -81,7 +70,7 @@ def test_edge_demo_suite_passes_without_tensorflow(edge_python, tmp_path):
     env = {**os.environ, "EDGE_FIXTURES": str(tmp_path)}
     env.pop("PYTHONPATH", None)  # nothing from this environment may leak in
     # From the repository root, so `import edge_demo` finds the source tree.
-    done, output = _run(
+    done, output = run(
         [
             edge_python,
             "-m",

@@ -14,13 +14,13 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from keras_attention import tfgnn as adapter
 from keras_attention.data import graphs
+from tests.commands import run
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SITE = REPO / "build" / "gnn-site"
@@ -34,17 +34,6 @@ REQUIREMENTS = (
 UNAVAILABLE = ("No matching distribution found", "Could not find a version")
 
 
-def _run(command, timeout, **kwargs):
-    done = subprocess.run(
-        [str(c) for c in command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
-    return done, f"$ {' '.join(map(str, command))}\n{done.stdout}\n{done.stderr}"
-
-
 @pytest.fixture(scope="module")
 def gnn_site():
     """`build/gnn-site`, holding tensorflow-gnn and tf-keras."""
@@ -54,7 +43,7 @@ def gnn_site():
         return SITE
     partial = SITE.with_name(SITE.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    done, output = _run(
+    done, output = run(
         [
             sys.executable,
             "-m",
@@ -88,7 +77,7 @@ def test_tfgnn_suite_passes_in_its_own_process(gnn_site):
     }
     # --confcutdir: tests/conftest.py (which ignores tests/gnn) stays out;
     # tests/gnn/conftest.py sets up the process instead.
-    done, output = _run(
+    done, output = run(
         [
             sys.executable,
             "-m",

@@ -5,7 +5,8 @@
    initialisation, Adam 1e-3, gradient values clipped to 50, batches of 32,
    `jit_compile=True`; `ntm_models.ntm_model` and `compile_task_model`'s
    defaults) and an LSTM baseline train on sequences of 1 to 20 vectors of
-   8 bits, each until its cost on fixed validation batches of the same
+   8 bits, one length per batch as Collier and Beel draw them
+   (`--length-sampling example` draws one per sequence), each until its cost on fixed validation batches of the same
    lengths falls to 0.1 bits per sequence or its budget (`--minutes`) is
    spent. Reported: wall time and training steps to reach 0.1 bits per
    sequence (or where it stood at the budget), then the cost in bits per
@@ -167,7 +168,8 @@ def bench_copy(args, lstm_label):
     rows = []
     for name, model, row in _models("copy", "copy", args, lstm_label):
         row.update(
-            train(model, "copy", args.minutes, args, min_length=low, max_length=high)
+            train(model, "copy", args.minutes, args, min_length=low, max_length=high,
+                  length_sampling=args.length_sampling)
         )
         row["tests"] = {
             length: evaluate(
@@ -188,7 +190,7 @@ def bench_recall(args, lstm_label):
     ):
         row.update(
             train(model, "associative_recall", args.recall_minutes, args,
-                  min_items=low, max_items=high)
+                  min_items=low, max_items=high, length_sampling=args.length_sampling)
         )
         row["tests"] = {
             items: evaluate(
@@ -238,7 +240,7 @@ def print_tables(report):
     print(f"optimizer: {args['optimizer']} {rate:g}, gradient values clipped to "
           f"{ntm_models.CLIP_VALUE:g}, batches of {ntm_models.BATCH_SIZE}, XLA; "
           f"NTM memory {NTM['memory_size']}x{NTM['memory_width']}, LSTM controller "
-          f"{NTM['controller_units']}")
+          f"{NTM['controller_units']}; lengths drawn per {args['length_sampling']}")
     print(f"\nCopy, trained on lengths {COPY_LENGTHS[0]}-{COPY_LENGTHS[1]} "
           f"(budget {args['minutes']:g} min per model; target {TARGET_BITS} bits "
           "per sequence on validation batches of those lengths)")
@@ -295,6 +297,9 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="default: the optimizer's in compile_task_model "
                         "(Adam 1e-3, RMSProp 1e-4)")
+    parser.add_argument("--length-sampling", choices=ntm_tasks.LENGTH_SAMPLINGS,
+                        default="batch", help="one training length per batch "
+                        "(default, Collier and Beel's) or per example")
     parser.add_argument("--lstm-layers", type=int, default=1,
                         help="layers of 256 units in the LSTM baseline (default 1)")
     parser.add_argument("--check-every", type=int, default=None,

@@ -20,3 +20,14 @@ def test_docstring_example(name):
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.attempted > 0 and result.failed == 0, result
+
+
+@pytest.mark.parametrize(
+    "module", ["graphs", "multi30k", "ntm_tasks", "subwords", "translation"]
+)
+def test_data_module_examples(module):
+    import importlib
+
+    found = importlib.import_module(f"keras_attention.data.{module}")
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result

@@ -23,7 +23,7 @@ def _delimiter_step(inputs, channel):
 
 def test_copy_batch_layout():
     inputs, targets, weights = ntm_tasks.copy_batch(
-        64, min_length=2, max_length=9, seed=3
+        64, min_length=2, max_length=9, seed=3, length_sampling="example"
     )
     assert inputs.shape == (64, 19, 9) and targets.shape == (64, 19, 8)
     assert weights.shape == (64, 19)
@@ -44,6 +44,35 @@ def test_copy_batch_layout():
         np.testing.assert_array_equal(weights[row], want)
         assert not targets[row, : length + 1].any()
         assert not targets[row, 2 * length + 1 :].any()
+
+
+def test_lengths_are_drawn_once_per_batch_by_default():
+    # Collier and Beel's sampling: one length (repeat count, item count) per
+    # batch, different across batches; "example" draws one per example.
+    def copy_lengths(seed, **kwargs):
+        inputs = ntm_tasks.copy_batch(16, 1, 20, seed=seed, **kwargs)[0]
+        return _delimiter_step(inputs, 8)
+
+    def repeat_lengths_and_counts(seed):
+        inputs = ntm_tasks.repeat_copy_batch(16, 1, 10, 1, 10, seed=seed)[0]
+        lengths = _delimiter_step(inputs, 8)
+        return lengths, inputs[np.arange(16), lengths, 9]
+
+    def recall_counts(seed):
+        inputs = ntm_tasks.associative_recall_batch(16, 2, 6, seed=seed)[0]
+        return inputs[:, :, 6].sum(axis=1)
+
+    per_batch = [copy_lengths(seed) for seed in range(8)]
+    assert all(len(set(lengths)) == 1 for lengths in per_batch)
+    assert len({lengths[0] for lengths in per_batch}) > 3
+    assert len(set(copy_lengths(0, length_sampling="example"))) > 3
+    for seed in range(4):
+        lengths, codes = repeat_lengths_and_counts(seed)
+        assert len(set(lengths)) == 1 and len(set(codes)) == 1
+        assert len(set(recall_counts(seed))) == 1
+    assert len({recall_counts(seed)[0] for seed in range(8)}) > 2
+    with _raises("length_sampling must be one of ('batch', 'example')", "'sequence'"):
+        ntm_tasks.copy_dataset(length_sampling="sequence")
 
 
 def test_copy_batch_is_determined_by_its_seed():
@@ -79,7 +108,8 @@ def test_copy_dataset_is_deterministic_and_static():
 
 def test_repeat_copy_batch_layout():
     inputs, targets, weights = ntm_tasks.repeat_copy_batch(
-        32, min_length=1, max_length=4, min_repeats=2, max_repeats=5, seed=0
+        32, min_length=1, max_length=4, min_repeats=2, max_repeats=5, seed=0,
+        length_sampling="example",
     )
     steps = 4 * (5 + 1) + 2
     assert inputs.shape == (32, steps, 10) and targets.shape == (32, steps, 9)
@@ -115,7 +145,7 @@ def test_repeat_copy_batch_layout():
 def test_associative_recall_batch_layout():
     k, bits = 3, 6
     inputs, targets, weights = ntm_tasks.associative_recall_batch(
-        32, min_items=2, max_items=6, seed=4
+        32, min_items=2, max_items=6, seed=4, length_sampling="example"
     )
     steps = 6 * (k + 1) + 2 * k + 2
     assert inputs.shape == (32, steps, bits + 2) and targets.shape == (32, steps, bits)

@@ -39,11 +39,12 @@ import math
 import os
 import pickle
 import shutil
-import urllib.request
 import warnings
 import zipfile
 
 import numpy as np
+
+from keras_attention.data._download import default_cache_dir, download, fetch
 
 PLANETOID_NAMES = ("cora", "citeseer", "pubmed")
 PLANETOID_SUFFIXES = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
@@ -405,37 +406,13 @@ def _read_test_index(path):
         raise ValueError(f"{path} is not a readable Planetoid file: {error}") from error
 
 
-def _default_cache_dir(subfolder):
-    home = os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras"
-    )
-    return os.path.join(home, "datasets", subfolder)
-
-
-def _download(url, path):
-    """Fetches `url` into the file `path`; a partial download never lands there."""
-    partial = path + ".part"
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            with open(partial, "wb") as file:
-                shutil.copyfileobj(response, file)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+# The tests replace `_download` here to fetch without a network.
+_default_cache_dir = default_cache_dir
+_download = download
 
 
 def _fetch(url, path, hint):
-    """`path`, downloaded from `url` first unless the cache already has it."""
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            _download(url, path)
-        except OSError as error:  # urllib's URLError is an OSError
-            raise OSError(
-                f"could not download {url} to {path}: {error}. {hint}"
-            ) from error
-    return path
+    return fetch(url, path, hint, download_function=_download)
 
 
 def _planetoid_files(name, path, cache_dir):

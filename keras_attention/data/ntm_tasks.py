@@ -15,11 +15,19 @@ is zero and the target is the answer. Each batch is three float32 arrays:
 - sample weights `[B, T]`: 1 in the output phase, 0 elsewhere, so that the
   loss and `BitsPerSequence` count only the answer.
 
-Lengths vary per example within the given range; every batch is padded at
-the end to the length of the longest example the range allows (weight 0
-there), so a dataset has one static shape and `model.fit(jit_compile=True)`
-compiles once. The model is causal, so padding after an example changes
-none of its outputs.
+Lengths (and repeat counts, and item counts) are drawn from the given range
+once per batch by default, `length_sampling="batch"`, as Collier and Beel
+sample them: every example of a batch has the same length. With
+`length_sampling="example"` each example draws its own. Per-batch lengths
+are the default because they train the NTM far more reliably: on copy (128 x
+20 memory, Adam 1e-3, batches of 32, lengths 1 to 20) two of three seeds
+with per-batch lengths fell below 0.1 bits per sequence within 8,500 steps,
+while with per-example lengths the cost only crept down, like an LSTM's, to
+about 32 bits after 8,250 steps. Every batch is padded at the end to the
+length of the longest example the range allows (weight 0 there), so a
+dataset has one static shape and `model.fit(jit_compile=True)` compiles
+once. The model is causal, so padding after an example changes none of its
+outputs.
 
 Layouts, for an example of `L` vectors (`d` the first delimiter channel):
 
@@ -60,6 +68,7 @@ import tensorflow as tf
 NUM_BITS = 8
 ASSOCIATIVE_RECALL_BITS = 6
 ITEM_LENGTH = 3
+LENGTH_SAMPLINGS = ("batch", "example")
 # The repeat count's code: mean and standard deviation of a uniform count
 # in 1..10 (Graves et al.'s training range).
 REPEAT_MEAN = 5.5
@@ -83,6 +92,21 @@ def _check_range(low_name, low, high_name, high, minimum=1):
         )
 
 
+def _check_sampling(length_sampling):
+    if length_sampling not in LENGTH_SAMPLINGS:
+        raise ValueError(
+            f"length_sampling must be one of {LENGTH_SAMPLINGS}, "
+            f"received length_sampling={length_sampling!r}"
+        )
+
+
+def _draw(rng, low, high, batch_size, length_sampling):
+    """`batch_size` ints uniform in `[low, high]`: one for all, or one each."""
+    if length_sampling == "batch":
+        return np.full(batch_size, rng.integers(low, high + 1))
+    return rng.integers(low, high + 1, size=batch_size)
+
+
 def _rng(seed):
     if isinstance(seed, np.random.Generator):
         return seed
@@ -96,18 +120,24 @@ def _bits(rng, shape):
 # -- one batch, as numpy arrays ------------------------------------------------
 
 
-def copy_batch(batch_size, min_length=1, max_length=20, num_bits=NUM_BITS, seed=0):
+def copy_batch(
+    batch_size, min_length=1, max_length=20, num_bits=NUM_BITS, seed=0,
+    length_sampling="batch",
+):
     """One copy batch `(inputs, targets, sample_weights)`; see the module docstring.
 
     Args:
         batch_size: examples `B`.
-        min_length, max_length: each example's length is uniform in this
-            range (both included); `T = 2 * max_length + 1`.
+        min_length, max_length: the length is uniform in this range (both
+            included); `T = 2 * max_length + 1`.
         num_bits: width of the vectors.
         seed: an int (or a sequence of ints) for `numpy.random.default_rng`,
             or a `numpy.random.Generator`.
+        length_sampling: `"batch"` (one length for the whole batch) or
+            `"example"` (one per example).
     """
     _check_int("batch_size", batch_size, 1)
+    _check_sampling(length_sampling)
     _check_range("min_length", min_length, "max_length", max_length)
     _check_int("num_bits", num_bits, 1)
     rng = _rng(seed)
@@ -115,7 +145,7 @@ def copy_batch(batch_size, min_length=1, max_length=20, num_bits=NUM_BITS, seed=
     inputs = np.zeros((batch_size, steps, num_bits + 1), "float32")
     targets = np.zeros((batch_size, steps, num_bits), "float32")
     weights = np.zeros((batch_size, steps), "float32")
-    lengths = rng.integers(min_length, max_length + 1, size=batch_size)
+    lengths = _draw(rng, min_length, max_length, batch_size, length_sampling)
     for row, length in enumerate(lengths):
         vectors = _bits(rng, (length, num_bits))
         inputs[row, :length, :num_bits] = vectors
@@ -133,15 +163,18 @@ def repeat_copy_batch(
     max_repeats=10,
     num_bits=NUM_BITS,
     seed=0,
+    length_sampling="batch",
 ):
     """One repeat-copy batch `(inputs, targets, sample_weights)`.
 
     Lengths and repeat counts are uniform in their ranges (both ends
-    included), Graves et al.'s 1 to 10 each by default;
+    included), Graves et al.'s 1 to 10 each by default, both drawn per
+    batch or per example (`length_sampling`, see `copy_batch`);
     `T = max_length * (max_repeats + 1) + 2`. See the module docstring for
     the layout and `seed`.
     """
     _check_int("batch_size", batch_size, 1)
+    _check_sampling(length_sampling)
     _check_range("min_length", min_length, "max_length", max_length)
     _check_range("min_repeats", min_repeats, "max_repeats", max_repeats)
     _check_int("num_bits", num_bits, 1)
@@ -150,8 +183,8 @@ def repeat_copy_batch(
     inputs = np.zeros((batch_size, steps, num_bits + 2), "float32")
     targets = np.zeros((batch_size, steps, num_bits + 1), "float32")
     weights = np.zeros((batch_size, steps), "float32")
-    lengths = rng.integers(min_length, max_length + 1, size=batch_size)
-    repeats = rng.integers(min_repeats, max_repeats + 1, size=batch_size)
+    lengths = _draw(rng, min_length, max_length, batch_size, length_sampling)
+    repeats = _draw(rng, min_repeats, max_repeats, batch_size, length_sampling)
     for row, (length, count) in enumerate(zip(lengths, repeats)):
         vectors = _bits(rng, (length, num_bits))
         inputs[row, :length, :num_bits] = vectors
@@ -171,16 +204,20 @@ def associative_recall_batch(
     item_length=ITEM_LENGTH,
     num_bits=ASSOCIATIVE_RECALL_BITS,
     seed=0,
+    length_sampling="batch",
 ):
     """One associative-recall batch `(inputs, targets, sample_weights)`.
 
     Items of `item_length` vectors of `num_bits` bits (Graves et al.'s 3 of
-    6), `min_items..max_items` of them per example (2 to 6 by default);
+    6), `min_items..max_items` of them (2 to 6 by default), drawn per batch
+    or per example (`length_sampling`, see `copy_batch`; the query item is
+    always drawn per example);
     `T = max_items * (item_length + 1) + 2 * item_length + 2`. See the
     module docstring for the layout and `seed`.
     """
     _check_int("batch_size", batch_size, 1)
     _check_range("min_items", min_items, "max_items", max_items, minimum=2)
+    _check_sampling(length_sampling)
     _check_int("item_length", item_length, 1)
     _check_int("num_bits", num_bits, 1)
     rng = _rng(seed)
@@ -189,7 +226,7 @@ def associative_recall_batch(
     inputs = np.zeros((batch_size, steps, num_bits + 2), "float32")
     targets = np.zeros((batch_size, steps, num_bits), "float32")
     weights = np.zeros((batch_size, steps), "float32")
-    counts = rng.integers(min_items, max_items + 1, size=batch_size)
+    counts = _draw(rng, min_items, max_items, batch_size, length_sampling)
     for row, count in enumerate(counts):
         items = _bits(rng, (count, k, num_bits))
         query = rng.integers(0, count - 1)
@@ -234,27 +271,31 @@ def _dataset(make_batch, batch_size, seed, num_batches, kwargs):
 
 def copy_dataset(
     batch_size=32, min_length=1, max_length=20, num_bits=NUM_BITS, seed=0,
-    num_batches=None,
+    num_batches=None, length_sampling="batch",
 ):
     """A `tf.data.Dataset` of `copy_batch`es: `(inputs, targets, sample_weights)`.
 
     Batch `b` is `copy_batch(..., seed=[seed, b])`; endless when
     `num_batches` is `None` (give `model.fit` a `steps_per_epoch`), else
     `num_batches` batches, the same ones on every pass. Collier and Beel
-    train on lengths 1 to 20 with batches of 32, the defaults.
+    train on lengths 1 to 20, one length per batch, with batches of 32: the
+    defaults.
     """
-    kwargs = dict(min_length=min_length, max_length=max_length, num_bits=num_bits)
+    kwargs = dict(
+        min_length=min_length, max_length=max_length, num_bits=num_bits,
+        length_sampling=length_sampling,
+    )
     return _dataset(copy_batch, batch_size, seed, num_batches, kwargs)
 
 
 def repeat_copy_dataset(
     batch_size=32, min_length=1, max_length=10, min_repeats=1, max_repeats=10,
-    num_bits=NUM_BITS, seed=0, num_batches=None,
+    num_bits=NUM_BITS, seed=0, num_batches=None, length_sampling="batch",
 ):
     """A `tf.data.Dataset` of `repeat_copy_batch`es; see `copy_dataset`."""
     kwargs = dict(
         min_length=min_length, max_length=max_length, min_repeats=min_repeats,
-        max_repeats=max_repeats, num_bits=num_bits,
+        max_repeats=max_repeats, num_bits=num_bits, length_sampling=length_sampling,
     )
     return _dataset(repeat_copy_batch, batch_size, seed, num_batches, kwargs)
 
@@ -262,11 +303,12 @@ def repeat_copy_dataset(
 def associative_recall_dataset(
     batch_size=32, min_items=2, max_items=6, item_length=ITEM_LENGTH,
     num_bits=ASSOCIATIVE_RECALL_BITS, seed=0, num_batches=None,
+    length_sampling="batch",
 ):
     """A `tf.data.Dataset` of `associative_recall_batch`es; see `copy_dataset`."""
     kwargs = dict(
         min_items=min_items, max_items=max_items, item_length=item_length,
-        num_bits=num_bits,
+        num_bits=num_bits, length_sampling=length_sampling,
     )
     return _dataset(associative_recall_batch, batch_size, seed, num_batches, kwargs)
 

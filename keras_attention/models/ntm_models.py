@@ -246,11 +246,13 @@ def train_task_model(
         batch_size: Collier and Beel's 32.
         seed: of the training batches.
         validation_batches: when positive, that many batches of the same
-            task (seed `seed + 10_000`, the same every epoch) are evaluated
-            after each epoch (`val_loss`, `val_bits_per_sequence`).
+            task (seed `seed + 10_000`, the same every epoch, each example
+            with its own length so that every batch covers the range) are
+            evaluated after each epoch (`val_loss`, `val_bits_per_sequence`).
         callbacks, verbose: passed to `fit`.
         **task_arguments: to the task's dataset, e.g. `min_length=1,
-            max_length=20`.
+            max_length=20` (and `length_sampling`, one length per batch
+            by default).
 
     Returns:
         The `keras.callbacks.History`.
@@ -265,7 +267,7 @@ def train_task_model(
     if validation_batches:
         validation = task_dataset(
             task, batch_size, seed=seed + 10_000, num_batches=validation_batches,
-            **task_arguments,
+            **{**task_arguments, "length_sampling": "example"},
         )
     return model.fit(
         task_dataset(task, batch_size, seed=seed, **task_arguments),

@@ -31,3 +31,10 @@ def test_data_module_examples(module):
     found = importlib.import_module(f"keras_attention.data.{module}")
     result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_translation_models_example():
+    from keras_attention.models import translation_models
+
+    result = doctest.testmod(translation_models, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result

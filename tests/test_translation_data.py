@@ -1,6 +1,5 @@
 """Multi30k loading, SentencePiece subwords and the bucketed tf.data input."""
 
-import gzip
 import os
 import re
 
@@ -9,36 +8,10 @@ import pytest
 
 from keras_attention.data import multi30k, subwords, translation
 from keras_attention.data.subwords import END_ID, PAD_ID, START_ID, UNKNOWN_ID
+from tests import translation_fixtures
 
-# A small generated parallel corpus, German and English, in Multi30k's form.
-_NOUNS = [("Hund", "dog"), ("Katze", "cat"), ("Mann", "man"), ("Frau", "woman"),
-          ("Kind", "child"), ("Vogel", "bird")]
-_VERBS = [("läuft", "runs"), ("schläft", "sleeps"), ("spielt", "plays"),
-          ("springt", "jumps")]
-_PLACES = [("im Park", "in the park"), ("am Strand", "on the beach"),
-           ("auf der Straße", "on the street")]
-
-
-def _corpus(count, seed=0):
-    rng = np.random.default_rng(seed)
-    german, english = [], []
-    for _ in range(count):
-        (n_de, n_en), (v_de, v_en), (p_de, p_en) = (
-            _NOUNS[rng.integers(len(_NOUNS))],
-            _VERBS[rng.integers(len(_VERBS))],
-            _PLACES[rng.integers(len(_PLACES))],
-        )
-        german.append(f"Ein {n_de} {v_de} {p_de}.")
-        english.append(f"A {n_en} {v_en} {p_en}.")
-    return german, english
-
-
-def _write_split(folder, stem, german, english, gzipped=True):
-    for language, lines in (("de", german), ("en", english)):
-        name = os.path.join(folder, f"{stem}.{language}" + (".gz" if gzipped else ""))
-        opener = gzip.open if gzipped else open
-        with opener(name, "wt", encoding="utf-8") as file:
-            file.write("\n".join(lines) + "\n")
+_corpus = translation_fixtures.corpus
+_write_split = translation_fixtures.write_split
 
 
 @pytest.fixture

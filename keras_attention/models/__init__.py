@@ -24,12 +24,27 @@ from keras_attention.models.ntm_models import (
     task_widths,
     train_task_model,
 )
+from keras_attention.models.decoding import beam_search, greedy_search
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_attention.models.translation_models import (
+    InverseSquareRootSchedule,
+    SmoothedSparseCrossentropy,
+    compile_translation_model,
+    train_translation_model,
+    translation_model,
+)
 
 __all__ = [
+    "InverseSquareRootSchedule",
     "RNNSeq2Seq",
+    "SmoothedSparseCrossentropy",
     "TransformerSeq2Seq",
+    "beam_search",
+    "compile_translation_model",
+    "greedy_search",
+    "train_translation_model",
+    "translation_model",
     "gat_graph_classifier",
     "gat_link_predictor",
     "gat_node_classifier",

@@ -77,11 +77,15 @@ class _Seq2SeqModel(keras.Model):
         }
 
     def _functional_init(self, **kwargs):
-        """Makes the model the functional graph of `_teacher_forced`."""
-        source = keras.Input((self.source_length,), dtype="int32", name="source")
-        decoder_inputs = keras.Input(
-            (self.target_length,), dtype="int32", name="decoder_inputs"
-        )
+        """Makes the model the functional graph of `_teacher_forced`.
+
+        Its inputs take any length up to `source_length` and `target_length`
+        (the maxima: the size of the position tables, and the static shapes
+        of the exported signatures), so that training batches can be padded
+        per length bucket rather than to the maxima.
+        """
+        source = keras.Input((None,), dtype="int32", name="source")
+        decoder_inputs = keras.Input((None,), dtype="int32", name="decoder_inputs")
         logits = self._teacher_forced(source, decoder_inputs)  # [B, T, V]
         # super(), not keras.Model.__init__: the first functional
         # construction puts Functional into this class's bases, and from

@@ -16,8 +16,12 @@ class RNNSeq2Seq(_Seq2SeqModel):
     """A GRU encoder-decoder for token sequences, optionally with attention.
 
     The encoder embeds the source tokens and runs a GRU over them (padding,
-    id 0, is masked: the final state is the last real step's). The decoder
-    embeds the previous target token and runs either
+    id 0, is masked: the final state is the last real step's), or with
+    `bidirectional=True` a GRU each way, whose outputs are concatenated into
+    the annotations `[h_forward; h_backward]` and whose backward final state
+    gives the decoder's initial state `tanh(W h_backward)` (RNNsearch,
+    Bahdanau et al. 2015, appendix A). The decoder embeds the previous target
+    token and runs either
 
     - `attention=False`: a plain GRU whose initial state is the encoder's
       final state, all it knows of the source (Sutskever et al. 2014; Cho
@@ -43,9 +47,9 @@ class RNNSeq2Seq(_Seq2SeqModel):
     Decoding runs one step at a time through `export_signatures()`'s
     functions, in Keras (`greedy_decode`) and on a device alike. The states
     are `state` `[B, units]`, and with attention also `values` (encoder
-    outputs `[B, S, units]`), `keys` (their projection `[B, S, U]`) and
-    `source_mask` (`[B, S]`, 1.0 on real source tokens), passed back
-    unchanged at every step.
+    outputs `[B, S, units]`, `[B, S, 2 * units]` when bidirectional), `keys`
+    (their projection `[B, S, U]`) and `source_mask` (`[B, S]`, 1.0 on real
+    source tokens), passed back unchanged at every step.
 
     Shapes: `B` batch, `S` source length, `T` target length, `V` target
     vocabulary, `E` embedding_dim, `U` attention units.
@@ -60,6 +64,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         embedding_dim: size of the token embeddings.
         attention: Bahdanau attention in the decoder.
         attention_units: `U`; defaults to `units`.
+        bidirectional: a bidirectional encoder (RNNsearch's), see above.
 
     Call arguments:
         inputs: `{"source": int [B, S], "decoder_inputs": int [B, T]}`.
@@ -91,6 +96,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         embedding_dim=32,
         attention=False,
         attention_units=None,
+        bidirectional=False,
         **kwargs,
     ):
         self._check_task_arguments(
@@ -107,6 +113,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
             raise ValueError(
                 f"attention must be a bool, received attention={attention!r}"
             )
+        if not isinstance(bidirectional, bool):
+            raise ValueError(
+                f"bidirectional must be a bool, received bidirectional={bidirectional!r}"
+            )
         if attention_units is not None:
             check_positive_int("attention_units", attention_units)
             if not attention:
@@ -119,12 +129,17 @@ class RNNSeq2Seq(_Seq2SeqModel):
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, embedding_dim, name="source_embedding"
         )
-        self.encoder = keras.layers.GRU(
+        encoder = keras.layers.GRU(
             units,
             return_sequences=attention,
             return_state=True,
             name="encoder",
         )
+        if bidirectional:
+            encoder = keras.layers.Bidirectional(encoder, name="encoder")
+            # s_0 = tanh(W_s h_1 backward), Bahdanau et al.'s initial state.
+            self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")
+        self.encoder = encoder
         self.target_embedding = keras.layers.Embedding(
             target_vocabulary_size, embedding_dim, name="target_embedding"
         )
@@ -139,7 +154,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
             self.decoder = keras.layers.GRU(
                 units, return_sequences=True, name="decoder"
             )
-        self.readout = keras.layers.Dense(target_vocabulary_size, name="readout")
+        # float32 logits (and softmax) under a mixed precision policy too.
+        self.readout = keras.layers.Dense(
+            target_vocabulary_size, dtype="float32", name="readout"
+        )
 
         # === Config ===
         self.source_vocabulary_size = source_vocabulary_size
@@ -152,6 +170,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         self.embedding_dim = embedding_dim
         self.attention = attention
         self.attention_units = attention_units
+        self.bidirectional = bidirectional
 
         # === Functional model ===
         kwargs.setdefault(
@@ -169,6 +188,8 @@ class RNNSeq2Seq(_Seq2SeqModel):
         """
         mask = ops.not_equal(source, PAD_ID)  # [B, S]
         embedded = self.source_embedding(source)  # [B, S, E]
+        if self.bidirectional:
+            return self._bidirectional_outputs(embedded, mask, unroll)
         encoder = self.encoder
         if unroll:
             # A view, not a tracked layer: it owns no weights of its own.
@@ -181,6 +202,33 @@ class RNNSeq2Seq(_Seq2SeqModel):
             )
         # [B, S, units] with attention, and the final state [B, units]
         outputs, state = encoder(embedded, mask=mask)
+        return (outputs if self.attention else None), state, mask
+
+    def _bidirectional_outputs(self, embedded, mask, unroll):
+        outputs = None
+        if unroll:
+            # Views over the two cells (no weights of their own), run as
+            # keras.layers.Bidirectional runs its two layers.
+            def view(layer, backwards, name):
+                return keras.layers.RNN(
+                    layer.cell, return_sequences=self.attention, return_state=True,
+                    go_backwards=backwards, unroll=True, name=name,
+                )
+
+            forward, _ = view(
+                self.encoder.forward_layer, False, "encoder_forward_unrolled"
+            )(embedded, mask=mask)
+            backward, backward_state = view(
+                self.encoder.backward_layer, True, "encoder_backward_unrolled"
+            )(embedded, mask=mask)
+            if self.attention:
+                backward = ops.flip(backward, axis=1)  # back to source order
+                outputs = ops.concatenate([forward, backward], axis=-1)
+        else:
+            outputs, _, backward_state = self.encoder(embedded, mask=mask)
+        # The decoder starts from the backward pass, which ends at word 1.
+        state = self.bridge(backward_state)  # [B, units]
+        # [B, S, 2 units] with attention
         return (outputs if self.attention else None), state, mask
 
     def _teacher_forced(self, source, decoder_inputs, return_attention_weights=False):
@@ -240,8 +288,9 @@ class RNNSeq2Seq(_Seq2SeqModel):
         specs = [tf.TensorSpec((batch, self.units), tf.float32, name="state")]
         if self.attention:
             units = self.attention_units or self.units
+            width = 2 * self.units if self.bidirectional else self.units
             specs += [
-                tf.TensorSpec((batch, source, self.units), tf.float32, name="values"),
+                tf.TensorSpec((batch, source, width), tf.float32, name="values"),
                 tf.TensorSpec((batch, source, units), tf.float32, name="keys"),
                 tf.TensorSpec((batch, source), tf.float32, name="source_mask"),
             ]
@@ -280,5 +329,6 @@ class RNNSeq2Seq(_Seq2SeqModel):
             "embedding_dim": self.embedding_dim,
             "attention": self.attention,
             "attention_units": self.attention_units,
+            "bidirectional": self.bidirectional,
         }
         return {**super().get_config(), **config}

@@ -160,7 +160,10 @@ class TransformerSeq2Seq(_Seq2SeqModel):
             TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
             for i in range(num_decoder_blocks)
         ]
-        self.readout = keras.layers.Dense(target_vocabulary_size, name="readout")
+        # float32 logits (and softmax) under a mixed precision policy too.
+        self.readout = keras.layers.Dense(
+            target_vocabulary_size, dtype="float32", name="readout"
+        )
 
         # === Config ===
         self.source_vocabulary_size = source_vocabulary_size

@@ -33,8 +33,10 @@ def test_data_module_examples(module):
     assert result.attempted > 0 and result.failed == 0, result
 
 
-def test_translation_models_example():
-    from keras_attention.models import translation_models
+@pytest.mark.parametrize("module", ["translation_models", "transformer_xl"])
+def test_model_module_examples(module):
+    import importlib
 
-    result = doctest.testmod(translation_models, optionflags=doctest.ELLIPSIS)
+    found = importlib.import_module(f"keras_attention.models.{module}")
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, result

@@ -27,6 +27,7 @@ from keras_attention.models.ntm_models import (
 from keras_attention.models.decoding import beam_search, greedy_search
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_attention.models.transformer_xl import TransformerXL
 from keras_attention.models.translation_models import (
     InverseSquareRootSchedule,
     SmoothedSparseCrossentropy,
@@ -40,6 +41,7 @@ __all__ = [
     "RNNSeq2Seq",
     "SmoothedSparseCrossentropy",
     "TransformerSeq2Seq",
+    "TransformerXL",
     "beam_search",
     "compile_translation_model",
     "greedy_search",

@@ -1,0 +1,259 @@
+"""Three translation models on Multi30k German-English, and a Transformer-XL LM.
+
+1. SentencePiece vocabularies (unigram, `--vocabulary` pieces per language)
+   are trained on the training split and saved in the output folder.
+2. The encoder-decoder without attention, RNNsearch and the Transformer
+   (`keras_attention.models.translation_model`'s default sizes and
+   `compile_translation_model`'s recipes) each train on the training split
+   with `model.fit(jit_compile=True)` on length-bucketed batches of about
+   `--tokens-per-batch` target tokens, for at most `--minutes` each (whole
+   epochs while time remains; the budget is checked after every batch).
+3. Each is scored on the validation split with sacrebleu (BLEU and chrF,
+   detokenized), greedy and by beam search (`--beam`, length penalty
+   `--length-penalty`); training tokens per second are timed with and
+   without XLA on the same batches.
+4. The translation report (`keras_attention.translation.write_report`):
+   BLEU by source length for the three models on one plot, alignment
+   heatmaps for chosen sentences.
+5. A Transformer-XL language model on the English side, trained with segment
+   memory for `--lm-minutes`, and its validation perplexity read segment by
+   segment with and without the memory at the same segment length.
+
+Goals (issue 7), each model trained for at most 60 minutes on a 2-core
+machine: Transformer at least 36 BLEU, RNNsearch at least 30, the model
+without attention far below both; int8 on the device within 1 BLEU of float
+(device decoding joins this table with `edge_demo translate`).
+
+    python bench/translate.py [--quick] [--minutes 60] [--data ../shared/data/multi30k]
+                              [--out bench/results/translate] [--json FILE]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# bench/export.py shares its name with the export package: drop this folder
+# from the import path so that `import export` finds the package.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_attention import translation as translation_tools  # noqa: E402
+from keras_attention.data import multi30k, subwords, translation  # noqa: E402
+from keras_attention.models import decoding, transformer_xl  # noqa: E402
+from keras_attention.models import translation_models  # noqa: E402
+
+DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "multi30k")
+
+
+def _attention_bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_attention", os.path.join(_HERE, "attention.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Budget(keras.callbacks.Callback):
+    """Stops `fit` once `seconds` have passed; records the time and steps."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.steps = seconds, 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+
+def tokens_per_second(build, batches, jit_compile, repeats=3):
+    """Target tokens per second of training steps on `batches` (after a warm-up)."""
+    model = translation_models.compile_translation_model(build(), jit_compile=jit_compile)
+    for inputs, targets, weights in batches[:2]:
+        model.train_on_batch(inputs, targets, sample_weight=weights)
+    best = 0.0
+    for _ in range(repeats):
+        start, tokens = time.perf_counter(), 0
+        for inputs, targets, weights in batches:
+            model.train_on_batch(inputs, targets, sample_weight=weights)
+            tokens += float(np.sum(weights))
+        best = max(best, tokens / (time.perf_counter() - start))
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it runs: 2,000 pairs, tiny models, "
+                        "a minute each")
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--out", default=os.path.join(_HERE, "results", "translate"))
+    parser.add_argument("--json")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="training budget per model (default 60)")
+    parser.add_argument("--lm-minutes", type=float, default=None,
+                        help="Transformer-XL budget (default 20)")
+    parser.add_argument("--models", default=",".join(translation_models.KINDS))
+    parser.add_argument("--vocabulary", type=int, default=8000)
+    parser.add_argument("--tokens-per-batch", type=int, default=4096)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--length-penalty", type=float, default=0.6)
+    parser.add_argument("--segment-length", type=int, default=32)
+    parser.add_argument("--memory-length", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    quick = args.quick
+    minutes = args.minutes if args.minutes is not None else (1.0 if quick else 60.0)
+    lm_minutes = args.lm_minutes if args.lm_minutes is not None else (0.5 if quick else 20.0)
+    kinds = args.models.split(",")
+    os.makedirs(args.out, exist_ok=True)
+
+    attention = _attention_bench()
+    peak = attention.matmul_peak_gflops()
+    print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s, "
+          f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+
+    train_de, train_en = multi30k.load_multi30k("train", path=args.data)
+    val_de, val_en = multi30k.load_multi30k("validation", path=args.data)
+    if quick:
+        train_de, train_en = train_de[:2000], train_en[:2000]
+        val_de, val_en = val_de[:100], val_en[:100]
+    vocabulary = 1000 if quick else args.vocabulary
+    source_tokenizer = subwords.SubwordTokenizer.train(train_de, vocabulary)
+    target_tokenizer = subwords.SubwordTokenizer.train(train_en, vocabulary)
+    source_tokenizer.save(os.path.join(args.out, "de.model"))
+    target_tokenizer.save(os.path.join(args.out, "en.model"))
+    source_ids = source_tokenizer.encode(train_de)
+    target_ids = target_tokenizer.encode(train_en)
+    length = args.max_length
+    _, _, dropped = translation.filter_by_length(source_ids, target_ids, length, length)
+    print(f"{len(train_de)} training pairs ({dropped} longer than {length} pieces left "
+          f"out), {len(val_de)} validation pairs; vocabularies "
+          f"{source_tokenizer.vocabulary_size} de, {target_tokenizer.vocabulary_size} en")
+    train_data = translation.translation_dataset(
+        source_ids, target_ids, tokens_per_batch=args.tokens_per_batch,
+        bucket_boundaries="auto", max_source_length=length, max_target_length=length,
+        seed=args.seed,
+    )
+    timing_batches = list(train_data.take(8))
+
+    rows, translators = [], {}
+    for kind in kinds:
+        sizes = {}
+        if quick:
+            sizes = (dict(hidden_dim=64, num_heads=2, intermediate_dim=128,
+                          num_encoder_blocks=1, num_decoder_blocks=1)
+                     if kind == "transformer" else dict(units=64, embedding_dim=64))
+
+        def build(kind=kind, sizes=sizes):
+            keras.utils.set_random_seed(args.seed)
+            return translation_models.translation_model(
+                kind, source_tokenizer.vocabulary_size, target_tokenizer.vocabulary_size,
+                source_length=length, target_length=length, **sizes)
+
+        model = translation_models.compile_translation_model(build())
+        print(f"\n{kind}: {model.count_params():,} parameters", flush=True)
+        budget = Budget(minutes * 60)
+        history = model.fit(train_data, epochs=10_000, callbacks=[budget], verbose=2)
+        train_seconds = budget.elapsed()
+        translator = translation_tools.Translator(model, source_tokenizer, target_tokenizer)
+        translators[kind] = translator
+        source = translator.source_ids(val_de)
+        greedy = target_tokenizer.decode(decoding.greedy_search(model, source))
+        start = time.perf_counter()
+        beam = translator.translate(val_de, beam_size=args.beam,
+                                    length_penalty=args.length_penalty)
+        beam_seconds = time.perf_counter() - start
+        row = dict(
+            model=kind, parameters=model.count_params(),
+            train_minutes=train_seconds / 60, steps=budget.steps,
+            epochs=len(history.history["loss"]),
+            final_loss=float(history.history["loss"][-1]),
+            tokens_per_second_xla=tokens_per_second(build, timing_batches, True),
+            tokens_per_second_no_xla=tokens_per_second(build, timing_batches, False),
+            greedy=translation_tools.evaluate(greedy, val_en),
+            beam=translation_tools.evaluate(beam, val_en),
+            beam_sentences_per_second=len(val_de) / beam_seconds,
+        )
+        translator.save(os.path.join(args.out, kind))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    report = translation_tools.write_report(
+        translators, val_de, val_en, os.path.join(args.out, "report"),
+        examples=(0, 1, 2), beam_size=args.beam, length_penalty=args.length_penalty,
+    ) if translators else {}
+
+    # Transformer-XL on the English side.
+    stream = transformer_xl.token_stream(target_ids)
+    val_stream = transformer_xl.token_stream(target_tokenizer.encode(val_en))
+    lm_sizes = (dict(hidden_dim=64, num_heads=2, intermediate_dim=128, num_blocks=2)
+                if quick else dict(hidden_dim=256, num_heads=4, intermediate_dim=1024,
+                                   num_blocks=4))
+    keras.utils.set_random_seed(args.seed)
+    lm_batch = 16
+    lm = transformer_xl.TransformerXL(
+        target_tokenizer.vocabulary_size, batch_size=lm_batch,
+        memory_length=args.memory_length, **lm_sizes)
+    lm.compile(keras.optimizers.Adam(5e-4),
+               keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+               jit_compile=True)
+    budget = Budget(lm_minutes * 60)
+    lm.fit(transformer_xl.language_model_dataset(stream, lm_batch, args.segment_length),
+           epochs=10_000, shuffle=False,
+           callbacks=[transformer_xl.ResetMemory(), budget], verbose=2)
+    lm_row = dict(
+        parameters=lm.count_params(), train_minutes=budget.elapsed() / 60,
+        steps=budget.steps, segment_length=args.segment_length,
+        memory_length=args.memory_length,
+        perplexity_with_memory=transformer_xl.perplexity(
+            lm, val_stream, args.segment_length, use_memory=True),
+        perplexity_without_memory=transformer_xl.perplexity(
+            lm, val_stream, args.segment_length, use_memory=False),
+    )
+
+    print(f"\nfloat32 matmul peak (2048^3): {peak:.1f} GFLOP/s on "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"Multi30k de->en, validation {len(val_de)} sentences; budget {minutes:g} min "
+          f"per model; beam {args.beam}, length penalty {args.length_penalty}")
+    print(f"{'model':<12}{'params':>11}{'min':>6}{'epochs':>7}{'tok/s XLA':>11}"
+          f"{'tok/s':>9}{'BLEU greedy':>13}{'BLEU beam':>11}{'chrF beam':>11}"
+          f"{'int8 device BLEU':>18}")
+    for row in rows:
+        print(f"{row['model']:<12}{row['parameters']:>11,}{row['train_minutes']:>6.1f}"
+              f"{row['epochs']:>7}{row['tokens_per_second_xla']:>11.0f}"
+              f"{row['tokens_per_second_no_xla']:>9.0f}{row['greedy']['bleu']:>13.2f}"
+              f"{row['beam']['bleu']:>11.2f}{row['beam']['chrf']:>11.2f}{'-':>18}")
+    print(f"\nTransformer-XL LM (English), {lm_row['parameters']:,} parameters, "
+          f"{lm_row['train_minutes']:.1f} min: validation perplexity at segment length "
+          f"{lm_row['segment_length']}: {lm_row['perplexity_with_memory']:.2f} with "
+          f"{lm_row['memory_length']} positions of memory, "
+          f"{lm_row['perplexity_without_memory']:.2f} without")
+    result = dict(matmul_peak_gflops=peak, settings=vars(args), models=rows,
+                  language_model=lm_row,
+                  by_length={k: v["by_length"] for k, v in report.items()})
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(result, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -21,8 +21,10 @@
 
 Goals (issue 7), each model trained for at most 60 minutes on a 2-core
 machine: Transformer at least 36 BLEU, RNNsearch at least 30, the model
-without attention far below both; int8 on the device within 1 BLEU of float
-(device decoding joins this table with `edge_demo translate`).
+without attention far below both; int8 on the device within 1 BLEU of float.
+The device columns are greedy BLEU of the exported `encode` / `decode_step`
+model run by `edge_demo` on LiteRT (float32, dynamic range, int8), the
+Keras greedy column's counterpart.
 
     python bench/translate.py [--quick] [--minutes 60] [--data ../shared/data/multi30k]
                               [--out bench/results/translate] [--json FILE]
@@ -82,6 +84,10 @@ class Budget(keras.callbacks.Callback):
         return time.perf_counter() - self.start
 
 
+def _bleu(result):
+    return "-" if result is None else f"{result['bleu']:.2f}"
+
+
 def tokens_per_second(build, batches, jit_compile, repeats=3):
     """Target tokens per second of training steps on `batches` (after a warm-up)."""
     model = translation_models.compile_translation_model(build(), jit_compile=jit_compile)
@@ -95,6 +101,26 @@ def tokens_per_second(build, batches, jit_compile, repeats=3):
             tokens += float(np.sum(weights))
         best = max(best, tokens / (time.perf_counter() - start))
     return best
+
+
+def device_bleu(translator, out_dir, kind, train_sources, sources, references, modes):
+    """Greedy BLEU of the exported model on LiteRT (edge_demo), per mode."""
+    from edge_demo.runtime import load
+
+    results = {}
+    for mode in modes:
+        path = os.path.join(out_dir, f"{kind}_{mode}.tflite")
+        translator.export_tflite(path, mode=mode, calibration_sentences=train_sources[:64])
+        device = load(path)
+        start = time.perf_counter()
+        hypotheses = [device.translate(sentence).text for sentence in sources]
+        results[mode] = dict(
+            **translation_tools.evaluate(hypotheses, references),
+            kib=os.path.getsize(path) / 1024,
+            sentences_per_second=len(sources) / (time.perf_counter() - start),
+        )
+        print(f"  {kind} on LiteRT, {mode}: {results[mode]}", flush=True)
+    return results
 
 
 def main():
@@ -193,6 +219,8 @@ def main():
             beam_sentences_per_second=len(val_de) / beam_seconds,
         )
         translator.save(os.path.join(args.out, kind))
+        row["device"] = device_bleu(translator, args.out, kind, train_de, val_de, val_en,
+                                    ["dynamic"] if quick else ["float32", "dynamic", "int8"])
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -235,12 +263,13 @@ def main():
           f"per model; beam {args.beam}, length penalty {args.length_penalty}")
     print(f"{'model':<12}{'params':>11}{'min':>6}{'epochs':>7}{'tok/s XLA':>11}"
           f"{'tok/s':>9}{'BLEU greedy':>13}{'BLEU beam':>11}{'chrF beam':>11}"
-          f"{'int8 device BLEU':>18}")
+          f"{'device BLEU f32/dyn/int8':>26}")
     for row in rows:
         print(f"{row['model']:<12}{row['parameters']:>11,}{row['train_minutes']:>6.1f}"
               f"{row['epochs']:>7}{row['tokens_per_second_xla']:>11.0f}"
               f"{row['tokens_per_second_no_xla']:>9.0f}{row['greedy']['bleu']:>13.2f}"
-              f"{row['beam']['bleu']:>11.2f}{row['beam']['chrf']:>11.2f}{'-':>18}")
+              f"{row['beam']['bleu']:>11.2f}{row['beam']['chrf']:>11.2f}"
+              + f"{' / '.join(_bleu(row['device'].get(m)) for m in ('float32', 'dynamic', 'int8')):>26}")
     print(f"\nTransformer-XL LM (English), {lm_row['parameters']:,} parameters, "
           f"{lm_row['train_minutes']:.1f} min: validation perplexity at segment length "
           f"{lm_row['segment_length']}: {lm_row['perplexity_with_memory']:.2f} with "

@@ -12,8 +12,8 @@ DESCRIPTION = """\
 Run a model exported by keras-attention on this machine with the LiteRT
 runtime (numpy and ai-edge-litert only; no TensorFlow), and print its result
 and latency. The export writes MODEL.json beside MODEL.tflite; it says what
-the model is (a sequence-to-sequence model, a classifier or a copy model), its
-vocabularies or labels, and how to check the file. A missing, truncated or
+the model is (a sequence-to-sequence or translation model, a classifier or a
+copy model), its vocabularies, SentencePiece files or labels, and how to check the file. A missing, truncated or
 changed file is reported before anything runs. A Neural Turing Machine
 copy model runs one step at a time, carrying its state (memory, heads,
 controller) from step to step, and prints what it read and wrote."""
@@ -22,6 +22,10 @@ EXAMPLES = """\
 examples:
   # a sequence-to-sequence model: encode the text, decode greedily
   python -m edge_demo out/dates_int8.tflite --text "3 march 2021"
+
+  # a translation model: SentencePiece, encode, greedy decode, SentencePiece
+  python -m edge_demo bench/results/translate/transformer_int8.tflite \
+      --text "Ein Hund läuft im Park."
 
   # a classifier: inputs from a .npy file (a .npz, keyed by input name,
   # for a model with several inputs)
@@ -57,7 +61,9 @@ def _parser():
     parser.add_argument(
         "--metadata", help="its metadata JSON (default: MODEL.json beside it)"
     )
-    parser.add_argument("--text", help="sequence-to-sequence models: the source text")
+    parser.add_argument(
+        "--text", help="sequence-to-sequence and translation models: the source text"
+    )
     parser.add_argument(
         "--inputs",
         help="classifiers: a .npy file (one input) or .npz (inputs by name), "
@@ -108,6 +114,27 @@ def _seq2seq(model, args):
         f"         encode {_ms(summarize_ms([r.encode_ms for r in runs]))}; "
         f"decode_step {_ms(summarize_ms(steps))}",
     ]
+
+
+def _translation(model, args):
+    if args.text is None:
+        raise EdgeModelError(f"{model.model_path} is a translation model: give --text")
+    translated = model.translate(args.text)  # also the untimed warm-up
+    runs = [model.translate(args.text) for _ in range(args.runs)]
+    steps = [ms for run in runs for ms in run.step_ms]
+    total = [run.encode_ms + sum(run.step_ms) for run in runs]
+    languages = f"{model.task.get('source_language', '?')} -> " \
+        f"{model.task.get('target_language', '?')}"
+    lines = [
+        f"input:   {args.text}" + (" (cut to the model's length)" if translated.truncated else ""),
+        f"output:  {translated.text}",
+        f"         ({languages}, {len(translated.tokens)} pieces)",
+        f"latency: whole translation {_ms(summarize_ms(total))} "
+        f"({len(translated.step_ms)} steps, {args.runs} runs, {args.threads} thread(s))",
+        f"         encode {_ms(summarize_ms([r.encode_ms for r in runs]))}; "
+        f"decode_step {_ms(summarize_ms(steps))}",
+    ]
+    return lines
 
 
 def _read_inputs(path, names):
@@ -228,11 +255,12 @@ def main(argv=None):
             "classification": _classification,
             "node_classification": _classification,
             "ntm_copy": _ntm_copy,
+            "translation": _translation,
         }.get(kind)
         if run is None:
             raise EdgeModelError(
                 f"{model.metadata_path}: task kind {kind!r}; expected 'seq2seq', "
-                "'classification', 'node_classification' or 'ntm_copy'"
+                "'translation', 'classification', 'node_classification' or 'ntm_copy'"
             )
         lines = run(model, args)
     except EdgeModelError as e:

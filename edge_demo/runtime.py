@@ -8,6 +8,11 @@ an `EdgeModel`:
     outputs = model.run("serving_default", features=x)
     decoded = model.greedy_decode(model.text_to_ids("abc"))
     copied = model.copy_sequence(bits)           # an NTM copy model, step by step
+    translated = model.translate("Ein Hund läuft.")  # a translation model
+
+A translation model's SentencePiece files lie beside it, named and checked
+by their SHA-256 in the metadata; SentencePiece reads them (the
+`sentencepiece` package, no TensorFlow either).
 
 Inputs and outputs are real values: integer-quantized tensors are quantized
 and dequantized here with the scale and zero point of the metadata, so the
@@ -84,6 +89,24 @@ def load(model_path, metadata_path=None, num_threads=1):
         found=_describe(interpreter),
     )
     return EdgeModel(model_path, meta_path, metadata, interpreter)
+
+
+@dataclasses.dataclass
+class Translated:
+    """What `EdgeModel.translate` returns.
+
+    Attributes:
+        text: the translation.
+        tokens: its target ids, without start and end tokens.
+        truncated: whether the sentence was cut to the model's source length.
+        encode_ms, step_ms: as in `Decoded`.
+    """
+
+    text: str
+    tokens: list
+    truncated: bool
+    encode_ms: float
+    step_ms: list
 
 
 @dataclasses.dataclass
@@ -365,6 +388,62 @@ class EdgeModel:
         """The tokens of `task["target_vocabulary"]` for `ids`, joined."""
         vocabulary = self._task_fields("target_vocabulary")["target_vocabulary"]
         return "".join(vocabulary[i] for i in ids)
+
+    def translate(self, text, max_length=None):
+        """Translate one sentence: SentencePiece, greedy decoding, SentencePiece.
+
+        Needs a task of kind `"translation"`. The sentence's pieces end with
+        the end id; a sentence longer than the `encode` signature's length
+        is cut to fit (its last piece replaced by the end id), as Keras's
+        `Translator` does; characters the vocabulary lacks become the
+        unknown piece. Returns `Translated`.
+        """
+        source_tokenizer, target_tokenizer = self._tokenizers()
+        task = self._task_fields("end_id")
+        (source,) = self.spec("encode")["inputs"]
+        length = source["shape"][-1]
+        ids = list(source_tokenizer.encode(text)) + [task["end_id"]]
+        truncated = len(ids) > length
+        if truncated:
+            ids = ids[: length - 1] + [task["end_id"]]
+        ids = ids + [self.task.get("pad_id", 0)] * (length - len(ids))
+        decoded = self.greedy_decode(np.array([ids], np.int32), max_length)
+        text_out = target_tokenizer.decode(decoded.tokens[0])
+        return Translated(text_out, decoded.tokens[0], truncated, decoded.encode_ms,
+                          decoded.step_ms)
+
+    def _tokenizers(self):
+        """The task's two SentencePiece processors, checked against the metadata."""
+        if getattr(self, "_processors", None) is None:
+            try:
+                import sentencepiece
+            except ImportError as error:
+                raise EdgeModelError(
+                    f"{self.metadata_path}: a translation model needs the "
+                    "sentencepiece package (pip install sentencepiece)"
+                ) from error
+            folder = os.path.dirname(os.path.abspath(self.metadata_path))
+            processors = []
+            for side in ("source_tokenizer", "target_tokenizer"):
+                entry = self._task_fields(side)[side]
+                path = os.path.join(folder, entry["file"])
+                if not os.path.isfile(path):
+                    raise EdgeModelError(
+                        f"{path}: the {side.replace('_', ' ')} named in "
+                        f"{self.metadata_path} is missing"
+                    )
+                with open(path, "rb") as f:
+                    content = f.read()
+                if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+                    raise EdgeModelError(
+                        f"{path}: SHA-256 differs from {self.metadata_path}'s; "
+                        "the file was changed or belongs to another model"
+                    )
+                processor = sentencepiece.SentencePieceProcessor()
+                processor.LoadFromSerializedProto(content)
+                processors.append(processor)
+            self._processors = tuple(processors)
+        return self._processors
 
     def _task_fields(self, *names):
         missing = [n for n in names if n not in self.task]

@@ -14,6 +14,7 @@ alignments as in Bahdanau et al.'s figure 3, and the Transformer's
 cross-attention per head).
 """
 
+import hashlib
 import json
 import os
 
@@ -112,6 +113,69 @@ class Translator:
             weights[..., :target_count, :source_count],
             [pieces(i) for i in source[0, :source_count]],
             [self.target_tokenizer.id_to_piece(i) for i in ids[0, :target_count]],
+        )
+
+    # -- to a device -----------------------------------------------------------
+
+    def export_tflite(self, path, mode=None, calibration_sentences=None,
+                      num_calibration_sentences=64):
+        """Export for `edge_demo`: the `.tflite`, its metadata and the tokenizers.
+
+        Writes `path` with the model's `encode` and `decode_step`
+        signatures (batch 1), the metadata JSON beside it with a
+        `"translation"` task, and the two SentencePiece files as
+        `<stem>.source.model` and `<stem>.target.model`, which the metadata
+        names with their SHA-256. `edge_demo`'s `EdgeModel.translate` (and
+        `python -m edge_demo PATH --text ...`) then translates with no
+        TensorFlow.
+
+        Args:
+            path: the `.tflite` file.
+            mode: an `export` mode; None is the model's default (dynamic
+                range for these models).
+            calibration_sentences: source sentences whose decoding calibrates
+                the int8 and int16x8 modes (required for them).
+            num_calibration_sentences: how many of them to use.
+
+        Returns:
+            The metadata's path.
+        """
+        from export import default_mode, export_tflite
+
+        mode = default_mode(self.model) if mode is None else mode
+        calibration = None
+        if mode in ("int8", "int16x8"):
+            if not calibration_sentences:
+                raise ValueError(
+                    f"mode={mode!r} needs calibration_sentences (real source "
+                    "sentences), received none"
+                )
+            source = self.source_ids(list(calibration_sentences)[:num_calibration_sentences])
+            calibration = self.model.representative_data(source)
+        stem = os.path.splitext(path)[0]
+        task = {
+            "kind": "translation",
+            "source_language": self.source_language,
+            "target_language": self.target_language,
+            "pad_id": subwords.PAD_ID,
+            "start_id": self.model.start_id,
+            "end_id": self.model.end_id,
+            "max_target_length": self.model.target_length,
+        }
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        for side, tokenizer in (("source", self.source_tokenizer),
+                                ("target", self.target_tokenizer)):
+            file = f"{stem}.{side}.model"
+            tokenizer.save(file)
+            task[f"{side}_tokenizer"] = {
+                "file": os.path.basename(file),
+                "sha256": hashlib.sha256(tokenizer.model_proto).hexdigest(),
+            }
+        return export_tflite(
+            self.model, path, mode=mode, signatures=self.model.export_signatures(),
+            representative_data=calibration,
+            num_calibration_samples=100_000,  # every recorded step
+            task=task,
         )
 
     # -- one folder ------------------------------------------------------------

@@ -16,13 +16,18 @@ writes five models, each with its metadata beside it (export/metadata.py):
   output;
 - `ntm_copy.tflite`: a tiny untrained Neural Turing Machine for the copy
   task (3 bits, memory 8 x 4, LSTM controller of 8 units), its `step`
-  signature in float32, the initial state in the metadata.
+  signature in float32, the initial state in the metadata;
+- `translation.tflite`: a tiny Transformer translator trained briefly on a
+  generated German-English corpus, exported by `Translator.export_tflite`
+  in float32 with its two SentencePiece files beside it
+  (`translation.source.model`, `translation.target.model`).
 
 Each metadata's "task" holds what Keras computed for a few fixed inputs, so
 edge_demo's tests, which run where TensorFlow is not installed, can compare
 the device's results with Keras.
 """
 
+import json
 import os
 import sys
 import tempfile
@@ -407,6 +412,67 @@ def build_ntm_copy(out_dir, work_dir):
     return [_write(out_dir, "ntm_copy.tflite", flatbuffer, "float32", task)]
 
 
+TRANSLATION_SOURCES = [
+    "Ein Hund läuft im Park.",
+    "Eine Katze schläft am Strand.",
+    "",  # an empty sentence: just the end token
+    "Ein 日本 Vogel springt.",  # characters the vocabulary lacks
+    " ".join(["Ein Mann spielt auf der Straße."] * 8),  # longer than the model takes
+]
+
+
+def build_translation(out_dir, work_dir):
+    from keras_attention import translation
+    from keras_attention.data import subwords
+    from keras_attention.data import translation as translation_data
+    from keras_attention.models import compile_translation_model, translation_model
+    from tests import translation_fixtures
+
+    german, english = translation_fixtures.corpus(200)
+    source = subwords.SubwordTokenizer.train(german, vocabulary_size=50)
+    target = subwords.SubwordTokenizer.train(english, vocabulary_size=50)
+    length = 24
+    model = translation_model(
+        "transformer", source.vocabulary_size, target.vocabulary_size,
+        source_length=length, target_length=length, hidden_dim=32, num_heads=2,
+        intermediate_dim=64, num_encoder_blocks=1, num_decoder_blocks=1, dropout=0.0,
+    )
+    compile_translation_model(model, learning_rate=3e-3, label_smoothing=0.0)
+    data = translation_data.translation_dataset(
+        source.encode(german), target.encode(english), batch_size=32,
+        max_source_length=length, max_target_length=length,
+    )
+    model.fit(data.repeat(), steps_per_epoch=150, epochs=1, verbose=0)
+    translator = translation.Translator(model, source, target)
+    source_ids = translator.source_ids(TRANSLATION_SOURCES)
+    tokens = model.greedy_decode(source_ids)
+    # Refuse near ties between the two best logits of any greedy step.
+    decoder_inputs = model._decoder_inputs_of(tokens)
+    logits = np.sort(np.asarray(model({"source": source_ids,
+                                        "decoder_inputs": decoder_inputs})), axis=-1)
+    for row, ids in enumerate(tokens):
+        steps = min(length, int((ids != 0).sum()))
+        gap = (logits[row, :steps, -1] - logits[row, :steps, -2]).min()
+        assert gap > MIN_LOGIT_GAP, f"a near tie in sentence {row}; change SEED"
+    expected = [
+        {
+            "text": text,
+            "source_ids": source_ids[i].tolist(),
+            "tokens": [int(t) for t in ids if t not in (0, END_ID)],
+            "translation": target.decode(ids),
+        }
+        for i, (text, ids) in enumerate(zip(TRANSLATION_SOURCES, tokens))
+    ]
+    path = os.path.join(out_dir, "translation.tflite")
+    meta = translator.export_tflite(path, mode="float32")
+    with open(meta) as f:
+        metadata = json.load(f)
+    metadata["task"]["expected"] = expected
+    with open(meta, "w") as f:
+        json.dump(metadata, f, indent=2)
+    return [path, meta]
+
+
 def build(out_dir):
     """Write every fixture model and its metadata into `out_dir`."""
     os.makedirs(out_dir, exist_ok=True)
@@ -417,6 +483,7 @@ def build(out_dir):
             + build_seq2seq(out_dir, work_dir)
             + build_node_classifier(out_dir, work_dir)
             + build_ntm_copy(out_dir, work_dir)
+            + build_translation(out_dir, work_dir)
         )
 
 

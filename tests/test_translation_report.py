@@ -132,3 +132,29 @@ def test_write_report_writes_scores_plot_and_heatmaps(tokenizers, tmp_path):
         assert 0.0 <= result["bleu"] <= 100.0 and saved[name]["chrf"] == result["chrf"]
         assert sum(count for _, _, count, _ in result["by_length"]) == 12
     assert "| rnnsearch |" in (tmp_path / "index.md").read_text()
+
+
+@pytest.mark.parametrize("kind", ["rnnsearch", "transformer"])
+def test_export_for_the_device_translates_as_keras_does(kind, tokenizers, tmp_path):
+    from edge_demo.runtime import load
+
+    from keras_attention.models import decoding
+
+    translator = _translator(kind, tokenizers)
+    sentences = translation_fixtures.corpus(6, seed=9)[0] + ["", "Ein 日本 Hund."]
+    meta = translator.export_tflite(str(tmp_path / f"{kind}.tflite"), mode="float32")
+    task = json.loads(open(meta).read())["task"]
+    assert task["kind"] == "translation" and task["source_language"] == "de"
+    for side in ("source", "target"):
+        assert (tmp_path / task[f"{side}_tokenizer"]["file"]).is_file()
+    device = load(str(tmp_path / f"{kind}.tflite"))
+    keras_ids = decoding.greedy_search(translator.model, translator.source_ids(sentences))
+    want = translator.target_tokenizer.decode(keras_ids)
+    assert [device.translate(s).text for s in sentences] == want
+    # Calibrated modes need real sentences to calibrate on.
+    with _raises(ValueError, "mode='int8' needs calibration_sentences"):
+        translator.export_tflite(str(tmp_path / "int8.tflite"), mode="int8")
+    meta = translator.export_tflite(str(tmp_path / "int8.tflite"), mode="int8",
+                                    calibration_sentences=sentences)
+    assert json.loads(open(meta).read())["mode"] == "int8"
+    assert len(load(str(tmp_path / "int8.tflite")).translate(sentences[0]).text) > 0

@@ -20,7 +20,10 @@ NAMES = [
     "seq2seq",
     "node_classifier_int8",
     "ntm_copy",
+    "translation",
 ]
+# Files that lie beside a model and are named in its metadata.
+COMPANIONS = ["translation.source.model", "translation.target.model"]
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +37,7 @@ def fixtures_dir():
             pytrace=False,
         )
     path = pathlib.Path(path)
-    files = [n + ext for n in NAMES for ext in (".tflite", ".json")]
+    files = [n + ext for n in NAMES for ext in (".tflite", ".json")] + COMPANIONS
     missing = [f for f in files if not (path / f).is_file()]
     if missing:
         pytest.fail(f"EDGE_FIXTURES={path} lacks {missing}", pytrace=False)

@@ -422,3 +422,47 @@ def test_cli_copies_a_random_sequence(fixtures_dir):
     done = _cli(fixtures_dir / "ntm_copy.tflite", "--runs", "1")
     assert done.returncode == 0, done.stderr
     assert "copy:    4 vectors of 3 bits (random, seed 0)" in done.stdout
+
+
+# -- translation ------------------------------------------------------------------
+
+
+def test_translation_matches_keras(fixtures_dir):
+    model = load(fixtures_dir / "translation.tflite")
+    cases = model.task["expected"]
+    for case in cases:
+        translated = model.translate(case["text"])
+        assert translated.tokens == case["tokens"], case["text"]
+        assert translated.text == case["translation"]
+        assert translated.encode_ms > 0 and min(translated.step_ms) > 0
+    # The trained pair translates as Keras did; the odd inputs gave a defined
+    # result: the empty sentence, unknown characters, and the long sentence
+    # cut to the model's length (its end token kept).
+    assert cases[0]["translation"].startswith("A dog")
+    long_case = cases[-1]
+    assert model.translate(long_case["text"]).truncated
+    assert long_case["source_ids"][-1] == 2
+    assert not model.translate(cases[0]["text"]).truncated
+
+
+def test_translation_checks_its_tokenizer_files(fixtures_dir, tmp_path):
+    import shutil
+
+    for name in ("translation.tflite", "translation.json", "translation.source.model"):
+        shutil.copy(fixtures_dir / name, tmp_path / name)
+    model = load(tmp_path / "translation.tflite")
+    _error("target tokenizer named in .* is missing", model.translate, "Ein Hund.")
+    changed = (fixtures_dir / "translation.target.model").read_bytes() + b"x"
+    (tmp_path / "translation.target.model").write_bytes(changed)
+    model = load(tmp_path / "translation.tflite")
+    _error("SHA-256 differs", model.translate, "Ein Hund.")
+
+
+def test_cli_translates(fixtures_dir):
+    case = _read(fixtures_dir / "translation.json")["task"]["expected"][1]
+    done = _cli(fixtures_dir / "translation.tflite", "--text", case["text"], "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    assert f"output:  {case['translation']}\n" in done.stdout
+    assert "(de -> en," in done.stdout and "whole translation median" in done.stdout
+    done = _cli(fixtures_dir / "translation.tflite")
+    assert done.returncode == 2 and "give --text" in done.stderr

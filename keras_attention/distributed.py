@@ -1,0 +1,269 @@
+"""Training on more than one device or machine, with `tf.distribute`.
+
+Two set-ups, as TensorFlow 2.21 and Keras 3.15 allow them:
+
+- **One machine, several accelerators**: build and compile the model under
+  `tf.distribute.MirroredStrategy()` and call `model.fit` as usual
+  (`mirrored_strategy` makes one, also over logical CPU devices for tests).
+  Keras splits each batch across the replicas and sums their gradients.
+- **Several machines**: `model.fit` under `MultiWorkerMirroredStrategy`
+  fails in Keras 3 (keras-team/keras issue 20585: a PerReplica value reaches
+  a tensor conversion), so `DistributedTrainer` runs its own step:
+  `strategy.run` over a distributed `tf.data` pipeline, each replica's loss
+  divided by the global number of weighted targets, the Keras model and
+  optimizer unchanged (the optimizer all-reduces the gradients). The
+  cluster comes from `TF_CONFIG`; progress and metrics print as `fit`
+  prints them; the forward and backward pass is XLA-compiled where the
+  device allows (on CPU, XLA cannot compile collectives, so the all-reduce
+  stays outside the compiled function); `tf.train.CheckpointManager` saves
+  the model, the optimizer and the step, and a restarted job resumes from
+  the last checkpoint at the step after it, on the same batches.
+
+The trainer takes a function that builds the compiled model (called under
+the strategy's scope) and a function that gives the `tf.data` pipeline of
+*global* batches; every worker reads the same global batches and keeps its
+replicas' rows, so two workers compute exactly what one worker computes on
+the same global batch, and a resumed run skips the batches already trained
+on.
+
+Run the same script on every machine with its own `TF_CONFIG`, e.g. for two
+GPU machines (README: "More than one device"):
+
+    TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
+                "task": {"type": "worker", "index": 0}}' python train.py
+"""
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def use_logical_cpus(count):
+    """Split the CPU into `count` logical devices (before TensorFlow starts).
+
+    For trying `MirroredStrategy` without accelerators. Must run before any
+    TensorFlow operation; raises `RuntimeError` otherwise.
+    """
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    )
+    return tf.config.list_logical_devices("CPU")
+
+
+def mirrored_strategy(devices=None):
+    """`tf.distribute.MirroredStrategy` over `devices` (default: all GPUs, else
+    every logical CPU), with a cross-device reduction that works on CPUs."""
+    if devices is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    cross_device = None
+    if not any("GPU" in d.upper() for d in devices):
+        cross_device = tf.distribute.ReductionToOneDevice()
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
+
+
+def cluster_spec():
+    """`(num_workers, worker_index)` from `TF_CONFIG` (`(1, 0)` without one)."""
+    config = os.environ.get("TF_CONFIG")
+    if not config:
+        return 1, 0
+    try:
+        config = json.loads(config)
+        workers = config["cluster"]["worker"]
+        index = int(config["task"]["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            "TF_CONFIG must be JSON with cluster.worker (a list of host:port) and "
+            f"task.index, received TF_CONFIG={os.environ['TF_CONFIG']!r}: {error}"
+        ) from error
+    if config["task"].get("type", "worker") != "worker" or not 0 <= index < len(workers):
+        raise ValueError(
+            f"TF_CONFIG's task must be a worker with an index in [0, {len(workers)}), "
+            f"received {config['task']}"
+        )
+    return len(workers), index
+
+
+def _split_rows(batch, parts, part):
+    """Rows `part * n : (part + 1) * n` of every tensor in `batch`, `n = B / parts`."""
+
+    def cut(tensor):
+        size = tf.shape(tensor)[0] // parts
+        return tensor[part * size : (part + 1) * size]
+
+    return tf.nest.map_structure(cut, batch)
+
+
+class DistributedTrainer:
+    """A training loop for `MultiWorkerMirroredStrategy` (or any strategy).
+
+    Args:
+        build_model: called with no arguments under the strategy's scope;
+            returns a compiled Keras model (its optimizer, and its loss,
+            which must accept `sample_weight` and give per-target values
+            with `reduction=None` -- every Keras loss and ours do).
+        dataset_fn: `dataset_fn(epoch)` -> a `tf.data.Dataset` of *global*
+            batches `(inputs, targets, sample_weights)` (or `(inputs,
+            targets)`), the same on every worker and every run for a given
+            epoch, each global batch divisible by the number of replicas.
+        steps_per_epoch: batches per epoch.
+        checkpoint_dir: where the chief keeps checkpoints (every
+            `checkpoint_every` steps and at each epoch's end); other workers
+            write theirs to a temporary folder, as MultiWorkerMirroredStrategy
+            requires every worker to save.
+        strategy: default `MultiWorkerMirroredStrategy()` (reads `TF_CONFIG`).
+        jit_compile: compile the forward and backward pass with XLA; None:
+            on GPUs and TPUs only (XLA is used per replica, not for the
+            collectives).
+        checkpoint_every: steps between checkpoints.
+    """
+
+    def __init__(self, build_model, dataset_fn, steps_per_epoch, checkpoint_dir=None,
+                 strategy=None, jit_compile=None, checkpoint_every=50, max_to_keep=3):
+        if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+            raise ValueError(
+                f"steps_per_epoch must be a positive int, received {steps_per_epoch!r}"
+            )
+        self.strategy = strategy or tf.distribute.MultiWorkerMirroredStrategy()
+        self.dataset_fn = dataset_fn
+        self.steps_per_epoch = steps_per_epoch
+        self.checkpoint_every = checkpoint_every
+        self.num_workers, self.worker_index = cluster_spec()
+        with self.strategy.scope():
+            self.model = build_model()
+            if not getattr(self.model, "compiled", False):
+                raise ValueError("build_model must return a compiled Keras model")
+            self.optimizer = self.model.optimizer
+            self.loss = self.model.loss
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        if jit_compile is None:
+            jit_compile = bool(
+                tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
+            )
+        self.jit_compile = jit_compile
+        self._checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step
+        )
+        self.manager = None
+        if checkpoint_dir is not None:
+            directory = checkpoint_dir
+            if self.worker_index != 0:  # only the chief's checkpoints count
+                directory = os.path.join(
+                    tempfile.gettempdir(), f"keras_attention_worker_{self.worker_index}",
+                    os.path.basename(os.path.abspath(checkpoint_dir)),
+                )
+            self.manager = tf.train.CheckpointManager(
+                self._checkpoint, directory, max_to_keep=max_to_keep
+            )
+            self._restore(checkpoint_dir)
+        self._step_fn = None
+
+    def _restore(self, checkpoint_dir):
+        # Every worker restores the chief's latest checkpoint.
+        latest = tf.train.latest_checkpoint(checkpoint_dir)
+        if latest is not None:
+            self._checkpoint.restore(latest).expect_partial()
+
+    # -- the step ----------------------------------------------------------------
+
+    def _compute(self, inputs, targets, weights, total_weight):
+        """Loss and gradients of one replica's rows, normalized globally (XLA)."""
+        with tf.GradientTape() as tape:
+            predictions = self.model(inputs, training=True)
+            per_target = self.loss.call(targets, predictions)  # unreduced
+            per_target = tf.cast(per_target, tf.float32)
+            weights = tf.cast(tf.reshape(weights, tf.shape(per_target)), tf.float32)
+            loss = tf.reduce_sum(per_target * weights) / total_weight
+        gradients = tape.gradient(loss, self.model.trainable_variables)
+        return loss, gradients
+
+    def _build_step(self):
+        compute = tf.function(self._compute, jit_compile=self.jit_compile)
+
+        def replica_step(batch):
+            if len(batch) == 3:
+                inputs, targets, weights = batch
+            else:
+                (inputs, targets), weights = batch, None
+            if weights is None:
+                # One weight per target: per id for integer targets, per row
+                # of a dense (one-hot or probability) target.
+                shape = tf.shape(targets)
+                if not targets.dtype.is_integer:
+                    shape = shape[:-1]
+                weights = tf.ones(shape, tf.float32)
+            context = tf.distribute.get_replica_context()
+            # The global normalizer, reduced outside the compiled function.
+            total = context.all_reduce("sum", tf.reduce_sum(tf.cast(weights, tf.float32)))
+            total = tf.maximum(total, 1.0)
+            loss, gradients = compute(inputs, targets, weights, total)
+            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+            return loss
+
+        @tf.function
+        def step(distributed_batch):
+            losses = self.strategy.run(replica_step, args=(distributed_batch,))
+            return self.strategy.reduce("sum", losses, axis=None)
+
+        return step
+
+    def _distributed(self, epoch, skip):
+        """Epoch `epoch`'s global batches after the first `skip`, split per replica."""
+        replicas = self.strategy.num_replicas_in_sync
+
+        def dataset_for(context):
+            data = self.dataset_fn(epoch).take(self.steps_per_epoch).skip(skip)
+            local = replicas // context.num_input_pipelines  # this worker's replicas
+            first = context.input_pipeline_id * local
+
+            def pieces(*batch):
+                # Consecutive elements go to this worker's replicas in order.
+                out = tf.data.Dataset.from_tensors(_split_rows(batch, replicas, first))
+                for j in range(1, local):
+                    out = out.concatenate(tf.data.Dataset.from_tensors(
+                        _split_rows(batch, replicas, first + j)))
+                return out
+
+            return data.flat_map(pieces)
+
+        return self.strategy.distribute_datasets_from_function(dataset_for)
+
+    # -- the loop ------------------------------------------------------------------
+
+    def fit(self, epochs, verbose=1):
+        """Train to `epochs` epochs from where the checkpoint left off.
+
+        Returns `{"loss": [mean loss of each epoch trained in this call]}`.
+        """
+        if self._step_fn is None:
+            self._step_fn = self._build_step()
+        history = {"loss": []}
+        done = int(self.step.numpy())
+        first_epoch, skip = divmod(done, self.steps_per_epoch)
+        for epoch in range(first_epoch, epochs):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            bar = keras.utils.Progbar(self.steps_per_epoch, verbose=verbose,
+                                      stateful_metrics=["loss"])
+            losses = []
+            iterator = iter(self._distributed(epoch, skip))
+            for index in range(skip, self.steps_per_epoch):
+                loss = float(self._step_fn(next(iterator)))
+                self.step.assign_add(1)
+                losses.append(loss)
+                bar.update(index + 1, [("loss", float(np.mean(losses)))])
+                if self.manager is not None and (
+                    int(self.step.numpy()) % self.checkpoint_every == 0
+                ):
+                    self.manager.save(checkpoint_number=int(self.step.numpy()))
+            skip = 0
+            if self.manager is not None:
+                self.manager.save(checkpoint_number=int(self.step.numpy()))
+            history["loss"].append(float(np.mean(losses)) if losses else float("nan"))
+        return history

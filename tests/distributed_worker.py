@@ -40,6 +40,8 @@ def main(argv=None):
     parser.add_argument("--checkpoint-every", type=int, default=2)
     parser.add_argument("--kill-at-step", type=int)
     parser.add_argument("--mirrored", action="store_true")
+    parser.add_argument("--jit", action="store_true",
+                        help="XLA-compile each replica's forward and backward pass")
     args = parser.parse_args(argv)
     if args.mirrored:
         distributed.use_logical_cpus(2)
@@ -91,7 +93,8 @@ def main(argv=None):
 
     trainer = distributed.DistributedTrainer(
         build, dataset_fn, steps_per_epoch=args.steps,
-        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every)
+        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        jit_compile=args.jit)
     if args.kill_at_step is not None:
         step_fn = trainer._build_step()
 

@@ -155,3 +155,16 @@ def test_tf_config_is_checked(monkeypatch):
         {"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}))
     with pytest.raises(ValueError, match=re.escape("an index in [0, 1)")):
         distributed.cluster_spec()
+
+
+def test_xla_compiled_replicas_train_the_same(two_workers, tmp_path):
+    # XLA compiles each replica's forward and backward pass; the all-reduce
+    # stays outside it (on CPU, XLA cannot compile collectives).
+    outputs = _finish(_start_workers(tmp_path, "x", ["--jit"]))
+    assert all("8 steps, 2 replicas" in output for output in outputs)
+    first, _ = _weights(tmp_path / "x_0.npz")
+    second, _ = _weights(tmp_path / "x_1.npz")
+    (plain, _), _ = two_workers
+    for a, b, c in zip(first, second, plain):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, atol=2e-5, rtol=0)

@@ -139,7 +139,12 @@ class DistributedTrainer:
             if not getattr(self.model, "compiled", False):
                 raise ValueError("build_model must return a compiled Keras model")
             self.optimizer = self.model.optimizer
-            self.loss = self.model.loss
+            loss = self.model.loss
+            if isinstance(loss, keras.losses.Loss):
+                loss = loss.call  # per target, unreduced
+            elif not callable(loss):
+                loss = keras.losses.get(loss)  # a name: the per-target function
+            self._per_target_loss = loss
             self.model.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         if jit_compile is None:
@@ -176,7 +181,7 @@ class DistributedTrainer:
         """Loss and gradients of one replica's rows, normalized globally (XLA)."""
         with tf.GradientTape() as tape:
             predictions = self.model(inputs, training=True)
-            per_target = self.loss.call(targets, predictions)  # unreduced
+            per_target = self._per_target_loss(targets, predictions)
             per_target = tf.cast(per_target, tf.float32)
             weights = tf.cast(tf.reshape(weights, tf.shape(per_target)), tf.float32)
             loss = tf.reduce_sum(per_target * weights) / total_weight

@@ -46,31 +46,27 @@ def test_copy_batch_layout():
         assert not targets[row, 2 * length + 1 :].any()
 
 
-def test_lengths_are_drawn_once_per_batch_by_default():
+def test_training_datasets_draw_one_length_per_batch():
     # Collier and Beel's sampling: one length (repeat count, item count) per
-    # batch, different across batches; "example" draws one per example.
-    def copy_lengths(seed, **kwargs):
-        inputs = ntm_tasks.copy_batch(16, 1, 20, seed=seed, **kwargs)[0]
-        return _delimiter_step(inputs, 8)
+    # batch, different across batches; the batch functions draw one per
+    # example unless asked.
+    def lengths_of(inputs, channel=8):
+        return _delimiter_step(inputs, channel)
 
-    def repeat_lengths_and_counts(seed):
-        inputs = ntm_tasks.repeat_copy_batch(16, 1, 10, 1, 10, seed=seed)[0]
-        lengths = _delimiter_step(inputs, 8)
-        return lengths, inputs[np.arange(16), lengths, 9]
-
-    def recall_counts(seed):
-        inputs = ntm_tasks.associative_recall_batch(16, 2, 6, seed=seed)[0]
-        return inputs[:, :, 6].sum(axis=1)
-
-    per_batch = [copy_lengths(seed) for seed in range(8)]
-    assert all(len(set(lengths)) == 1 for lengths in per_batch)
-    assert len({lengths[0] for lengths in per_batch}) > 3
-    assert len(set(copy_lengths(0, length_sampling="example"))) > 3
-    for seed in range(4):
-        lengths, codes = repeat_lengths_and_counts(seed)
-        assert len(set(lengths)) == 1 and len(set(codes)) == 1
-        assert len(set(recall_counts(seed))) == 1
-    assert len({recall_counts(seed)[0] for seed in range(8)}) > 2
+    batches = [x.numpy() for x, _, _ in ntm_tasks.copy_dataset(16, num_batches=8)]
+    assert all(len(set(lengths_of(x))) == 1 for x in batches)
+    assert len({lengths_of(x)[0] for x in batches} ) > 3
+    assert len(set(lengths_of(ntm_tasks.copy_batch(16, 1, 20, seed=0)[0]))) > 3
+    assert len(set(lengths_of(ntm_tasks.copy_batch(
+        16, 1, 20, seed=0, length_sampling="batch")[0]))) == 1
+    for x, _, _ in ntm_tasks.repeat_copy_dataset(16, num_batches=4):
+        x = x.numpy()
+        lengths = lengths_of(x)
+        assert len(set(lengths)) == 1 and len(set(x[np.arange(16), lengths, 9])) == 1
+    counts = [x.numpy()[:, :, 6].sum(axis=1)
+              for x, _, _ in ntm_tasks.associative_recall_dataset(16, num_batches=8)]
+    assert all(len(set(c)) == 1 for c in counts) and len({c[0] for c in counts}) > 2
+    assert len(set(ntm_tasks.associative_recall_batch(16, 2, 6, seed=1)[0][:, :, 6].sum(1))) > 1
     with _raises("length_sampling must be one of ('batch', 'example')", "'sequence'"):
         ntm_tasks.copy_dataset(length_sampling="sequence")
 
@@ -94,8 +90,9 @@ def test_copy_dataset_is_deterministic_and_static():
     for first, again in zip(*passes):
         for a, b in zip(first, again):
             np.testing.assert_array_equal(a, b)
-    # Batch b is copy_batch(seed=[seed, b]); the batches differ.
-    want = ntm_tasks.copy_batch(4, max_length=6, seed=[11, 2])
+    # Batch b is copy_batch(seed=[seed, b]) with one length per batch; the
+    # batches differ.
+    want = ntm_tasks.copy_batch(4, max_length=6, seed=[11, 2], length_sampling="batch")
     for got, w in zip(passes[0][2], want):
         np.testing.assert_array_equal(got, w)
     assert not np.array_equal(passes[0][0][0], passes[0][1][0])

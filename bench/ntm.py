@@ -40,7 +40,6 @@ the target early (each stops there unless `--keep-training`).
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -51,6 +50,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
+from _load import bench_module  # noqa: E402  (before the folder leaves the path)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import keras  # noqa: E402
@@ -68,16 +68,6 @@ RECALL_ITEMS = (2, 6)
 RECALL_TEST_ITEMS = (6, 12)
 VALIDATION_BATCHES = 4
 NTM = dict(memory_size=128, memory_width=20, controller_units=100)
-
-
-def _attention_bench():
-    """bench/attention.py as a module: its matmul peak and round-robin timer."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_attention", os.path.join(_HERE, "attention.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Budget(keras.callbacks.Callback):
@@ -323,7 +313,7 @@ def main():
             setattr(args, key, value)
     lstm_label = f"lstm {args.lstm_layers}x256"
 
-    attention = _attention_bench()
+    attention = bench_module("attention")
     peak = attention.matmul_peak_gflops()
     start = time.perf_counter()
     report = dict(

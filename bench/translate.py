@@ -31,7 +31,6 @@ Keras greedy column's counterpart.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -40,6 +39,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _HERE = os.path.dirname(os.path.abspath(__file__))
+from _load import bench_module  # noqa: E402  (before the folder leaves the path)
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -54,15 +54,6 @@ from keras_attention.models import decoding, transformer_xl  # noqa: E402
 from keras_attention.models import translation_models  # noqa: E402
 
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "multi30k")
-
-
-def _attention_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_attention", os.path.join(_HERE, "attention.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Budget(keras.callbacks.Callback):
@@ -151,7 +142,7 @@ def main():
     kinds = args.models.split(",")
     os.makedirs(args.out, exist_ok=True)
 
-    attention = _attention_bench()
+    attention = bench_module("attention")
     peak = attention.matmul_peak_gflops()
     print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s, "
           f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")

@@ -1,0 +1,21 @@
+"""Another benchmark of this folder as a module (bench/ is no package).
+
+The benchmarks take their own folder off the import path (bench/export.py
+shares its name with the export package), so they import this helper
+first and load their neighbours through it by path.
+"""
+
+import importlib.util
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def bench_module(name):
+    """`bench/<name>.py`, loaded as the module `bench_<name>`."""
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", os.path.join(HERE, f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -147,6 +147,8 @@ def _models(task, title, args, lstm_label):
         ("ntm", lambda: ntm_models.ntm_model(*widths, **NTM)),
         (lstm_label, lambda: ntm_models.lstm_model(*widths, num_layers=layers)),
     ]:
+        if name.split()[0] not in args.models.split(","):
+            continue
         keras.utils.set_random_seed(args.seed)
         model = build()
         print(f"\n{title}, {name}: {model.count_params():,} parameters", flush=True)
@@ -299,6 +301,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed repeats of each cell (default 20)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", default="ntm,lstm",
+                        help="which to train: ntm, lstm or both (default)")
+    parser.add_argument("--tasks", default="copy,recall,timing",
+                        help="what to run: copy, recall, timing (default all)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     defaults = (
@@ -312,6 +318,7 @@ def main():
         if getattr(args, key) is None:
             setattr(args, key, value)
     lstm_label = f"lstm {args.lstm_layers}x256"
+    tasks = args.tasks.split(",")
 
     attention = bench_module("attention")
     peak = attention.matmul_peak_gflops()
@@ -323,9 +330,9 @@ def main():
         matmul_peak_gflops=peak,
         settings=dict(vars(args)),
         target_bits=TARGET_BITS,
-        copy=bench_copy(args, lstm_label),
-        recall=bench_recall(args, lstm_label),
-        step_time=bench_step_time(attention, args.repeats),
+        copy=bench_copy(args, lstm_label) if "copy" in tasks else [],
+        recall=bench_recall(args, lstm_label) if "recall" in tasks else [],
+        step_time=bench_step_time(attention, args.repeats) if "timing" in tasks else [],
     )
     report["total_minutes"] = (time.perf_counter() - start) / 60
     print_tables(report)

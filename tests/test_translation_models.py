@@ -288,3 +288,30 @@ def test_training_resumes_from_its_checkpoint(tiny_task, tmp_path):
         verbose=0,
     )
     assert seen == [2, 3]
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_bidirectional_encoder_steps_equal_teacher_forcing(attention):
+    # The exported encode runs the two encoder cells unrolled, as views; one
+    # decode step at a time from it must give the teacher-forced logits.
+    from keras_attention.models import RNNSeq2Seq
+
+    keras.utils.set_random_seed(4)
+    model = RNNSeq2Seq(30, 30, 8, 6, units=16, attention=attention, bidirectional=True)
+    source = np.array([[5, 6, 7, 2, 0, 0, 0, 0], [8, 9, 10, 11, 12, 13, 14, 2]], "int32")
+    decoder_inputs = np.array([[1, 5, 6, 7, 2, 0], [1, 8, 9, 3, 4, 5]], "int32")
+    forced = np.asarray(model({"source": source, "decoder_inputs": decoder_inputs}))
+    states = {k: np.asarray(v) for k, v in model._encode(source).items()}
+    if attention:
+        assert states["values"].shape == (2, 8, 32)  # [h_forward; h_backward]
+    for t in range(6):
+        out = model._decode_step(decoder_inputs[:, t : t + 1], np.array([t], "int32"), states)
+        np.testing.assert_allclose(np.asarray(out["logits"])[:, 0], forced[:, t], atol=1e-5)
+        states = {k: np.asarray(out[k]) for k in states}
+    # The backward pass sees the source from its end: a change in the last
+    # real token changes the decoder's initial state.
+    changed = source.copy()
+    changed[0, 2] = 9
+    before = np.asarray(model._encode(source)["state"])[0]
+    after = np.asarray(model._encode(changed)["state"])[0]
+    assert np.abs(before - after).max() > 1e-4

@@ -93,7 +93,14 @@ def _split_rows(batch, parts, part):
     """Rows `part * n : (part + 1) * n` of every tensor in `batch`, `n = B / parts`."""
 
     def cut(tensor):
-        size = tf.shape(tensor)[0] // parts
+        rows = tf.shape(tensor)[0]
+        # Unequal parts would drop rows silently: refuse them.
+        tf.debugging.assert_equal(
+            rows % parts, 0,
+            message=f"every global batch must divide into {parts} equal parts "
+            "(one per replica); give dataset_fn batches of a multiple of that size",
+        )
+        size = rows // parts
         return tensor[part * size : (part + 1) * size]
 
     return tf.nest.map_structure(cut, batch)

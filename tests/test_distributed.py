@@ -168,3 +168,13 @@ def test_xla_compiled_replicas_train_the_same(two_workers, tmp_path):
     for a, b, c in zip(first, second, plain):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, atol=2e-5, rtol=0)
+
+
+def test_global_batches_must_divide_among_the_replicas():
+    import tensorflow as tf
+
+    batch = (tf.zeros((6, 3)), tf.zeros((6,)))
+    parts = distributed._split_rows(batch, 3, 1)
+    assert parts[0].shape == (2, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="divide into 4 equal parts"):
+        distributed._split_rows(batch, 4, 0)

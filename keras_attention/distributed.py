@@ -192,7 +192,10 @@ class DistributedTrainer:
             per_target = tf.cast(per_target, tf.float32)
             weights = tf.cast(tf.reshape(weights, tf.shape(per_target)), tf.float32)
             loss = tf.reduce_sum(per_target * weights) / total_weight
-        gradients = tape.gradient(loss, self.model.trainable_variables)
+            # The optimizer's loss scale, if any (a LossScaleOptimizer under
+            # mixed_float16 unscales the gradients it is given).
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, self.model.trainable_variables)
         return loss, gradients
 
     def _build_step(self):

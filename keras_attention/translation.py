@@ -286,6 +286,11 @@ def write_report(translators, sources, references, out_dir, examples=(0,),
     """
     from keras_attention.tour.report import plot_heatmap
 
+    bad = [i for i in examples if not 0 <= i < len(sources)]
+    if bad:
+        raise ValueError(
+            f"examples must be indices into the {len(sources)} sources, received {bad}"
+        )
     os.makedirs(out_dir, exist_ok=True)
     scores, lines = {}, []
     for name, translator in translators.items():

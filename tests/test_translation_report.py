@@ -132,6 +132,9 @@ def test_write_report_writes_scores_plot_and_heatmaps(tokenizers, tmp_path):
         assert 0.0 <= result["bleu"] <= 100.0 and saved[name]["chrf"] == result["chrf"]
         assert sum(count for _, _, count, _ in result["by_length"]) == 12
     assert "| rnnsearch |" in (tmp_path / "index.md").read_text()
+    with _raises(ValueError, "examples must be indices into the 12 sources", "[12]"):
+        translation.write_report(translators, german, english, str(tmp_path),
+                                 examples=(12,))
 
 
 @pytest.mark.parametrize("kind", ["rnnsearch", "transformer"])

@@ -128,6 +128,7 @@ class DistributedTrainer:
             on GPUs and TPUs only (XLA is used per replica, not for the
             collectives).
         checkpoint_every: steps between checkpoints.
+        max_to_keep: checkpoints the chief keeps.
     """
 
     def __init__(self, build_model, dataset_fn, steps_per_epoch, checkpoint_dir=None,

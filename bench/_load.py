@@ -1,4 +1,7 @@
-"""Another benchmark of this folder as a module (bench/ is no package).
+"""Helpers the benchmarks share: loading a neighbour, printing the JSON.
+
+`bench_module` gives another benchmark of this folder as a module (bench/ is
+no package).
 
 The benchmarks take their own folder off the import path (bench/export.py
 shares its name with the export package), so they import this helper
@@ -6,6 +9,7 @@ first and load their neighbours through it by path.
 """
 
 import importlib.util
+import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -19,3 +23,12 @@ def bench_module(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def emit_json(report, path=None):
+    """Print `report` as one JSON line, and write it indented to `path` if given."""
+    print(json.dumps(report))
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as file:
+            json.dump(report, file, indent=2)

@@ -15,7 +15,6 @@ at the start. Prints a table and writes JSON (`--json`).
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -26,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
+from _load import emit_json  # noqa: E402  (before the folder leaves the path)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import keras  # noqa: E402
@@ -281,11 +281,7 @@ def main():
         bahdanau=dict(rows=rnn_rows),
     )
     print()
-    print(json.dumps(report))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+    emit_json(report, args.json)
 
 
 if __name__ == "__main__":

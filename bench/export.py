@@ -16,8 +16,6 @@ float32. Prints a table and JSON (`--json`).
 """
 
 import argparse
-import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -26,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
+from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import keras  # noqa: E402
@@ -40,12 +39,7 @@ from keras_attention.tour import sequence  # noqa: E402
 
 def matmul_peak_gflops():
     """bench/attention.py's measure of the machine's matmul peak."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_attention", os.path.join(_HERE, "attention.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.matmul_peak_gflops()
+    return bench_module("attention").matmul_peak_gflops()
 
 
 def constant_bytes(flatbuffer):
@@ -182,11 +176,7 @@ def main():
             + ", ".join(f"{op} {n}" for op, n in row["float_ops"].items())
         )
     report = dict(matmul_peak_gflops=peak, quick=args.quick, rows=rows)
-    print(json.dumps(report))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+    emit_json(report, args.json)
 
 
 if __name__ == "__main__":

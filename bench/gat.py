@@ -35,7 +35,6 @@ Prints tables, the machine's float32 matmul peak, and JSON (`--json`).
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -48,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
+from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 _ROOT = os.path.dirname(_HERE)
 
@@ -73,12 +73,7 @@ LABELS = {
 
 def matmul_peak_gflops():
     """bench/attention.py's measure of the machine's matmul peak."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_attention", os.path.join(_HERE, "attention.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.matmul_peak_gflops()
+    return bench_module("attention").matmul_peak_gflops()
 
 
 def _load():
@@ -644,11 +639,7 @@ def main():
     print(f"load average (1, 5, 15 min) at the end: {_load()}")
     report["load_average_at_end"] = os.getloadavg()
     print()
-    print(json.dumps(report))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+    emit_json(report, args.json)
 
 
 if __name__ == "__main__":

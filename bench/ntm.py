@@ -40,7 +40,6 @@ the target early (each stops there unless `--keep-training`).
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -50,7 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import bench_module  # noqa: E402  (before the folder leaves the path)
+from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import keras  # noqa: E402
@@ -337,11 +336,7 @@ def main():
     report["total_minutes"] = (time.perf_counter() - start) / 60
     print_tables(report)
     print(f"\ntotal: {report['total_minutes']:.1f} minutes")
-    print(json.dumps(report))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+    emit_json(report, args.json)
 
 
 if __name__ == "__main__":

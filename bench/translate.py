@@ -39,7 +39,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import bench_module  # noqa: E402  (before the folder leaves the path)
+from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
 # bench/export.py shares its name with the export package: drop this folder
 # from the import path so that `import export` finds the package.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -79,9 +79,9 @@ def _bleu(result):
     return "-" if result is None else f"{result['bleu']:.2f}"
 
 
-def tokens_per_second(build, batches, jit_compile, repeats=3):
+def tokens_per_second(build, compile_model, batches, jit_compile, repeats=3):
     """Target tokens per second of training steps on `batches` (after a warm-up)."""
-    model = translation_models.compile_translation_model(build(), jit_compile=jit_compile)
+    model = compile_model(build(), jit_compile=jit_compile)
     for inputs, targets, weights in batches[:2]:
         model.train_on_batch(inputs, targets, sample_weight=weights)
     best = 0.0
@@ -114,6 +114,36 @@ def device_bleu(translator, out_dir, kind, train_sources, sources, references, m
     return results
 
 
+def train_language_model(args, quick, minutes, train_ids, validation_ids, vocabulary_size):
+    """Transformer-XL on the English side; validation perplexity with and without memory."""
+    stream = transformer_xl.token_stream(train_ids)
+    val_stream = transformer_xl.token_stream(validation_ids)
+    lm_sizes = (dict(hidden_dim=64, num_heads=2, intermediate_dim=128, num_blocks=2)
+                if quick else dict(hidden_dim=256, num_heads=4, intermediate_dim=1024,
+                                   num_blocks=4))
+    keras.utils.set_random_seed(args.seed)
+    lm_batch = 16
+    lm = transformer_xl.TransformerXL(
+        vocabulary_size, batch_size=lm_batch,
+        memory_length=args.memory_length, **lm_sizes)
+    lm.compile(keras.optimizers.Adam(5e-4),
+               keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+               jit_compile=True)
+    budget = Budget(minutes * 60)
+    lm.fit(transformer_xl.language_model_dataset(stream, lm_batch, args.segment_length),
+           epochs=10_000, shuffle=False,
+           callbacks=[transformer_xl.ResetMemory(), budget], verbose=2)
+    return dict(
+        parameters=lm.count_params(), train_minutes=budget.elapsed() / 60,
+        steps=budget.steps, segment_length=args.segment_length,
+        memory_length=args.memory_length,
+        perplexity_with_memory=transformer_xl.perplexity(
+            lm, val_stream, args.segment_length, use_memory=True),
+        perplexity_without_memory=transformer_xl.perplexity(
+            lm, val_stream, args.segment_length, use_memory=False),
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -134,6 +164,15 @@ def main():
     parser.add_argument("--length-penalty", type=float, default=0.6)
     parser.add_argument("--segment-length", type=int, default=32)
     parser.add_argument("--memory-length", type=int, default=64)
+    parser.add_argument("--warmup-steps", type=int, default=800,
+                        help="the Transformer's warm-up (the library default, "
+                        "4000, is for 100,000-step runs; an hour here is ~4,000 steps)")
+    parser.add_argument("--learning-rate-scale", type=float, default=0.5,
+                        help="scale on the Transformer's schedule (peak 1.1e-3 "
+                        "with the defaults)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train every model again, even one whose results "
+                        "an earlier run saved in --out")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     quick = args.quick
@@ -185,7 +224,26 @@ def main():
                 kind, source_tokenizer.vocabulary_size, target_tokenizer.vocabulary_size,
                 source_length=length, target_length=length, **sizes)
 
-        model = translation_models.compile_translation_model(build())
+        saved = os.path.join(args.out, kind)
+        row_path = os.path.join(saved, "bench_row.json")
+        if os.path.exists(row_path) and not args.retrain:
+            # An earlier run trained and scored this model: reuse it (one
+            # model per run fits a session; --retrain starts over).
+            translators[kind] = translation_tools.Translator.load(saved)
+            with open(row_path) as file:
+                rows.append(json.load(file))
+            print(f"\n{kind}: results of an earlier run, from {row_path}", flush=True)
+            continue
+
+        def compile_model(model, jit_compile=True):
+            rate = None
+            if kind == "transformer":
+                rate = translation_models.InverseSquareRootSchedule(
+                    model.hidden_dim, args.warmup_steps, scale=args.learning_rate_scale)
+            return translation_models.compile_translation_model(
+                model, learning_rate=rate, jit_compile=jit_compile)
+
+        model = compile_model(build())
         print(f"\n{kind}: {model.count_params():,} parameters", flush=True)
         budget = Budget(minutes * 60)
         history = model.fit(train_data, epochs=10_000, callbacks=[budget], verbose=2)
@@ -203,8 +261,9 @@ def main():
             train_minutes=train_seconds / 60, steps=budget.steps,
             epochs=len(history.history["loss"]),
             final_loss=float(history.history["loss"][-1]),
-            tokens_per_second_xla=tokens_per_second(build, timing_batches, True),
-            tokens_per_second_no_xla=tokens_per_second(build, timing_batches, False),
+            tokens_per_second_xla=tokens_per_second(build, compile_model, timing_batches, True),
+            tokens_per_second_no_xla=tokens_per_second(
+                build, compile_model, timing_batches, False),
             greedy=translation_tools.evaluate(greedy, val_en),
             beam=translation_tools.evaluate(beam, val_en),
             beam_sentences_per_second=len(val_de) / beam_seconds,
@@ -214,6 +273,8 @@ def main():
                                     ["dynamic"] if quick else ["float32", "dynamic", "int8"])
         rows.append(row)
         print(json.dumps(row), flush=True)
+        with open(row_path, "w") as file:
+            json.dump(row, file, indent=2)
 
     report = translation_tools.write_report(
         translators, val_de, val_en, os.path.join(args.out, "report"),
@@ -221,32 +282,17 @@ def main():
     ) if translators else {}
 
     # Transformer-XL on the English side.
-    stream = transformer_xl.token_stream(target_ids)
-    val_stream = transformer_xl.token_stream(target_tokenizer.encode(val_en))
-    lm_sizes = (dict(hidden_dim=64, num_heads=2, intermediate_dim=128, num_blocks=2)
-                if quick else dict(hidden_dim=256, num_heads=4, intermediate_dim=1024,
-                                   num_blocks=4))
-    keras.utils.set_random_seed(args.seed)
-    lm_batch = 16
-    lm = transformer_xl.TransformerXL(
-        target_tokenizer.vocabulary_size, batch_size=lm_batch,
-        memory_length=args.memory_length, **lm_sizes)
-    lm.compile(keras.optimizers.Adam(5e-4),
-               keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-               jit_compile=True)
-    budget = Budget(lm_minutes * 60)
-    lm.fit(transformer_xl.language_model_dataset(stream, lm_batch, args.segment_length),
-           epochs=10_000, shuffle=False,
-           callbacks=[transformer_xl.ResetMemory(), budget], verbose=2)
-    lm_row = dict(
-        parameters=lm.count_params(), train_minutes=budget.elapsed() / 60,
-        steps=budget.steps, segment_length=args.segment_length,
-        memory_length=args.memory_length,
-        perplexity_with_memory=transformer_xl.perplexity(
-            lm, val_stream, args.segment_length, use_memory=True),
-        perplexity_without_memory=transformer_xl.perplexity(
-            lm, val_stream, args.segment_length, use_memory=False),
-    )
+    lm_path = os.path.join(args.out, "language_model.json")
+    if os.path.exists(lm_path) and not args.retrain:
+        with open(lm_path) as file:
+            lm_row = json.load(file)
+        print(f"\nTransformer-XL: results of an earlier run, from {lm_path}")
+    else:
+        lm_row = train_language_model(args, quick, lm_minutes, target_ids,
+                                      target_tokenizer.encode(val_en),
+                                      target_tokenizer.vocabulary_size)
+        with open(lm_path, "w") as file:
+            json.dump(lm_row, file, indent=2)
 
     print(f"\nfloat32 matmul peak (2048^3): {peak:.1f} GFLOP/s on "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
@@ -269,10 +315,7 @@ def main():
     result = dict(matmul_peak_gflops=peak, settings=vars(args), models=rows,
                   language_model=lm_row,
                   by_length={k: v["by_length"] for k, v in report.items()})
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(result, file, indent=2)
+    emit_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         model = translation_model(
             "rnnsearch", source.vocabulary_size, target.vocabulary_size,
-            source_length=LENGTH, target_length=LENGTH, units=16, embedding_dim=8)
+            source_length=LENGTH, target_length=LENGTH, units=16, embedding_dim=8,
+            dropout=0.0)
         return compile_translation_model(model, learning_rate=1e-2, jit_compile=False)
 
     def dataset_fn(epoch):

@@ -313,6 +313,23 @@ def test_config_round_trip(kind):
     assert clone.count_params() == model.count_params()
 
 
+@pytest.mark.parametrize("kind", ["plain", "bahdanau"])
+def test_rnn_dropout_acts_in_training_only(kind):
+    model = _build(kind, dropout=0.5)
+    without = _build(kind)  # the same seeded weights, no dropout
+    inputs = {
+        "source": SOURCE_IDS,
+        "decoder_inputs": model._decoder_inputs_of(model.greedy_decode(SOURCE_IDS)),
+    }
+    inferred = np.asarray(model(inputs, training=False))
+    np.testing.assert_array_equal(inferred, np.asarray(without(inputs, training=False)))
+    np.testing.assert_array_equal(
+        model.greedy_decode(SOURCE_IDS), without.greedy_decode(SOURCE_IDS)
+    )
+    trained = np.asarray(model(inputs, training=True))
+    assert np.abs(trained - inferred).max() > 0.1
+
+
 # -- arguments -------------------------------------------------------------------
 
 
@@ -323,6 +340,7 @@ def test_config_round_trip(kind):
         (RNNSeq2Seq, {"source_length": None}, "source_length must be a positive int"),
         (RNNSeq2Seq, {"attention": 1}, "attention must be a bool, .*attention=1"),
         (RNNSeq2Seq, {"attention_units": 8}, "attention_units is for attention=True"),
+        (RNNSeq2Seq, {"dropout": -0.1}, r"dropout must be a float in \[0, 1\)"),
         (RNNSeq2Seq, {"start_id": 0}, r"start_id must be an int in .*\[1, 14\)"),
         (RNNSeq2Seq, {"end_id": 14}, r"end_id must be an int .*\[1, 14\).*end_id=14"),
         (RNNSeq2Seq, {"end_id": 1}, "start_id and end_id must differ"),

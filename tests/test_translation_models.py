@@ -20,8 +20,8 @@ from keras_attention.models.translation_models import (
 from tests import translation_fixtures
 
 SMALL = {
-    "seq2seq": dict(units=32, embedding_dim=16),
-    "rnnsearch": dict(units=32, embedding_dim=16),
+    "seq2seq": dict(units=32, embedding_dim=16, dropout=0.0),
+    "rnnsearch": dict(units=32, embedding_dim=16, dropout=0.0),
     "transformer": dict(hidden_dim=32, num_heads=2, intermediate_dim=64,
                         num_encoder_blocks=1, num_decoder_blocks=1, dropout=0.0),
 }

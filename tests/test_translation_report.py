@@ -14,8 +14,8 @@ from keras_attention.models import translation_model
 from tests import translation_fixtures
 
 SMALL = {
-    "seq2seq": dict(units=16, embedding_dim=8),
-    "rnnsearch": dict(units=16, embedding_dim=8),
+    "seq2seq": dict(units=16, embedding_dim=8, dropout=0.0),
+    "rnnsearch": dict(units=16, embedding_dim=8, dropout=0.0),
     "transformer": dict(hidden_dim=16, num_heads=2, intermediate_dim=32,
                         num_encoder_blocks=1, num_decoder_blocks=1),
 }

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int
+from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
 from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
@@ -65,6 +65,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
         attention: Bahdanau attention in the decoder.
         attention_units: `U`; defaults to `units`.
         bidirectional: a bidirectional encoder (RNNsearch's), see above.
+        dropout: dropout rate while training on the source and target
+            embeddings and on the decoder's output before the readout (the
+            recurrences themselves are left alone, so the cells keep their
+            fused kernels); decoding is not affected.
 
     Call arguments:
         inputs: `{"source": int [B, S], "decoder_inputs": int [B, T]}`.
@@ -97,6 +101,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         attention=False,
         attention_units=None,
         bidirectional=False,
+        dropout=0.0,
         **kwargs,
     ):
         self._check_task_arguments(
@@ -109,6 +114,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         )
         check_positive_int("units", units)
         check_positive_int("embedding_dim", embedding_dim)
+        check_rate("dropout", dropout)
         if not isinstance(attention, bool):
             raise ValueError(
                 f"attention must be a bool, received attention={attention!r}"
@@ -154,6 +160,9 @@ class RNNSeq2Seq(_Seq2SeqModel):
             self.decoder = keras.layers.GRU(
                 units, return_sequences=True, name="decoder"
             )
+        self.source_dropout = keras.layers.Dropout(dropout, name="source_dropout")
+        self.target_dropout = keras.layers.Dropout(dropout, name="target_dropout")
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         # float32 logits (and softmax) under a mixed precision policy too.
         self.readout = keras.layers.Dense(
             target_vocabulary_size, dtype="float32", name="readout"
@@ -171,6 +180,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         self.attention = attention
         self.attention_units = attention_units
         self.bidirectional = bidirectional
+        self.dropout = dropout
 
         # === Functional model ===
         kwargs.setdefault(
@@ -180,14 +190,17 @@ class RNNSeq2Seq(_Seq2SeqModel):
 
     # -- the computation, shared by training and decoding ----------------------
 
-    def _encoder_outputs(self, source, unroll=False):
+    def _encoder_outputs(self, source, unroll=False, dropout=False):
         """Encoder outputs, final state and the source mask of `source` `[B, S]`.
 
         `unroll=True` runs the encoder's cell (same weights, same outputs)
-        unrolled over the source length instead of in a loop.
+        unrolled over the source length instead of in a loop; `dropout=True`
+        adds the embeddings' dropout (training only).
         """
         mask = ops.not_equal(source, PAD_ID)  # [B, S]
         embedded = self.source_embedding(source)  # [B, S, E]
+        if dropout:
+            embedded = self.source_dropout(embedded)
         if self.bidirectional:
             return self._bidirectional_outputs(embedded, mask, unroll)
         encoder = self.encoder
@@ -232,8 +245,8 @@ class RNNSeq2Seq(_Seq2SeqModel):
         return (outputs if self.attention else None), state, mask
 
     def _teacher_forced(self, source, decoder_inputs, return_attention_weights=False):
-        values, state, mask = self._encoder_outputs(source)
-        embedded = self.target_embedding(decoder_inputs)  # [B, T, E]
+        values, state, mask = self._encoder_outputs(source, dropout=True)
+        embedded = self.target_dropout(self.target_embedding(decoder_inputs))  # [B, T, E]
         if self.attention:
             outputs = self.decoder(
                 embedded,
@@ -244,10 +257,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
             )  # [B, T, units + units]
             if return_attention_weights:
                 outputs, weights = outputs  # weights [B, T, S]
-                return self.readout(outputs), weights
+                return self.readout(self.output_dropout(outputs)), weights
         else:
             outputs = self.decoder(embedded, initial_state=state)  # [B, T, units]
-        return self.readout(outputs)  # [B, T, V]
+        return self.readout(self.output_dropout(outputs))  # [B, T, V]
 
     def _encode(self, source):
         values, state, mask = self._encoder_outputs(source, unroll=True)
@@ -330,5 +343,6 @@ class RNNSeq2Seq(_Seq2SeqModel):
             "attention": self.attention,
             "attention_units": self.attention_units,
             "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
         }
         return {**super().get_config(), **config}

@@ -41,8 +41,8 @@ from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 
 KINDS = ("seq2seq", "rnnsearch", "transformer")
 DEFAULT_SIZES = {
-    "seq2seq": dict(units=256, embedding_dim=256),
-    "rnnsearch": dict(units=256, embedding_dim=256),
+    "seq2seq": dict(units=256, embedding_dim=256, dropout=0.3),
+    "rnnsearch": dict(units=256, embedding_dim=256, dropout=0.3),
     "transformer": dict(
         hidden_dim=256, num_heads=4, intermediate_dim=1024, num_encoder_blocks=3,
         num_decoder_blocks=3, dropout=0.1,

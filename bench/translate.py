@@ -19,6 +19,14 @@
    memory for `--lm-minutes`, and its validation perplexity read segment by
    segment with and without the memory at the same segment length.
 
+The Transformer's schedule is the inverse-square-root warm-up with
+`--warmup-steps` 800 and `--learning-rate-scale` 0.5 (a peak of 1.1e-3): an
+hour here is about 4,000 steps of 4,096 tokens, where the paper's 4,000
+warm-up steps would never reach the peak. Each model's row and weights are
+kept in `--out` (`<model>/bench_row.json`, and `language_model.json`) and a
+later run reuses them instead of training again (`--retrain` to start
+over), so the three hours can be run one model at a time.
+
 Goals (issue 7), each model trained for at most 60 minutes on a 2-core
 machine: Transformer at least 36 BLEU, RNNsearch at least 30, the model
 without attention far below both; int8 on the device within 1 BLEU of float.

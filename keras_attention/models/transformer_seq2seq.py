@@ -23,8 +23,10 @@ POSITIONS = ("sinusoidal", "learned")
 class TransformerSeq2Seq(_Seq2SeqModel):
     """A Transformer encoder-decoder for token sequences.
 
-    Token embeddings plus absolute positions (the paper's sinusoids, or
-    learned ones), a stack of `TransformerEncoderBlock`s over the source
+    Token embeddings scaled by `sqrt(D)` plus absolute positions (the
+    paper's sinusoids, or learned ones; the scale keeps the tokens from
+    drowning under the positions, whose entries are of order 1), dropout on
+    the sums, a stack of `TransformerEncoderBlock`s over the source
     (padding, id 0, is masked), a stack of `TransformerDecoderBlock`s
     (causal self-attention, then cross-attention over the encoder's
     outputs) over the target, and a Dense readout to the next token's
@@ -59,7 +61,8 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         num_heads: `H`; must divide `hidden_dim`.
         intermediate_dim: width of the blocks' feed-forward layers.
         num_encoder_blocks, num_decoder_blocks: depth of each stack.
-        dropout: dropout rate of the blocks while training.
+        dropout: dropout rate of the blocks and of the embedded inputs
+            while training.
         positions: "sinusoidal" (fixed) or "learned".
 
     Call arguments:
@@ -160,6 +163,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
             TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
             for i in range(num_decoder_blocks)
         ]
+        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         # float32 logits (and softmax) under a mixed precision policy too.
         self.readout = keras.layers.Dense(
             target_vocabulary_size, dtype="float32", name="readout"
@@ -189,15 +193,21 @@ class TransformerSeq2Seq(_Seq2SeqModel):
     def _encoded(self, source):
         """Encoder outputs `[B, S, D]` and the source mask `[B, S]` of `source`."""
         mask = ops.not_equal(source, PAD_ID)  # [B, S]
-        x = self.source_embedding(source)  # [B, S, D]
-        x = ops.add(x, self.source_positions(x))
+        x = self._scaled(self.source_embedding(source))  # [B, S, D]
+        x = self.embedding_dropout(ops.add(x, self.source_positions(x)))
         for block in self.encoder_blocks:
             x = block(x, inputs_mask=mask)  # [B, S, D]
         return x, mask
 
     def _embedded_targets(self, tokens, start_index=0):
-        x = self.target_embedding(tokens)  # [B, T, D]
-        return ops.add(x, self.target_positions(x, start_index=start_index))
+        x = self._scaled(self.target_embedding(tokens))  # [B, T, D]
+        return self.embedding_dropout(
+            ops.add(x, self.target_positions(x, start_index=start_index))
+        )
+
+    def _scaled(self, embedded):
+        # Vaswani et al., section 3.4: the embeddings are multiplied by sqrt(D).
+        return ops.multiply(embedded, ops.cast(self.hidden_dim**0.5, embedded.dtype))
 
     def _teacher_forced(self, source, decoder_inputs):
         encoded, mask = self._encoded(source)

@@ -355,6 +355,22 @@ def test_argument_errors(cls, overrides, message):
         cls(**{**dates.model_arguments(), **overrides})
 
 
+def test_transformer_inputs_are_scaled_embeddings_plus_sinusoids():
+    # Vaswani et al. 3.4-3.5 by hand: sqrt(D) * E[token] + PE(position),
+    # PE(p, 2i) = sin(p / 10000^(2i / D)), PE(p, 2i + 1) = cos(...).
+    model = _build("transformer", dropout=0.5)
+    tokens = np.array([[1, 4, 9]], "int32")
+    dim = model.hidden_dim
+    table = model.target_embedding.embeddings.numpy()
+    angles = np.arange(2, 5)[:, None] / 10000 ** (np.arange(0, dim, 2) / dim)
+    positions = np.stack([np.sin(angles), np.cos(angles)], axis=-1).reshape(3, dim)
+    want = np.sqrt(dim) * table[tokens[0]] + positions
+    got = np.asarray(model._embedded_targets(tokens, start_index=2))[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    dropped = np.asarray(model.embedding_dropout(got, training=True))
+    assert np.mean(dropped == 0) > 0.2  # the embedded inputs' dropout
+
+
 def test_learned_positions_decode_like_teacher_forcing():
     model = TransformerSeq2Seq(
         **dates.model_arguments(), hidden_dim=16, num_heads=2, intermediate_dim=32,

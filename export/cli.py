@@ -49,6 +49,12 @@ def _parser():
         help="how many calibration samples to use (default 100)",
     )
     parser.add_argument(
+        "--range-quantile", type=float, default=None, metavar="Q",
+        help="int8: each activation's range from the Q quantile of the "
+        "calibration samples' own extremes (e.g. 0.9) instead of their overall "
+        "min and max, so that rare outliers saturate",
+    )
+    parser.add_argument(
         "--integer-io", action="store_true",
         help="int8/int16 inputs and outputs instead of float (integer modes)",
     )
@@ -148,6 +154,7 @@ def run(args):
         batch_size=args.batch_size,
         input_shapes=input_shapes,
         keep_tensor_names=args.keep_tensor_names,
+        range_quantile=args.range_quantile,
     )
     print(
         f"wrote {args.out} ({args.mode}, {os.path.getsize(args.out):,} bytes) "

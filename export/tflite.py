@@ -120,6 +120,7 @@ def convert(
     batch_size=1,
     input_shapes=None,
     keep_tensor_names=False,
+    range_quantile=None,
 ):
     """Convert `model` to a LiteRT flatbuffer; returns its bytes.
 
@@ -145,6 +146,11 @@ def convert(
             the model's interface (signatures name their inputs and outputs
             separately) and take 3% of a float32 file and up to 30% of an
             int8 one, whose quantization adds tensors.
+        range_quantile: `int8` only: None keeps the converter's activation
+            ranges (min and max over all calibration samples); a number in
+            (0, 1] sets each range from that quantile of the samples' own
+            maxima and minima instead (`export.ranges`), so that rare
+            outliers saturate rather than coarsen every other value.
 
     Raises:
         ValueError: an unknown mode or a bad argument.
@@ -164,6 +170,21 @@ def convert(
             "integer_io is for the int8 and int16x8 modes, "
             f"received integer_io=True with mode={mode!r}"
         )
+    if range_quantile is not None:
+        if mode != "int8":
+            raise ValueError(
+                "range_quantile is for the int8 mode, received "
+                f"range_quantile={range_quantile!r} with mode={mode!r}"
+            )
+        if (
+            isinstance(range_quantile, bool)
+            or not isinstance(range_quantile, (int, float))
+            or not 0 < range_quantile <= 1
+        ):
+            raise ValueError(
+                "range_quantile must be a number in (0, 1], received "
+                f"range_quantile={range_quantile!r}"
+            )
     signatures = signatures or fixed_signature(model, batch_size, input_shapes)
     calibration = None
     if mode in ("int8", "int16x8"):
@@ -206,8 +227,14 @@ def convert(
                 io_type = tf.int8 if mode == "int8" else tf.int16
                 converter.inference_input_type = io_type
                 converter.inference_output_type = io_type
+        if range_quantile is not None:
+            converter._experimental_calibrate_only = True
         try:
             flatbuffer = converter.convert()
+            if range_quantile is not None:
+                flatbuffer = _quantize_with_ranges(
+                    flatbuffer, calibration, range_quantile, integer_io
+                )
         except Exception as error:  # the converter raises ConverterError
             unsupported = _unsupported_ops(str(error))
             if unsupported:
@@ -227,6 +254,28 @@ def convert(
     flatbuffer = _compact(flatbuffer, keep_tensor_names)
     _check_runs(flatbuffer, signatures, mode)
     return flatbuffer
+
+
+def _quantize_with_ranges(calibrated, calibration, quantile, integer_io):
+    """Int8 from a calibrated-only flatbuffer, with `export.ranges`' ranges."""
+    from tensorflow.lite.python import convert as lite_convert
+
+    from export import ranges
+
+    samples = [
+        (None, element) if isinstance(element, dict) else element
+        for element in calibration()
+    ]
+    calibrated = ranges.with_ranges(
+        calibrated, ranges.per_sample_extremes(calibrated, samples), quantile
+    )
+    io_type = tf.int8 if integer_io else tf.float32
+    return lite_convert.mlir_quantize(
+        calibrated,
+        fully_quantize=integer_io,
+        input_data_type=io_type,
+        output_data_type=io_type,
+    )
 
 
 def _refuse_loops(saved_model_dir, mode, model):

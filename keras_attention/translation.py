@@ -118,7 +118,7 @@ class Translator:
     # -- to a device -----------------------------------------------------------
 
     def export_tflite(self, path, mode=None, calibration_sentences=None,
-                      num_calibration_sentences=64):
+                      num_calibration_sentences=64, range_quantile=None):
         """Export for `edge_demo`: the `.tflite`, its metadata and the tokenizers.
 
         Writes `path` with the model's `encode` and `decode_step`
@@ -136,6 +136,7 @@ class Translator:
             calibration_sentences: source sentences whose decoding calibrates
                 the int8 and int16x8 modes (required for them).
             num_calibration_sentences: how many of them to use.
+            range_quantile: for `int8`, see `export.convert`.
 
         Returns:
             The metadata's path.
@@ -176,6 +177,7 @@ class Translator:
             representative_data=calibration,
             num_calibration_samples=100_000,  # every recorded step
             task=task,
+            range_quantile=range_quantile,
         )
 
     # -- one folder ------------------------------------------------------------

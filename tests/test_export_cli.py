@@ -47,6 +47,23 @@ def test_int8_export_with_report_and_onnx(saved_model, capsys):
     assert "max abs error vs Keras" in printed  # the ONNX line
 
 
+def test_int8_with_quantile_ranges(saved_model, capsys):
+    status = main(
+        [
+            str(saved_model / "model.keras"), "--mode", "int8",
+            "--calibration", str(saved_model / "calib.npz"), "--range-quantile", "0.9",
+            "--heldout", str(saved_model / "heldout.npz"),
+            "--out", str(saved_model / "q.tflite"), "--report", str(saved_model / "q.json"),
+            "--runs", "3",
+        ]
+    )
+    assert status == 0, capsys.readouterr().err
+    report = json.loads((saved_model / "q.json").read_text())
+    assert report["mode"] == "int8"
+    # Next-token argmax of 48 held-out positions over 5 logits (chance: 0.2).
+    assert report["parity"]["top1_agreement"] >= 0.9
+
+
 def test_float32_report_without_data_uses_random_inputs(saved_model):
     assert main(
         [str(saved_model / "model.keras"), "--out", str(saved_model / "f.tflite"),
@@ -68,6 +85,10 @@ def test_float32_report_without_data_uses_random_inputs(saved_model):
             "calibration file not found",
         ),
         (["{folder}/model.keras", "--input-shape", "x"], "--input-shape must look like NAME=D1,D2"),
+        (
+            ["{folder}/model.keras", "--mode", "dynamic", "--range-quantile", "0.9"],
+            "range_quantile is for the int8 mode",
+        ),
     ],
 )
 def test_errors_are_one_line_and_status_2(saved_model, capsys, arguments, message):

@@ -71,6 +71,11 @@ def main(argv=None):
                                ("single", tf.distribute.get_strategy())):
             with strategy.scope():
                 model = build()
+                # Plain SGD: Adam divides by sqrt(v), which turns the float
+                # rounding of near-zero gradients (the replicas sum in
+                # another order) into whole steps of the learning rate.
+                model.compile(optimizer=keras.optimizers.SGD(0.5), loss=model.loss,
+                              jit_compile=False)
             # fit under MirroredStrategy averages each replica's per-token
             # mean: the global mean when the replicas hold equally many
             # target tokens, so these batches hold pairs of one length.

@@ -139,7 +139,7 @@ def test_model_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     count = len([k for k in saved.files if k.startswith("single_")])
     for i in range(count):
         np.testing.assert_allclose(saved[f"mirrored_{i}"], saved[f"single_{i}"],
-                                   atol=1e-4, rtol=0)
+                                   atol=1e-5, rtol=0)
 
 
 def test_tf_config_is_checked(monkeypatch):

@@ -236,6 +236,15 @@ def main():
     timing_batches = list(train_data.take(8))
 
     rows, translators = [], {}
+
+    def measure_device(row, translator, kind):
+        """The device columns of `row`, measured and saved with it."""
+        row["device"] = device_bleu(translator, args.out, kind, train_de, val_de, val_en,
+                                    ["dynamic"] if quick else DEVICE_MODES,
+                                    args.range_quantile)
+        row["range_quantile"] = args.range_quantile
+        with open(os.path.join(args.out, kind, "bench_row.json"), "w") as file:
+            json.dump(row, file, indent=2)
     for kind in kinds:
         sizes = {}
         if quick:
@@ -260,12 +269,7 @@ def main():
             print(f"\n{kind}: results of an earlier run, from {row_path}", flush=True)
             if row.get("range_quantile") != args.range_quantile and not quick:
                 # Exported again with this run's int8 settings; training stays.
-                row["device"] = device_bleu(
-                    translators[kind], args.out, kind, train_de, val_de, val_en,
-                    DEVICE_MODES, args.range_quantile)
-                row["range_quantile"] = args.range_quantile
-                with open(row_path, "w") as file:
-                    json.dump(row, file, indent=2)
+                measure_device(row, translators[kind], kind)
             rows.append(row)
             continue
 
@@ -303,14 +307,9 @@ def main():
             beam_sentences_per_second=len(val_de) / beam_seconds,
         )
         translator.save(os.path.join(args.out, kind))
-        row["device"] = device_bleu(translator, args.out, kind, train_de, val_de, val_en,
-                                    ["dynamic"] if quick else DEVICE_MODES,
-                                    args.range_quantile)
-        row["range_quantile"] = args.range_quantile
+        measure_device(row, translator, kind)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        with open(row_path, "w") as file:
-            json.dump(row, file, indent=2)
 
     report = translation_tools.write_report(
         translators, val_de, val_en, os.path.join(args.out, "report"),

@@ -190,17 +190,15 @@ class RNNSeq2Seq(_Seq2SeqModel):
 
     # -- the computation, shared by training and decoding ----------------------
 
-    def _encoder_outputs(self, source, unroll=False, dropout=False):
+    def _encoder_outputs(self, source, unroll=False):
         """Encoder outputs, final state and the source mask of `source` `[B, S]`.
 
         `unroll=True` runs the encoder's cell (same weights, same outputs)
-        unrolled over the source length instead of in a loop; `dropout=True`
-        adds the embeddings' dropout (training only).
+        unrolled over the source length instead of in a loop. The embeddings'
+        dropout acts in training only.
         """
         mask = ops.not_equal(source, PAD_ID)  # [B, S]
-        embedded = self.source_embedding(source)  # [B, S, E]
-        if dropout:
-            embedded = self.source_dropout(embedded)
+        embedded = self.source_dropout(self.source_embedding(source))  # [B, S, E]
         if self.bidirectional:
             return self._bidirectional_outputs(embedded, mask, unroll)
         encoder = self.encoder
@@ -245,7 +243,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         return (outputs if self.attention else None), state, mask
 
     def _teacher_forced(self, source, decoder_inputs, return_attention_weights=False):
-        values, state, mask = self._encoder_outputs(source, dropout=True)
+        values, state, mask = self._encoder_outputs(source)
         embedded = self.target_dropout(self.target_embedding(decoder_inputs))  # [B, T, E]
         if self.attention:
             outputs = self.decoder(

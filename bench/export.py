@@ -30,8 +30,8 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import keras  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from export import MODES, ExportError, export_tflite  # noqa: E402
-from export.report import float_ops, latency_ms, quantize  # noqa: E402
+from keras_attention_export import MODES, ExportError, export_tflite  # noqa: E402
+from keras_attention_export.report import float_ops, latency_ms, quantize  # noqa: E402
 from tensorflow.lite.python import schema_py_generated as schema  # noqa: E402
 from keras_attention.data import dates  # noqa: E402
 from keras_attention.tour import sequence  # noqa: E402

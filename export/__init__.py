@@ -6,9 +6,9 @@ through tf2onnx, and a report of every export (size, operators, parity,
 latency). The command line is `keras-attention-export` (`export.cli`).
 """
 
-from export.errors import CalibrationError, ExportError, FlexOpsError
-from export.metadata import write_metadata
-from export.tflite import (
+from keras_attention_export.errors import CalibrationError, ExportError, FlexOpsError
+from keras_attention_export.metadata import write_metadata
+from keras_attention_export.tflite import (
     MODES,
     Signature,
     convert,

@@ -1,5 +1,5 @@
 import sys
 
-from export.cli import main
+from keras_attention_export.cli import main
 
 sys.exit(main())

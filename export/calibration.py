@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from export.errors import CalibrationError
+from keras_attention_export.errors import CalibrationError
 
 
 def _samples_from_arrays(data, specs, count):

@@ -122,8 +122,8 @@ def run(args):
     import keras
 
     import keras_attention  # noqa: F401  (registers the layers for loading)
-    from export.report import build_report, write_report
-    from export.tflite import (
+    from keras_attention_export.report import build_report, write_report
+    from keras_attention_export.tflite import (
         calibration_arrays,
         default_mode,
         export_tflite,
@@ -190,7 +190,7 @@ def run(args):
             f"{report['latency_ms']['median']:.3f} ms"
         )
     if args.onnx:
-        from export.onnx import export_onnx, onnx_max_error
+        from keras_attention_export.onnx import export_onnx, onnx_max_error
 
         session = export_onnx(model, args.onnx, args.batch_size, input_shapes)
         arrays = calibration or calibration_arrays(

@@ -7,8 +7,8 @@ the same static shapes as the TFLite export's.
 
 import numpy as np
 
-from export.errors import ExportError
-from export.tflite import fixed_signature
+from keras_attention_export.errors import ExportError
+from keras_attention_export.tflite import fixed_signature
 
 
 def export_onnx(model, path, batch_size=1, input_shapes=None, opset=17):

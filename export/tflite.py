@@ -8,7 +8,6 @@ ops are never enabled, since the Python LiteRT runtime cannot run them: a
 model that needs one fails with `FlexOpsError`, naming the ops and layers.
 """
 
-import collections
 import os
 import re
 import tempfile
@@ -17,9 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.calibration import representative_dataset
-from export.errors import ExportError, FlexOpsError
-from export.metadata import write_metadata
+from keras_attention.models.signature import Signature
+from keras_attention_export.calibration import representative_dataset
+from keras_attention_export.errors import ExportError, FlexOpsError
+from keras_attention_export.metadata import write_metadata
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 
@@ -31,12 +31,26 @@ _INT16X8_OPS = [
     tf.lite.OpsSet.TFLITE_BUILTINS,
 ]
 
-Signature = collections.namedtuple("Signature", ["function", "input_signature"])
-Signature.__doc__ = """One named entry point of an exported model.
 
-`function` takes one tensor per spec of `input_signature` (a list of named
-`tf.TensorSpec`s with static shapes) and returns a dict of named outputs.
-"""
+
+def tf_signatures(signatures):
+    """`signatures` with every input spec a named `tf.TensorSpec`.
+
+    The reference models describe their entry points with
+    `keras_attention.models.signature.TensorSpec` (shape, dtype name, name),
+    so that the library never imports the exporter; `tf.TensorSpec`s pass
+    through unchanged.
+    """
+    converted = {}
+    for name, signature in signatures.items():
+        specs = [
+            spec
+            if isinstance(spec, tf.TensorSpec)
+            else tf.TensorSpec(spec.shape, tf.as_dtype(spec.dtype), name=spec.name)
+            for spec in signature.input_signature
+        ]
+        converted[name] = Signature(signature.function, specs)
+    return converted
 
 
 def fixed_signature(model, batch_size=1, input_shapes=None):
@@ -185,7 +199,9 @@ def convert(
                 "range_quantile must be a number in (0, 1], received "
                 f"range_quantile={range_quantile!r}"
             )
-    signatures = signatures or fixed_signature(model, batch_size, input_shapes)
+    signatures = tf_signatures(
+        signatures or fixed_signature(model, batch_size, input_shapes)
+    )
     calibration = None
     if mode in ("int8", "int16x8"):
         # Checked before anything is written or converted.
@@ -260,7 +276,7 @@ def _quantize_with_ranges(calibrated, calibration, quantile, integer_io):
     """Int8 from a calibrated-only flatbuffer, with `export.ranges`' ranges."""
     from tensorflow.lite.python import convert as lite_convert
 
-    from export import ranges
+    from keras_attention_export import ranges
 
     samples = [
         (None, element) if isinstance(element, dict) else element
@@ -435,6 +451,7 @@ def calibration_arrays(signature, samples, seed=0):
     """
     rng = np.random.default_rng(seed)
     data = {}
+    (signature,) = tf_signatures({"signature": signature}).values()
     for spec in signature.input_signature:
         shape = (samples,) + tuple(spec.shape[1:])
         if spec.dtype.is_integer:

@@ -141,7 +141,7 @@ class Translator:
         Returns:
             The metadata's path.
         """
-        from export import default_mode, export_tflite
+        from keras_attention_export import default_mode, export_tflite
 
         mode = default_mode(self.model) if mode is None else mode
         calibration = None
@@ -254,12 +254,9 @@ def bleu_by_length(sources, hypotheses, references, bins=LENGTH_BINS):
 
 def plot_bleu_by_length(results, path):
     """One line per model: `results` maps a name to `bleu_by_length` rows."""
-    import matplotlib
+    from keras_attention import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plotting.subplots(figsize=(6, 4))
     for name, rows in results.items():
         centers = [(low + min(high, low + 10)) / 2 for low, high, _, _ in rows]
         axis.plot(centers, [bleu for *_, bleu in rows], "o-", label=name)
@@ -267,9 +264,7 @@ def plot_bleu_by_length(results, path):
     axis.set_ylabel("BLEU")
     axis.set_title("BLEU by source length")
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plotting.save(figure, path)
 
 
 def write_report(translators, sources, references, out_dir, examples=(0,),
@@ -286,7 +281,7 @@ def write_report(translators, sources, references, out_dir, examples=(0,),
     Returns:
         `{name: {"bleu", "chrf", "by_length"}}`.
     """
-    from keras_attention.tour.report import plot_heatmap
+    from keras_attention.plotting import plot_heatmap
 
     bad = [i for i in examples if not 0 <= i < len(sources)]
     if bad:

@@ -38,7 +38,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from export.metadata import write_metadata  # noqa: E402
+from keras_attention_export.metadata import write_metadata  # noqa: E402
 
 SEED = 0
 

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from edge_demo import runtime
-from export import metadata
+from keras_attention_export import metadata
 from tests import edge_fixtures
 from tests.commands import run
 

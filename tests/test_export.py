@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-import export
-from export.report import build_report, float_ops, run_signature, write_report
+import keras_attention_export as export
+from keras_attention_export.report import build_report, float_ops, run_signature, write_report
 from keras_attention import (
     BahdanauAttention,
     BahdanauDecoder,
@@ -420,7 +420,7 @@ def test_float_ops_of_an_int8_model_are_listed():
 
 
 def test_onnx_parity(tmp_path):
-    from export.onnx import export_onnx, onnx_max_error
+    from keras_attention_export.onnx import export_onnx, onnx_max_error
 
     for build in (_mhsa, _encoder_block, _bahdanau_attention):
         model = build()

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from export.cli import main
+from keras_attention_export.cli import main
 from keras_attention import MultiHeadSelfAttention
 
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-import export
-from export import ranges
+import keras_attention_export as export
+from keras_attention_export import ranges
 
 RNG = np.random.default_rng(0)
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-import export
+import keras_attention_export as export
 from keras_attention.data import graphs
 from keras_attention.layers.graph_attention import GraphAttention
 from tests import harness

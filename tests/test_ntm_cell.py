@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-import export
+import keras_attention_export as export
 from keras_attention.layers.ntm_cell import (
     NTMCell,
     _content_weighting,

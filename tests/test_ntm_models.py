@@ -9,7 +9,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 import edge_demo
-import export
+import keras_attention_export as export
 from keras_attention.data import ntm_tasks
 from keras_attention.layers.ntm_cell import NTMCell
 from keras_attention.models import ntm_models

@@ -118,8 +118,8 @@ def test_sinusoidal_table_exports_without_sin_or_cos():
     import keras
     from ai_edge_litert.interpreter import Interpreter
 
-    import export
-    from export.report import operators
+    import keras_attention_export as export
+    from keras_attention_export.report import operators
 
     layer = SinusoidalPositionalEmbedding(max_length=12)
     x = keras.Input((1, D), batch_size=1, name="x")

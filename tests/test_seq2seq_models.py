@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-import export
+import keras_attention_export as export
 from edge_demo import runtime
 from keras_attention import models
 from keras_attention.data import dates
@@ -202,7 +202,7 @@ def test_export_signatures_follow_the_seq2seq_convention(kind):
     signatures = model.export_signatures(batch_size=2)
     assert set(signatures) == {"encode", "decode_step"}
     (source,) = signatures["encode"].input_signature
-    assert (source.name, tuple(source.shape), source.dtype.name) == (
+    assert (source.name, tuple(source.shape), source.dtype) == (
         "source", (2, dates.SOURCE_LENGTH), "int32",
     )
     specs = {s.name: s for s in signatures["decode_step"].input_signature}

@@ -66,7 +66,8 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_attention._tensorflow import import_tensorflow
 
 # Graves et al.'s training ranges, and Collier and Beel's.
 NUM_BITS = 8
@@ -265,6 +266,7 @@ def _dataset(make_batch, batch_size, seed, num_batches, kwargs):
             yield make_batch(batch_size, seed=[seed, index], **kwargs)
             index += 1
 
+    tf = import_tensorflow("the NTM task datasets (tf.data pipelines)")
     signature = tuple(
         tf.TensorSpec((batch_size,) + shape, tf.float32) for shape in shapes
     )

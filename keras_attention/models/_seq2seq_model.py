@@ -19,11 +19,10 @@ vocabulary.
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from export.tflite import Signature
 from keras_attention.layers._validation import check_positive_int
+from keras_attention.models.signature import Signature, TensorSpec
 
 PAD_ID = 0
 
@@ -112,7 +111,7 @@ class _Seq2SeqModel(keras.Model):
         raise NotImplementedError
 
     def _state_specs(self, batch_size):
-        """`[tf.TensorSpec]` of the states, named, in a fixed order."""
+        """`[TensorSpec]` of the states, named, in a fixed order."""
         raise NotImplementedError
 
     # -- export ----------------------------------------------------------------
@@ -146,16 +145,16 @@ class _Seq2SeqModel(keras.Model):
             "encode": Signature(
                 encode,
                 [
-                    tf.TensorSpec(
-                        (batch_size, self.source_length), tf.int32, name="source"
+                    TensorSpec(
+                        (batch_size, self.source_length), "int32", name="source"
                     )
                 ],
             ),
             "decode_step": Signature(
                 decode_step,
                 [
-                    tf.TensorSpec((batch_size, 1), tf.int32, name="token"),
-                    tf.TensorSpec((1,), tf.int32, name="step"),
+                    TensorSpec((batch_size, 1), "int32", name="token"),
+                    TensorSpec((1,), "int32", name="step"),
                     *state_specs,
                 ],
             ),

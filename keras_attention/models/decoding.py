@@ -4,8 +4,9 @@
 (the ones it exports): the Transformer's static-shape key/value cache and
 the RNNs' decoder state are simply states, carried from step to step and
 reordered when beams swap. The whole search for a batch is one
-`tf.function(jit_compile=True)` loop with static shapes, compiled once per
-model, batch size and beam size.
+`keras.ops.while_loop` with static shapes: on the TensorFlow backend a
+`tf.function(jit_compile=True)` compiled once per model, batch size and beam
+size; on JAX a `lax.while_loop`; on PyTorch a Python loop.
 
 Search (as in Wu et al. 2016, GNMT, and most toolkits since): each of the
 `beam_size` hypotheses of a sentence is extended by every token, the
@@ -24,8 +25,8 @@ length, `T` target length, `V` target vocabulary.
 
 import math
 
+import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_attention.layers._validation import check_positive_int
@@ -110,12 +111,20 @@ def _compiled(model, beam_size, length_penalty, batch_size):
     cache = model.__dict__.setdefault("_beam_search_functions", {})
     key = (beam_size, float(length_penalty), batch_size)
     if key not in cache:
-        spec = tf.TensorSpec((batch_size, model.source_length), tf.int32)
 
-        @tf.function(input_signature=[spec], jit_compile=True, reduce_retracing=True)
         def search(source):
+            source = ops.convert_to_tensor(source, "int32")
             return _search(model, source, beam_size, float(length_penalty))
 
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            spec = tf.TensorSpec((batch_size, model.source_length), tf.int32)
+            search = tf.function(
+                search, input_signature=[spec], jit_compile=True, reduce_retracing=True
+            )
+        # Elsewhere `ops.while_loop` is JAX's compiled `lax.while_loop`, or a
+        # Python loop on PyTorch.
         cache[key] = search
     return cache[key]
 
@@ -167,7 +176,7 @@ def beam_search(model, source_ids, beam_size=4, length_penalty=0.6, batch_size=6
         rows = len(chunk)
         if rows < batch_size:  # pad with copies of a real row, dropped below
             chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - rows, 0)])
-        chunk_ids, chunk_scores = search(tf.constant(chunk))
+        chunk_ids, chunk_scores = search(chunk)
         ids.append(np.asarray(chunk_ids)[:rows])
         scores.append(np.asarray(chunk_scores)[:rows])
     return np.concatenate(ids), np.concatenate(scores)

@@ -24,9 +24,9 @@ Example:
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_attention._tensorflow import import_tensorflow
 from keras_attention.data import graphs as graph_data
 from keras_attention.layers._graph import GRAPH_MODES, POOLING_MODES, VERSIONS
 from keras_attention.layers._graph import check_choice
@@ -206,6 +206,7 @@ def node_dataset(graph, mask, dense=False):
     if dense:
         inputs = (graph.node_features[None], _adjacency(graph)[None])
         labels, weights = labels[None], weights[None]
+    tf = import_tensorflow("node_dataset (a tf.data pipeline)")
     return tf.data.Dataset.from_tensors((inputs, labels, weights))
 
 
@@ -387,6 +388,7 @@ def train_link_predictor(
         of the test pairs against their negatives.
     """
     check_positive_int("epochs", epochs)
+    tf = import_tensorflow("train_link_predictor (its tf.data pipeline)")
     graph = split.graph
     # One negative per training pair, so every element has this shape.
     signature = tf.nest.map_structure(
@@ -576,6 +578,7 @@ def graph_batches(
             chosen = [graphs[i] for i in order[start : start + graphs_per_batch]]
             yield padded(graph_data.batch_graphs(chosen), len(chosen))
 
+    tf = import_tensorflow("graph_batches (a tf.data pipeline)")
     signature = (
         (
             tf.TensorSpec((num_nodes, width), tf.float32),

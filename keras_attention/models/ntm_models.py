@@ -36,12 +36,11 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from export.tflite import Signature
 from keras_attention.data import ntm_tasks
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.ntm_cell import NTMCell
+from keras_attention.models.signature import Signature, TensorSpec
 
 TASKS = ("copy", "repeat_copy", "associative_recall")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -360,9 +359,9 @@ def ntm_step_signatures(model_or_cell, batch_size=1):
     check_positive_int("batch_size", batch_size)
     cell = _ntm_cell(model_or_cell)
     specs = [
-        tf.TensorSpec((batch_size, _input_width(cell)), tf.float32, name="inputs")
+        TensorSpec((batch_size, _input_width(cell)), "float32", name="inputs")
     ] + [
-        tf.TensorSpec((batch_size, size), tf.float32, name=name)
+        TensorSpec((batch_size, size), "float32", name=name)
         for name, size in zip(cell.state_names, cell.state_size)
     ]
 

@@ -2,13 +2,13 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
 from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
+from keras_attention.models.signature import TensorSpec
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -296,14 +296,14 @@ class RNNSeq2Seq(_Seq2SeqModel):
 
     def _state_specs(self, batch_size):
         batch, source = batch_size, self.source_length
-        specs = [tf.TensorSpec((batch, self.units), tf.float32, name="state")]
+        specs = [TensorSpec((batch, self.units), "float32", name="state")]
         if self.attention:
             units = self.attention_units or self.units
             width = 2 * self.units if self.bidirectional else self.units
             specs += [
-                tf.TensorSpec((batch, source, width), tf.float32, name="values"),
-                tf.TensorSpec((batch, source, units), tf.float32, name="keys"),
-                tf.TensorSpec((batch, source), tf.float32, name="source_mask"),
+                TensorSpec((batch, source, width), "float32", name="values"),
+                TensorSpec((batch, source, units), "float32", name="keys"),
+                TensorSpec((batch, source), "float32", name="source_mask"),
             ]
         return specs
 

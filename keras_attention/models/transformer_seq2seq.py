@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_attention.layers._validation import check_positive_int, check_rate
@@ -15,6 +14,7 @@ from keras_attention.layers.sinusoidal_positional_embedding import (
 from keras_attention.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attention.layers.transformer_encoder_block import TransformerEncoderBlock
 from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
+from keras_attention.models.signature import TensorSpec
 
 POSITIONS = ("sinusoidal", "learned")
 
@@ -250,20 +250,20 @@ class TransformerSeq2Seq(_Seq2SeqModel):
     def _state_specs(self, batch_size):
         width = 2 * (self.hidden_dim // self.num_heads)  # keys and values, 2K
         specs = [
-            tf.TensorSpec(
-                (batch_size, self.source_length), tf.float32, name="source_mask"
+            TensorSpec(
+                (batch_size, self.source_length), "float32", name="source_mask"
             )
         ]
         for i in range(self.num_decoder_blocks):
             specs += [
-                tf.TensorSpec(
+                TensorSpec(
                     (batch_size, self.num_heads, self.source_length, width),
-                    tf.float32,
+                    "float32",
                     name=f"cross_attention_cache_{i}",
                 ),
-                tf.TensorSpec(
+                TensorSpec(
                     (batch_size, self.num_heads, self.target_length, width),
-                    tf.float32,
+                    "float32",
                     name=f"self_attention_cache_{i}",
                 ),
             ]

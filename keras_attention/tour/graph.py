@@ -23,10 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 import edge_demo
-from export import Signature, export_tflite
+from keras_attention_export import Signature, export_tflite
 from keras_attention.data import graphs
 from keras_attention.layers import GraphAttention, GraphConvolution
-from keras_attention.tour.report import plt
+from keras_attention import plotting
 from keras_attention.tour.result import ModelResult
 
 NAME = "graph"
@@ -171,7 +171,7 @@ def draw_attention(graph, adjacency, coefficients, predicted, path):
         segments.append([position[i], position[j]])
         widths.append(weights[i, j] + weights[j, i])
     widths = np.asarray(widths)
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    figure, axis = plotting.subplots(figsize=(6.5, 5.5))
     axis.add_collection(
         LineCollection(
             segments, linewidths=0.3 + 6 * widths / widths.max(), colors="0.45",
@@ -192,9 +192,7 @@ def draw_attention(graph, adjacency, coefficients, predicted, path):
     )
     axis.set_axis_off()
     axis.autoscale()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plotting.save(figure, path)
 
 
 def run(out_dir, quick):

@@ -35,10 +35,10 @@ import keras
 import numpy as np
 
 import edge_demo
-from export import export_tflite
+from keras_attention_export import export_tflite
 from keras_attention.data import ntm_tasks
 from keras_attention.models import ntm_models
-from keras_attention.tour.report import plt
+from keras_attention import plotting
 from keras_attention.tour.result import ModelResult
 
 NAME = "ntm"
@@ -72,7 +72,7 @@ def draw_weightings(model, path, seed=11):
         ("read weighting", read[0, :, 0].T, "memory row"),
     ]
     heights = [len(p[1]) for p in panels]
-    figure, axes = plt.subplots(
+    figure, axes = plotting.subplots(
         len(panels), 1, figsize=(6, 1.2 + 0.09 * sum(heights)),
         gridspec_kw={"height_ratios": heights}, sharex=True,
     )
@@ -87,16 +87,14 @@ def draw_weightings(model, path, seed=11):
     figure.suptitle(
         f"NTM copy of {SHOWN_LENGTH} vectors: {errors} wrong bit(s)", fontsize=9
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plotting.save(figure, path)
 
 
 def draw_learning_curve(history, path, batch_size=ntm_models.BATCH_SIZE):
     """Bits per sequence against the training sequences seen."""
     values = history["bits_per_sequence"]
     seen = [(i + 1) * STEPS_PER_EPOCH * batch_size for i in range(len(values))]
-    figure, axis = plt.subplots(figsize=(5.5, 3.5))
+    figure, axis = plotting.subplots(figsize=(5.5, 3.5))
     axis.plot(seen, values, "o-", markersize=3)
     axis.set_yscale("log")
     axis.set_xlabel("training sequences")
@@ -105,9 +103,7 @@ def draw_learning_curve(history, path, batch_size=ntm_models.BATCH_SIZE):
         f"NTM copy, lengths {MIN_LENGTH}-{MAX_LENGTH}: learning curve", fontsize=9
     )
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plotting.save(figure, path)
 
 
 def copy_on_device(path, sequences):

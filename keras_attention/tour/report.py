@@ -3,19 +3,15 @@
 import json
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no screen
-import matplotlib.pyplot as plt  # noqa: E402
-
-from export import MODES  # noqa: E402
+from keras_attention import plotting
+from keras_attention_export import MODES
 
 
 def plot_curves(results, path):
     """Training loss (and validation loss where there is one) per model,
     one panel per family."""
     families = list(dict.fromkeys(r.family for r in results))
-    figure, axes = plt.subplots(
+    figure, axes = plotting.subplots(
         1, len(families), figsize=(6 * len(families), 4), squeeze=False
     )
     for axis, family in zip(axes[0], families):
@@ -33,25 +29,7 @@ def plot_curves(results, path):
         axis.set_yscale("log")
         axis.legend(fontsize=7)
         axis.set_title(f"Training curves: {family}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def plot_heatmap(weights, x_labels, y_labels, title, path):
-    """An attention matrix `[T, S]` as a heatmap (target rows, source columns)."""
-    figure, axis = plt.subplots(
-        figsize=(max(4, 0.28 * len(x_labels) + 1.5), max(3, 0.3 * len(y_labels) + 1.2))
-    )
-    axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
-    axis.set_xticks(range(len(x_labels)), x_labels, fontsize=7)
-    axis.set_yticks(range(len(y_labels)), y_labels, fontsize=7)
-    axis.set_xlabel("source")
-    axis.set_ylabel("output")
-    axis.set_title(title, fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plotting.save(figure, path)
 
 
 def _table(results):

@@ -18,10 +18,10 @@ import keras
 import numpy as np
 
 import edge_demo
-from export import default_mode, export_tflite
+from keras_attention_export import default_mode, export_tflite
 from keras_attention.data import dates
 from keras_attention.models import RNNSeq2Seq, TransformerSeq2Seq
-from keras_attention.tour.report import plot_heatmap
+from keras_attention.plotting import plot_heatmap
 from keras_attention.tour.result import ModelResult
 
 NAME = "sequence"

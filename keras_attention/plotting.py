@@ -1,0 +1,56 @@
+"""Pictures of attention: heatmaps and the figures the reports draw.
+
+Figures are `matplotlib.figure.Figure`s made without `pyplot`, so drawing
+one never switches matplotlib's backend or opens a window in the caller's
+process. Needs the `plot` extra (matplotlib), imported when a figure is made.
+"""
+
+import os
+import tempfile
+
+DPI = 110
+
+
+def subplots(nrows=1, ncols=1, figsize=None, **kwargs):
+    """`(figure, axes)` as `pyplot.subplots(nrows, ncols, figsize=..., **kwargs)`
+    gives them, without `pyplot`."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "plotting needs matplotlib, which is not installed: "
+            "pip install 'keras-attention[plot]'"
+        ) from None
+    figure = Figure(figsize=figsize)
+    axes = figure.subplots(nrows, ncols, **kwargs)
+    return figure, axes
+
+
+def save(figure, path):
+    """Write `figure` to `path` (its format from the extension), atomically:
+    a failed write leaves any earlier file in place."""
+    figure.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    extension = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".plot_", suffix=extension, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            figure.savefig(f, dpi=DPI, format=extension.lstrip(".") or "png")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def plot_heatmap(weights, x_labels, y_labels, title, path):
+    """An attention matrix `[T, S]` as a heatmap (target rows, source columns)."""
+    figure, axis = subplots(
+        figsize=(max(4, 0.28 * len(x_labels) + 1.5), max(3, 0.3 * len(y_labels) + 1.2))
+    )
+    axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
+    axis.set_xticks(range(len(x_labels)), x_labels, fontsize=7)
+    axis.set_yticks(range(len(y_labels)), y_labels, fontsize=7)
+    axis.set_xlabel("source")
+    axis.set_ylabel("output")
+    axis.set_title(title, fontsize=9)
+    save(figure, path)

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_attention_export.metadata import write_metadata  # noqa: E402
+from keras_attention_export.tflite import tf_signatures  # noqa: E402
 
 SEED = 0
 
@@ -404,7 +405,7 @@ def build_ntm_copy(out_dir, work_dir):
             }
         )
     task = {**ntm_models.ntm_copy_metadata(model, max_length=4), "expected": expected}
-    signatures = ntm_models.ntm_step_signatures(model)
+    signatures = tf_signatures(ntm_models.ntm_step_signatures(model))
     flatbuffer = _convert(
         os.path.join(work_dir, "ntm_copy"), [model],
         {name: tuple(signature) for name, signature in signatures.items()},

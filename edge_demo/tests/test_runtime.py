@@ -40,10 +40,24 @@ def _error(match, fn, *args, **kwargs):
     return str(info.value)
 
 
-def test_tensorflow_and_keras_are_not_installed():
-    # The claim that edge_demo needs neither is only checked if they are absent.
-    for name in ("tensorflow", "keras", "tf_keras"):
+def test_tensorflow_is_not_installed():
+    # The claim that edge_demo needs no TensorFlow is only checked if it is
+    # absent. (`keras-attention[edge]` brings Keras, a base dependency.)
+    for name in ("tensorflow", "tf_keras"):
         assert importlib.util.find_spec(name) is None, f"{name} is importable here"
+
+
+def test_edge_demo_loads_neither_keras_nor_our_library():
+    code = (
+        "import sys, edge_demo, edge_demo.runtime, edge_demo.__main__; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('keras', 'keras_attention', 'keras_attention_export', 'tensorflow')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 @pytest.mark.parametrize("name", ["classifier_float32", "classifier_int8"])

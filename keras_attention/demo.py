@@ -101,11 +101,11 @@ def transformer_model(dim=64, heads=4):
         # A merge layer, not `+`, so the padding mask reaches the blocks.
         return keras.layers.Add()([x, SinusoidalPositionalEmbedding()(x)])
 
-    encoded = TransformerEncoderBlock(num_heads=heads, intermediate_dim=2 * dim)(
+    encoded = TransformerEncoderBlock(intermediate_dim=2 * dim, num_heads=heads)(
         embed(source)
     )
-    decoded = TransformerDecoderBlock(num_heads=heads, intermediate_dim=2 * dim)(
-        embed(decoder_inputs), encoder_outputs=encoded
+    decoded = TransformerDecoderBlock(intermediate_dim=2 * dim, num_heads=heads)(
+        embed(decoder_inputs), encoder_sequence=encoded
     )
     logits = keras.layers.Dense(VOCABULARY)(decoded)
     return keras.Model([source, decoder_inputs], logits, name="transformer_seq2seq")

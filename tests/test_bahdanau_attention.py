@@ -43,7 +43,7 @@ CASES = [
         cls=BahdanauAttention,
         init_kwargs=dict(units=U),
         inputs={"query": _normal(B, T, DQ), "values": _normal(B, S, DV)},
-        call_kwargs={"return_attention_weights": True},
+        call_kwargs={"return_attention_scores": True},
         trainable_weights=3,
         trainable_params=PARAMS,
     ),
@@ -52,7 +52,7 @@ CASES = [
         cls=BahdanauAttention,
         init_kwargs=dict(units=U),
         inputs={"query": _normal(B, T, DQ), "values": _normal(B, S, DV)},
-        call_kwargs={"return_attention_weights": True},
+        call_kwargs={"return_attention_scores": True},
         masks={"query": QUERY_MASK, "values": VALUES_MASK},
         explicit_mask=lambda m: {
             "query_mask": m["query"],
@@ -114,7 +114,7 @@ def test_hand_computed_weights_and_context():
     # a = softmax(e) = 0.602907, 0.387119, 0.009974
     # c = a_1 [1, 0] + a_2 [0, 1] + a_3 [-1, 0] = [0.592933, 0.387119]
     np.testing.assert_allclose(weights_want, [0.602907, 0.387119, 0.009974], atol=1e-6)
-    context, weights = _hand_set_layer()(QUERY, VALUES, return_attention_weights=True)
+    context, weights = _hand_set_layer()(QUERY, VALUES, return_attention_scores=True)
     np.testing.assert_allclose(weights[0], weights_want, atol=1e-6)
     np.testing.assert_allclose(context[0], [0.592933, 0.387119], atol=1e-6)
 
@@ -124,7 +124,7 @@ def test_hand_computed_weights_and_context():
         QUERY,
         VALUES,
         values_mask=np.array([[False, True, True]]),
-        return_attention_weights=True,
+        return_attention_scores=True,
     )
     np.testing.assert_allclose(weights[0], [0.0, 0.974883, 0.025117], atol=1e-6)
     np.testing.assert_allclose(context[0], [-0.025117, 0.974883], atol=1e-6)
@@ -142,7 +142,7 @@ def test_hand_computed_weight_normalisation():
     # e = 1.2 tanh(1.6) + 1.6 tanh(0.4), 1.2 tanh(0.6) + 1.6 tanh(0.4),
     #     1.2 tanh(-0.4) + 1.6 tanh(-1.6) = 1.713921, 1.252378, -1.930608
     np.testing.assert_allclose(weights_want, [0.603703, 0.380520, 0.015777], atol=1e-6)
-    context, weights = layer(QUERY, VALUES, return_attention_weights=True)
+    context, weights = layer(QUERY, VALUES, return_attention_scores=True)
     np.testing.assert_allclose(weights[0], weights_want, atol=1e-6)
     np.testing.assert_allclose(
         context[0], [weights_want[0] - weights_want[2], weights_want[1]], atol=1e-6
@@ -157,7 +157,7 @@ def test_parity_with_keras_additive_attention(sequence, masked):
     mask = VALUES_MASK if masked else None
     layer = BahdanauAttention(units=U)
     context, weights = layer(
-        query, values, values_mask=mask, return_attention_weights=True
+        query, values, values_mask=mask, return_attention_scores=True
     )
     # AdditiveAttention scores sum(scale * tanh(q + k)): with q = query W_q
     # and k = values W_k its scale is v.
@@ -195,7 +195,7 @@ def test_fully_masked_source_gives_zeros_and_finite_gradients():
     with tf.GradientTape() as tape:
         tape.watch([query, values])
         context, weights = layer(
-            query, values, values_mask=mask, return_attention_weights=True
+            query, values, values_mask=mask, return_attention_scores=True
         )
         loss = tf.reduce_sum(context**2) + tf.reduce_sum(weights)
     assert np.all(weights[0].numpy() == 0.0) and np.all(context[0].numpy() == 0.0)

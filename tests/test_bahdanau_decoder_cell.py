@@ -96,7 +96,7 @@ CASES = [
             "values": _normal(B, S, DV),
             "decoder_state": _normal(B, DS),
         },
-        call_kwargs={"return_attention_weights": True},
+        call_kwargs={"return_attention_scores": True},
         masks={"inputs": TARGETS_MASK, "values": VALUES_MASK},
         explicit_mask=lambda m: {
             "inputs_mask": m["inputs"],
@@ -152,7 +152,7 @@ def test_greedy_steps_equal_teacher_forcing(inner):
     states, outputs, step_weights = initial, [], []
     for _ in range(T):
         output, states, weights = cell(
-            embedding(tokens[-1]), states, return_attention_weights=True
+            embedding(tokens[-1]), states, return_attention_scores=True
         )
         outputs.append(output)
         step_weights.append(weights)
@@ -336,7 +336,7 @@ def test_functional_model_with_the_decoder_layer_saves_and_trains(tmp_path):
     values = keras.Input((S, DV), name="values")
     cell = BahdanauDecoderCell(keras.layers.GRUCell(DS), attention_units=U)
     outputs, weights = BahdanauDecoder(cell)(
-        keras.layers.Masking(0.0)(inputs), values, return_attention_weights=True
+        keras.layers.Masking(0.0)(inputs), values, return_attention_scores=True
     )
     model = keras.Model([inputs, values], [keras.layers.Dense(VOCAB)(outputs), weights])
     arrays = {"inputs": _normal(B, T, E), "values": _normal(B, S, DV)}

@@ -48,14 +48,14 @@ def _bahdanau_decoder():
 
 def _encoder_block():
     x = keras.Input((8, 16), name="x")
-    y = TransformerEncoderBlock(2, 32)(x)
+    y = TransformerEncoderBlock(32, 2)(x)
     return keras.Model(x, keras.layers.Dense(5, name="logits")(y))
 
 
 def _decoder_block():
     x = keras.Input((6, 16), name="x")
     encoded = keras.Input((5, 16), name="encoded")
-    y = TransformerDecoderBlock(2, 32)(x, encoded)
+    y = TransformerDecoderBlock(32, 2)(x, encoded)
     return keras.Model([x, encoded], keras.layers.Dense(5, name="logits")(y))
 
 

@@ -80,8 +80,8 @@ CASES = [
             units=U,
             num_heads=H,
             add_self_loops=False,
-            dropout=0.2,
-            attention_dropout=0.3,
+            feature_dropout=0.2,
+            dropout=0.3,
             activation="elu",
             seed=1,
         ),
@@ -596,8 +596,10 @@ def test_bad_arguments_raise():
         GraphAttention(4, num_heads=-1)
     with _raises("negative_slope must be a float >= 0, received negative_slope=-0.2"):
         GraphAttention(4, negative_slope=-0.2)
-    with _raises("attention_dropout must be a float in [0, 1), received attention_dropout=1.0"):
-        GraphAttention(4, attention_dropout=1.0)
+    with _raises("dropout must be a float in [0, 1), received dropout=1.0"):
+        GraphAttention(4, dropout=1.0)
+    with _raises("feature_dropout must be a float in [0, 1), received feature_dropout=1.0"):
+        GraphAttention(4, feature_dropout=1.0)
     with _raises("version must be one of ('gat', 'gatv2'), received version='gat3'"):
         GraphAttention(4, version="gat3")
     with _raises("mode must be one of ('sparse', 'dense'), received mode='csr'"):
@@ -687,3 +689,53 @@ def test_dense_int8_tflite_is_close_to_keras():
     # The bound is tight enough to catch an int8 model whose attention
     # flattened to uniform weights (22 to 58 steps off here).
     assert max(flattened) > 3 * 8, flattened
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_dropout_drops_attention_coefficients_as_pyg(mode):
+    # PyG's GATConv(dropout=p): F.dropout on the normalised coefficients in
+    # training, so each one is 0 or alpha / (1 - p); the coefficients it
+    # returns are those, and they weight the messages.
+    rate = 0.5
+    nodes = _normal(N, F)
+    layer = GraphAttention(U, num_heads=H, dropout=rate, mode=mode, seed=3)
+    if mode == "sparse":
+        args = (nodes, SPARSE_EDGES)
+    else:
+        adjacency = (RNG.uniform(size=(1, N, N)) < 0.5).astype("float32")
+        args = (nodes[None], adjacency)
+    out_a, alpha = layer(*args, return_attention_scores=True, training=False)
+    out_b, again = layer(*args, return_attention_scores=True, training=False)
+    np.testing.assert_array_equal(alpha, again)  # no dropout in inference
+    np.testing.assert_array_equal(out_a, out_b)
+    alpha = np.asarray(alpha)
+    if mode == "dense":
+        np.testing.assert_allclose(alpha.sum(-1), 1.0, atol=1e-5)  # self loops
+    out, dropped = layer(*args, return_attention_scores=True, training=True)
+    dropped = np.asarray(dropped)
+    assert not np.array_equal(dropped, alpha)
+    kept = dropped != 0
+    assert kept.any() and (~kept & (alpha > 0)).any()
+    np.testing.assert_allclose(dropped[kept], alpha[kept] / (1 - rate), rtol=1e-5)
+
+    # The returned coefficients are the ones that weighted the messages:
+    # [.., H, U] messages of W h_j summed with them reproduce the output.
+    projected = (nodes @ np.asarray(layer.kernel)).reshape(N, H, U)
+    if mode == "sparse":
+        senders = np.concatenate([SPARSE_EDGES[0], np.arange(N)])  # then self loops
+        receivers = np.concatenate([SPARSE_EDGES[1], np.arange(N)])
+        want = np.zeros((N, H, U), "float32")
+        np.add.at(want, receivers, projected[senders] * dropped[:, :, None])
+    else:
+        want = np.einsum("hij,jhu->ihu", dropped[0], projected)[None]
+    want = want.reshape(want.shape[:-2] + (H * U,))
+    np.testing.assert_allclose(out, want, atol=1e-5)
+
+
+def test_feature_dropout_leaves_coefficients_normalised():
+    layer = GraphAttention(U, num_heads=H, feature_dropout=0.5, mode="dense", seed=4)
+    nodes, adjacency = _normal(1, N, F), np.ones((1, N, N), "float32")
+    _, alpha = layer(nodes, adjacency, return_attention_scores=True, training=False)
+    _, noisy = layer(nodes, adjacency, return_attention_scores=True, training=True)
+    assert np.abs(np.asarray(noisy) - np.asarray(alpha)).max() > 1e-4
+    np.testing.assert_allclose(np.asarray(noisy).sum(-1), 1.0, atol=1e-5)

@@ -59,12 +59,12 @@ CASES = [
     harness.LayerCase(
         name="cross_scores",
         cls=MultiHeadSelfAttention,
-        init_kwargs=dict(num_heads=4, key_dim=8, value_dim=6, output_dim=10),
-        inputs={"query": _normal(B, T, D), "context": _normal(B, S, C)},
+        init_kwargs=dict(num_heads=4, key_dim=8, value_dim=6, output_shape=10),
+        inputs={"query": _normal(B, T, D), "value": _normal(B, S, C)},
         call_kwargs={"return_attention_scores": True},
-        masks={"context": CONTEXT_MASK},
+        masks={"value": CONTEXT_MASK},
         explicit_mask=lambda m: {
-            "attention_mask": np.broadcast_to(m["context"][:, None, :], (B, T, S))
+            "attention_mask": np.broadcast_to(m["value"][:, None, :], (B, T, S))
         },
         # query 16x4x8 + 32, key 12x4x8 + 32, value 12x4x6 + 24, output 4x6x10 + 10
         trainable_weights=8,
@@ -107,12 +107,12 @@ def _pair(query_dim=D, context=False, output_dim=None, **kwargs):
         num_heads=4, key_dim=8, output_shape=output_dim, **kwargs
     )
     ours = MultiHeadSelfAttention(
-        num_heads=4, key_dim=8, output_dim=output_dim, **kwargs
+        num_heads=4, key_dim=8, output_shape=output_dim, **kwargs
     )
     q = _normal(B, T, query_dim)
     c = _normal(B, S, C) if context else q
     theirs(q, c)
-    ours(q, context=c if context else None)
+    ours(q, value=c if context else None)
     ours.set_weights(theirs.get_weights())
     return ours, theirs, q, c
 
@@ -146,7 +146,7 @@ def test_matches_keras_padded_self_attention():
 def test_matches_keras_cross_attention():
     ours, theirs, q, c = _pair(context=True, output_dim=10)
     got, got_scores = ours(
-        q, context=c, context_mask=CONTEXT_MASK, return_attention_scores=True
+        q, value=c, value_mask=CONTEXT_MASK, return_attention_scores=True
     )
     want, want_scores = theirs(
         q, c, value_mask=CONTEXT_MASK, return_attention_scores=True
@@ -181,7 +181,7 @@ def test_fully_masked_context_gives_zeros():
     layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
     context_mask = np.ones((B, S), bool)
     context_mask[1] = False
-    out = layer(_normal(B, T, D), context=_normal(B, S, C), context_mask=context_mask)
+    out = layer(_normal(B, T, D), value=_normal(B, S, C), value_mask=context_mask)
     np.testing.assert_array_equal(np.asarray(out)[1], 0.0)
     assert np.all(np.abs(np.asarray(out)[0]).sum(-1) > 0)
 
@@ -248,7 +248,7 @@ def test_cross_attention_cache_equals_context():
     layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
     q, c = _normal(B, T, D), _normal(B, S, C)
     mask = np.broadcast_to(CONTEXT_MASK[:, None, :], (B, T, S))
-    want = layer(q, context=c, attention_mask=mask)
+    want = layer(q, value=c, attention_mask=mask)
     cache = layer.context_cache(c)
     got, same_cache = layer(q, cache=cache, attention_mask=mask)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
@@ -258,10 +258,10 @@ def test_cross_attention_cache_equals_context():
 def test_cross_attention_cache_honours_context_mask():
     layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
     q, c = _normal(B, T, D), _normal(B, S, C)
-    want = layer(q, context=c, context_mask=CONTEXT_MASK)
-    got, _ = layer(q, cache=layer.context_cache(c), context_mask=CONTEXT_MASK)
+    want = layer(q, value=c, value_mask=CONTEXT_MASK)
+    got, _ = layer(q, cache=layer.context_cache(c), value_mask=CONTEXT_MASK)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    assert np.abs(np.asarray(want) - np.asarray(layer(q, context=c))).max() > 1e-3
+    assert np.abs(np.asarray(want) - np.asarray(layer(q, value=c))).max() > 1e-3
 
 
 def test_cache_decode_step_converts_to_tflite(tmp_path):
@@ -352,7 +352,7 @@ def test_relative_positions_differ_from_plain():
         (dict(num_heads=2, key_dim=-1), "key_dim must be a positive int, received key_dim=-1"),
         (dict(num_heads=2, key_dim=8, value_dim=2.5), "value_dim=2.5"),
         (dict(num_heads=2, key_dim=8, dropout=1.0), "dropout must be a float in \\[0, 1\\), received dropout=1.0"),
-        (dict(num_heads=2, key_dim=8, output_dim=0), "output_dim=0"),
+        (dict(num_heads=2, key_dim=8, output_shape=0), "output_shape=0"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):
@@ -392,17 +392,17 @@ def test_bad_shapes_name_the_argument():
     with pytest.raises(ValueError, match=r"attention_mask must have shape .*= \[2, 6, 10\], received attention_mask.shape=\(2, 6, 6\)"):
         layer(_normal(B, T, D), memory=_normal(B, M, D), attention_mask=np.ones((B, T, T), bool))
     cross = MultiHeadSelfAttention(num_heads=2, key_dim=8)
-    cross(_normal(B, T, D), context=_normal(B, S, C))
-    with pytest.raises(ValueError, match=r"context must have shape \[B, S, 12\].*\(2, 5, 7\)"):
-        cross(_normal(B, T, D), context=_normal(B, S, 7))
-    with pytest.raises(ValueError, match=r"context must have shape \[B, S, C\] = \[2, \?, \?\], received context.shape=\(3, 5, 12\)"):
-        cross(_normal(B, T, D), context=_normal(3, S, C))
-    with pytest.raises(ValueError, match=r"context_mask must have shape \[B, S\] = \[2, 5\], received context_mask.shape=\(2, 4\)"):
-        cross(_normal(B, T, D), context=_normal(B, S, C), context_mask=np.ones((B, 4), bool))
-    with pytest.raises(ValueError, match="context_mask needs a context or a cross-attention cache"):
-        cross(_normal(B, T, D), context_mask=np.ones((B, S), bool))
-    with pytest.raises(ValueError, match="pass either context or a cache"):
-        cross(_normal(B, T, D), context=_normal(B, S, C), cache=cross.context_cache(_normal(B, S, C)))
+    cross(_normal(B, T, D), value=_normal(B, S, C))
+    with pytest.raises(ValueError, match=r"value must have shape \[B, S, 12\].*\(2, 5, 7\)"):
+        cross(_normal(B, T, D), value=_normal(B, S, 7))
+    with pytest.raises(ValueError, match=r"value must have shape \[B, S, C\] = \[2, \?, \?\], received value.shape=\(3, 5, 12\)"):
+        cross(_normal(B, T, D), value=_normal(3, S, C))
+    with pytest.raises(ValueError, match=r"value_mask must have shape \[B, S\] = \[2, 5\], received value_mask.shape=\(2, 4\)"):
+        cross(_normal(B, T, D), value=_normal(B, S, C), value_mask=np.ones((B, 4), bool))
+    with pytest.raises(ValueError, match="value_mask needs a value or a cross-attention cache"):
+        cross(_normal(B, T, D), value_mask=np.ones((B, S), bool))
+    with pytest.raises(ValueError, match="pass either value or a cache"):
+        cross(_normal(B, T, D), value=_normal(B, S, C), cache=cross.context_cache(_normal(B, S, C)))
 
 
 def test_relative_positions_need_even_features_and_self_attention():
@@ -410,7 +410,7 @@ def test_relative_positions_need_even_features_and_self_attention():
         MultiHeadSelfAttention(2, 8, relative_positions=True)(_normal(B, T, 15))
     with pytest.raises(ValueError, match="relative_positions=True is for self-attention"):
         MultiHeadSelfAttention(2, 8, relative_positions=True)(
-            _normal(B, T, D), context=_normal(B, S, C)
+            _normal(B, T, D), value=_normal(B, S, C)
         )
 
 
@@ -520,7 +520,7 @@ def test_seeded_initializer_gives_distinct_kernels_with_matrix_fans():
 
 def test_context_cache_under_mixed_precision_is_float16():
     layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, dtype="mixed_float16")
-    layer(_normal(B, T, D), context=_normal(B, S, C))
+    layer(_normal(B, T, D), value=_normal(B, S, C))
     cache = layer.context_cache(_normal(B, S, C))
     assert cache.dtype == "float16" and layer.init_cache(B, T).dtype == "float16"
 

@@ -265,10 +265,10 @@ def test_transformer_alignments_per_block_and_head():
     mask = SOURCE_IDS[:2] != dates.PAD_ID
     for block in model.decoder_blocks:
         got, _ = block(
-            x, encoder_outputs=encoded, encoder_outputs_mask=mask,
+            x, encoder_sequence=encoded, encoder_padding_mask=mask,
             return_attention_scores=True,
         )
-        want = block(x, encoder_outputs=encoded, encoder_outputs_mask=mask)
+        want = block(x, encoder_sequence=encoded, encoder_padding_mask=mask)
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 

@@ -49,7 +49,7 @@ CASES = [
         cls=TransformerEncoderBlock,
         init_kwargs=dict(
             num_heads=H, intermediate_dim=F, key_dim=6, activation="gelu",
-            norm_first=True,
+            normalize_first=True,
         ),
         inputs={"inputs": _normal(B, T, D)},
         call_kwargs={"use_causal_mask": True},
@@ -63,11 +63,11 @@ CASES = [
         name="decoder_post_ln_cross_padded",
         cls=TransformerDecoderBlock,
         init_kwargs=dict(num_heads=H, intermediate_dim=F, dropout=0.1),
-        inputs={"inputs": _normal(B, T, D), "encoder_outputs": _normal(B, S, C)},
-        masks={"inputs": INPUTS_MASK, "encoder_outputs": ENCODER_MASK},
+        inputs={"decoder_sequence": _normal(B, T, D), "encoder_sequence": _normal(B, S, C)},
+        masks={"decoder_sequence": INPUTS_MASK, "encoder_sequence": ENCODER_MASK},
         explicit_mask=lambda m: {
-            "self_attention_mask": _pairs(m["inputs"], m["inputs"]),
-            "cross_attention_mask": _pairs(m["inputs"], m["encoder_outputs"]),
+            "decoder_attention_mask": _pairs(m["decoder_sequence"], m["decoder_sequence"]),
+            "encoder_attention_mask": _pairs(m["decoder_sequence"], m["encoder_sequence"]),
         },
         # two attentions 8 each, three layer norms 2 each, two Dense 2 each
         trainable_weights=26,
@@ -77,12 +77,12 @@ CASES = [
     harness.LayerCase(
         name="decoder_pre_ln_cross_padded",
         cls=TransformerDecoderBlock,
-        init_kwargs=dict(num_heads=H, intermediate_dim=F, norm_first=True),
-        inputs={"inputs": _normal(B, T, D), "encoder_outputs": _normal(B, S, C)},
-        masks={"inputs": INPUTS_MASK, "encoder_outputs": ENCODER_MASK},
+        init_kwargs=dict(num_heads=H, intermediate_dim=F, normalize_first=True),
+        inputs={"decoder_sequence": _normal(B, T, D), "encoder_sequence": _normal(B, S, C)},
+        masks={"decoder_sequence": INPUTS_MASK, "encoder_sequence": ENCODER_MASK},
         explicit_mask=lambda m: {
-            "self_attention_mask": _pairs(m["inputs"], m["inputs"]),
-            "cross_attention_mask": _pairs(m["inputs"], m["encoder_outputs"]),
+            "decoder_attention_mask": _pairs(m["decoder_sequence"], m["decoder_sequence"]),
+            "encoder_attention_mask": _pairs(m["decoder_sequence"], m["encoder_sequence"]),
         },
         trainable_weights=26,
         trainable_params=SELF_ATTENTION + CROSS_ATTENTION + 3 * LAYER_NORM
@@ -101,26 +101,28 @@ def test_decoder_step_converts_to_tflite(tmp_path):
     # runtime's generation loop. Not a harness case: the harness's fit step
     # differentiates through the cache write, and the TensorFlow backend's
     # keras.ops.slice_update (XlaDynamicUpdateSlice) has no gradient.
-    block = TransformerDecoderBlock(H, F, norm_first=True)
+    block = TransformerDecoderBlock(F, H, normalize_first=True)
     block(_normal(B, T, D), _normal(B, S, C))
     specs = {
         "inputs": ((1, D), "float32"),
         "self_attention_cache": ((H, S_MAX, 2 * D // H), "float32"),
         "cross_attention_cache": ((H, S, 2 * D // H), "float32"),
-        "encoder_outputs_mask": ((S,), "bool"),
+        "encoder_padding_mask": ((S,), "bool"),
         "index": ((), "int32"),
     }
     inputs = {
         k: keras.Input(shape, batch_size=B, dtype=dtype, name=k)
         for k, (shape, dtype) in specs.items()
     }
+    # KerasHub's return: outputs, new self-attention cache, cross cache
+    # (unchanged, so not a model output).
     outputs = block(
         inputs["inputs"],
         self_attention_cache=inputs["self_attention_cache"],
         cross_attention_cache=inputs["cross_attention_cache"],
-        encoder_outputs_mask=inputs["encoder_outputs_mask"],
-        cache_update_index=inputs["index"][0],
-    )
+        encoder_padding_mask=inputs["encoder_padding_mask"],
+        self_attention_cache_update_index=inputs["index"][0],
+    )[:2]
     model = keras.Model(inputs, outputs)
     flatbuffer = harness.convert_to_tflite(model, tmp_path / "saved_model")
     for index in (0, 3):  # one flatbuffer, any step
@@ -128,7 +130,7 @@ def test_decoder_step_converts_to_tflite(tmp_path):
             "inputs": _normal(B, 1, D),
             "self_attention_cache": _normal(B, H, S_MAX, 2 * D // H),
             "cross_attention_cache": _normal(B, H, S, 2 * D // H),
-            "encoder_outputs_mask": ENCODER_MASK,
+            "encoder_padding_mask": ENCODER_MASK,
             "index": np.full((B,), index, "int32"),
         }
         expected = model.predict(arrays, verbose=0)
@@ -145,10 +147,10 @@ def _randomize(layer):
     )
 
 
-@pytest.mark.parametrize("norm_first", [False, True], ids=["post_ln", "pre_ln"])
-def test_encoder_matches_keras_reference(norm_first):
+@pytest.mark.parametrize("normalize_first", [False, True], ids=["post_ln", "pre_ln"])
+def test_encoder_matches_keras_reference(normalize_first):
     x = _normal(B, T, D)
-    block = TransformerEncoderBlock(H, F, activation="gelu", norm_first=norm_first)
+    block = TransformerEncoderBlock(F, H, activation="gelu", normalize_first=normalize_first)
     block.build(x.shape)
     _randomize(block)
     got = np.asarray(block(x, mask=INPUTS_MASK))
@@ -176,7 +178,7 @@ def test_encoder_matches_keras_reference(norm_first):
     def feedforward(h):
         return dense_2(dense_1(h))
 
-    if norm_first:
+    if normalize_first:
         h = x + attend(norms[0](x))
         want = h + feedforward(norms[1](h))
     else:
@@ -192,7 +194,7 @@ def test_encoder_matches_keras_reference(norm_first):
 
 def test_encoder_output_keeps_the_mask():
     x = _normal(B, T, D) * INPUTS_MASK[..., None]
-    block = TransformerEncoderBlock(H, F)
+    block = TransformerEncoderBlock(F, H)
     inputs = keras.Input((T, D))
     # Masked average pooling only averages the real steps if the mask survives.
     pooled = keras.layers.GlobalAveragePooling1D()(
@@ -205,19 +207,19 @@ def test_encoder_output_keeps_the_mask():
 
 
 @pytest.mark.parametrize(
-    "norm_first,with_encoder",
+    "normalize_first,with_encoder",
     [(False, True), (True, True), (False, False)],
     ids=["post_ln_cross", "pre_ln_cross", "post_ln_decoder_only"],
 )
-def test_decoder_step_by_step_equals_full_pass(norm_first, with_encoder):
+def test_decoder_step_by_step_equals_full_pass(normalize_first, with_encoder):
     x = _normal(B, T, D)
     encoded = _normal(B, S, C)
-    block = TransformerDecoderBlock(H, F, norm_first=norm_first)
+    block = TransformerDecoderBlock(F, H, normalize_first=normalize_first)
     encoder_kwargs = {}
     if with_encoder:
         encoder_kwargs = {
-            "encoder_outputs": encoded,
-            "encoder_outputs_mask": ENCODER_MASK,
+            "encoder_sequence": encoded,
+            "encoder_padding_mask": ENCODER_MASK,
         }
     full = np.asarray(block(x, **encoder_kwargs))
 
@@ -225,13 +227,14 @@ def test_decoder_step_by_step_equals_full_pass(norm_first, with_encoder):
     if with_encoder:
         step_kwargs = {
             "cross_attention_cache": block.cross_attention_cache(encoded),
-            "encoder_outputs_mask": ENCODER_MASK,
+            "encoder_padding_mask": ENCODER_MASK,
         }
 
     def step(inputs, cache, index):
+        # (outputs, cache), then the cross-attention cache with an encoder.
         return block(
-            inputs, self_attention_cache=cache, cache_update_index=index, **step_kwargs
-        )
+            inputs, self_attention_cache=cache, self_attention_cache_update_index=index, **step_kwargs
+        )[:2]
 
     # A cache longer than the sequence: the unfilled tail must not be attended.
     compiled = tf.function(step, jit_compile=True)
@@ -250,17 +253,17 @@ def test_padded_encoder_positions_do_not_change_the_decoder():
     x = _normal(B, T, D)
     encoded = _normal(B, S, C)
     changed = np.where(ENCODER_MASK[..., None], encoded, 100.0 * _normal(B, S, C))
-    block = TransformerDecoderBlock(H, F)
+    block = TransformerDecoderBlock(F, H)
 
-    def decode(encoder_outputs, encoder_outputs_mask):
-        full = block(x, encoder_outputs, encoder_outputs_mask=encoder_outputs_mask)
-        first_step, _ = block(
+    def decode(encoder_outputs, encoder_padding_mask):
+        full = block(x, encoder_outputs, encoder_padding_mask=encoder_padding_mask)
+        first_step = block(
             x[:, :1],
             self_attention_cache=block.init_cache(B, T),
             cross_attention_cache=block.cross_attention_cache(encoder_outputs),
-            cache_update_index=0,
-            encoder_outputs_mask=encoder_outputs_mask,
-        )
+            self_attention_cache_update_index=0,
+            encoder_padding_mask=encoder_padding_mask,
+        )[0]
         return np.asarray(full), np.asarray(first_step)
 
     for original, perturbed in zip(
@@ -284,7 +287,7 @@ def test_padded_encoder_positions_do_not_change_the_decoder():
         (dict(dropout=1.0), "dropout"),
         (dict(dropout="0.1"), "dropout"),
         (dict(layer_norm_epsilon=0.0), "layer_norm_epsilon"),
-        (dict(norm_first="yes"), "norm_first"),
+        (dict(normalize_first="yes"), "normalize_first"),
         (dict(activation="no_such_activation"), "activation"),
     ],
 )
@@ -296,53 +299,55 @@ def test_bad_constructor_arguments(cls, kwargs, name):
 @pytest.mark.parametrize("cls", [TransformerEncoderBlock, TransformerDecoderBlock])
 def test_width_not_divisible_by_heads(cls):
     with pytest.raises(ValueError, match=r"inputs.shape=\(2, 5, 18\) and num_heads=4"):
-        cls(H, F)(_normal(B, T, 18))
+        cls(F, H)(_normal(B, T, 18))
     # An explicit key_dim lifts the constraint.
-    assert cls(H, F, key_dim=3)(_normal(B, T, 18)).shape == (B, T, 18)
+    assert cls(F, H, key_dim=3)(_normal(B, T, 18)).shape == (B, T, 18)
 
 
 def test_decoder_call_errors():
-    decoder_only = TransformerDecoderBlock(H, F)
+    decoder_only = TransformerDecoderBlock(F, H)
     decoder_only(_normal(B, T, D))
-    with pytest.raises(ValueError, match="no cross-attention.*encoder_outputs.shape"):
+    with pytest.raises(ValueError, match="no cross-attention.*encoder_sequence.shape"):
         decoder_only(_normal(B, T, D), _normal(B, S, C))
     with pytest.raises(ValueError, match="cross_attention_cache needs a block"):
         decoder_only.cross_attention_cache(_normal(B, S, C))
-    with pytest.raises(ValueError, match="cache_update_index=None"):
+    with pytest.raises(ValueError, match="self_attention_cache_update_index=None"):
         decoder_only(
             _normal(B, 1, D), self_attention_cache=decoder_only.init_cache(B, T)
         )
-    with pytest.raises(ValueError, match="cache_update_index=0 without a cache"):
-        decoder_only(_normal(B, 1, D), cache_update_index=0)
+    with pytest.raises(ValueError, match="self_attention_cache_update_index=0 without a cache"):
+        decoder_only(_normal(B, 1, D), self_attention_cache_update_index=0)
 
-    with_cross = TransformerDecoderBlock(H, F)
+    with_cross = TransformerDecoderBlock(F, H)
     with_cross(_normal(B, T, D), _normal(B, S, C))
-    with pytest.raises(ValueError, match="needs encoder_outputs or cross_attention"):
+    with pytest.raises(ValueError, match="needs encoder_sequence or cross_attention"):
         with_cross(_normal(B, T, D))
     with pytest.raises(ValueError, match="init_cache needs a built block"):
-        TransformerDecoderBlock(H, F).init_cache(B, T)
+        TransformerDecoderBlock(F, H).init_cache(B, T)
 
 
 def test_decoder_returns_cross_attention_scores():
     block = TransformerDecoderBlock(num_heads=H, intermediate_dim=F)
     x, encoded = _normal(B, T, D), _normal(B, S, D)
     outputs, scores = block(
-        x, encoder_outputs=encoded, encoder_outputs_mask=ENCODER_MASK,
+        x, encoder_sequence=encoded, encoder_padding_mask=ENCODER_MASK,
         return_attention_scores=True,
     )
-    np.testing.assert_allclose(outputs, block(x, encoded, encoder_outputs_mask=ENCODER_MASK), atol=1e-6)
+    np.testing.assert_allclose(outputs, block(x, encoded, encoder_padding_mask=ENCODER_MASK), atol=1e-6)
     assert tuple(scores.shape) == (B, H, T, S)
     np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(scores)[1][..., ~ENCODER_MASK[1]], 0.0)
-    # With a cache: outputs, scores, then the new cache.
+    # With caches: outputs, scores, then KerasHub's two caches.
     step = block(
         x[:, :1], self_attention_cache=block.init_cache(B, S_MAX),
         cross_attention_cache=block.cross_attention_cache(encoded),
-        encoder_outputs_mask=ENCODER_MASK, cache_update_index=0,
+        encoder_padding_mask=ENCODER_MASK, self_attention_cache_update_index=0,
         return_attention_scores=True,
     )
-    assert [tuple(t.shape) for t in step] == [(B, 1, D), (B, H, 1, S), (B, H, S_MAX, 2 * (D // H))]
+    assert [tuple(t.shape) for t in step] == [
+        (B, 1, D), (B, H, 1, S), (B, H, S_MAX, 2 * (D // H)), (B, H, S, 2 * (D // H))
+    ]
     decoder_only = TransformerDecoderBlock(num_heads=H, intermediate_dim=F)
     decoder_only(x)
-    with pytest.raises(ValueError, match="built without encoder_outputs"):
+    with pytest.raises(ValueError, match="built without encoder_sequence"):
         decoder_only(x, return_attention_scores=True)

@@ -3,8 +3,15 @@
 import keras
 
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
+from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
+
+
+# Names our blocks once used, now KerasHub's.
+_RENAMED = {
+    "norm_first": named("normalize_first", "KerasHub's Transformer layers"),
+}
 
 
 class _TransformerBlock(keras.layers.Layer):
@@ -18,17 +25,21 @@ class _TransformerBlock(keras.layers.Layer):
 
     def __init__(
         self,
-        num_heads,
         intermediate_dim,
-        key_dim=None,
+        num_heads,
         dropout=0.0,
         activation="relu",
         layer_norm_epsilon=1e-5,
-        norm_first=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        *,
+        normalize_first=False,
+        key_dim=None,
         **kwargs,
     ):
+        # KerasHub's order up to bias_initializer; after it KerasHub's
+        # encoder and decoder differ, so the rest is keyword-only.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED)
         super().__init__(**kwargs)
         check_positive_int("num_heads", num_heads)
         check_positive_int("intermediate_dim", intermediate_dim)
@@ -44,9 +55,10 @@ class _TransformerBlock(keras.layers.Layer):
                 "layer_norm_epsilon must be a positive float, "
                 f"received layer_norm_epsilon={layer_norm_epsilon!r}"
             )
-        if not isinstance(norm_first, bool):
+        if not isinstance(normalize_first, bool):
             raise ValueError(
-                f"norm_first must be a bool, received norm_first={norm_first!r}"
+                "normalize_first must be a bool, received "
+                f"normalize_first={normalize_first!r}"
             )
         try:
             self.activation = keras.activations.get(activation)
@@ -60,7 +72,7 @@ class _TransformerBlock(keras.layers.Layer):
         self.key_dim = key_dim
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.norm_first = norm_first
+        self.normalize_first = normalize_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.supports_masking = True
@@ -145,12 +157,12 @@ class _TransformerBlock(keras.layers.Layer):
     # -- residual wiring -----------------------------------------------------
 
     def _sublayer_input(self, x, layer_norm):
-        return layer_norm(x) if self.norm_first else x
+        return layer_norm(x) if self.normalize_first else x
 
     def _sublayer_output(self, x, y, layer_norm, dropout, training):
         """Pre-LN `x + y`, post-LN `LN(x + y)`, `y` the sublayer's output."""
         x = x + dropout(y, training=training)
-        return x if self.norm_first else layer_norm(x)
+        return x if self.normalize_first else layer_norm(x)
 
     def _feedforward(self, x, training):
         """The position-wise feed-forward sublayer with its residual, `[B, T, D]`."""
@@ -167,16 +179,16 @@ class _TransformerBlock(keras.layers.Layer):
 
     def get_config(self):
         config = {
-            "num_heads": self.num_heads,
             "intermediate_dim": self.intermediate_dim,
-            "key_dim": self.key_dim,
+            "num_heads": self.num_heads,
             "dropout": self.dropout,
             "activation": keras.activations.serialize(self.activation),
             "layer_norm_epsilon": self.layer_norm_epsilon,
-            "norm_first": self.norm_first,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer
             ),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "normalize_first": self.normalize_first,
+            "key_dim": self.key_dim,
         }
         return {**super().get_config(), **config}

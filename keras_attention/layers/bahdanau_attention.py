@@ -5,7 +5,16 @@ from keras import ops
 
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import masked_softmax
+from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
+
+
+# Our old name, now that of Keras's attention layers.
+_RENAMED_CALL_ARGS = {
+    "return_attention_weights": named(
+        "return_attention_scores", "Keras's attention layers"
+    ),
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -52,12 +61,12 @@ class BahdanauAttention(keras.layers.Layer):
         query_mask: boolean `[B, T]` (or `[B]` for one step); padded query
             steps get zero weights and a zero context. Filled from the
             Keras mask of `query`.
-        return_attention_weights: also return the attention weights.
+        return_attention_scores: also return the attention weights.
         training: whether dropout is active.
 
     Returns:
         The context `[B, Dv]` for one query step or `[B, T, Dv]` for a
-        sequence; with `return_attention_weights`, the tuple
+        sequence; with `return_attention_scores`, the tuple
         `(context, weights)` with weights `[B, S]` or `[B, T, S]` (before
         dropout).
 
@@ -67,7 +76,7 @@ class BahdanauAttention(keras.layers.Layer):
     >>> decoder_state = keras.random.normal((2, 64))
     >>> attention = BahdanauAttention(units=16)
     >>> context, weights = attention(
-    ...     decoder_state, encoder_outputs, return_attention_weights=True
+    ...     decoder_state, encoder_outputs, return_attention_scores=True
     ... )
     >>> tuple(context.shape), tuple(weights.shape)
     ((2, 32), (2, 7))
@@ -168,6 +177,17 @@ class BahdanauAttention(keras.layers.Layer):
         keys = ops.matmul(ops.cast(values, self.compute_dtype), self.key_kernel)
         return ops.cast(keys, self.compute_dtype)
 
+    def __call__(self, *args, **kwargs):
+        # Before Keras binds the arguments, so an old name gets its new one.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        if args and isinstance(args[0], (list, tuple)):
+            raise TypeError(
+                "BahdanauAttention takes query and values as separate "
+                "arguments, attention(query, values), not keras.layers."
+                "AdditiveAttention's inputs=[query, value, key] list"
+            )
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         query,
@@ -175,7 +195,7 @@ class BahdanauAttention(keras.layers.Layer):
         keys=None,
         values_mask=None,
         query_mask=None,
-        return_attention_weights=False,
+        return_attention_scores=False,
         training=None,
     ):
         self._check_call_args(query, values, keys, values_mask, query_mask)
@@ -219,7 +239,7 @@ class BahdanauAttention(keras.layers.Layer):
         else:
             context = ops.matmul(dropped, values)  # [B, T, Dv]
 
-        if return_attention_weights:
+        if return_attention_scores:
             return context, weights
         return context
 

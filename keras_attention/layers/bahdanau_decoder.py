@@ -2,7 +2,16 @@
 
 import keras
 
+from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
+
+
+# Our old name, now that of Keras's attention layers.
+_RENAMED_CALL_ARGS = {
+    "return_attention_weights": named(
+        "return_attention_scores", "Keras's attention layers"
+    ),
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -36,7 +45,7 @@ class BahdanauDecoder(keras.layers.Layer):
             of `inputs`.
         values_mask: `[B, S]` source padding; Keras fills it from the mask
             of `values`.
-        return_attention_weights: also return the weights `[B, T, S]`.
+        return_attention_scores: also return the weights `[B, T, S]`.
         training: whether dropout is active.
 
     Returns:
@@ -49,7 +58,7 @@ class BahdanauDecoder(keras.layers.Layer):
     >>> decoder = BahdanauDecoder(cell)
     >>> values = keras.random.normal((2, 7, 24))
     >>> outputs, weights = decoder(keras.random.normal((2, 5, 8)), values,
-    ...                            return_attention_weights=True)
+    ...                            return_attention_scores=True)
     >>> tuple(outputs.shape), tuple(weights.shape)
     ((2, 5, 56), (2, 5, 7))
     """
@@ -66,6 +75,11 @@ class BahdanauDecoder(keras.layers.Layer):
         self.rnn = keras.layers.RNN(
             cell,
             return_sequences=True,
+            # A padded step outputs zeros. The default repeats the previous
+            # output, which JAX's and PyTorch's loops take from the first
+            # state: here the hidden state, narrower than the output
+            # (hidden state and context).
+            zero_output_for_mask=True,
             unroll=self.unroll,
             dtype=self.dtype_policy,
             name="rnn",
@@ -87,6 +101,11 @@ class BahdanauDecoder(keras.layers.Layer):
             )
         self.rnn.build(inputs_shape)
 
+    def __call__(self, *args, **kwargs):
+        # Before Keras binds the arguments, so an old name gets its new one.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         inputs,
@@ -94,14 +113,14 @@ class BahdanauDecoder(keras.layers.Layer):
         decoder_state=None,
         inputs_mask=None,
         values_mask=None,
-        return_attention_weights=False,
+        return_attention_scores=False,
         training=None,
     ):
         states = self.cell.initial_state(values, values_mask, decoder_state)
         outputs = self.rnn(
             inputs, initial_state=states, mask=inputs_mask, training=training
         )  # [B, T, Ds + Dv]
-        if return_attention_weights:
+        if return_attention_scores:
             return outputs, self.cell.attention_weights(outputs, states)
         return outputs
 

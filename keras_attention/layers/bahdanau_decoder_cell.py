@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_attention.layers._initializers import clone_initializer
+from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
@@ -14,6 +15,14 @@ from keras_attention.layers.bahdanau_attention import BahdanauAttention
 # The states that follow the inner cell's own: they carry the encoder outputs
 # through `keras.layers.RNN`, which has no `constants` argument in Keras 3.
 _PASS_THROUGH_STATES = 3  # values, keys, values_mask
+
+
+# Our old name, now that of Keras's attention layers.
+_RENAMED_CALL_ARGS = {
+    "return_attention_weights": named(
+        "return_attention_scores", "Keras's attention layers"
+    ),
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -74,12 +83,12 @@ class BahdanauDecoderCell(keras.layers.Layer):
         states: the state list from `initial_state`, or the previous
             step's `new_states`.
         training: whether dropout is active.
-        return_attention_weights: also return this step's attention
+        return_attention_scores: also return this step's attention
             weights.
 
     Returns:
         `(output, new_states)` with output `[B, Ds + Dv]`, the new decoder
-        state followed by the context; with `return_attention_weights`,
+        state followed by the context; with `return_attention_scores`,
         `(output, new_states, weights)` with weights `[B, S]`.
 
     Example:
@@ -298,7 +307,12 @@ class BahdanauDecoderCell(keras.layers.Layer):
 
     # -- call ----------------------------------------------------------------
 
-    def call(self, inputs, states, training=None, return_attention_weights=False):
+    def __call__(self, *args, **kwargs):
+        # Before Keras binds the arguments, so an old name gets its new one.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        return super().__call__(*args, **kwargs)
+
+    def call(self, inputs, states, training=None, return_attention_scores=False):
         inner_states, (values, keys, values_mask) = self._split_states(states)
         if len(inputs.shape) != 2 or not shape_matches(
             inputs.shape[:1], values.shape[:1]
@@ -314,7 +328,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             values,
             keys=keys,
             values_mask=ops.cast(values_mask, "bool"),
-            return_attention_weights=True,
+            return_attention_scores=True,
             training=training,
         )  # [B, Dv], [B, S]
         hidden, new_inner = self.cell(
@@ -326,7 +340,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             new_inner = [new_inner]
         output = ops.concatenate([hidden, context], axis=-1)  # [B, Ds + Dv]
         new_states = [*new_inner, values, keys, values_mask]
-        if return_attention_weights:
+        if return_attention_scores:
             return output, new_states, weights
         return output, new_states
 
@@ -342,11 +356,10 @@ class BahdanauDecoderCell(keras.layers.Layer):
         the hidden states in the first `T - 1` outputs. Attention is
         deterministic given `s_{i-1}` (no dropout here), so the weights are
         those the run used at inference. Under a target mask,
-        `keras.layers.RNN` (with its default `zero_output_for_mask=False`)
-        repeats the last output on a padded step, which is the state it
-        holds there, so the weights stay exact after the first real step;
-        on leading padded steps it outputs zeros instead of the initial
-        state, and the weights of the step after them are approximate.
+        `BahdanauDecoder` outputs zeros on a padded step
+        (`zero_output_for_mask=True`), so the weights are exact on every
+        step before the first padded one; a step after a padded one gets
+        a zero query instead of the state the cell holds there.
         """
         inner_states, (values, keys, values_mask) = self._split_states(states)
         if len(decoder_outputs.shape) != 3 or (
@@ -367,7 +380,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             values,
             keys=keys,
             values_mask=ops.cast(values_mask, "bool"),
-            return_attention_weights=True,
+            return_attention_scores=True,
             training=False,
         )
         return weights  # [B, T, S]

@@ -19,11 +19,38 @@ from keras_attention.layers._graph import (
 )
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import masked_softmax
+from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
     check_shape,
 )
+
+
+_GATCONV = "PyTorch Geometric's GATConv"
+# Names PyTorch Geometric (or our older self) gives our arguments. Where
+# Keras has a name for the same thing (num_heads, units, use_bias,
+# return_attention_scores) we keep Keras's.
+_RENAMED_ARGS = {
+    "attention_dropout": (
+        "attention-coefficient dropout is dropout (as in PyTorch Geometric's "
+        "GATConv); input-feature dropout is feature_dropout"
+    ),
+    "heads": named("num_heads", "keras.layers.MultiHeadAttention"),
+    "concat": "the argument is named concat_heads",
+    "bias": named("use_bias", "Keras layers"),
+    "out_channels": named("units", "keras.layers.Dense"),
+    "in_channels": "the input width is taken from node_features when the layer is built",
+    "edge_dim": "the edge feature width is taken from edge_features when the layer is built",
+    "fill_value": "self loops always get the mean of the node's incoming edge features (GATConv's fill_value='mean')",
+}
+_RENAMED_CALL_ARGS = {
+    "edge_index": "the argument is named edges ([2, E], senders then receivers, as GATConv's edge_index)",
+    "edge_attr": "the argument is named edge_features",
+    "return_attention_weights": named(
+        "return_attention_scores", "Keras's attention layers"
+    ),
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -86,10 +113,10 @@ class GraphAttention(keras.layers.Layer):
         concat_heads: concatenate the heads (`[N, H*U]`) or average them
             (`[N, U]`, the paper's output layer).
         negative_slope: slope of the LeakyReLU for negative inputs.
-        attention_dropout: dropout rate on the attention coefficients while
-            training.
-        dropout: dropout rate on the input node features while training
-            (the paper uses 0.6 for both).
+        dropout: dropout rate on the normalised attention coefficients
+            while training, as PyTorch Geometric's `GATConv(dropout=)`.
+        feature_dropout: dropout rate on the input node features while
+            training (the paper uses 0.6 for both).
         add_self_loops: let every node attend to itself (see above).
         version: `"gat"` or `"gatv2"`.
         use_bias: add a bias to the output.
@@ -134,9 +161,11 @@ class GraphAttention(keras.layers.Layer):
         sparse `[E', H]` aligned with the edges used (the `E` given edges in
         their order, then with self loops node `i`'s loop at row `E + i`;
         a dropped input self loop has 0); dense `[B, H, N, N]`, entry
-        `[b, h, i, j]` for the edge `j -> i`. Coefficients are before
-        dropout; each node's incoming coefficients sum to 1 (0 for a node
-        with no incoming edge).
+        `[b, h, i, j]` for the edge `j -> i`. They are the coefficients
+        that weighted the messages: outside training each node's incoming
+        coefficients sum to 1 (0 for a node with no incoming edge); in
+        training, after dropout, as PyTorch Geometric's `GATConv` returns
+        them (a dropped one is 0, a kept one scaled by `1 / (1 - dropout)`).
 
     Example:
 
@@ -158,8 +187,8 @@ class GraphAttention(keras.layers.Layer):
         num_heads=1,
         concat_heads=True,
         negative_slope=0.2,
-        attention_dropout=0.0,
         dropout=0.0,
+        feature_dropout=0.0,
         add_self_loops=True,
         version="gat",
         use_bias=True,
@@ -174,6 +203,7 @@ class GraphAttention(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_ARGS)
         super().__init__(**kwargs)
         check_positive_int("units", units)
         check_positive_int("num_heads", num_heads)
@@ -186,16 +216,16 @@ class GraphAttention(keras.layers.Layer):
                 "negative_slope must be a float >= 0, received "
                 f"negative_slope={negative_slope!r}"
             )
-        check_rate("attention_dropout", attention_dropout)
         check_rate("dropout", dropout)
+        check_rate("feature_dropout", feature_dropout)
         check_choice("version", version, VERSIONS)
         check_choice("mode", mode, GRAPH_MODES)
         self.units = units
         self.num_heads = num_heads
         self.concat_heads = bool(concat_heads)
         self.negative_slope = float(negative_slope)
-        self.attention_dropout = attention_dropout
         self.dropout = dropout
+        self.feature_dropout = feature_dropout
         self.add_self_loops = bool(add_self_loops)
         self.version = version
         self.use_bias = bool(use_bias)
@@ -212,10 +242,10 @@ class GraphAttention(keras.layers.Layer):
         self._num_features = None
         self._edge_dim = None
         self._input_dropout = keras.layers.Dropout(
-            dropout, seed=seed, dtype=self.dtype_policy, name="dropout"
+            feature_dropout, seed=seed, dtype=self.dtype_policy, name="feature_dropout"
         )
         self._attention_dropout = keras.layers.Dropout(
-            attention_dropout,
+            dropout,
             seed=None if seed is None else seed + 1,
             dtype=self.dtype_policy,
             name="attention_dropout",
@@ -286,6 +316,11 @@ class GraphAttention(keras.layers.Layer):
         self.built = True
 
     # -- call ----------------------------------------------------------------
+
+    def __call__(self, *args, **kwargs):
+        # Before Keras binds the arguments, so another name gets ours.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        return super().__call__(*args, **kwargs)
 
     def call(
         self,
@@ -416,7 +451,9 @@ class GraphAttention(keras.layers.Layer):
             messages * dropped[:, :, None], receivers, num_segments=num_nodes
         )  # [N, H, U]
         outputs = self._combine_heads(attended)  # [N, H*U] or [N, U]
-        return poison(outputs, any_bad), poison(coefficients, any_bad)
+        # The coefficients that weighted the messages, dropout included, as
+        # GATConv returns them.
+        return poison(outputs, any_bad), poison(dropped, any_bad)
 
     def _sparse_loop_features(self, edge_features, receivers, keep, num_nodes):
         """`[N, Fe]`: each node's mean incoming (kept) edge features."""
@@ -477,7 +514,7 @@ class GraphAttention(keras.layers.Layer):
         outputs = self._combine_heads(attended)  # [B, N, H*U] or [B, N, U]
         if node_mask is not None:
             outputs = ops.where(node_mask[:, :, None], outputs, 0)
-        return outputs, coefficients
+        return outputs, dropped  # dropout included, as in the sparse mode
 
     def _dense_loop_features(self, edge_features, incoming):
         """Edge features `[B, N, N, Fe]` with each diagonal entry replaced by
@@ -502,8 +539,8 @@ class GraphAttention(keras.layers.Layer):
             "num_heads": self.num_heads,
             "concat_heads": self.concat_heads,
             "negative_slope": self.negative_slope,
-            "attention_dropout": self.attention_dropout,
             "dropout": self.dropout,
+            "feature_dropout": self.feature_dropout,
             "add_self_loops": self.add_self_loops,
             "version": self.version,
             "use_bias": self.use_bias,

@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import masked_softmax
+from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
@@ -34,6 +35,15 @@ def _matrix_initializer(initializer, input_axes):
     return init
 
 
+_KERAS_MHA = "keras.layers.MultiHeadAttention"
+# Our old names, now Keras's.
+_RENAMED_ARGS = {"output_dim": named("output_shape", _KERAS_MHA)}
+_RENAMED_CALL_ARGS = {
+    "context": named("value", _KERAS_MHA),
+    "context_mask": named("value_mask", _KERAS_MHA),
+}
+
+
 @keras.saving.register_keras_serializable(package="keras_attention")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Multi-head scaled dot-product attention.
@@ -41,9 +51,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Each of `H` heads projects the queries to `key_dim`, the keys to `key_dim`
     and the values to `value_dim`, attends with
     `softmax(q k^T / sqrt(key_dim)) v`, and the heads' results are
-    concatenated and projected to `output_dim` (Vaswani et al. 2017). The
-    keys and values come from the query sequence itself (self-attention) or
-    from a `context` sequence (cross-attention, as in a Transformer decoder).
+    concatenated and projected to `output_shape` (Vaswani et al. 2017). The
+    keys and values come from the query sequence itself (self-attention, when
+    `value` is `None`) or from `value` and `key` (cross-attention, as in a
+    Transformer decoder).
+
+    The constructor and call take the names, order and return conventions
+    of `keras.layers.MultiHeadAttention`: `layer(query, value, key)` is
+    Keras's call, `layer(query)` self-attention. Our old names `output_dim`,
+    `context` and `context_mask` are refused with a `TypeError` naming
+    `output_shape`, `value` and `value_mask` (docs/names.md).
 
     Beyond the plain layer it offers what decoders and long-context models
     need:
@@ -64,8 +81,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     zero output.
 
     Shapes: `B` batch, `T` query length, `S` key length, `M` memory length,
-    `D` query features, `C` context features, `H` heads, `K` key_dim, `V`
-    value_dim.
+    `D` query features, `C` value features, `Ck` key features (`C` unless
+    `key` is given), `H` heads, `K` key_dim, `V` value_dim.
 
     Args:
         num_heads: number of heads `H`.
@@ -74,24 +91,39 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             `key_dim`.
         dropout: dropout rate on the attention weights while training.
         use_bias: whether the four projections have biases.
-        output_dim: size of the output features; defaults to `D`.
+        output_shape: size of the output features, an int or a 1-tuple
+            (Keras's multi-axis output shapes are not supported); defaults
+            to `D`.
         relative_positions: Transformer-XL relative positional encoding
-            (self-attention only); needs an even `D`.
+            (self-attention only); needs an even `D`. This and the arguments
+            after it are keyword-only.
         kernel_initializer, bias_initializer, kernel_regularizer,
         bias_regularizer, kernel_constraint, bias_constraint: as in
             `keras.layers.Dense`. Each kernel is drawn as the matrix it acts
-            as (`[D, H*K]` for the query, `[H*V, output_dim]` for the
+            as (`[D, H*K]` for the query, `[H*V, output_shape]` for the
             output), so the fans are those of that matrix; an int seed is
             offset per weight, so the query, key and value kernels differ.
         seed: seed of the attention dropout.
 
     Call arguments:
         query: `[B, T, D]`.
-        context: optional `[B, S, C]` for cross-attention; keys and values
+        value: optional `[B, S, C]` for cross-attention; keys and values
             come from `query` when it is `None`.
+        key: optional `[B, S, Ck]`, the keys' source; defaults to `value`.
+        query_mask, mask: the Keras mask of `query`, `[B, T]` (Keras fills
+            `mask` when `query` is the only tensor argument and `query_mask`
+            otherwise). Padded queries give zero output (Keras's layer lets
+            them attend to every key); in self-attention padded keys are
+            not attended to.
+        value_mask: `[B, S]`, false for value steps not to attend to;
+            filled from the Keras mask of `value`. With a cross-attention
+            cache, pass the value's mask here explicitly.
+        key_mask: `[B, S]`, the same for `key`; combined with `value_mask`.
         attention_mask: optional boolean `[B, T, S]` (or `[1, T, S]` for
-            every example); true where a query may attend to a key. With `memory`, `S` is
-            `M + T`; with a cache, `S` is the cache length.
+            every example); true where a query may attend to a key. With
+            `memory`, `S` is `M + T`; with a cache, `S` is the cache length.
+        return_attention_scores: also return the weights `[B, H, T, S]`.
+        training: whether dropout is active.
         use_causal_mask: whether query `t` may only attend to keys at or
             before its own position (counting memory and cache offsets).
         memory: optional `[B, M, D]`, the previous segment's inputs to this
@@ -103,18 +135,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             keys and values from `context_cache`).
         cache_update_index: int or scalar int tensor, position of the first
             query step in the cache.
-        return_attention_scores: also return the weights `[B, H, T, S]`.
-        training: whether dropout is active.
-        query_mask, mask: the Keras mask of `query`, `[B, T]` (Keras fills
-            `mask` when `query` is the only tensor argument and `query_mask`
-            otherwise). Padded queries give zero output; in self-attention
-            padded keys are not attended to.
-        context_mask: the Keras mask of `context`, `[B, S]`; with a
-            cross-attention cache, pass the context's mask here explicitly.
         memory_mask: `[B, M]`, false for memory slots that hold nothing yet.
 
     Returns:
-        `output` `[B, T, output_dim]`; `(output, scores)` with
+        `output` `[B, T, output_shape]`; `(output, scores)` with
         `return_attention_scores`; the updated cache is appended as the last
         element when `cache` is given.
 
@@ -133,7 +157,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         value_dim=None,
         dropout=0.0,
         use_bias=True,
-        output_dim=None,
+        output_shape=None,
+        *,
         relative_positions=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
@@ -144,20 +169,33 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
+        # Keras's order up to output_shape; after it Keras has arguments we
+        # lack (attention_axes, flash_attention), so the rest is keyword-only.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_ARGS)
         super().__init__(**kwargs)
         check_positive_int("num_heads", num_heads)
         check_positive_int("key_dim", key_dim)
         if value_dim is not None:
             check_positive_int("value_dim", value_dim)
-        if output_dim is not None:
-            check_positive_int("output_dim", output_dim)
+        if output_shape is not None:
+            size = output_shape
+            if isinstance(size, (tuple, list)) and len(size) == 1:
+                size = size[0]
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+                raise ValueError(
+                    "output_shape must be a positive int or a 1-tuple of one, "
+                    f"received output_shape={output_shape!r}"
+                )
+            output_shape = (size,)  # a tuple, as Keras keeps it
         check_rate("dropout", dropout)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim
         self.dropout = dropout
         self.use_bias = bool(use_bias)
-        self.output_dim = output_dim
+        # Keras's own layer keeps it private too: a public `output_shape`
+        # would clash with that of a functional model.
+        self._output_shape = output_shape
         self.relative_positions = bool(relative_positions)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -168,7 +206,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.seed = seed
         self.supports_masking = True
         self._input_dim = None
-        self._context_dim = None
+        self._value_features = None
+        self._key_features = None
         self._dropout_layer = keras.layers.Dropout(
             dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
         )
@@ -197,44 +236,53 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             constraint=self.bias_constraint,
         )
 
-    def build(self, query_shape, context_shape=None, **unused_shapes):
+    def build(self, query_shape, value_shape=None, key_shape=None, **unused_shapes):
         if len(query_shape) != 3 or query_shape[-1] is None:
             raise ValueError(
                 "query must have shape [B, T, D] with a known D, "
                 f"received query.shape={tuple(query_shape)}"
             )
         dim = query_shape[-1]
-        context_dim = dim
-        if context_shape is not None:
-            if len(context_shape) != 3 or context_shape[-1] is None:
+        value_features = dim
+        if key_shape is not None and value_shape is None:
+            raise ValueError(
+                "key needs a value (keys come from key, values from value), "
+                f"received key.shape={tuple(key_shape)} and value=None"
+            )
+        for name, shape in [("value", value_shape), ("key", key_shape)]:
+            if shape is None:
+                continue
+            if len(shape) != 3 or shape[-1] is None:
                 raise ValueError(
-                    "context must have shape [B, S, C] with a known C, "
-                    f"received context.shape={tuple(context_shape)} "
+                    f"{name} must have shape [B, S, C] with a known C, "
+                    f"received {name}.shape={tuple(shape)} "
                     f"(query.shape={tuple(query_shape)})"
                 )
             if self.relative_positions:
                 raise ValueError(
                     "relative_positions=True is for self-attention; received "
-                    f"context.shape={tuple(context_shape)}"
+                    f"{name}.shape={tuple(shape)}"
                 )
-            context_dim = context_shape[-1]
+        if value_shape is not None:
+            value_features = value_shape[-1]
+        key_features = key_shape[-1] if key_shape is not None else value_features
         if self.relative_positions and dim % 2:
             raise ValueError(
                 "relative_positions=True needs an even number of query "
                 f"features, received query.shape={tuple(query_shape)}"
             )
         heads, kdim, vdim = self.num_heads, self.key_dim, self._value_dim
-        out_dim = self.output_dim or dim
+        out_dim = self._output_shape[0] if self._output_shape else dim
         self.query_kernel = self._add_kernel("query_kernel", (dim, heads, kdim), 0)
         if self.use_bias:
             self.query_bias = self._add_bias("query_bias", (heads, kdim), 0)
         self.key_kernel = self._add_kernel(
-            "key_kernel", (context_dim, heads, kdim), 1
+            "key_kernel", (key_features, heads, kdim), 1
         )
         if self.use_bias:
             self.key_bias = self._add_bias("key_bias", (heads, kdim), 1)
         self.value_kernel = self._add_kernel(
-            "value_kernel", (context_dim, heads, vdim), 2
+            "value_kernel", (value_features, heads, vdim), 2
         )
         if self.use_bias:
             self.value_bias = self._add_bias("value_bias", (heads, vdim), 2)
@@ -255,7 +303,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 name="position_bias", shape=(heads, kdim), initializer="zeros"
             )
         self._input_dim = dim
-        self._context_dim = context_dim
+        self._value_features = value_features
+        self._key_features = key_features
         self.built = True
 
     # -- projections -------------------------------------------------------
@@ -271,12 +320,15 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             y = y + ops.reshape(bias, (-1,))
         return ops.transpose(ops.reshape(y, (batch, length, heads, size)), (0, 2, 1, 3))
 
-    def _keys_values(self, source):
+    def _keys_values(self, value, key=None):
+        """Projected keys (from `key`, default `value`) and values."""
         key = self._project(
-            source, self.key_kernel, self.key_bias if self.use_bias else None
+            value if key is None else key,
+            self.key_kernel,
+            self.key_bias if self.use_bias else None,
         )
         value = self._project(
-            source, self.value_kernel, self.value_bias if self.use_bias else None
+            value, self.value_kernel, self.value_bias if self.use_bias else None
         )
         return key, value  # [B, H, S, K], [B, H, S, V]
 
@@ -288,8 +340,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             dtype=dtype or self.compute_dtype,
         )
 
-    def context_cache(self, context):
-        """Keys and values of `context` `[B, S, C]`, as a cache `[B, H, S, K + V]`.
+    def context_cache(self, value, key=None):
+        """Keys and values of `value` `[B, S, C]`, as a cache `[B, H, S, K + V]`.
+
+        The keys come from `key` `[B, S, Ck]` when given, as in `call`.
 
         Pass it as `cache` (without `cache_update_index`) at every decoding
         step of a cross-attention layer, so the encoder's outputs are
@@ -300,41 +354,62 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "context_cache needs a built layer; call the layer once "
                 "(or build it) before computing a cache"
             )
-        context = ops.cast(context, self.compute_dtype)
-        key, value = self._keys_values(context)
+        value = ops.cast(value, self.compute_dtype)
+        if key is not None:
+            key = ops.cast(key, self.compute_dtype)
+        key, value = self._keys_values(value, key)
         return ops.cast(ops.concatenate([key, value], axis=-1), self.compute_dtype)
 
     # -- call ----------------------------------------------------------------
 
+    def __call__(self, *args, **kwargs):
+        # Before Keras binds the arguments, so an old name gets its new one.
+        refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         query,
-        context=None,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
         attention_mask=None,
-        use_causal_mask=False,
-        memory=None,
-        cache=None,
-        cache_update_index=None,
         return_attention_scores=False,
         training=None,
-        query_mask=None,
-        context_mask=None,
+        use_causal_mask=False,
+        memory=None,
         memory_mask=None,
+        cache=None,
+        cache_update_index=None,
         mask=None,
     ):
         if query_mask is None:
             query_mask = mask
         self._check_call_args(
             query,
-            context,
+            value,
+            key,
             memory,
             cache,
             cache_update_index,
             attention_mask,
             query_mask,
-            context_mask,
+            value_mask,
+            key_mask,
             memory_mask,
         )
+        # Keras's rule: a value step is attended to if neither mask drops it.
+        if key_mask is not None:
+            key_mask = ops.cast(key_mask, "bool")
+            value_mask = (
+                key_mask
+                if value_mask is None
+                else ops.logical_and(ops.cast(value_mask, "bool"), key_mask)
+            )  # [B, S]
+        # From here `key` and `value` name the projections.
+        cross_inputs = None if value is None else (value, key)
         q_len = ops.shape(query)[1]
         heads, kdim = self.num_heads, self.key_dim
 
@@ -343,13 +418,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )  # [B, H, T, K]
 
         # Keys and values, and where the query's first step sits among them.
-        key_mask = None
+        key_mask = None  # [B, S] over the keys actually attended to
         offset = 0
         updated_cache = None
         if cache is not None:
             if cache_update_index is None:
                 kv = cache  # precomputed cross-attention keys and values
-                key_mask = context_mask
+                key_mask = value_mask
             else:
                 key, value = self._keys_values(query)
                 new = ops.cast(ops.concatenate([key, value], axis=-1), cache.dtype)
@@ -359,9 +434,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             updated_cache = kv
             kv = ops.cast(kv, self.compute_dtype)
             key, value = kv[..., :kdim], kv[..., kdim:]
-        elif context is not None:
-            key, value = self._keys_values(context)
-            key_mask = context_mask
+        elif cross_inputs is not None:
+            key, value = self._keys_values(*cross_inputs)
+            key_mask = value_mask
         else:
             source = query
             key_mask = query_mask
@@ -399,7 +474,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
         else:
             blocks = _causal_blocks(
-                query, offset, use_causal_mask and context is None and cache is None
+                query, offset, use_causal_mask and cross_inputs is None and cache is None
             )
             if blocks > 1 and not return_attention_scores:
                 attended = self._blocked_causal_attention(
@@ -596,16 +671,21 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         batch, q_len = query.shape[0], query.shape[1]
         note = f" (query.shape={tuple(query.shape)})"
         check_shape("query_mask", query_mask, (batch, q_len), "[B, T]", note)
-        if context is not None and cache is not None:
+        if key is not None and value is None:
             raise ValueError(
-                "pass either context or a cache, not both; a cross-attention "
-                "cache comes from context_cache(context)"
+                "key needs a value (keys come from key, values from value), "
+                f"received key.shape={key.shape} and value=None"
             )
-        if memory is not None and (context is not None or cache is not None):
+        if value is not None and cache is not None:
+            raise ValueError(
+                "pass either value or a cache, not both; a cross-attention "
+                "cache comes from context_cache(value)"
+            )
+        if memory is not None and (value is not None or cache is not None):
             raise ValueError(
                 "memory is for self-attention without a cache; received "
                 f"memory.shape={memory.shape} together with "
-                f"{'context' if context is not None else 'cache'}"
+                f"{'value' if value is not None else 'cache'}"
             )
         if cache_update_index is not None and cache is None:
             raise ValueError(
@@ -614,15 +694,24 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
 
         key_len = q_len  # S, the number of keys
-        if context is not None:
-            if len(context.shape) != 3 or context.shape[-1] != self._context_dim:
-                raise ValueError(
-                    f"context must have shape [B, S, {self._context_dim}] (its "
-                    "features as when the layer was built), received "
-                    f"context.shape={context.shape}{note}"
+        if value is not None:
+            for name, tensor, features in [
+                ("value", value, self._value_features),
+                ("key", key if key is not None else value, self._key_features),
+            ]:
+                if len(tensor.shape) != 3 or tensor.shape[-1] != features:
+                    raise ValueError(
+                        f"{name} must have shape [B, S, {features}] (its "
+                        "features as when the layer was built), received "
+                        f"{name}.shape={tensor.shape}{note}"
+                    )
+            check_shape("value", value, (batch, None, None), "[B, S, C]", note)
+            key_len = value.shape[1]
+            if key is not None:
+                check_shape(
+                    "key", key, (batch, key_len, None), "[B, S, Ck]",
+                    f" (value.shape={tuple(value.shape)})",
                 )
-            check_shape("context", context, (batch, None, None), "[B, S, C]", note)
-            key_len = context.shape[1]
         if memory is not None:
             check_shape(
                 "memory", memory, (batch, None, self._input_dim), "[B, M, D]", note
@@ -650,13 +739,15 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                         f"[0, {key_len - (q_len or 1)}], received "
                         f"cache_update_index={cache_update_index}{note}"
                     )
-        if context_mask is not None:
-            if context is None and (cache is None or cache_update_index is not None):
+        for name, tensor in [("value_mask", value_mask), ("key_mask", key_mask)]:
+            if tensor is None:
+                continue
+            if value is None and (cache is None or cache_update_index is not None):
                 raise ValueError(
-                    "context_mask needs a context or a cross-attention cache, "
-                    f"received context_mask.shape={context_mask.shape}"
+                    f"{name} needs a value or a cross-attention cache, "
+                    f"received {name}.shape={tensor.shape}"
                 )
-            check_shape("context_mask", context_mask, (batch, key_len), "[B, S]")
+            check_shape(name, tensor, (batch, key_len), "[B, S]")
         if attention_mask is not None:
             mask_batch = attention_mask.shape[0] if len(attention_mask.shape) else None
             check_shape(
@@ -678,7 +769,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             "value_dim": self.value_dim,
             "dropout": self.dropout,
             "use_bias": self.use_bias,
-            "output_dim": self.output_dim,
+            "output_shape": self._output_shape,
             "relative_positions": self.relative_positions,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer
@@ -706,7 +797,7 @@ def _causal_blocks(query, offset, causal_self_attention):
 
     Blocking is for causal self-attention (with or without memory) with
     static shapes: a known query length that the blocks divide and a static
-    memory length; not with a cache or a context.
+    memory length; not with a cache or a value (cross-attention).
     """
     q_len = query.shape[1]
     if not causal_self_attention or q_len is None:

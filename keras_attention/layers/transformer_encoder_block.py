@@ -16,9 +16,9 @@ class TransformerEncoderBlock(_TransformerBlock):
     weights and to each sublayer's output before the residual sum (section
     5.4).
 
-    - `norm_first=False` (post-LN, the paper's original):
+    - `normalize_first=False` (post-LN, the paper's original):
       `x = LN(x + sublayer(x))`.
-    - `norm_first=True` (pre-LN, Xiong et al. 2020): `x = x + sublayer(LN(x))`,
+    - `normalize_first=True` (pre-LN, Xiong et al. 2020): `x = x + sublayer(LN(x))`,
       which trains stably without learning-rate warm-up; a stack of pre-LN
       blocks needs one more layer normalisation after the last block, which
       belongs to the model, not to the block.
@@ -32,39 +32,51 @@ class TransformerEncoderBlock(_TransformerBlock):
     beta), the feed-forward's two Dense layers (kernel, bias) and its layer
     norm.
 
-    Shapes: `B` batch, `T` sequence length, `D` features.
+    The constructor and call take the names, order and return conventions
+    of KerasHub's `TransformerEncoder` (`TransformerEncoderBlock(64, 4)` has
+    `intermediate_dim=64` and `num_heads=4`); `key_dim` and
+    `use_causal_mask` are ours, and our old `norm_first` is refused with a
+    `TypeError` naming `normalize_first` (docs/names.md).
+
+    Shapes: `B` batch, `T` sequence length, `D` features, `H` heads.
 
     Args:
-        num_heads: number of attention heads `H`.
         intermediate_dim: width of the feed-forward's hidden layer.
-        key_dim: size of each head's query, key and value projections;
-            defaults to `D // num_heads`.
+        num_heads: number of attention heads `H`.
         dropout: dropout rate while training.
         activation: the feed-forward's activation.
         layer_norm_epsilon: epsilon of the layer normalisations.
-        norm_first: pre-LN when true, post-LN when false.
         kernel_initializer, bias_initializer: of the attention's projections
             and the feed-forward's Dense layers.
+        normalize_first: pre-LN when true, post-LN when false
+            (keyword-only).
+        key_dim: size of each head's query, key and value projections;
+            defaults to `D // num_heads` (keyword-only).
 
     Call arguments:
         inputs: `[B, T, D]`.
+        padding_mask: optional boolean `[B, T]`, true for real positions;
+            padded positions are not attended to. When `None`, the Keras
+            mask of `inputs` is used.
         attention_mask: optional boolean `[B, T, T]` (or broadcastable); true
             where position `t` may attend to position `s`.
+        training: whether dropout is active.
+        return_attention_scores: also return the self-attention weights
+            `[B, H, T, T]` (before dropout).
         use_causal_mask: whether position `t` may only attend to positions up
             to `t`.
-        training: whether dropout is active.
-        inputs_mask, mask: the Keras mask of `inputs`, `[B, T]` (Keras fills
-            `mask` when `inputs` is the only tensor argument and
-            `inputs_mask` otherwise). Padded positions are not attended to;
-            the output keeps the mask.
+        inputs_mask, mask: filled by Keras with the Keras mask of `inputs`
+            (`mask` when `inputs` is the only tensor argument, `inputs_mask`
+            otherwise); the output keeps the mask.
 
     Returns:
-        `[B, T, D]` in the compute dtype.
+        `[B, T, D]` in the compute dtype; with `return_attention_scores`,
+        `(outputs, scores)`.
 
     Example:
 
     >>> x = keras.random.normal((2, 5, 16))
-    >>> block = TransformerEncoderBlock(num_heads=4, intermediate_dim=32)
+    >>> block = TransformerEncoderBlock(intermediate_dim=32, num_heads=4)
     >>> tuple(block(x).shape)
     (2, 5, 16)
     """
@@ -82,23 +94,31 @@ class TransformerEncoderBlock(_TransformerBlock):
     def call(
         self,
         inputs,
+        padding_mask=None,
         attention_mask=None,
-        use_causal_mask=False,
         training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
         inputs_mask=None,
         mask=None,
     ):
-        padding_mask = inputs_mask if inputs_mask is not None else mask  # [B, T]
+        # An explicit padding mask wins over the Keras mask, as in KerasHub.
+        if padding_mask is None:
+            padding_mask = inputs_mask if inputs_mask is not None else mask  # [B, T]
         x = inputs  # [B, T, D]
         y = self._self_attention(
             self._sublayer_input(x, self._self_attention_layer_norm),
             attention_mask=attention_mask,
             use_causal_mask=use_causal_mask,
             query_mask=padding_mask,
+            return_attention_scores=return_attention_scores,
             training=training,
-        )  # [B, T, D]
+        )  # [B, T, D], with scores ([B, T, D], [B, H, T, T])
+        if return_attention_scores:
+            y, scores = y
         x = self._sublayer_output(
             x, y, self._self_attention_layer_norm, self._self_attention_dropout,
             training,
         )
-        return self._feedforward(x, training)  # [B, T, D]
+        x = self._feedforward(x, training)  # [B, T, D]
+        return (x, scores) if return_attention_scores else x

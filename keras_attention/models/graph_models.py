@@ -121,8 +121,8 @@ def gat_node_classifier(
     check_choice("mode", mode, GRAPH_MODES)
     check_choice("version", version, VERSIONS)
     shared = dict(
+        feature_dropout=dropout,
         dropout=dropout,
-        attention_dropout=dropout,
         version=version,
         mode=mode,
         kernel_regularizer=_l2(l2),
@@ -330,8 +330,8 @@ def gat_link_predictor(
     _check_l2(l2)
     check_choice("version", version, VERSIONS)
     shared = dict(
+        feature_dropout=dropout,
         dropout=dropout,
-        attention_dropout=dropout,
         version=version,
         kernel_regularizer=_l2(l2),
         attention_regularizer=_l2(l2),
@@ -507,8 +507,8 @@ def gat_graph_classifier(
             hidden_units,
             num_heads,
             activation="elu",
+            feature_dropout=dropout,
             dropout=dropout,
-            attention_dropout=dropout,
             version=version,
             name=f"gat_{i}",
         )(x, edges)  # [N, H*U]

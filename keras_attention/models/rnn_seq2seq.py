@@ -242,7 +242,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         # [B, S, 2 units] with attention
         return (outputs if self.attention else None), state, mask
 
-    def _teacher_forced(self, source, decoder_inputs, return_attention_weights=False):
+    def _teacher_forced(self, source, decoder_inputs, return_attention_scores=False):
         values, state, mask = self._encoder_outputs(source)
         embedded = self.target_dropout(self.target_embedding(decoder_inputs))  # [B, T, E]
         if self.attention:
@@ -251,9 +251,9 @@ class RNNSeq2Seq(_Seq2SeqModel):
                 values,
                 decoder_state=state,
                 values_mask=mask,
-                return_attention_weights=return_attention_weights,
+                return_attention_scores=return_attention_scores,
             )  # [B, T, units + units]
-            if return_attention_weights:
+            if return_attention_scores:
                 outputs, weights = outputs  # weights [B, T, S]
                 return self.readout(self.output_dropout(outputs)), weights
         else:
@@ -330,7 +330,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         _, weights = self._teacher_forced(
             ops.convert_to_tensor(source),
             ops.convert_to_tensor(decoder_inputs),
-            return_attention_weights=True,
+            return_attention_scores=True,
         )
         return np.asarray(weights)
 

@@ -196,7 +196,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         x = self._scaled(self.source_embedding(source))  # [B, S, D]
         x = self.embedding_dropout(ops.add(x, self.source_positions(x)))
         for block in self.encoder_blocks:
-            x = block(x, inputs_mask=mask)  # [B, S, D]
+            x = block(x, padding_mask=mask)  # [B, S, D]
         return x, mask
 
     def _embedded_targets(self, tokens, start_index=0):
@@ -213,7 +213,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         encoded, mask = self._encoded(source)
         x = self._embedded_targets(decoder_inputs)  # [B, T, D]
         for block in self.decoder_blocks:
-            x = block(x, encoder_outputs=encoded, encoder_outputs_mask=mask)
+            x = block(x, encoder_sequence=encoded, encoder_padding_mask=mask)
         return self.readout(x)  # [B, T, V]
 
     def _encode(self, source):
@@ -235,14 +235,13 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         x = self._embedded_targets(token, start_index=index)  # [B, 1, D]
         new_states = {"source_mask": states["source_mask"]}
         for i, block in enumerate(self.decoder_blocks):
-            cross = states[f"cross_attention_cache_{i}"]
-            x, cache = block(
+            x, cache, cross = block(
                 x,
+                encoder_padding_mask=mask,
                 self_attention_cache=states[f"self_attention_cache_{i}"],
-                cross_attention_cache=cross,
-                cache_update_index=index,
-                encoder_outputs_mask=mask,
-            )  # [B, 1, D], [B, H, T, 2K]
+                self_attention_cache_update_index=index,
+                cross_attention_cache=states[f"cross_attention_cache_{i}"],
+            )  # [B, 1, D], [B, H, T, 2K], [B, H, S, 2K] (unchanged)
             new_states[f"cross_attention_cache_{i}"] = cross
             new_states[f"self_attention_cache_{i}"] = cache
         return {"logits": self.readout(x), **new_states}  # logits [B, 1, V]
@@ -290,8 +289,8 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         for block in self.decoder_blocks:
             x, block_weights = block(
                 x,
-                encoder_outputs=encoded,
-                encoder_outputs_mask=mask,
+                encoder_sequence=encoded,
+                encoder_padding_mask=mask,
                 return_attention_scores=True,
             )  # [B, T, D], [B, H, T, S]
             weights.append(np.asarray(block_weights))

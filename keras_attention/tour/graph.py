@@ -68,7 +68,7 @@ def models(num_nodes):
         nodes, adjacency = inputs()
         hidden = GraphAttention(
             4, num_heads=4, mode="dense", version="gatv2", activation="elu",
-            dropout=0.2, attention_dropout=0.2, name="attention_1", seed=1,
+            feature_dropout=0.2, dropout=0.2, name="attention_1", seed=1,
         )(nodes, adjacency)
         logits = GraphAttention(
             len(FACTIONS), num_heads=1, concat_heads=False, mode="dense",

@@ -6,20 +6,29 @@ import sys
 
 import numpy as np
 
+from edge_demo.quiet import quiet_logs
 from edge_demo.runtime import EdgeModelError, latency, load, summarize_ms
 
 DESCRIPTION = """\
 Run a model exported by keras-attention on this machine with the LiteRT
 runtime (numpy and ai-edge-litert only; no TensorFlow), and print its result
 and latency. The export writes MODEL.json beside MODEL.tflite; it says what
-the model is (a sequence-to-sequence or translation model, a classifier or a
-copy model), its vocabularies, SentencePiece files or labels, and how to check the file. A missing, truncated or
-changed file is reported before anything runs. A Neural Turing Machine
-copy model runs one step at a time, carrying its state (memory, heads,
-controller) from step to step, and prints what it read and wrote."""
+the model is (a sequence-to-sequence or translation model, a classifier, a
+copy model, or "arrays": any model, arrays in and arrays out, as
+keras-attention-export writes it), its vocabularies, SentencePiece files or
+labels, and how to check the file. A missing, truncated or changed file is
+reported before anything runs. A Neural Turing Machine copy model runs one
+step at a time, carrying its state (memory, heads, controller) from step to
+step, and prints what it read and wrote. LiteRT's own log lines are hidden
+unless --verbose."""
 
 EXAMPLES = """\
 examples:
+  # any model from keras-attention-export: arrays by input name in, arrays
+  # by output name out (a .npz; a .npy for a model with one input). An array
+  # may hold several batches in a row: [k * B, ...] runs k times.
+  python -m edge_demo model.tflite --inputs x.npz --out y.npz
+
   # a sequence-to-sequence model: encode the text, decode greedily
   python -m edge_demo out/dates_int8.tflite --text "3 march 2021"
 
@@ -66,9 +75,17 @@ def _parser():
     )
     parser.add_argument(
         "--inputs",
-        help="classifiers: a .npy file (one input) or .npz (inputs by name), "
-        "real values with the shape the model takes; copy models: a .npy "
-        "file of bits [L, K]",
+        help="arrays and classifiers: a .npy file (one input) or .npz (inputs "
+        "by name), real values with the shape the model takes; copy models: "
+        "a .npy file of bits [L, K]",
+    )
+    parser.add_argument(
+        "--out", help="arrays: write the outputs here, by name (.npz)"
+    )
+    parser.add_argument(
+        "--signature",
+        help="arrays: the signature to run (default: the task's, else the only "
+        "one or serving_default)",
     )
     parser.add_argument(
         "--length",
@@ -91,7 +108,33 @@ def _parser():
         default=10,
         help="timed runs for the latency median and p90 (default 10)",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show LiteRT's own log lines (hidden by default)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     return parser
+
+
+def version():
+    """keras-attention's version: from the installed package, else from the
+    pyproject.toml of the source tree edge_demo runs from (a device that
+    installed edge_demo/requirements.txt only), else "unknown"."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-attention")
+    except metadata.PackageNotFoundError:
+        pass
+    pyproject = os.path.join(os.path.dirname(__file__), os.pardir, "pyproject.toml")
+    try:
+        import tomllib
+
+        with open(pyproject, "rb") as f:
+            return tomllib.load(f)["project"]["version"]
+    except (ImportError, OSError, ValueError, KeyError):
+        return "unknown"
 
 
 def _ms(stats):
@@ -199,6 +242,46 @@ def _classification(model, args):
     ]
 
 
+def _arrays(model, args):
+    if args.inputs is None:
+        raise EdgeModelError(
+            f"{model.model_path} takes arrays: give --inputs (a .npz by input name, "
+            "or a .npy for one input)"
+        )
+    if args.out is not None and not args.out.endswith(".npz"):
+        raise EdgeModelError(f"--out {args.out}: the outputs are written as a .npz file")
+    signature = args.signature or model.task.get("signature") or model.default_signature
+    names = [t["name"] for t in model.spec(signature)["inputs"]]
+    inputs = _read_inputs(args.inputs, names)
+    outputs, count = model.run_batches(signature, inputs)
+    first = inputs if count == 1 else {  # the latency of one call
+        t["name"]: np.asarray(inputs[t["name"]])[: t["shape"][0]]
+        for t in model.spec(signature)["inputs"]
+    }
+    stats = latency(lambda: model.run(signature, **first), runs=args.runs)
+    lines = [f"signature: {signature} ({count} call(s))"]
+    for name, value in outputs.items():
+        lines.append(
+            f"output {name}: shape {list(value.shape)} {value.dtype.name}"
+            + (f", min {value.min():.6g}, max {value.max():.6g}" if value.size else "")
+        )
+        if args.out is None:
+            lines.append("  " + np.array2string(value, threshold=20).replace("\n", "\n  "))
+    if args.out is not None:
+        _write_outputs(args.out, outputs)
+        lines.append(f"wrote {args.out}")
+    return lines + [
+        f"latency: one call {_ms(stats)} ({args.runs} runs, {args.threads} thread(s))"
+    ]
+
+
+def _write_outputs(path, outputs):
+    try:
+        np.savez(path, **outputs)
+    except OSError as e:
+        raise EdgeModelError(f"{path}: cannot write the outputs ({e})") from None
+
+
 def _bit_rows(bits, marks="#."):
     """One text row per bit channel, one column per step: `[L, K]` -> K rows."""
     return ["  " + "".join(marks[0] if b else marks[1] for b in row) for row in bits.T]
@@ -245,29 +328,45 @@ def _ntm_copy(model, args):
     ]
 
 
+RUNS = {
+    "arrays": _arrays,
+    "seq2seq": _seq2seq,
+    "classification": _classification,
+    "node_classification": _classification,
+    "ntm_copy": _ntm_copy,
+    "translation": _translation,
+}
+
+
+def _main(args):
+    model = load(args.model, args.metadata, num_threads=args.threads)
+    # A metadata without a task kind (export_tflite called without `task`)
+    # describes its signatures, which is all the generic task needs.
+    kind = model.task.get("kind", "arrays")
+    run = RUNS.get(kind)
+    if run is None:
+        raise EdgeModelError(
+            f"{model.metadata_path}: task kind {kind!r}; expected one of "
+            f"{', '.join(repr(k) for k in RUNS)}"
+        )
+    if args.out is not None and run is not _arrays:
+        raise EdgeModelError(f"--out is for models of task kind 'arrays', not {kind!r}")
+    lines = run(model, args)
+    return [
+        f"model:   {args.model} ({model.mode}, {os.path.getsize(args.model)} bytes)",
+        *lines,
+    ]
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        model = load(args.model, args.metadata, num_threads=args.threads)
-        kind = model.task.get("kind")
-        run = {
-            "seq2seq": _seq2seq,
-            "classification": _classification,
-            "node_classification": _classification,
-            "ntm_copy": _ntm_copy,
-            "translation": _translation,
-        }.get(kind)
-        if run is None:
-            raise EdgeModelError(
-                f"{model.metadata_path}: task kind {kind!r}; expected 'seq2seq', "
-                "'translation', 'classification', 'node_classification' or 'ntm_copy'"
-            )
-        lines = run(model, args)
+        with quiet_logs(args.verbose):
+            lines = _main(args)
     except EdgeModelError as e:
         # One line, so a script or a person reads the cause at a glance.
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    print(f"model:   {args.model} ({model.mode}, {os.path.getsize(args.model)} bytes)")
     print("\n".join(lines))
     return 0
 

@@ -6,6 +6,7 @@ an `EdgeModel`:
 
     model = load("model.tflite")                 # reads model.json beside it
     outputs = model.run("serving_default", features=x)
+    outputs, k = model.run_batches("serving_default", {"features": xs})  # k batches
     decoded = model.greedy_decode(model.text_to_ids("abc"))
     copied = model.copy_sequence(bits)           # an NTM copy model, step by step
     translated = model.translate("Ein Hund läuft.")  # a translation model
@@ -244,6 +245,75 @@ class EdgeModel:
         }
         outputs = self._runners[signature](**feed)
         return {t["name"]: _dequantize(outputs[t["name"]], t) for t in spec["outputs"]}
+
+    def run_batches(self, signature, arrays):
+        """Run `signature` on arrays that hold one or several of its batches.
+
+        The generic task ("arrays" in the metadata): arrays in, arrays out.
+        Each input's array has the signature's shape `[B, ...]`, or `[k * B,
+        ...]` for `k` batches in a row (the same `k` for every input), e.g. a
+        batch-1 signature run on 20 samples; the outputs of the `k` calls come
+        back concatenated along the first axis.
+
+        Args:
+            signature: the signature's name.
+            arrays: `{input name: array}`, real values as in `run`.
+
+        Returns:
+            `(outputs by name, k)`.
+
+        Raises:
+            EdgeModelError: naming a missing or unknown input, or an input
+                whose shape or dtype does not fit, with what was expected.
+        """
+        specs = {t["name"]: t for t in self.spec(signature)["inputs"]}
+        where = f"{self.model_path}: signature {signature!r}"
+        missing = sorted(set(specs) - set(arrays))
+        extra = sorted(set(arrays) - set(specs))
+        if missing or extra:
+            problems = [f"lacks input(s) {missing}"] if missing else []
+            problems += [f"was given unknown input(s) {extra}"] if extra else []
+            raise EdgeModelError(
+                f"{where} {' and '.join(problems)}; it takes {sorted(specs)}"
+            )
+        batches = {}
+        for name, spec in specs.items():
+            array = np.asarray(arrays[name])
+            shape = spec["shape"]
+            if list(array.shape) == shape:
+                batches[name] = 1
+            elif (
+                shape
+                and shape[0] > 0
+                and list(array.shape[1:]) == shape[1:]
+                and array.ndim == len(shape)
+                and len(array) % shape[0] == 0
+                and len(array) > 0
+            ):
+                batches[name] = len(array) // shape[0]
+            else:
+                rows = f" or [k * {shape[0]}] + {shape[1:]} for k batches" if shape else ""
+                raise EdgeModelError(
+                    f"{where} input {name!r}: expected shape {shape}{rows}, "
+                    f"received {list(array.shape)}"
+                )
+        if len(set(batches.values())) != 1:
+            raise EdgeModelError(
+                f"{where}: the inputs hold different numbers of batches "
+                f"({', '.join(f'{n}: {k}' for n, k in sorted(batches.items()))})"
+            )
+        count = next(iter(batches.values()))
+        if count == 1:
+            return self.run(signature, **arrays), 1
+        runs = []
+        for i in range(count):
+            batch = {}
+            for name, spec in specs.items():
+                size = spec["shape"][0]
+                batch[name] = np.asarray(arrays[name])[i * size : (i + 1) * size]
+            runs.append(self.run(signature, **batch))
+        outputs = {name: np.concatenate([r[name] for r in runs]) for name in runs[0]}
+        return outputs, count
 
     def greedy_decode(self, source_ids, max_length=None):
         """Decode step by step through the `encode` / `decode_step` signatures.

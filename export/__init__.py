@@ -3,29 +3,43 @@
 LiteRT (TFLite) flatbuffers in five modes with builtin ops only, several
 named signatures per file, representative data for the integer modes, ONNX
 through tf2onnx, and a report of every export (size, operators, parity,
-latency). The command line is `keras-attention-export` (`export.cli`).
+latency). The command line is `keras-attention-export`
+(`keras_attention_export.cli`).
+
+Conversion needs TensorFlow and the TensorFlow backend of Keras: on another
+backend, `convert` and `export_tflite` raise a `RuntimeError` that says so.
+Save the model as `.keras` and export it in a process with
+`KERAS_BACKEND=tensorflow` (the command line sets it for itself).
+
+The names below load their modules, and with them TensorFlow, on first use:
+the command line must quiet TensorFlow's logs before it is imported.
 """
 
-from keras_attention_export.errors import CalibrationError, ExportError, FlexOpsError
-from keras_attention_export.metadata import write_metadata
-from keras_attention_export.tflite import (
-    MODES,
-    Signature,
-    convert,
-    default_mode,
-    export_tflite,
-    fixed_signature,
-)
+import importlib
 
-__all__ = [
-    "MODES",
-    "CalibrationError",
-    "ExportError",
-    "FlexOpsError",
-    "Signature",
-    "convert",
-    "default_mode",
-    "export_tflite",
-    "fixed_signature",
-    "write_metadata",
-]
+# Each public name and the module that defines it.
+_NAMES = {
+    "CalibrationError": "errors",
+    "ExportError": "errors",
+    "FlexOpsError": "errors",
+    "write_metadata": "metadata",
+    "MODES": "tflite",
+    "Signature": "tflite",
+    "convert": "tflite",
+    "default_mode": "tflite",
+    "export_tflite": "tflite",
+    "fixed_signature": "tflite",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        module = importlib.import_module(f"keras_attention_export.{_NAMES[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'keras_attention_export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_NAMES))

@@ -15,9 +15,11 @@ one).
 import itertools
 
 import numpy as np
-import tensorflow as tf
 
+from keras_attention._tensorflow import import_tensorflow
 from keras_attention_export.errors import CalibrationError
+
+tf = import_tensorflow("keras_attention_export (LiteRT conversion)")
 
 
 def _samples_from_arrays(data, specs, count):

@@ -11,17 +11,23 @@ Examples:
         --calibration-samples 200 --integer-io --out model_int8.tflite \\
         --report report_int8.json --heldout heldout.npz
 
+    # run it on this machine with edge_demo: arrays by input name in, out
+    python -m edge_demo model.tflite --inputs heldout.npz --out outputs.npz
+
 The report's parity uses --heldout if given, else the calibration file, else
 random inputs (it says which). A `.json` metadata file is written beside the
-`.tflite` for edge_demo. Exit status: 0 on success, 2 on any error, with one
-line saying what went wrong.
+`.tflite` for edge_demo, with the generic task: arrays in, arrays out. The
+conversion runs on the TensorFlow backend of Keras, whatever KERAS_BACKEND
+says; TensorFlow's and LiteRT's log lines are hidden unless --verbose.
+Exit status: 0 on success, 2 on any error, with one line saying what went
+wrong.
 """
 
 import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from edge_demo.quiet import quiet_logs
 
 
 def _parser():
@@ -80,7 +86,24 @@ def _parser():
         help="keep the graph's tensor names in the file (for debugging; "
         "dropped by default to save space)",
     )
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="show TensorFlow's, absl's and LiteRT's log lines (hidden by default)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     return parser
+
+
+def version():
+    """The installed keras-attention's version (the source tree's otherwise)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-attention")
+    except metadata.PackageNotFoundError:
+        import keras_attention
+
+        return keras_attention.__version__
 
 
 def _input_shapes(entries):
@@ -155,6 +178,7 @@ def run(args):
         input_shapes=input_shapes,
         keep_tensor_names=args.keep_tensor_names,
         range_quantile=args.range_quantile,
+        task={"kind": "arrays"},
     )
     print(
         f"wrote {args.out} ({args.mode}, {os.path.getsize(args.out):,} bytes) "
@@ -205,8 +229,13 @@ def run(args):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if "keras" not in sys.modules:
+        # Conversion traces the model as TensorFlow functions; a .keras file
+        # loads on any backend, so this process takes TensorFlow's.
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     try:
-        run(args)
+        with quiet_logs(args.verbose):
+            run(args)
     except (OSError, ValueError, RuntimeError) as error:
         # ExportError, CalibrationError and FlexOpsError are among these.
         print(f"error: {error}", file=sys.stderr)

@@ -8,11 +8,14 @@ the same static shapes as the TFLite export's.
 import numpy as np
 
 from keras_attention_export.errors import ExportError
-from keras_attention_export.tflite import fixed_signature
+from keras_attention_export.tflite import fixed_signature, require_tensorflow
 
 
 def export_onnx(model, path, batch_size=1, input_shapes=None, opset=17):
-    """Write `model` as ONNX to `path`; returns the onnxruntime session."""
+    """Write `model` as ONNX to `path`; returns the onnxruntime session.
+
+    Needs the TensorFlow backend of Keras, as the LiteRT export does."""
+    require_tensorflow("ONNX export (keras_attention_export.onnx)")
     import onnxruntime
     import tf2onnx
 

@@ -6,6 +6,11 @@ Every export goes through a SavedModel written by `keras.export.ExportArchive`
 in the flatbuffer (NaN outputs, failed int8 calibration). Flex (Select TF)
 ops are never enabled, since the Python LiteRT runtime cannot run them: a
 model that needs one fails with `FlexOpsError`, naming the ops and layers.
+
+Needs TensorFlow, and the model must live on the TensorFlow backend of Keras
+(the converter traces it as TensorFlow functions): on JAX or PyTorch,
+`convert` raises a `RuntimeError` saying to save the model as `.keras` and
+export it in a process with `KERAS_BACKEND=tensorflow`.
 """
 
 import os
@@ -14,14 +19,29 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_attention._tensorflow import import_tensorflow, require_tensorflow_backend
 from keras_attention.models.signature import Signature
 from keras_attention_export.calibration import representative_dataset
 from keras_attention_export.errors import ExportError, FlexOpsError
 from keras_attention_export.metadata import write_metadata
 
+tf = import_tensorflow("keras_attention_export (LiteRT conversion)")
+
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+# What to do on another backend, in the error that says so.
+_ON_ANOTHER_BACKEND = (
+    "Save the model with model.save('model.keras') and export it in a process "
+    "with KERAS_BACKEND=tensorflow, e.g. `KERAS_BACKEND=tensorflow "
+    "keras-attention-export model.keras --out model.tflite` (the command line "
+    "sets the backend itself)."
+)
+
+
+def require_tensorflow(what):
+    """Raise unless Keras runs on TensorFlow, saying what to do instead."""
+    require_tensorflow_backend(what, _ON_ANOTHER_BACKEND)
 
 # What each mode asks of the converter. The integer modes fall back to
 # float builtins for ops without integer kernels (the report lists them).
@@ -66,44 +86,67 @@ def fixed_signature(model, batch_size=1, input_shapes=None):
             whose other axes are not fixed in the model.
 
     Returns:
-        `{"serving_default": Signature}` whose outputs are named after the
-        model's output layers (`output_0`, ... when they collide).
+        `{"serving_default": Signature}` whose inputs are named as
+        `input_names` says and whose outputs are named after the model's
+        output layers (`output_0`, ... when they collide).
     """
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(
             f"batch_size must be a positive int, received batch_size={batch_size!r}"
         )
     input_shapes = dict(input_shapes or {})
-    unknown = set(input_shapes) - {t.name for t in model.inputs}
+    names = input_names(model)
+    unknown = set(input_shapes) - set(names)
     if unknown:
         raise ValueError(
             f"input_shapes names inputs the model does not have: {sorted(unknown)}; "
-            f"its inputs are {[t.name for t in model.inputs]}"
+            f"its inputs are {names}"
         )
     specs = []
-    for tensor in model.inputs:
+    for name, tensor in zip(names, model.inputs):
         # A leading axis the model fixes stays (a graph's [N, F] nodes and
         # [2, E] edges have no batch axis); an open one becomes batch_size.
         leading = batch_size if tensor.shape[0] is None else tensor.shape[0]
-        shape = (leading,) + tuple(input_shapes.get(tensor.name, tensor.shape[1:]))
+        shape = (leading,) + tuple(input_shapes.get(name, tensor.shape[1:]))
         if any(size is None for size in shape):
             raise ValueError(
-                f"input {tensor.name!r} has shape {tuple(tensor.shape)} with an "
+                f"input {name!r} has shape {tuple(tensor.shape)} with an "
                 "unknown axis besides the batch; a TFLite signature needs static "
-                f"shapes: pass input_shapes={{{tensor.name!r}: (...)}}"
+                f"shapes: pass input_shapes={{{name!r}: (...)}}"
             )
-        specs.append(tf.TensorSpec(shape, tensor.dtype, name=tensor.name))
-    names = [t.name for t in model.inputs]
+        specs.append(tf.TensorSpec(shape, tensor.dtype, name=name))
     output_names = [_output_name(t, i) for i, t in enumerate(model.outputs)]
     if len(set(output_names)) != len(output_names):
         output_names = [f"output_{i}" for i in range(len(model.outputs))]
 
     def serve(*tensors):
-        outputs = model(dict(zip(names, tensors)), training=False)
+        # In the structure the model was built with, so no name must match.
+        inputs = keras.tree.pack_sequence_as(model.input, list(tensors))
+        outputs = model(inputs, training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return dict(zip(output_names, outputs))
 
     return {"serving_default": Signature(serve, specs)}
+
+
+def input_names(model):
+    """The names of a model's inputs, in the order of `model.inputs`.
+
+    They name the signature's inputs and the arrays of a dict fed to the
+    model: a dict-structured model's keys, else the input layers' names. A
+    `keras.Input` without `name=` is called after its layer (`input_layer`,
+    `input_layer_1`, ...), which is what Keras matches a dict of arrays
+    against, and not after its tensor (`keras_tensor_3`), which it is not.
+    """
+    structure = model.input
+    if isinstance(structure, dict) and len(structure) == len(model.inputs):
+        return sorted(structure)  # model.inputs flattens a dict in key order
+    return [_layer_name(t) or t.name for t in model.inputs]
+
+
+def _layer_name(tensor):
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation.name if history is not None else None
 
 
 def _output_name(tensor, index):
@@ -175,6 +218,7 @@ def convert(
         ExportError: conversion failed, the result cannot run, or a
             calibrated mode was asked of a model with a loop.
     """
+    require_tensorflow("LiteRT conversion (keras_attention_export)")
     if mode is None:
         mode = default_mode(model)
     if mode not in MODES:
@@ -432,6 +476,10 @@ def _layer_names(model):
 def export_tflite(model, path, mode=None, task=None, **convert_kwargs):
     """Convert (see `convert`), write `path` and the metadata file beside it.
 
+    `task` goes into the metadata for the application (see
+    `export.metadata`); without one, the model runs on `edge_demo` as the
+    generic task: arrays in, arrays out (`{"kind": "arrays"}`).
+
     Returns the path of the metadata file (`model.json` beside
     `model.tflite`), which `edge_demo` reads on the device.
     """
@@ -440,7 +488,7 @@ def export_tflite(model, path, mode=None, task=None, **convert_kwargs):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(flatbuffer)
-    return write_metadata(path, mode, task=task)
+    return write_metadata(path, mode, task=task or {"kind": "arrays"})
 
 
 def calibration_arrays(signature, samples, seed=0):

@@ -1,18 +1,64 @@
 """`keras-attention COMMAND`: the library's command line (`tour` for now)."""
 
+import argparse
+import importlib
 import sys
+
+# Each command and the module whose `main(argv)` runs it.
+COMMANDS = {"tour": "keras_attention.tour.__main__"}
+
+DESCRIPTION = """\
+The command line of keras-attention. Each command takes its own --help.
+
+commands:
+  tour   train every family's reference models on built-in data, export them
+         to LiteRT (float32, dynamic range, int8), run them on the device
+         runtime (edge_demo) and write a report folder"""
+
+EXAMPLES = """\
+examples:
+  keras-attention tour --quick --out tour_report   # about two minutes
+  keras-attention tour --help
+
+The other commands: keras-attention-export (a saved model to LiteRT) and
+python -m edge_demo (run an exported model with LiteRT only)."""
+
+
+def version():
+    """The installed keras-attention's version (the source tree's otherwise)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-attention")
+    except metadata.PackageNotFoundError:
+        import keras_attention
+
+        return keras_attention.__version__
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-attention",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND",
+                        help=f"one of: {', '.join(sorted(COMMANDS))}")
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, metavar="...",
+                        help="the command's own arguments (see COMMAND --help)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    return parser
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"tour": "keras_attention.tour.__main__"}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print(
-            "usage: keras-attention tour [--quick] [--out DIR]\n\n"
-            "commands:\n  tour   train, export and run on device every "
-            "family's reference models; write a report folder"
-        )
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    import importlib
-
-    return importlib.import_module(commands[argv[0]]).main(argv[1:])
+    if not argv:
+        _parser().print_usage(sys.stderr)
+        print("keras-attention: give a COMMAND (--help lists them)", file=sys.stderr)
+        return 2
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit:  # --help, --version, or a usage error (2)
+        return exit.code
+    return importlib.import_module(COMMANDS[args.command]).main(args.arguments)

@@ -31,6 +31,11 @@ GPU machines (README: "More than one device"):
 
     TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
                 "task": {"type": "worker", "index": 0}}' python train.py
+
+TensorFlow only: `tf.distribute` needs the TensorFlow backend of Keras, so
+`DistributedTrainer` and `mirrored_strategy` raise a `RuntimeError` on JAX
+or PyTorch, saying what to use there (`keras.distribution`). Importing this
+module does not import TensorFlow; the functions do, when called.
 """
 
 import json
@@ -39,7 +44,22 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_attention._tensorflow import import_tensorflow, require_tensorflow_backend
+
+# What to use on another backend, in the error that says this module cannot.
+_ON_ANOTHER_BACKEND = (
+    "On JAX, keras.distribution (DataParallel, ModelParallel) spreads "
+    "model.fit over devices; or run this program with KERAS_BACKEND=tensorflow."
+)
+
+
+def _tensorflow():
+    return import_tensorflow("keras_attention.distributed (tf.distribute)")
+
+
+def _tensorflow_backend(what):
+    return require_tensorflow_backend(what, _ON_ANOTHER_BACKEND)
 
 
 def use_logical_cpus(count):
@@ -48,6 +68,7 @@ def use_logical_cpus(count):
     For trying `MirroredStrategy` without accelerators. Must run before any
     TensorFlow operation; raises `RuntimeError` otherwise.
     """
+    tf = _tensorflow()
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
@@ -57,7 +78,10 @@ def use_logical_cpus(count):
 
 def mirrored_strategy(devices=None):
     """`tf.distribute.MirroredStrategy` over `devices` (default: all GPUs, else
-    every logical CPU), with a cross-device reduction that works on CPUs."""
+    every logical CPU), with a cross-device reduction that works on CPUs.
+
+    Needs the TensorFlow backend of Keras (a `RuntimeError` says so)."""
+    tf = _tensorflow_backend("mirrored_strategy (tf.distribute)")
     if devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
@@ -91,6 +115,7 @@ def cluster_spec():
 
 def _split_rows(batch, parts, part):
     """Rows `part * n : (part + 1) * n` of every tensor in `batch`, `n = B / parts`."""
+    tf = _tensorflow()
 
     def cut(tensor):
         rows = tf.shape(tensor)[0]
@@ -108,6 +133,9 @@ def _split_rows(batch, parts, part):
 
 class DistributedTrainer:
     """A training loop for `MultiWorkerMirroredStrategy` (or any strategy).
+
+    Needs the TensorFlow backend of Keras: on another, the constructor raises
+    a `RuntimeError` naming it and what to use there instead.
 
     Args:
         build_model: called with no arguments under the strategy's scope;
@@ -133,6 +161,7 @@ class DistributedTrainer:
 
     def __init__(self, build_model, dataset_fn, steps_per_epoch, checkpoint_dir=None,
                  strategy=None, jit_compile=None, checkpoint_every=50, max_to_keep=3):
+        tf = _tensorflow_backend("DistributedTrainer (tf.distribute)")
         if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
             raise ValueError(
                 f"steps_per_epoch must be a positive int, received {steps_per_epoch!r}"
@@ -179,6 +208,7 @@ class DistributedTrainer:
 
     def _restore(self, checkpoint_dir):
         # Every worker restores the chief's latest checkpoint.
+        tf = _tensorflow()
         latest = tf.train.latest_checkpoint(checkpoint_dir)
         if latest is not None:
             self._checkpoint.restore(latest).expect_partial()
@@ -187,6 +217,7 @@ class DistributedTrainer:
 
     def _compute(self, inputs, targets, weights, total_weight):
         """Loss and gradients of one replica's rows, normalized globally (XLA)."""
+        tf = _tensorflow()
         with tf.GradientTape() as tape:
             predictions = self.model(inputs, training=True)
             per_target = self._per_target_loss(targets, predictions)
@@ -200,6 +231,7 @@ class DistributedTrainer:
         return loss, gradients
 
     def _build_step(self):
+        tf = _tensorflow()
         compute = tf.function(self._compute, jit_compile=self.jit_compile)
 
         def replica_step(batch):
@@ -231,6 +263,7 @@ class DistributedTrainer:
 
     def _distributed(self, epoch, skip):
         """Epoch `epoch`'s global batches after the first `skip`, split per replica."""
+        tf = _tensorflow()
         replicas = self.strategy.num_replicas_in_sync
 
         def dataset_for(context):

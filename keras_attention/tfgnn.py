@@ -23,12 +23,15 @@ and the mask names), its `graph_label` (or a `GraphBatch`'s `labels`) as the
 context feature `label_feature`, one per component. A graph's `name` and
 `num_classes` are not carried.
 
-TF-GNN 1.0 runs on Keras 2 only: it needs the `tf-keras` package and
-`TF_USE_LEGACY_KERAS=1` in the environment before TensorFlow is first imported
-(Keras 3 models, `import keras`, still work in that process). Install both
-with the extra: `pip install "keras-attention[gnn]"`. TF-GNN is imported only
-when a function here is called, with an `ImportError` saying what to do when
-it cannot be.
+TensorFlow only: a GraphTensor is made of TensorFlow tensors, so this module
+needs TensorFlow installed (importing it without raises an `ImportError` that
+says so). It does not need the TensorFlow backend of Keras: it converts data,
+and the arrays it gives feed `model.fit` on any backend. TF-GNN 1.0 runs on
+Keras 2 only: it needs the `tf-keras` package and `TF_USE_LEGACY_KERAS=1` in
+the environment before TensorFlow is first imported (Keras 3 models, `import
+keras`, still work in that process). Install both with the extra: `pip
+install "keras-attention[gnn]"`. TF-GNN is imported only when a function here
+is called, with an `ImportError` saying what to do when it cannot be.
 
 Shapes: `N` nodes, `E` edges, `F` node features, `Fe` edge features, `G`
 graphs (components).
@@ -51,9 +54,11 @@ True
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from keras_attention._tensorflow import import_tensorflow
 from keras_attention.data.graphs import Graph, GraphBatch, validate_edges
+
+tf = import_tensorflow("keras_attention.tfgnn (TF-GNN's GraphTensor)")
 
 # TF-GNN's `tfgnn.HIDDEN_STATE`, spelled out so the defaults need no import.
 HIDDEN_STATE = "hidden_state"

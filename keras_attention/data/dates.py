@@ -41,6 +41,8 @@ import datetime
 
 import numpy as np
 
+from keras_attention._tensorflow import import_tensorflow
+
 PAD_ID = 0
 START_ID = 1
 END_ID = 2
@@ -230,9 +232,12 @@ def dataset(sources, targets, batch_size=64, shuffle=True, seed=0):
 
     See `arrays` for what each holds.
     Shuffled each epoch with `seed` when `shuffle`; the last batch may be
-    smaller.
+    smaller. A `tf.data` pipeline: it needs TensorFlow installed
+    (`pip install 'keras-attention[tensorflow]'`), not the TensorFlow
+    backend, since `tf.data` feeds `model.fit` on any Keras backend; without
+    TensorFlow, `arrays` gives the same batches' data as numpy.
     """
-    import tensorflow as tf
+    tf = import_tensorflow("dates.dataset (a tf.data pipeline)")
 
     data = tf.data.Dataset.from_tensor_slices(arrays(sources, targets))
     if shuffle:

@@ -53,7 +53,11 @@ Layouts, for an example of `L` vectors (`d` the first delimiter channel):
   I = num_bits + 2, O = num_bits, T = max_items * (k + 1) + 2 * k + 2.
 
 Batch `b` of a dataset is drawn with `numpy.random.default_rng([seed, b])`,
-so a seed gives the same batches on every pass and every machine.
+so a seed gives the same batches on every pass and every machine. The
+`*_batch` functions need numpy only; the `*_dataset` functions are `tf.data`
+pipelines: they need TensorFlow installed (`pip install
+'keras-attention[tensorflow]'`), not the TensorFlow backend, since `tf.data`
+feeds `model.fit` on any Keras backend.
 
 Example:
 

@@ -20,6 +20,11 @@ batch is padded to the maximum lengths, one static shape.
 
 `pad_ids` pads (and, if asked, truncates) id lists for inference.
 
+`translation_dataset` is a `tf.data` pipeline: it needs TensorFlow installed
+(`pip install 'keras-attention[tensorflow]'`), not the TensorFlow backend,
+since `tf.data` feeds `model.fit` on any Keras backend. `pad_ids` needs numpy
+only.
+
 Example:
 
 >>> data = translation_dataset([[5, 6, 2], [7, 2]], [[8, 2], [9, 9, 2]],
@@ -34,6 +39,7 @@ Example:
 
 import numpy as np
 
+from keras_attention._tensorflow import import_tensorflow
 from keras_attention.data.subwords import END_ID, PAD_ID, START_ID
 
 DEFAULT_BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 32, 40, 48, 64)
@@ -133,7 +139,7 @@ def translation_dataset(
     Returns:
         A `tf.data.Dataset`; its batches repeat only if you `.repeat()` it.
     """
-    import tensorflow as tf
+    tf = import_tensorflow("translation_dataset (a tf.data pipeline)")
 
     sources = _check_id_lists("source_ids", source_ids)
     targets = _check_id_lists("target_ids", target_ids)

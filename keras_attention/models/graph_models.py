@@ -200,7 +200,9 @@ def node_dataset(graph, mask, dense=False):
     """A one-element `tf.data.Dataset`: the whole graph, its labels, and
     `mask` as sample weights, so losses and metrics count the masked nodes
     only. `dense` adds the batch axis and gives the adjacency instead of
-    the edges, for models built with `mode="dense"`."""
+    the edges, for models built with `mode="dense"`. A `tf.data` pipeline:
+    it needs TensorFlow installed, not the TensorFlow backend, since
+    `tf.data` feeds `model.fit` on any Keras backend."""
     inputs = (graph.node_features, graph.edges)
     labels, weights = graph.labels, np.asarray(mask, np.float32)
     if dense:
@@ -382,6 +384,8 @@ def train_link_predictor(
     Adam, compiled with XLA unless `jit_compile=False`. With `patience`,
     training stops when the validation AUC has not improved for that many
     epochs and the best weights are restored; `seed` seeds the negatives.
+    Its input pipeline is `tf.data`: it needs TensorFlow installed, on any
+    Keras backend.
 
     Returns:
         `(history, test_auc)`: the `keras.callbacks.History` and the ROC AUC
@@ -540,7 +544,9 @@ def graph_batches(
     batch's empty slots have label 0 and weight 0. `max_nodes` and
     `max_edges` default to the largest graph's; give the same ones to every
     split to compile once. With `shuffle`, the order changes every time the
-    dataset is iterated (every epoch), reproducibly from `seed`.
+    dataset is iterated (every epoch), reproducibly from `seed`. A `tf.data`
+    pipeline: it needs TensorFlow installed, not the TensorFlow backend,
+    since `tf.data` feeds `model.fit` on any Keras backend.
     """
     graphs = list(graphs)
     if not graphs:

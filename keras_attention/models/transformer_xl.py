@@ -245,9 +245,13 @@ def language_model_dataset(stream, batch_size, segment_length):
     """`tf.data` of consecutive segments `(inputs [B, L], targets [B, L])`, in order.
 
     Train with `model.fit(..., shuffle=False)` and reset the memory at each
-    epoch (`ResetMemory`).
+    epoch (`ResetMemory`). A `tf.data` pipeline: it needs TensorFlow
+    installed, not the TensorFlow backend (`stream_segments` gives the same
+    arrays with numpy only).
     """
-    import tensorflow as tf
+    from keras_attention._tensorflow import import_tensorflow
+
+    tf = import_tensorflow("language_model_dataset (a tf.data pipeline)")
 
     inputs, targets = stream_segments(stream, batch_size, segment_length)
     return tf.data.Dataset.from_tensor_slices((inputs, targets))

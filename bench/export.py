@@ -20,13 +20,13 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# bench/export.py shares its name with the export package: drop this folder
-# from the import path so that `import export` finds the package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from edge_demo.quiet import quiet_process
 
+if __name__ == "__main__":
+    # Before TensorFlow is imported, so that its import-time lines hide too.
+    quiet_process("--verbose" in sys.argv[1:])
+
+from _load import bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
@@ -147,6 +147,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="the tour's quick settings")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, absl's and LiteRT's log lines")
     args = parser.parse_args()
     settings = sequence.QUICK if args.quick else sequence.FULL
     peak = matmul_peak_gflops()

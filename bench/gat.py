@@ -43,15 +43,16 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# bench/export.py shares its name with the export package: drop this folder
-# from the import path so that `import export` finds the package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-_ROOT = os.path.dirname(_HERE)
+from edge_demo.quiet import quiet_process
 
+if __name__ == "__main__":
+    # Before TensorFlow is imported, so that its import-time lines hide too.
+    quiet_process("--verbose" in sys.argv[1:])
+
+from _load import bench_module, emit_json  # noqa: E402
 import numpy as np  # noqa: E402
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # TensorFlow and Keras are imported where they are used: the TF-GNN worker
 # process must import TensorFlow with Keras 2 and never Keras 3.
@@ -594,6 +595,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, absl's and LiteRT's log lines")
     parser.add_argument("--worker", choices=["tfgnn", "pyg"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

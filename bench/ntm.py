@@ -45,13 +45,13 @@ import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# bench/export.py shares its name with the export package: drop this folder
-# from the import path so that `import export` finds the package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from edge_demo.quiet import quiet_process
 
+if __name__ == "__main__":
+    # Before TensorFlow is imported, so that its import-time lines hide too.
+    quiet_process("--verbose" in sys.argv[1:])
+
+from _load import bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -305,6 +305,8 @@ def main():
     parser.add_argument("--tasks", default="copy,recall,timing",
                         help="what to run: copy, recall, timing (default all)")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, absl's and LiteRT's log lines")
     args = parser.parse_args()
     defaults = (
         dict(minutes=1.0, recall_minutes=0.5, check_every=100, test_sequences=16,

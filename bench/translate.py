@@ -47,13 +47,13 @@ import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-_HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import bench_module, emit_json  # noqa: E402  (before the folder leaves the path)
-# bench/export.py shares its name with the export package: drop this folder
-# from the import path so that `import export` finds the package.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from edge_demo.quiet import quiet_process
 
+if __name__ == "__main__":
+    # Before TensorFlow is imported, so that its import-time lines hide too.
+    quiet_process("--verbose" in sys.argv[1:])
+
+from _load import bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -63,6 +63,7 @@ from keras_attention.data import multi30k, subwords, translation  # noqa: E402
 from keras_attention.models import decoding, transformer_xl  # noqa: E402
 from keras_attention.models import translation_models  # noqa: E402
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax"]
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "multi30k")
 
@@ -173,6 +174,8 @@ def main():
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--out", default=os.path.join(_HERE, "results", "translate"))
     parser.add_argument("--json")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, absl's and LiteRT's log lines")
     parser.add_argument("--minutes", type=float, default=None,
                         help="training budget per model (default 60)")
     parser.add_argument("--lm-minutes", type=float, default=None,

@@ -151,6 +151,7 @@ def run(args):
         default_mode,
         export_tflite,
         fixed_signature,
+        input_names,
     )
 
     if not os.path.exists(args.model):
@@ -195,9 +196,12 @@ def run(args):
             note = "random inputs (no --heldout given)"
         samples = _samples(arrays, args.batch_size)
         output_names = [t._keras_history.operation.name for t in model.outputs]
+        names = input_names(model)
 
         def reference(sample):
-            outputs = model.predict(sample, verbose=0)
+            # In the model's own structure: no name has to match.
+            inputs = keras.tree.pack_sequence_as(model.input, [sample[n] for n in names])
+            outputs = model.predict(inputs, verbose=0)
             outputs = outputs if isinstance(outputs, list) else [outputs]
             if len(set(output_names)) != len(output_names):
                 return {f"output_{i}": o for i, o in enumerate(outputs)}

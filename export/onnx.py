@@ -5,10 +5,11 @@ models when it is given an explicit input signature, so the signature has
 the same static shapes as the TFLite export's.
 """
 
+import keras
 import numpy as np
 
 from keras_attention_export.errors import ExportError
-from keras_attention_export.tflite import fixed_signature, require_tensorflow
+from keras_attention_export.tflite import fixed_signature, input_names, require_tensorflow
 
 
 def export_onnx(model, path, batch_size=1, input_shapes=None, opset=17):
@@ -36,6 +37,7 @@ def onnx_max_error(session, model, inputs):
     """Largest absolute difference between onnxruntime and Keras on `inputs`."""
     names = [i.name for i in session.get_inputs()]
     got = session.run(None, {n: np.asarray(inputs[n]) for n in names})
-    want = model.predict(inputs, verbose=0)
+    ordered = [inputs[n] for n in input_names(model)]
+    want = model.predict(keras.tree.pack_sequence_as(model.input, ordered), verbose=0)
     want = want if isinstance(want, (list, tuple)) else [want]
     return max(float(np.abs(g - w).max()) for g, w in zip(got, want))

@@ -7,13 +7,19 @@ import numpy as np
 
 from edge_demo.__main__ import main as edge_main
 from keras_attention.cli import main as cli_main
-from keras_attention.tour import run_tour
+from tests.log_lines import log_lines
 
 
-def test_quick_tour_writes_its_report(tmp_path, capsys):
-    index, table = run_tour(str(tmp_path), quick=True)
-    assert os.path.basename(index) == "index.md"
+def test_quick_tour_writes_its_report(tmp_path, capfd):
+    # Through the command line, whose output is checked at the descriptors:
+    # TensorFlow's and LiteRT's C++ logs bypass Python's sys.stderr.
+    assert cli_main(["tour", "--quick", "--out", str(tmp_path)]) == 0
+    printed = capfd.readouterr()
+    assert log_lines(printed.out + printed.err) == [], printed.out + printed.err
+    index = str(tmp_path / "index.md")
+    assert printed.out.rstrip().endswith(f"report: {index}")
     page = open(index, encoding="utf-8").read()
+    table = printed.out.rstrip().rsplit("\n\n", 1)[0].rsplit("\n\n", 1)[-1]
     results = json.loads((tmp_path / "results.json").read_text())
     names = ["rnn", "bahdanau", "transformer", "karate gatv2", "karate gcn", "ntm copy"]
     assert [r["name"] for r in results] == names
@@ -29,10 +35,10 @@ def test_quick_tour_writes_its_report(tmp_path, capsys):
         assert arrays["adjacency"].sum() == 156  # 78 friendships, both ways
     assert (tmp_path / "karate_gatv2_attention.png").stat().st_size > 1000
     # The int8 karate model classifies the members through edge_demo's CLI.
-    capsys.readouterr()
+    capfd.readouterr()
     model = tmp_path / "karate_gatv2_int8.tflite"
     assert edge_main([str(model), "--inputs", str(tmp_path / "karate_club.npz")]) == 0
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out
     assert "node 0: Mr. Hi (" in printed and "node 33: Officer (" in printed
     assert "accuracy: " in printed and "/34 labelled nodes" in printed
     assert "![karate gatv2: karate_gatv2_attention.png]" in page
@@ -55,13 +61,13 @@ def test_quick_tour_writes_its_report(tmp_path, capsys):
         assert (tmp_path / f"{result['name']}_int8.json").exists()
     # The attention models have alignment pictures; the plain ones have none.
     assert [len(r["pictures"]) for r in results] == [0, 3, 3, 1, 0, 2]
-    _check_ntm(ntm, tmp_path, page, capsys)
+    _check_ntm(ntm, tmp_path, page, capfd)
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
-    assert table in page
+    assert table.startswith("|") and table in page
     assert "| default export |" in table
 
 
-def _check_ntm(ntm, tmp_path, page, capsys):
+def _check_ntm(ntm, tmp_path, page, capture):
     # float32 and dynamic range; int8 breaks the copy (see tour/ntm.py).
     assert set(ntm["sizes"]) == set(ntm["latency_ms"]) == {"float32", "dynamic"}
     assert ntm["sizes"]["dynamic"] < 0.6 * ntm["sizes"]["float32"]
@@ -79,10 +85,10 @@ def _check_ntm(ntm, tmp_path, page, capsys):
         assert f"]({picture})" in page
     # The dynamic-range model copies the saved bits through edge_demo's CLI.
     bits = np.load(tmp_path / "ntm_copy_bits.npy")
-    capsys.readouterr()
+    capture.readouterr()
     model = tmp_path / "ntm_copy_dynamic.tflite"
     assert edge_main([str(model), "--inputs", str(tmp_path / "ntm_copy_bits.npy")]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capture.readouterr().out.splitlines()
     start = lines.index("input:")
     rows = ["  " + "".join("#" if b else "." for b in row) for row in bits.T]
     assert lines[start + 1 : start + 9] == rows

@@ -1,0 +1,169 @@
+"""Our commands print no TensorFlow, absl or LiteRT log lines unless --verbose;
+each says its version; their help keeps its line breaks.
+
+The subprocess runs leave TF_CPP_MIN_LOG_LEVEL out of the environment (the
+test session sets it), as a user's shell would.
+"""
+
+import os
+import sys
+from importlib import metadata
+
+import keras
+import numpy as np
+import pytest
+
+from edge_demo.__main__ import main as edge_main
+from edge_demo.quiet import quiet_logs
+from keras_attention.cli import main as cli_main
+from keras_attention.tour.__main__ import main as tour_main
+from keras_attention_export.cli import main as export_main
+from tests.commands import run
+from tests.log_lines import log_lines
+
+HIDDEN = [
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    b"I0000 00:00:1796436849.873880    6348 cudart_stub.cc:31] Could not find cuda drivers\n",
+    b"E0000 00:00:1796436893.642302    6703 cuda_platform.cc:52] failed call to cuInit\n",
+    b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
+]
+SHOWN = b"error: a line of ours\n"
+
+
+def user_environment(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return {**env, **extra}
+
+
+# -- edge_demo.quiet ----------------------------------------------------------------
+
+
+def test_quiet_logs_holds_log_lines_and_forwards_the_rest(capfd):
+    before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    with quiet_logs():
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+        for line in HIDDEN + [SHOWN]:
+            os.write(2, line)
+    assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == before
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", SHOWN.decode())
+
+
+def test_quiet_logs_shows_the_held_lines_when_the_block_fails(capfd):
+    with pytest.raises(ValueError, match="boom"):
+        with quiet_logs():
+            os.write(2, HIDDEN[2])
+            raise ValueError("boom")
+    assert capfd.readouterr().err == HIDDEN[2].decode()
+
+
+def test_verbose_shows_everything(capfd):
+    with quiet_logs(verbose=True):
+        for line in HIDDEN:
+            os.write(2, line)
+    assert capfd.readouterr().err == b"".join(HIDDEN).decode()
+
+
+def test_held_lines_survive_a_crash():
+    code = (
+        "import os\nfrom edge_demo.quiet import quiet_logs\nwith quiet_logs():\n"
+        f"    os.write(2, {HIDDEN[1]!r})\n    os.abort()\n"
+    )
+    done, transcript = run([sys.executable, "-c", code], 60)
+    assert done.returncode != 0, transcript
+    assert HIDDEN[1].decode() in done.stderr, transcript
+
+
+# -- the commands ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quiet")
+    inputs = keras.Input((4,), name="features")
+    keras.Model(inputs, keras.layers.Dense(3, name="scores")(inputs)).save(
+        folder / "model.keras"
+    )
+    return folder
+
+
+def test_export_command_is_quiet_unless_verbose(saved_model):
+    command = [
+        sys.executable, "-m", "keras_attention_export", saved_model / "model.keras",
+        "--out", saved_model / "model.tflite",
+    ]
+    # KERAS_BACKEND=jax too: the command converts on TensorFlow regardless.
+    done, transcript = run(command, 300, env=user_environment(KERAS_BACKEND="jax"))
+    assert done.returncode == 0, transcript
+    assert done.stdout.startswith("wrote ") and done.stderr == "", transcript
+    assert log_lines(done.stdout + done.stderr) == [], transcript
+    done, transcript = run(command + ["--verbose"], 300, env=user_environment())
+    assert done.returncode == 0, transcript
+    # The converter's own lines (e.g. "Reading SavedModel from: ...").
+    assert len(log_lines(done.stderr)) >= 5, transcript
+
+
+def test_version_on_every_command(capsys):
+    version = metadata.version("keras-attention")
+    assert cli_main(["--version"]) == 0
+    assert capsys.readouterr().out == f"keras-attention {version}\n"
+    for main, prog in [
+        (export_main, "keras-attention-export"),
+        (edge_main, "python -m edge_demo"),
+    ]:
+        with pytest.raises(SystemExit) as raised:
+            main(["--version"])
+        assert raised.value.code == 0
+        assert capsys.readouterr().out == f"{prog} {version}\n"
+
+
+def _help(main, argv, capsys):
+    """What `main(argv)` prints for --help; argparse exits, cli_main returns."""
+    try:
+        assert main(argv) == 0
+    except SystemExit as raised:
+        assert raised.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "main, argv, block",
+    [
+        (
+            cli_main, ["--help"],
+            "commands:\n"
+            "  tour   train every family's reference models on built-in data, export them\n"
+            "         to LiteRT (float32, dynamic range, int8), run them on the device\n",
+        ),
+        (
+            tour_main, ["--help"],
+            "families:\n"
+            "  sequence  dates to ISO 8601: an RNN encoder-decoder, the same with\n"
+            "            Bahdanau attention, a Transformer\n",
+        ),
+        (
+            export_main, ["--help"],
+            "    keras-attention-export model.keras --mode int8 --calibration calib.npz \\\n"
+            "        --calibration-samples 200 --integer-io --out model_int8.tflite \\\n",
+        ),
+        (
+            edge_main, ["--help"],
+            "examples:\n"
+            "  # any model from keras-attention-export: arrays by input name in, arrays\n"
+            "  # by output name out (a .npz; a .npy for a model with one input). An array\n",
+        ),
+    ],
+)
+def test_help_keeps_its_line_breaks(main, argv, block, capsys):
+    assert block in _help(main, argv, capsys)
+
+
+def test_the_tour_command_reaches_the_tour_help(capsys):
+    printed = _help(cli_main, ["tour", "--help"], capsys)
+    assert printed.startswith("usage: keras-attention tour [-h] [--quick]")
+
+
+def test_unknown_command(capsys):
+    assert cli_main(["train"]) == 2
+    assert "invalid choice: 'train'" in capsys.readouterr().err
+    assert cli_main([]) == 2

@@ -1,5 +1,5 @@
-"""Names users already know (docs/names.md): each name we take from Keras,
-KerasHub or PyTorch Geometric works, and each name we refuse raises an error
+"""Names users already know (the README's table): each name we take from
+Keras, KerasHub or PyTorch Geometric works, and each name we refuse raises an error
 that names ours. The layers' own test files check what the names do."""
 
 import inspect

@@ -109,6 +109,7 @@ def train(model, graph, features, adjacency, settings, learning_rate):
     history = model.fit(
         data,
         epochs=settings["epochs"],
+        shuffle=False,  # one element, the whole graph (Keras warns otherwise)
         verbose=1 if sys.stdout.isatty() else 2,
     )
     return history.history, time.perf_counter() - start

@@ -2,8 +2,11 @@
 
 1. Forward plus backward of `MultiHeadSelfAttention` against
    `keras.layers.MultiHeadAttention` (B=16, T=256, D=256, 8 heads, causal),
-   with and without `jit_compile`, and PyTorch's `nn.MultiheadAttention` as a
-   third column when torch is installed (`pip install torch==2.13.0`).
+   with and without `jit_compile` on TensorFlow, both again on JAX with
+   `jax.jit` when JAX is installed (in a subprocess with KERAS_BACKEND=jax:
+   Keras picks its backend once per process), and PyTorch's
+   `nn.MultiheadAttention` as a further column when torch is installed
+   (`pip install torch==2.13.0`).
 2. Per-step time of a teacher-forced decoder built on `BahdanauDecoderCell`
    against the same decoder built on `keras.layers.AdditiveAttention`.
 
@@ -22,15 +25,14 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# bench/export.py shares its name with the export package: drop this folder
-# from the import path so that `import export` finds the package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-from _load import emit_json  # noqa: E402  (before the folder leaves the path)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _load import emit_json  # noqa: E402
 
 from keras_attention import BahdanauDecoderCell  # noqa: E402
 from keras_attention import MultiHeadSelfAttention  # noqa: E402
@@ -119,14 +121,70 @@ def bench_multi_head(batch, length, dim, heads, repeats):
         for name, (call, variables) in calls.items():
             step = _train_step(call, variables, jit)
             steps[(name, jit)] = lambda step=step: [g.numpy() for g in step(x)]
-    results = _interleaved_medians(steps, repeats)
+    results = {
+        (name, "tensorflow", jit): seconds
+        for (name, jit), seconds in _interleaved_medians(steps, repeats).items()
+    }
     # PyTorch gets a loop of its own: alternating with TensorFlow in one loop
     # slowed it by half (the two runtimes' thread pools contend), which would
     # flatter us.
     torch_step = torch_train_step(batch, length, dim, heads)
     if torch_step is not None:
-        results[("torch", False)] = _median_seconds(torch_step, repeats)
+        results[("torch", "torch", False)] = _median_seconds(torch_step, repeats)
+    for name, seconds in jax_medians(batch, length, dim, heads, repeats).items():
+        results[(name, "jax", True)] = seconds
     return results
+
+
+def jax_medians(batch, length, dim, heads, repeats):
+    """`{"ours": s, "keras": s}` on JAX, from a subprocess; {} without JAX."""
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return {}
+    env = {**os.environ, "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": ""}
+    command = [sys.executable, os.path.abspath(__file__), "--jax-worker",
+               "--repeats", str(repeats)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"the JAX run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def jax_worker(batch, length, dim, heads, repeats):
+    """Both layers' forward + backward under `jax.jit`, as `jax_medians` reads it."""
+    import jax
+    import jax.numpy as jnp
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    x = keras.random.normal((batch, length, dim), seed=0)
+    ours = MultiHeadSelfAttention(num_heads=heads, key_dim=dim // heads)
+    theirs = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads)
+    ours(x)
+    theirs(x, x)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(
+        ours(x, use_causal_mask=True), theirs(x, x, use_causal_mask=True), atol=1e-4
+    )
+
+    def step_of(layer, inputs):
+        trainable = [v.value for v in layer.trainable_variables]
+        fixed = [v.value for v in layer.non_trainable_variables]
+
+        def loss(trainable, x):
+            y, _ = layer.stateless_call(
+                trainable, fixed, *inputs(x), use_causal_mask=True
+            )
+            return jnp.sum(y * y)
+
+        gradient = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        return lambda: jax.block_until_ready(gradient(trainable, x))
+
+    steps = {
+        "ours": step_of(ours, lambda t: (t,)),
+        "keras": step_of(theirs, lambda t: (t, t)),
+    }
+    print(json.dumps(_interleaved_medians(steps, repeats)))
 
 
 def torch_train_step(batch, length, dim, heads):
@@ -226,10 +284,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--jax-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    batch, length, dim, heads = 16, 256, 256, 8
+    if args.jax_worker:
+        jax_worker(batch, length, dim, heads, args.repeats)
+        return
 
     peak = matmul_peak_gflops()
-    batch, length, dim, heads = 16, 256, 256, 8
     flops = attention_flops(batch, length, dim, heads)
     mha = bench_multi_head(batch, length, dim, heads, args.repeats)
     rnn = bench_bahdanau(16, 32, 24, 128, args.repeats)
@@ -244,19 +306,24 @@ def main():
     print(header)
     print("-" * len(header))
     rows = []
-    for (name, jit), seconds in mha.items():
-        ours = mha[("ours", jit)]
+    for (name, backend, jit), seconds in mha.items():
+        # Each against ours on the same backend (PyTorch's against ours on
+        # TensorFlow, eager).
+        ours = mha[("ours", "jax" if backend == "jax" else "tensorflow", jit)]
         label = {
             "ours": "keras_attention.MultiHeadSelfAttention",
             "keras": "keras.layers.MultiHeadAttention",
             "torch": "torch.nn.MultiheadAttention",
         }[name]
-        label += " (XLA)" if jit else ""
+        label += {"jax": " (JAX, jit)", "tensorflow": " (XLA)" if jit else ""}.get(
+            backend, ""
+        )
         gflops = flops / seconds / 1e9
         speedup = seconds / ours
         print(f"{label:<46}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
               f"{speedup:>9.2f}x")
-        rows.append(dict(implementation=name, jit_compile=jit, ms=seconds * 1e3,
+        rows.append(dict(implementation=name, backend=backend, jit_compile=jit,
+                         ms=seconds * 1e3,
                          gflops=gflops, fraction_of_peak=gflops / peak,
                          ours_speedup=speedup))
     print()

@@ -9,6 +9,11 @@ A test module describes its layer with `LayerCase`s and runs every check in
 
 Each check builds what it needs from the case, so a failure names both the
 configuration and the property that broke.
+
+Every check but the TFLite one runs on any Keras backend: tests/backend_checks.py
+runs them on JAX and PyTorch. TensorFlow (and LiteRT) are imported only by the
+TFLite conversion and by the TensorFlow-graph part of the mixed-precision
+check, when they run.
 """
 
 import dataclasses
@@ -18,8 +23,6 @@ from typing import Callable, Optional
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
 # Float32 on either side of a conversion or a reload: the same arithmetic in
 # a different order, a few ulps on outputs of order one.
@@ -86,18 +89,31 @@ def lengths_mask(lengths, length):
     return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
 
 
-def parametrize(cases):
-    """`pytest.mark.parametrize` over every (case, check) pair that applies.
+def applicable_checks(case, tflite=True):
+    """The checks that apply to `case`, in `CHECKS` order.
 
     The mask check needs a case with masks, the TFLite check a case with
-    `tflite=True`; other pairs are not generated, so no test passes vacuously.
+    `tflite=True` (and `tflite=True` here: the TFLite check needs
+    TensorFlow); other checks are left out, so none passes vacuously.
     """
-    pairs = [
-        pytest.param(case, check, id=f"{case.name}-{check.__name__[6:]}")
-        for case in cases
+    return [
+        check
         for check in CHECKS
         if (check is not check_implicit_and_explicit_mask or case.masks)
-        and (check is not check_tflite_parity or case.tflite)
+        and (check is not check_tflite_parity or (tflite and case.tflite))
+    ]
+
+
+def check_name(check):
+    return check.__name__[len("check_"):]
+
+
+def parametrize(cases):
+    """`pytest.mark.parametrize` over every (case, check) pair that applies."""
+    pairs = [
+        pytest.param(case, check, id=f"{case.name}-{check_name(check)}")
+        for case in cases
+        for check in applicable_checks(case)
     ]
     return pytest.mark.parametrize("case,check", pairs)
 
@@ -142,15 +158,29 @@ def _predict(model, arrays, case):
     return model.predict_on_batch(arrays)
 
 
+def _tensors(case):
+    return {k: keras.ops.convert_to_tensor(v) for k, v in case.arrays().items()}
+
+
+def _numpy(outputs):
+    # convert_to_numpy, not np.asarray: a PyTorch output that requires grad
+    # has to be detached first.
+    return [keras.ops.convert_to_numpy(o) for o in _as_list(outputs)]
+
+
 def _eager(case, layer, extra=None):
-    arrays = case.arrays()
-    tensors = {k: keras.ops.convert_to_tensor(v) for k, v in arrays.items()}
-    return [np.asarray(o) for o in _as_list(_call(layer, tensors, case, extra))]
+    return _numpy(_call(layer, _tensors(case), case, extra))
+
+
+def _jit_compile():
+    """XLA where Keras compiles with it; PyTorch's `torch.compile` is not
+    what these checks are about."""
+    return keras.backend.backend() != "torch"
 
 
 def _assert_close(actual, expected, atol, what):
-    actual = [np.asarray(a) for a in _as_list(actual)]
-    expected = [np.asarray(e) for e in _as_list(expected)]
+    actual = _numpy(actual)
+    expected = _numpy(expected)
     assert len(actual) == len(expected), what
     for i, (a, e) in enumerate(zip(actual, expected)):
         assert a.shape == e.shape, f"{what}: output {i} shape {a.shape} != {e.shape}"
@@ -160,8 +190,16 @@ def _assert_close(actual, expected, atol, what):
         )
 
 
+def _tensorflow():
+    # Imported only by the checks that are about TensorFlow itself.
+    import tensorflow as tf
+
+    return tf
+
+
 def _softmax_dtypes(concrete_function):
     """The `T` attribute of every Softmax op, nested functions included."""
+    tf = _tensorflow()
     graph_def = concrete_function.graph.as_graph_def()
     nodes = list(graph_def.node)
     for function in graph_def.library.function:
@@ -171,6 +209,28 @@ def _softmax_dtypes(concrete_function):
         for node in nodes
         if node.op == "Softmax"
     ]
+
+
+def _traced_softmax_dtypes(layer, case):
+    """The dtype of every `keras.ops.softmax` input in one eager call.
+
+    Any backend: the layers reach the softmax through `keras.ops`, so a spy
+    on that name sees each call (TensorFlow's graph check below also sees a
+    softmax reached any other way).
+    """
+    dtypes = []
+    softmax = keras.ops.softmax
+
+    def spy(x, *args, **kwargs):
+        dtypes.append(keras.backend.standardize_dtype(x.dtype))
+        return softmax(x, *args, **kwargs)
+
+    keras.ops.softmax = spy
+    try:
+        _call(layer, _tensors(case), case)
+    finally:
+        keras.ops.softmax = softmax
+    return dtypes
 
 
 # -- checks -------------------------------------------------------------------
@@ -225,8 +285,11 @@ def check_fit_step_with_xla(case, tmp_path):
     layer = case.make_layer()
     model, arrays = _functional_model(case, layer)
     model = keras.Model(model.inputs, _as_list(model.outputs)[0])
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
-    assert model.jit_compile, "Keras turned XLA off for this model"
+    jit_compile = _jit_compile()
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=jit_compile
+    )
+    assert model.jit_compile == jit_compile, "Keras turned XLA off for this model"
     if case.trainable_weights == 0:
         # Nothing to train: the compiled model must still give eager's output
         # (with the model's masks given explicitly).
@@ -235,14 +298,14 @@ def check_fit_step_with_xla(case, tmp_path):
         _assert_close(_predict(model, arrays, case), eager, FLOAT32_ATOL, "XLA")
         return
     target = np.random.default_rng(0).normal(size=_predict(model, arrays, case).shape)
-    before = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+    before = _numpy(layer.trainable_weights)
     if case.batched:
         history = model.fit(arrays, target, epochs=1, batch_size=len(target), verbose=0)
         loss = history.history["loss"][0]
     else:
         loss = model.train_on_batch(arrays, target, return_dict=True)["loss"]
     assert np.isfinite(loss)
-    after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+    after = _numpy(layer.trainable_weights)
     changed = [not np.array_equal(a, b) for a, b in zip(after, before)]
     assert changed and all(changed), (
         f"weights that did not move: {np.flatnonzero(~np.array(changed))}"
@@ -256,19 +319,23 @@ def check_mixed_precision(case, tmp_path):
     _eager(case, layer)
     assert {w.dtype for w in layer.weights} <= {"float32", "int32", "int64", "bool"}
     assert layer.compute_dtype == "float16"
-    arrays = case.arrays()
-    tensors = {k: tf.constant(v) for k, v in arrays.items()}
-    result = _as_list(_call(layer, tensors, case))
-    float_outputs = [o for o in result if o.dtype.is_floating]
-    assert float_outputs[0].dtype == tf.float16, float_outputs[0].dtype
+    result = _as_list(_call(layer, _tensors(case), case))
+    dtypes = [keras.backend.standardize_dtype(o.dtype) for o in result]
+    float_dtypes = [d for d in dtypes if d.startswith(("float", "bfloat"))]
+    assert float_dtypes[0] == "float16", dtypes
     layer.set_weights(reference.get_weights())
     outputs = _eager(case, layer)
     for got, want in zip(outputs, expected):
         # float16 keeps 11 significant bits; sums of a few dozen O(1) terms.
         np.testing.assert_allclose(got.astype("f4"), want, atol=2e-2, rtol=2e-2)
     if case.has_softmax:
+        dtypes = _traced_softmax_dtypes(layer, case)
+        assert dtypes, "no keras.ops.softmax call in the layer"
+        assert set(dtypes) == {"float32"}, f"softmax input dtypes: {dtypes}"
+    if case.has_softmax and keras.backend.backend() == "tensorflow":
+        tf = _tensorflow()
         traced = tf.function(lambda t: _call(layer, t, case)).get_concrete_function(
-            {k: tf.TensorSpec(v.shape, v.dtype) for k, v in arrays.items()}
+            {k: tf.TensorSpec(v.shape, v.dtype) for k, v in case.arrays().items()}
         )
         dtypes = _softmax_dtypes(traced)
         assert dtypes, "no Softmax op found in the traced layer"
@@ -297,6 +364,7 @@ def convert_to_tflite(model, export_dir):
     flatbuffer). The model's inputs become the signature's inputs, by name;
     its outputs are named `output_0`, `output_1`, ... in order.
     """
+    tf = _tensorflow()
     names = [t.name for t in model.inputs]
     specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
 
@@ -317,6 +385,8 @@ def convert_to_tflite(model, export_dir):
 
 def run_tflite(flatbuffer, arrays):
     """Run the only signature; outputs in the model's output order."""
+    from ai_edge_litert.interpreter import Interpreter
+
     interpreter = Interpreter(model_content=flatbuffer)
     runner = interpreter.get_signature_runner()
     results = runner(**{k: np.asarray(v) for k, v in arrays.items()})

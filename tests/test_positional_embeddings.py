@@ -200,3 +200,44 @@ def test_sinusoidal_rejects_odd_width():
 def test_learned_rejects_rank_two_inputs():
     with pytest.raises(ValueError, match=r"inputs.shape=\(2, 6\)"):
         LearnedPositionalEmbedding(sequence_length=8)(_normal(B, T))
+
+
+# -- unknown lengths (a functional model's `None`) -----------------------------
+
+
+@pytest.mark.parametrize("max_length", [None, 12])
+def test_sinusoidal_unknown_length(max_length):
+    """A `None` length builds, and each run gets its own length's encodings."""
+    import keras
+
+    layer = SinusoidalPositionalEmbedding(max_length=max_length)
+    x = keras.Input((None, D))
+    model = keras.Model(x, layer(x, start_index=2))
+    assert tuple(model.output.shape) == (None, None, D)
+    for length in (4, 9):
+        got = model.predict(_normal(B, length, D), verbose=0)
+        want = _sinusoids(np.arange(2, 2 + length), D, 10000.0)
+        np.testing.assert_allclose(got[1], want, atol=1e-6, rtol=0)
+
+
+def test_learned_unknown_length():
+    import keras
+
+    layer = LearnedPositionalEmbedding(sequence_length=10)
+    x = keras.Input((None, D))
+    model = keras.Model(x, layer(x, start_index=1))
+    table = np.asarray(layer.embeddings)
+    for length in (3, 9):
+        got = model.predict(_normal(B, length, D), verbose=0)
+        np.testing.assert_array_equal(got[0], table[1 : 1 + length])
+
+
+def test_known_lengths_still_checked_symbolically():
+    """A static length past the table fails when the model is built."""
+    import keras
+
+    x = keras.Input((12, D))
+    with pytest.raises(ValueError, match=r"sequence_length=10.*shape=\(None, 12, 8\)"):
+        LearnedPositionalEmbedding(sequence_length=10)(x)
+    with pytest.raises(ValueError, match=r"max_length=8.*length 12"):
+        SinusoidalPositionalEmbedding(max_length=8)(x)

@@ -4,6 +4,8 @@ Each raises a ValueError that names the argument, what was expected and what
 was received: `num_heads must be a positive int, received num_heads=0`.
 """
 
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
 
 def check_positive_int(name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -42,3 +44,16 @@ def check_shape(name, tensor, expected, letters, note=""):
         f"{name} must have shape {letters} = [{sizes}], "
         f"received {name}.shape={tuple(tensor.shape)}{note}"
     )
+
+
+def concrete_dim(dim):
+    """`dim` if it is a size known for this call, else `None`.
+
+    A layer may check a size in Python only when it is an int of a real
+    call. While Keras infers output shapes, JAX's unknown sizes are
+    symbolic dimensions (not ints, and comparing them raises), and
+    PyTorch's stand in as 83, inside Keras's symbolic scope.
+    """
+    if not isinstance(dim, int) or in_symbolic_scope():
+        return None
+    return dim

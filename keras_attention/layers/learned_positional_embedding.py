@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int
+from keras_attention.layers._validation import check_positive_int, concrete_dim
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -60,26 +60,40 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
             regularizer=self.regularizer,
         )
 
+    def compute_output_shape(self, inputs_shape):
+        # Keras infers symbolic outputs here instead of tracing `call`, with
+        # the length `None` when unknown, on every backend.
+        self._check_positions(tuple(inputs_shape), 0)
+        return tuple(inputs_shape)
+
     def call(self, inputs, start_index=0):
-        length = inputs.shape[1]
-        if length is not None and length > self.sequence_length:
-            raise ValueError(
-                f"inputs may have at most sequence_length={self.sequence_length} "
-                f"steps, received inputs.shape={inputs.shape}"
-            )
-        if isinstance(start_index, int) and length is not None:
-            if start_index < 0 or start_index + length > self.sequence_length:
-                raise ValueError(
-                    f"start_index + T must be at most sequence_length="
-                    f"{self.sequence_length}, received start_index={start_index} "
-                    f"with inputs.shape={inputs.shape}"
-                )
+        shape = tuple(inputs.shape)
+        self._check_positions((shape[0], concrete_dim(shape[1]), *shape[2:]), start_index)
         # A gather, not a slice: XLA compiles one program for every start.
         positions = ops.arange(ops.shape(inputs)[1], dtype="int32") + ops.cast(
             start_index, "int32"
         )
         rows = ops.take(self.embeddings, positions, axis=0)  # [T, D]
         return ops.broadcast_to(rows[None], ops.shape(inputs))
+
+    def _check_positions(self, shape, start_index):
+        """Positions known in Python must fit the table; `T` may be None."""
+        length = shape[1]
+        if length is None:
+            return  # Known only at run time: XLA clamps a gather's indices.
+        if length > self.sequence_length:
+            raise ValueError(
+                f"inputs may have at most sequence_length={self.sequence_length} "
+                f"steps, received inputs.shape={shape}"
+            )
+        if isinstance(start_index, int) and (
+            start_index < 0 or start_index + length > self.sequence_length
+        ):
+            raise ValueError(
+                f"start_index + T must be at most sequence_length="
+                f"{self.sequence_length}, received start_index={start_index} "
+                f"with inputs.shape={shape}"
+            )
 
     def get_config(self):
         config = {

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int
+from keras_attention.layers._validation import check_positive_int, concrete_dim
 
 
 def sinusoidal_encoding(positions, dim, max_wavelength=10000.0):
@@ -71,12 +71,16 @@ class SinusoidalPositionalEmbedding(keras.layers.Layer):
         self.supports_masking = True
         self.built = True
 
+    def compute_output_shape(self, inputs_shape):
+        # Keras infers symbolic outputs here instead of tracing `call`, with
+        # the length `None` when unknown, on every backend.
+        self._check_shape(inputs_shape)
+        if self.max_length is not None:
+            self._check_positions(inputs_shape[1], 0)
+        return tuple(inputs_shape)
+
     def call(self, inputs, start_index=0):
-        if len(inputs.shape) != 3 or inputs.shape[-1] is None or inputs.shape[-1] % 2:
-            raise ValueError(
-                "inputs must have shape [B, T, D] with an even D, "
-                f"received inputs.shape={inputs.shape}"
-            )
+        self._check_shape(inputs.shape)
         length = ops.shape(inputs)[1]
         if self.max_length is None:
             positions = ops.arange(length, dtype="float32") + ops.cast(
@@ -86,7 +90,7 @@ class SinusoidalPositionalEmbedding(keras.layers.Layer):
                 positions, inputs.shape[-1], self.max_wavelength
             )
         else:
-            self._check_positions(inputs.shape[1], start_index)
+            self._check_positions(concrete_dim(inputs.shape[1]), start_index)
             table = self._table(inputs.shape[-1])  # [max_length, D]
             positions = ops.arange(length, dtype="int32") + ops.cast(
                 start_index, "int32"
@@ -107,8 +111,15 @@ class SinusoidalPositionalEmbedding(keras.layers.Layer):
             self._cached_table = table
         return table
 
+    def _check_shape(self, shape):
+        if len(shape) != 3 or shape[-1] is None or shape[-1] % 2:
+            raise ValueError(
+                "inputs must have shape [B, T, D] with an even D, "
+                f"received inputs.shape={tuple(shape)}"
+            )
+
     def _check_positions(self, length, start_index):
-        """Positions known while tracing must fit the table."""
+        """Positions known in Python must fit the table; `length` may be None."""
         if length is None or not isinstance(start_index, (int, np.integer)):
             return  # Known only at run time; the lookup clamps or fails there.
         if start_index < 0 or start_index + length > self.max_length:

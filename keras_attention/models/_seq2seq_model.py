@@ -20,6 +20,7 @@ vocabulary.
 import keras
 import numpy as np
 from keras import ops
+from keras.src.layers.layer import BackendLayer
 
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.models.signature import Signature, TensorSpec
@@ -75,6 +76,26 @@ class _Seq2SeqModel(keras.Model):
             "end_id": self.end_id,
         }
 
+    def _hold_attributes(self):
+        """Lets the constructor set its layers before the functional construction.
+
+        On PyTorch a Keras layer is a `torch.nn.Module`, which accepts
+        another as an attribute only after `Module.__init__`, and the
+        functional construction (`Model.__init__`) needs the layers first.
+        The backend's layer base is initialised here, early; `Model.__init__`
+        initialises it again, which empties PyTorch's registry of
+        submodules, so `_functional_init` sets the attributes set until then
+        once more. Keras tracks them in the order they were set, as before.
+        """
+        BackendLayer.__init__(self)
+        object.__setattr__(self, "_held_attributes", {})
+
+    def __setattr__(self, name, value):
+        held = self.__dict__.get("_held_attributes")
+        if held is not None:
+            held[name] = value
+        super().__setattr__(name, value)
+
     def _functional_init(self, **kwargs):
         """Makes the model the functional graph of `_teacher_forced`.
 
@@ -83,6 +104,7 @@ class _Seq2SeqModel(keras.Model):
         of the exported signatures), so that training batches can be padded
         per length bucket rather than to the maxima.
         """
+        held = self.__dict__.pop("_held_attributes", {})
         source = keras.Input((None,), dtype="int32", name="source")
         decoder_inputs = keras.Input((None,), dtype="int32", name="decoder_inputs")
         logits = self._teacher_forced(source, decoder_inputs)  # [B, T, V]
@@ -95,6 +117,8 @@ class _Seq2SeqModel(keras.Model):
             outputs=logits,
             **kwargs,
         )
+        for name, value in held.items():
+            setattr(self, name, value)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, **self._task_config()}
@@ -184,7 +208,7 @@ class _Seq2SeqModel(keras.Model):
         """
         batch = len(source)
         states = self._encode(ops.convert_to_tensor(source))
-        states = {name: np.asarray(value) for name, value in states.items()}
+        states = {name: ops.convert_to_numpy(value) for name, value in states.items()}
         token = np.full((batch, 1), self.start_id, "int32")
         decoded = np.full((batch, self.target_length), PAD_ID, "int32")
         done = np.zeros(batch, bool)
@@ -196,14 +220,14 @@ class _Seq2SeqModel(keras.Model):
                 ops.convert_to_tensor(token), ops.convert_to_tensor(step), states
             )
             next_ids = np.argmax(
-                np.asarray(out["logits"]).reshape(batch, -1), axis=-1
+                ops.convert_to_numpy(out["logits"]).reshape(batch, -1), axis=-1
             ).astype("int32")  # [B]
             decoded[:, t] = np.where(done, PAD_ID, next_ids)
             done |= next_ids == self.end_id
             if done.all():
                 break
             token = next_ids[:, None]  # [B, 1]
-            states = {name: np.asarray(out[name]) for name in states}
+            states = {name: ops.convert_to_numpy(out[name]) for name in states}
         return decoded
 
     def greedy_decode(self, source_ids, batch_size=256):

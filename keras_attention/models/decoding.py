@@ -177,8 +177,8 @@ def beam_search(model, source_ids, beam_size=4, length_penalty=0.6, batch_size=6
         if rows < batch_size:  # pad with copies of a real row, dropped below
             chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - rows, 0)])
         chunk_ids, chunk_scores = search(chunk)
-        ids.append(np.asarray(chunk_ids)[:rows])
-        scores.append(np.asarray(chunk_scores)[:rows])
+        ids.append(ops.convert_to_numpy(chunk_ids)[:rows])
+        scores.append(ops.convert_to_numpy(chunk_scores)[:rows])
     return np.concatenate(ids), np.concatenate(scores)
 
 

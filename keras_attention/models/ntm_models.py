@@ -36,6 +36,7 @@ import math
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_attention.data import ntm_tasks
 from keras_attention.layers._validation import check_positive_int
@@ -334,7 +335,7 @@ def ntm_weightings(model_or_cell, inputs):
     rnn.build((None, None, _input_width(cell)))
     twin.set_weights(cell.get_weights())
     outputs = rnn(np.asarray(inputs, "float32"))
-    return tuple(np.asarray(part) for part in twin.split_output(outputs))
+    return tuple(ops.convert_to_numpy(part) for part in twin.split_output(outputs))
 
 
 def ntm_initial_state(model_or_cell):
@@ -342,7 +343,7 @@ def ntm_initial_state(model_or_cell):
     cell = _ntm_cell(model_or_cell)
     states = cell.get_initial_state(batch_size=1)
     return {
-        name: np.asarray(state, "float32")
+        name: ops.convert_to_numpy(state).astype("float32")
         for name, state in zip(cell.state_names, states)
     }
 
@@ -392,7 +393,7 @@ def ntm_representative_data(model_or_cell, inputs):
     for t in range(steps):
         recorded["inputs"].append(inputs[:, t])
         for name, state in zip(cell.state_names, states):
-            recorded[name].append(np.asarray(state))
+            recorded[name].append(ops.convert_to_numpy(state))
         _, states = cell(inputs[:, t], states, training=False)
     # Step-major: sample t * B + b is sequence b's step t.
     return {"step": {name: np.concatenate(v, axis=0) for name, v in recorded.items()}}

@@ -132,6 +132,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
                 )
 
         # === Layers ===
+        self._hold_attributes()  # until the functional construction
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, embedding_dim, name="source_embedding"
         )
@@ -220,18 +221,20 @@ class RNNSeq2Seq(_Seq2SeqModel):
         if unroll:
             # Views over the two cells (no weights of their own), run as
             # keras.layers.Bidirectional runs its two layers.
-            def view(layer, backwards, name):
+            def view(layer, name):
                 return keras.layers.RNN(
                     layer.cell, return_sequences=self.attention, return_state=True,
-                    go_backwards=backwards, unroll=True, name=name,
+                    unroll=True, name=name,
                 )
 
-            forward, _ = view(
-                self.encoder.forward_layer, False, "encoder_forward_unrolled"
-            )(embedded, mask=mask)
+            forward, _ = view(self.encoder.forward_layer, "encoder_forward_unrolled")(
+                embedded, mask=mask
+            )
+            # The reversed source rather than go_backwards, which Keras's
+            # PyTorch backend cannot unroll with a mask: the same steps.
             backward, backward_state = view(
-                self.encoder.backward_layer, True, "encoder_backward_unrolled"
-            )(embedded, mask=mask)
+                self.encoder.backward_layer, "encoder_backward_unrolled"
+            )(ops.flip(embedded, axis=1), mask=ops.flip(mask, axis=1))
             if self.attention:
                 backward = ops.flip(backward, axis=1)  # back to source order
                 outputs = ops.concatenate([forward, backward], axis=-1)
@@ -332,7 +335,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
             ops.convert_to_tensor(decoder_inputs),
             return_attention_scores=True,
         )
-        return np.asarray(weights)
+        return ops.convert_to_numpy(weights)
 
     def get_config(self):
         config = {

@@ -132,6 +132,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
             )
 
         # === Layers ===
+        self._hold_attributes()  # until the functional construction
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, hidden_dim, name="source_embedding"
         )
@@ -293,7 +294,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
                 encoder_padding_mask=mask,
                 return_attention_scores=True,
             )  # [B, T, D], [B, H, T, S]
-            weights.append(np.asarray(block_weights))
+            weights.append(ops.convert_to_numpy(block_weights))
         return np.stack(weights, axis=1)
 
     def get_config(self):

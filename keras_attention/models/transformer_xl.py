@@ -278,7 +278,7 @@ def perplexity(model, stream, segment_length, use_memory=True):
     for segment_inputs, segment_targets in zip(inputs, targets):
         if not use_memory:
             model.reset_memory()
-        logits = np.asarray(model(segment_inputs, training=False), "float64")
+        logits = ops.convert_to_numpy(model(segment_inputs, training=False)).astype("float64")
         logits -= logits.max(-1, keepdims=True)
         log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         total -= np.take_along_axis(log_probs, segment_targets[..., None], -1).sum()

@@ -1,0 +1,510 @@
+"""The library on one Keras backend: every layer check, every reference model.
+
+    KERAS_BACKEND=jax python tests/backend_checks.py
+    KERAS_BACKEND=torch python tests/backend_checks.py
+    KERAS_BACKEND=tensorflow python tests/backend_checks.py
+    KERAS_BACKEND=jax python tests/backend_checks.py -k decoder   # a subset
+
+Three kinds of item, each run on the backend `KERAS_BACKEND` names (set it
+before anything imports Keras):
+
+- `layer`: every configuration (`CASES`) of the layer test modules, through
+  every check of tests/harness.py but the TFLite one: config round trip,
+  `.keras` save and reload, trainable weight counts, symbolic and eager
+  calls, a `fit` step (compiled where the backend compiles: XLA on
+  TensorFlow and JAX; PyTorch runs eagerly), mixed precision, implicit
+  against explicit masks.
+- `unknown length`: the layers whose sequence length is commonly left
+  `None` in a functional model, called at two lengths, compared with eager
+  calls, and trained for a step.
+- `model`: each reference model at a tiny size, a short `fit` on synthetic
+  data, and a `.keras` save and reload that must give the same outputs; the
+  seq2seq models also decode (greedy in Keras, `greedy_search`,
+  `beam_search`).
+
+It prints a PASS/FAIL table, the failures' tracebacks, and exits 1 if
+anything failed. tests/test_backends.py runs it for JAX and PyTorch; the
+TensorFlow backend runs the same checks in the main suite.
+
+The layer configurations are the test modules' own `CASES`, so both sides
+check the same thing. Those modules import TensorFlow for their
+TensorFlow-only tests; nothing run here calls it.
+"""
+
+import argparse
+import importlib
+import os
+import pathlib
+import sys
+import tempfile
+import time
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Run as a script, Python puts tests/ on the path, not the repository root
+# that `tests` (a folder, not an installed package) is imported from.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_attention.layers import (  # noqa: E402
+    LearnedPositionalEmbedding,
+    MultiHeadSelfAttention,
+    SinusoidalPositionalEmbedding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
+from keras_attention.models import (  # noqa: E402
+    RNNSeq2Seq,
+    TransformerSeq2Seq,
+    TransformerXL,
+    beam_search,
+    compile_task_model,
+    gat_graph_classifier,
+    gat_link_predictor,
+    gat_node_classifier,
+    gcn_node_classifier,
+    greedy_search,
+    lstm_model,
+    ntm_model,
+)
+from tests import harness  # noqa: E402
+
+LAYER_TEST_MODULES = [
+    "test_positional_embeddings",
+    "test_multi_head_self_attention",
+    "test_transformer_blocks",
+    "test_bahdanau_attention",
+    "test_bahdanau_decoder_cell",
+    "test_graph_attention",
+    "test_graph_convolution",
+    "test_graph_pooling",
+    "test_ntm_cell",
+]
+
+RNG = np.random.default_rng(0)
+JIT_COMPILE = keras.backend.backend() != "torch"
+
+# Items known to fail on a backend, with the reason: shown as XFAIL, and
+# as a failure (XPASS) once they pass, so that the entry gets removed.
+EXPECTED_FAILURES = {
+    "jax": {
+        "layer TeacherForcedDecoder[lstm_normalize_dropout] fit_step_with_xla": (
+            "BahdanauDecoderCell draws a fresh attention-dropout mask at each "
+            "step, inside JAX's lax.scan: the seed generator's state leaks "
+            "out of the traced loop (UnexpectedTracerError)"
+        ),
+    },
+}
+
+
+def _normal(*shape):
+    return RNG.normal(size=shape).astype("float32")
+
+
+def _numpy(x):
+    return [keras.ops.convert_to_numpy(t) for t in harness._as_list(x)]
+
+
+def _assert_same(got, want, what, atol=harness.FLOAT32_ATOL):
+    harness._assert_close(got, want, atol, what)
+
+
+def _assert_trains(model, fit):
+    """`fit()` gives a finite loss and moves every trainable weight."""
+    before = _numpy(model.trainable_weights)
+    loss = fit()
+    assert np.isfinite(loss), f"loss {loss}"
+    after = _numpy(model.trainable_weights)
+    still = [
+        w.path for w, a, b in zip(model.trainable_weights, after, before)
+        if np.array_equal(a, b)
+    ]
+    assert not still, f"weights that did not move: {still}"
+
+
+def _fit(model, x, y, sample_weight=None, batch_size=2):
+    history = model.fit(
+        x, y, sample_weight=sample_weight, batch_size=batch_size, epochs=1,
+        shuffle=False, verbose=0,
+    )
+    return history.history["loss"][-1]
+
+
+def _reloaded(model, tmp_path):
+    path = tmp_path / "model.keras"
+    model.save(path)
+    return keras.saving.load_model(path)
+
+
+# -- layers: the harness's checks on every test module's cases ------------------
+
+
+def layer_items():
+    for module_name in LAYER_TEST_MODULES:
+        module = importlib.import_module(f"tests.{module_name}")
+        for case in module.CASES:
+            for check in harness.applicable_checks(case, tflite=False):
+                name = f"layer {case.cls.__name__}[{case.name}] {harness.check_name(check)}"
+                yield name, (lambda tmp, case=case, check=check: check(case, tmp))
+
+
+# -- unknown lengths -----------------------------------------------------------
+
+
+def _unknown_length(layer, width, call, lengths=(5, 9), fit=True, masked=False):
+    """A model over `[B, None, width]` at two lengths: as eager, and trainable.
+
+    `call(layer, x)` calls the layer. With `masked`, a Keras mask from
+    `Masking` (rows padded with zeros) goes with the input.
+    """
+    inputs = keras.Input((None, width), name="x")
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    model = keras.Model(inputs, call(layer, x))
+    for length in lengths:
+        data = _normal(2, length, width)
+        if masked:
+            data[1, length - 2 :] = 0.0  # a padded tail
+        eager_mask = np.any(data != 0.0, axis=-1) if masked else None
+        want = _numpy(call(layer, keras.ops.convert_to_tensor(data), eager_mask))
+        got = model.predict(data, verbose=0)
+        _assert_same(got, want, f"length {length}: model vs eager")
+    if fit and model.trainable_weights:
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse",
+                      jit_compile=JIT_COMPILE)
+        data = _normal(2, lengths[0], width)
+        target = _normal(*model.predict(data, verbose=0).shape)
+        _assert_trains(model, lambda: _fit(model, data, target))
+
+
+def _plain_call(layer, x, mask=None, **kwargs):
+    if mask is not None:
+        kwargs["mask"] = keras.ops.convert_to_tensor(mask)
+    return layer(x, **kwargs)
+
+
+def unknown_length_items():
+    yield "unknown length SinusoidalPositionalEmbedding", lambda tmp: _unknown_length(
+        SinusoidalPositionalEmbedding(), 8, _plain_call
+    )
+    yield "unknown length SinusoidalPositionalEmbedding(max_length)", (
+        lambda tmp: _unknown_length(
+            SinusoidalPositionalEmbedding(max_length=16), 8,
+            lambda layer, x, mask=None: layer(x, start_index=2),
+        )
+    )
+    yield "unknown length LearnedPositionalEmbedding", lambda tmp: _unknown_length(
+        LearnedPositionalEmbedding(16), 8,
+        lambda layer, x, mask=None: layer(x, start_index=1),
+    )
+    yield "unknown length MultiHeadSelfAttention causal", lambda tmp: _unknown_length(
+        MultiHeadSelfAttention(num_heads=2, key_dim=4), 8,
+        lambda layer, x, mask=None: _plain_call(layer, x, mask, use_causal_mask=True),
+        masked=True,
+    )
+    yield "unknown length TransformerEncoderBlock causal", lambda tmp: _unknown_length(
+        TransformerEncoderBlock(intermediate_dim=16, num_heads=2), 8,
+        lambda layer, x, mask=None: _plain_call(layer, x, mask, use_causal_mask=True),
+        masked=True,
+    )
+    yield "unknown length TransformerDecoderBlock", _decoder_block_unknown_lengths
+
+
+def _decoder_block_unknown_lengths(tmp_path):
+    """Decoder and encoder sequences both `None` long, padded encoder."""
+    block = TransformerDecoderBlock(intermediate_dim=16, num_heads=2)
+    x = keras.Input((None, 8), name="x")
+    encoded = keras.Input((None, 8), name="encoded")
+    padding = keras.Input((None,), dtype="bool", name="padding")
+    model = keras.Model(
+        [x, encoded, padding],
+        block(x, encoder_sequence=encoded, encoder_padding_mask=padding),
+    )
+    for target_length, source_length in ((4, 6), (7, 3)):
+        data = [
+            _normal(2, target_length, 8),
+            _normal(2, source_length, 8),
+            np.arange(source_length)[None, :] < np.array([[source_length], [2]]),
+        ]
+        want = _numpy(block(*[keras.ops.convert_to_tensor(d) for d in data[:1]],
+                            encoder_sequence=keras.ops.convert_to_tensor(data[1]),
+                            encoder_padding_mask=keras.ops.convert_to_tensor(data[2])))
+        got = model.predict(data, verbose=0)
+        _assert_same(got, want, f"lengths {target_length}, {source_length}")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse",
+                  jit_compile=JIT_COMPILE)
+    target = _normal(2, 4, 8)
+    data = [_normal(2, 4, 8), _normal(2, 6, 8), np.ones((2, 6), bool)]
+    _assert_trains(model, lambda: _fit(model, data, target))
+
+
+# -- reference models ------------------------------------------------------------
+
+SOURCE_VOCABULARY, TARGET_VOCABULARY = 13, 11
+SOURCE_LENGTH, TARGET_LENGTH = 7, 6
+
+
+def _translation_data(count=4):
+    source = RNG.integers(3, SOURCE_VOCABULARY, (count, SOURCE_LENGTH)).astype("int32")
+    source[1, 4:] = 0  # a padded sentence
+    targets = RNG.integers(3, TARGET_VOCABULARY, (count, TARGET_LENGTH)).astype("int32")
+    targets[:, -1] = 2  # end token
+    decoder_inputs = np.concatenate(
+        [np.ones((count, 1), "int32"), targets[:, :-1]], axis=1
+    )
+    return {"source": source, "decoder_inputs": decoder_inputs}, targets
+
+
+def _check_seq2seq(model, tmp_path, beam=True):
+    inputs, targets = _translation_data()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=JIT_COMPILE,
+    )
+    _assert_trains(model, lambda: _fit(model, inputs, targets))
+    # Shorter batches than the maxima: the inputs' lengths are `None`.
+    short = {"source": inputs["source"][:, :5], "decoder_inputs": inputs["decoder_inputs"][:, :3]}
+    assert model.predict(short, verbose=0).shape == (4, 3, TARGET_VOCABULARY)
+
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
+                 "reloaded", atol=0.0)
+
+    decoded = model.greedy_decode(inputs["source"])
+    assert decoded.shape == (4, TARGET_LENGTH), decoded.shape
+    np.testing.assert_array_equal(greedy_search(model, inputs["source"]), decoded)
+    if not beam:
+        return
+    ids, scores = beam_search(model, inputs["source"], beam_size=2, batch_size=3)
+    assert ids.shape == (4, TARGET_LENGTH) and scores.shape == (4,)
+    assert np.all(np.isfinite(scores)), scores
+
+
+def _seq2seq_task():
+    return dict(
+        source_vocabulary_size=SOURCE_VOCABULARY,
+        target_vocabulary_size=TARGET_VOCABULARY,
+        source_length=SOURCE_LENGTH,
+        target_length=TARGET_LENGTH,
+    )
+
+
+def _check_transformer_xl(tmp_path):
+    model = TransformerXL(
+        vocabulary_size=11, batch_size=2, memory_length=3, hidden_dim=8,
+        num_heads=2, intermediate_dim=16, num_blocks=2, dropout=0.1,
+    )
+    tokens = RNG.integers(0, 11, (4, 5)).astype("int32")
+    targets = RNG.integers(0, 11, (4, 5)).astype("int32")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=JIT_COMPILE,
+    )
+    _assert_trains(model, lambda: _fit(model, tokens, targets))
+    filled = keras.ops.convert_to_numpy(model.memory_filled)
+    assert filled.all(), f"the memory was not written: {filled}"
+    # Saved with its memory: both continue the same texts alike.
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict(tokens[:2], batch_size=2, verbose=0),
+                 model.predict(tokens[:2], batch_size=2, verbose=0), "reloaded",
+                 atol=0.0)
+
+
+def _check_task_model(model, tmp_path):
+    inputs = (RNG.random((4, 5, 3)) < 0.5).astype("float32")
+    targets = (RNG.random((4, 5, 2)) < 0.5).astype("float32")
+    weights = np.ones((4, 5), "float32")
+    weights[:, :2] = 0.0  # the input phase
+    compile_task_model(model, jit_compile=JIT_COMPILE)
+    _assert_trains(model, lambda: _fit(model, inputs, targets, weights))
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
+                 "reloaded", atol=0.0)
+
+
+def _graph(num_nodes=6, num_features=4):
+    nodes = _normal(num_nodes, num_features)
+    # A ring in both directions, and one node (the last) with no edge in.
+    senders = np.arange(num_nodes - 1)
+    receivers = (senders + 1) % (num_nodes - 1)
+    edges = np.stack([np.concatenate([senders, receivers]),
+                      np.concatenate([receivers, senders])]).astype("int32")
+    return nodes, edges
+
+
+def _check_graph_model(model, inputs, targets, loss, tmp_path):
+    """A whole-graph model: every input is one example, run as one batch."""
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss,
+                  jit_compile=JIT_COMPILE)
+
+    def fit():
+        for _ in range(2):
+            loss = model.train_on_batch(inputs, targets, return_dict=True)["loss"]
+        return loss
+
+    _assert_trains(model, fit)
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict_on_batch(inputs), model.predict_on_batch(inputs),
+                 "reloaded", atol=0.0)
+
+
+def _node_classifier(build, mode, tmp_path):
+    nodes, edges = _graph()
+    model = build(num_features=4, num_classes=3, mode=mode)
+    labels = np.array([0, 1, 2, 0, 1, 2], "int32")
+    if mode == "sparse":
+        inputs = [nodes, edges]
+    else:
+        adjacency = np.zeros((6, 6), "float32")
+        adjacency[edges[1], edges[0]] = 1.0
+        inputs, labels = [nodes[None], adjacency[None]], labels[None]
+    _check_graph_model(
+        model, inputs, labels,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True), tmp_path,
+    )
+
+
+def _link_predictor(tmp_path):
+    nodes, edges = _graph()
+    model = gat_link_predictor(4, hidden_units=2, num_heads=2, embedding_dim=4,
+                               dropout=0.1)
+    pairs = np.array([[0, 1, 2, 0], [1, 2, 4, 3]], "int32")
+    labels = np.array([1, 1, 0, 0], "float32")
+    _check_graph_model(model, [nodes, edges, pairs], labels,
+                       keras.losses.BinaryCrossentropy(from_logits=True), tmp_path)
+
+
+def _graph_classifier(readout, tmp_path):
+    # Two graphs of 3 nodes, and the padding graph (id 2): one node.
+    nodes, _ = _graph(num_nodes=7)
+    edges = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 0, 4, 5, 3, 6]], "int32")
+    graph_ids = np.array([0, 0, 0, 1, 1, 1, 2], "int32")
+    model = gat_graph_classifier(4, 2, graphs_per_batch=2, hidden_units=4,
+                                 num_heads=2, num_layers=2, readout=readout)
+    _check_graph_model(
+        model, [nodes, edges, graph_ids], np.array([0, 1], "int32"),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True), tmp_path,
+    )
+
+
+def model_items():
+    yield "model RNNSeq2Seq", lambda tmp: _check_seq2seq(
+        RNNSeq2Seq(**_seq2seq_task(), units=8, embedding_dim=6, dropout=0.1), tmp,
+        beam=False,
+    )
+    yield "model RNNSeq2Seq(attention, bidirectional)", lambda tmp: _check_seq2seq(
+        RNNSeq2Seq(**_seq2seq_task(), units=8, embedding_dim=6, attention=True,
+                   bidirectional=True, dropout=0.1),
+        tmp,
+    )
+    for positions in ("sinusoidal", "learned"):
+        yield f"model TransformerSeq2Seq({positions})", (
+            lambda tmp, positions=positions: _check_seq2seq(
+                TransformerSeq2Seq(**_seq2seq_task(), hidden_dim=8, num_heads=2,
+                                   intermediate_dim=16, num_encoder_blocks=1,
+                                   num_decoder_blocks=1, dropout=0.1,
+                                   positions=positions),
+                tmp,
+                beam=positions == "sinusoidal",
+            )
+        )
+    yield "model TransformerXL", _check_transformer_xl
+    yield "model ntm_model", lambda tmp: _check_task_model(
+        ntm_model(3, 2, memory_size=8, memory_width=4, controller_units=8), tmp
+    )
+    yield "model ntm_model(dense controller)", lambda tmp: _check_task_model(
+        ntm_model(3, 2, memory_size=8, memory_width=4, controller_units=8,
+                  controller="dense", num_read_heads=2), tmp
+    )
+    yield "model lstm_model", lambda tmp: _check_task_model(
+        lstm_model(3, 2, units=8, num_layers=2), tmp
+    )
+    for mode in ("sparse", "dense"):
+        yield f"model gat_node_classifier({mode})", (
+            lambda tmp, mode=mode: _node_classifier(
+                lambda **kw: gat_node_classifier(hidden_units=2, num_heads=2,
+                                                 dropout=0.1, **kw),
+                mode, tmp,
+            )
+        )
+        yield f"model gcn_node_classifier({mode})", (
+            lambda tmp, mode=mode: _node_classifier(
+                lambda **kw: gcn_node_classifier(hidden_units=4, dropout=0.1, **kw),
+                mode, tmp,
+            )
+        )
+    yield "model gat_link_predictor", _link_predictor
+    for readout in ("attention", "mean"):
+        yield f"model gat_graph_classifier({readout})", (
+            lambda tmp, readout=readout: _graph_classifier(readout, tmp)
+        )
+
+
+# -- runner ------------------------------------------------------------------------
+
+
+def _run(name, item):
+    keras.config.set_dtype_policy("float32")
+    keras.utils.set_random_seed(0)
+    start = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            item(pathlib.Path(tmp))
+        error = None
+    except Exception:  # noqa: BLE001 - every failure is reported, none hidden
+        error = traceback.format_exc()
+    finally:
+        keras.config.set_dtype_policy("float32")
+        keras.backend.clear_session()
+    return error, time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "-k", dest="select", action="append", default=[],
+        help="run only the items whose name contains this (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    backend = keras.backend.backend()
+    items = [*unknown_length_items(), *model_items(), *layer_items()]
+    if args.select:
+        items = [(n, f) for n, f in items if any(s in n for s in args.select)]
+    if not items:
+        parser.error(f"no item matches {args.select}")
+    print(f"Keras {keras.__version__}, backend {backend}, "
+          f"jit_compile={JIT_COMPILE}: {len(items)} items", flush=True)
+    expected = EXPECTED_FAILURES.get(backend, {})
+    failures, expected_failures = [], []
+    total = time.perf_counter()
+    for name, item in items:
+        error, seconds = _run(name, item)
+        if name in expected:
+            status = "XFAIL" if error else "XPASS"
+            if error:
+                expected_failures.append(name)
+            else:
+                failures.append((name, f"passes now: remove it from EXPECTED_FAILURES\n"))
+        else:
+            status = "FAIL" if error else "PASS"
+            if error:
+                failures.append((name, error))
+        print(f"{status:5}  {seconds:5.1f} s  {name}", flush=True)
+    for name in expected_failures:
+        print(f"\n=== XFAIL {name}: {expected[name]}")
+    for name, error in failures:
+        print(f"\n=== FAIL {name}\n{error}", end="")
+    passed = len(items) - len(failures) - len(expected_failures)
+    print(
+        f"\n{backend}: {passed} passed, {len(expected_failures)} expected failures, "
+        f"{len(failures)} failed in {time.perf_counter() - total:.0f} s"
+    )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

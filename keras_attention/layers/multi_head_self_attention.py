@@ -12,6 +12,7 @@ from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
     check_shape,
+    concrete_dim,
 )
 from keras_attention.layers.sinusoidal_positional_embedding import (
     sinusoidal_encoding,
@@ -637,9 +638,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             mask = combine(mask, ops.cast(attention_mask, "bool"))
             rows_may_be_empty = True
         if mask is not None and rows_may_be_empty:
-            mask = ops.broadcast_to(
-                mask, (ops.maximum(ops.shape(mask)[0], 1), q_len, key_len)
-            )
+            # A shape of dimensions, not of tensors: JAX needs the batch as
+            # its shape gives it (an int or a symbolic dimension).
+            mask = ops.broadcast_to(mask, (ops.shape(mask)[0], q_len, key_len))
         return mask, rows_may_be_empty
 
     def _check_call_args(
@@ -799,7 +800,7 @@ def _causal_blocks(query, offset, causal_self_attention):
     static shapes: a known query length that the blocks divide and a static
     memory length; not with a cache or a value (cross-attention).
     """
-    q_len = query.shape[1]
+    q_len = concrete_dim(query.shape[1])  # None while Keras infers shapes
     if not causal_self_attention or q_len is None:
         return 1
     if not isinstance(offset, int):

@@ -1,11 +1,7 @@
 """Helpers the benchmarks share: loading a neighbour, printing the JSON.
 
-`bench_module` gives another benchmark of this folder as a module (bench/ is
-no package).
-
-The benchmarks take their own folder off the import path (bench/export.py
-shares its name with the export package), so they import this helper
-first and load their neighbours through it by path.
+`bench_module` gives another benchmark of this folder as a module, loaded
+by path (bench/ is no package).
 """
 
 import importlib.util

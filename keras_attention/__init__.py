@@ -1,5 +1,17 @@
 """keras-attention: Keras 3 attention layers, reference models and edge export."""
 
+import os as _os
+import sys as _sys
+
+# The `keras-attention` command owns its process, and `import keras` below is
+# where TensorFlow prints its start-up log lines (before the command's `main`
+# could hide them): the command quiets them from here, unless --verbose. An
+# `import keras_attention` anywhere else changes nothing.
+if _os.path.basename(_sys.argv[0]) == "keras-attention":
+    from edge_demo.quiet import quiet_process as _quiet_process
+
+    _quiet_process(verbose="--verbose" in _sys.argv[1:])
+
 from keras_attention.layers import AttentionPooling
 from keras_attention.layers import BahdanauAttention
 from keras_attention.layers import BahdanauDecoder

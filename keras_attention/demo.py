@@ -14,19 +14,16 @@ data, then scored on held-out sequences:
 """
 
 import argparse
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_attention import BahdanauDecoder  # noqa: E402
-from keras_attention import BahdanauDecoderCell  # noqa: E402
-from keras_attention import SinusoidalPositionalEmbedding  # noqa: E402
-from keras_attention import TransformerDecoderBlock  # noqa: E402
-from keras_attention import TransformerEncoderBlock  # noqa: E402
+from keras_attention import BahdanauDecoder
+from keras_attention import BahdanauDecoderCell
+from keras_attention import SinusoidalPositionalEmbedding
+from keras_attention import TransformerDecoderBlock
+from keras_attention import TransformerEncoderBlock
 
 PAD, START, END = 0, 1, 2
 FIRST_DIGIT = 3

@@ -273,6 +273,7 @@ def train_task_model(
         task_dataset(task, batch_size, seed=seed, **task_arguments),
         steps_per_epoch=per_epoch,
         epochs=math.ceil(steps / per_epoch),
+        shuffle=False,  # a generated stream; Keras would warn it cannot shuffle
         validation_data=validation,
         callbacks=callbacks,
         verbose=verbose,

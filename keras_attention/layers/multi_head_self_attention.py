@@ -646,13 +646,15 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def _check_call_args(
         self,
         query,
-        context,
+        value,
+        key,
         memory,
         cache,
         cache_update_index,
         attention_mask,
         query_mask,
-        context_mask,
+        value_mask,
+        key_mask,
         memory_mask,
     ):
         """Shapes and combinations of the call's arguments, before any op.

@@ -302,7 +302,7 @@ def main():
     print()
     print(f"Multi-head causal self-attention, forward + backward, "
           f"B={batch} T={length} D={dim} H={heads} ({flops / 1e9:.2f} GFLOP)")
-    header = f"{'implementation':<46}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
+    header = f"{'implementation':<52}{'ms':>9}{'GFLOP/s':>10}{'of peak':>9}{'ours is':>10}"
     print(header)
     print("-" * len(header))
     rows = []
@@ -320,7 +320,7 @@ def main():
         )
         gflops = flops / seconds / 1e9
         speedup = seconds / ours
-        print(f"{label:<46}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
+        print(f"{label:<52}{seconds * 1e3:>9.1f}{gflops:>10.1f}{gflops / peak:>9.1%}"
               f"{speedup:>9.2f}x")
         rows.append(dict(implementation=name, backend=backend, jit_compile=jit,
                          ms=seconds * 1e3,

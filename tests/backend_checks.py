@@ -13,7 +13,8 @@ before anything imports Keras):
   `.keras` save and reload, trainable weight counts, symbolic and eager
   calls, a `fit` step (compiled where the backend compiles: XLA on
   TensorFlow and JAX; PyTorch runs eagerly), mixed precision, implicit
-  against explicit masks.
+  against explicit masks. The config round trip and the weight counts,
+  which no backend changes, run on TensorFlow only.
 - `unknown length`: the layers whose sequence length is commonly left
   `None` in a functional model, called at two lengths, compared with eager
   calls, and trained for a step.
@@ -155,11 +156,23 @@ def _reloaded(model, tmp_path):
 # -- layers: the harness's checks on every test module's cases ------------------
 
 
+# Checks of Python-side facts that no backend changes (a config's round
+# trip; how many weights `build` makes, of which shapes): the TensorFlow run
+# of the main suite makes them, and the other backends skip them.
+BACKEND_FREE_CHECKS = (
+    harness.check_config_round_trip,
+    harness.check_trainable_weight_counts,
+)
+
+
 def layer_items():
+    skipped = BACKEND_FREE_CHECKS if keras.backend.backend() != "tensorflow" else ()
     for module_name in LAYER_TEST_MODULES:
         module = importlib.import_module(f"tests.{module_name}")
         for case in module.CASES:
             for check in harness.applicable_checks(case, tflite=False):
+                if check in skipped:
+                    continue
                 name = f"layer {case.cls.__name__}[{case.name}] {harness.check_name(check)}"
                 yield name, (lambda tmp, case=case, check=check: check(case, tmp))
 

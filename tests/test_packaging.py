@@ -169,3 +169,49 @@ def test_the_readme_lists_every_extra():
     for extra in PYPROJECT["project"]["optional-dependencies"]:
         assert f"`{extra}`" in readme, f"README.md does not list the extra {extra!r}"
     assert "keras_attention_export" in readme
+
+
+EXPORT_WITH_THE_EXPORT_EXTRA_ONLY = """
+import importlib.abc, sys
+
+# Only what the `export` extra brings (TensorFlow, ai-edge-litert) and the base
+# install (Keras, numpy) may be imported: everything the other extras bring
+# fails to import, as if it were not installed.
+OTHER_EXTRAS = ("sentencepiece", "sacrebleu", "matplotlib", "tf2onnx",
+                "onnxruntime", "jax", "torch", "tensorflow_gnn", "tf_keras")
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in OTHER_EXTRAS:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+
+import keras
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from keras_attention import MultiHeadSelfAttention
+from keras_attention_export import export_tflite
+
+inputs = keras.Input((6, 8))
+model = keras.Model(inputs, MultiHeadSelfAttention(num_heads=2, key_dim=4)(inputs))
+x = np.random.default_rng(0).normal(size=(1, 6, 8)).astype("float32")
+for mode in ("float32", "dynamic", "int8"):
+    path = f"model_{mode}.tflite"
+    export_tflite(model, path, mode=mode, representative_data=x.repeat(8, 0)
+                  if mode == "int8" else None)
+    runner = Interpreter(model_path=path).get_signature_runner()
+    (output,) = runner(**{next(iter(runner.get_input_details())): x}).values()
+    error = float(np.abs(output - keras.ops.convert_to_numpy(model(x))).max())
+    print(mode, "max error", error)
+    assert error < (1e-4 if mode == "float32" else 0.5), (mode, error)
+print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in OTHER_EXTRAS))
+"""
+
+
+def test_the_tflite_export_needs_only_the_export_extra(tmp_path):
+    done, output = run([sys.executable, "-c", EXPORT_WITH_THE_EXPORT_EXTRA_ONLY],
+                       600, cwd=tmp_path)
+    assert done.returncode == 0, output
+    assert "int8 max error" in done.stdout and "loaded: []" in done.stdout, output

@@ -1,0 +1,39 @@
+"""Runs tests/backend_checks.py on one Keras backend, in a process of its own.
+
+Keras picks its backend once, at import, so each backend gets a process. One
+test file per backend (tests/test_backend_jax.py, tests/test_backend_torch.py)
+lets `pytest -n 2 --dist loadfile` run the two side by side; the TensorFlow
+backend runs the same checks in the main suite, through the layer tests and
+their harness.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+SCRIPT = pathlib.Path(__file__).with_name("backend_checks.py")
+
+
+def run_backend_checks(backend):
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "CUDA_VISIBLE_DEVICES": "",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    print(result.stdout)  # the PASS/FAIL table, shown with -s or on failure
+    assert result.returncode == 0, (
+        f"KERAS_BACKEND={backend} python {SCRIPT.name} exited with "
+        f"{result.returncode}:\n{result.stdout}\n{result.stderr[-5000:]}"
+    )
+    assert f"{backend}: " in result.stdout and " 0 failed in " in result.stdout, (
+        result.stdout
+    )

@@ -24,7 +24,11 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from edge_demo.quiet import quiet_process
+
+if __name__ == "__main__":
+    # Before TensorFlow is imported, so that its import-time lines hide too.
+    quiet_process("--verbose" in sys.argv[1:])
 
 import json  # noqa: E402
 import subprocess  # noqa: E402
@@ -285,6 +289,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--jax-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, absl's and LiteRT's log lines")
     args = parser.parse_args()
     batch, length, dim, heads = 16, 256, 256, 8
     if args.jax_worker:

@@ -6,6 +6,7 @@ test session sets it), as a user's shell would.
 """
 
 import os
+import pathlib
 import sys
 from importlib import metadata
 
@@ -167,3 +168,14 @@ def test_unknown_command(capsys):
     assert cli_main(["train"]) == 2
     assert "invalid choice: 'train'" in capsys.readouterr().err
     assert cli_main([]) == 2
+
+
+@pytest.mark.parametrize("script", ["attention", "export", "gat", "ntm", "translate"])
+def test_benchmarks_are_quiet_unless_verbose(script, tmp_path):
+    # --help still imports TensorFlow (the benchmarks import it at their top).
+    path = pathlib.Path(__file__).resolve().parents[1] / "bench" / f"{script}.py"
+    done, output = run([sys.executable, path, "--help"], 300, cwd=tmp_path,
+                       env=user_environment())
+    assert done.returncode == 0, output
+    assert "usage:" in done.stdout and "--verbose" in done.stdout, output
+    assert log_lines(done.stdout + done.stderr) == [], output

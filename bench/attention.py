@@ -101,18 +101,23 @@ def _train_step(layer_call, variables, jit):
     return step
 
 
-def bench_multi_head(batch, length, dim, heads, repeats):
-    x = tf.random.normal((batch, length, dim))
-    ours = MultiHeadSelfAttention(num_heads=heads, key_dim=dim // heads)
-    theirs = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads)
+def _matched_pair(x, heads):
+    """Our layer and Keras's with the same weights, checked to agree on `x`."""
+    key_dim = x.shape[-1] // heads
+    ours = MultiHeadSelfAttention(num_heads=heads, key_dim=key_dim)
+    theirs = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=key_dim)
     ours(x)
     theirs(x, x)
     ours.set_weights(theirs.get_weights())
     np.testing.assert_allclose(
-        ours(x, use_causal_mask=True),
-        theirs(x, x, use_causal_mask=True),
-        atol=1e-4,
+        ours(x, use_causal_mask=True), theirs(x, x, use_causal_mask=True), atol=1e-4
     )
+    return ours, theirs
+
+
+def bench_multi_head(batch, length, dim, heads, repeats):
+    x = tf.random.normal((batch, length, dim))
+    ours, theirs = _matched_pair(x, heads)
     calls = {
         "ours": (lambda t: ours(t, use_causal_mask=True), ours.trainable_variables),
         "keras": (
@@ -162,14 +167,7 @@ def jax_worker(batch, length, dim, heads, repeats):
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     x = keras.random.normal((batch, length, dim), seed=0)
-    ours = MultiHeadSelfAttention(num_heads=heads, key_dim=dim // heads)
-    theirs = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads)
-    ours(x)
-    theirs(x, x)
-    ours.set_weights(theirs.get_weights())
-    np.testing.assert_allclose(
-        ours(x, use_causal_mask=True), theirs(x, x, use_causal_mask=True), atol=1e-4
-    )
+    ours, theirs = _matched_pair(x, heads)
 
     def step_of(layer, inputs):
         trainable = [v.value for v in layer.trainable_variables]

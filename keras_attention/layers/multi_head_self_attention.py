@@ -61,7 +61,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     of `keras.layers.MultiHeadAttention`: `layer(query, value, key)` is
     Keras's call, `layer(query)` self-attention. Our old names `output_dim`,
     `context` and `context_mask` are refused with a `TypeError` naming
-    `output_shape`, `value` and `value_mask` (docs/names.md).
+    `output_shape`, `value` and `value_mask` (the README's table of names).
 
     Beyond the plain layer it offers what decoders and long-context models
     need:

@@ -203,9 +203,13 @@ for mode in ("float32", "dynamic", "int8"):
                   if mode == "int8" else None)
     runner = Interpreter(model_path=path).get_signature_runner()
     (output,) = runner(**{next(iter(runner.get_input_details())): x}).values()
-    error = float(np.abs(output - keras.ops.convert_to_numpy(model(x))).max())
+    want = keras.ops.convert_to_numpy(model(x))
+    error = float(np.abs(output - want).max())
     print(mode, "max error", error)
-    assert error < (1e-4 if mode == "float32" else 0.5), (mode, error)
+    # int8: an activation step is 1/255 of its range (about 2x the output's
+    # largest magnitude), and a few steps add up through the four projections.
+    tolerance = 0.05 * float(np.abs(want).max()) if mode == "int8" else 1e-4
+    assert error < tolerance, (mode, error, tolerance)
 print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in OTHER_EXTRAS))
 """
 

@@ -1,13 +1,17 @@
 """`python -m edge_demo MODEL.tflite`: run an exported model with LiteRT."""
 
 import argparse
+import io
 import os
 import sys
 
 import numpy as np
 
+from edge_demo.contract import latency, summarize_ms
+from edge_demo.errors import EdgeModelError
+from edge_demo.files import write_atomically
+from edge_demo.loading import load
 from edge_demo.quiet import quiet_logs
-from edge_demo.runtime import EdgeModelError, latency, load, summarize_ms
 
 DESCRIPTION = """\
 Run a model exported by keras-attention on this machine with the LiteRT
@@ -181,14 +185,14 @@ def _translation(model, args):
 
 
 def _read_inputs(path, names):
+    if not path.endswith(".npz") and len(names) != 1:
+        raise EdgeModelError(
+            f"{path}: the model takes inputs {names}; give them by name in a .npz"
+        )
     try:
         if path.endswith(".npz"):
             with np.load(path) as archive:
                 return {name: archive[name] for name in archive.files}
-        if len(names) != 1:
-            raise EdgeModelError(
-                f"{path}: the model takes inputs {names}; give them by name in a .npz"
-            )
         return {names[0]: np.load(path)}
     except (OSError, ValueError) as e:
         raise EdgeModelError(f"{path}: cannot read inputs ({e})") from None
@@ -276,8 +280,10 @@ def _arrays(model, args):
 
 
 def _write_outputs(path, outputs):
+    buffer = io.BytesIO()
+    np.savez(buffer, **outputs)
     try:
-        np.savez(path, **outputs)
+        write_atomically(path, buffer.getvalue())
     except OSError as e:
         raise EdgeModelError(f"{path}: cannot write the outputs ({e})") from None
 
@@ -303,7 +309,7 @@ def _copy_bits(model, args):
 
 
 def _ntm_copy(model, args):
-    model._task_fields("num_bits", "state_names", "initial_state")
+    model.task_fields("num_bits", "state_names", "initial_state")
     bits, source = _copy_bits(model, args)
     copied = model.copy_sequence(bits)  # also the untimed warm-up
     runs = [model.copy_sequence(bits) for _ in range(args.runs)]

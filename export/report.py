@@ -1,18 +1,25 @@
 """What an export produced: size, operators, parity with Keras, latency.
 
 `build_report` measures a written `.tflite` file against the Keras model it
-came from; `write_report` saves the result as JSON and as markdown.
+came from, through the device runtime (`edge_demo`), so that the report
+measures what the device runs; `write_report` saves the result as JSON and
+as markdown. Quantization, the tensor description and latency timing are
+the device contract's (`edge_demo.contract`); this module adds what needs
+TensorFlow: reading the flatbuffer's operators.
 """
 
 import collections
 import json
 import os
-import statistics
-import time
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
+
+from edge_demo.contract import describe_runner, describe_tensor, latency
+from edge_demo.contract import quantize as quantize_tensor
+from edge_demo.files import write_atomically
+from edge_demo.loading import load
+from edge_demo.model import call_signature
 
 _BUILTIN_NAMES = {
     code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()
@@ -65,41 +72,33 @@ def float_ops(flatbuffer):
 
 
 def latency_ms(runner, inputs, runs=50, warmup=5):
-    """Median and 90th percentile of `runs` timed calls, in milliseconds."""
-    for _ in range(warmup):
-        runner(**inputs)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        runner(**inputs)
-        times.append((time.perf_counter() - start) * 1e3)
-    return {"median": statistics.median(times), "p90": float(np.percentile(times, 90))}
+    """Median and 90th percentile of `runs` timed calls of a bare signature
+    runner on ready `inputs`, in milliseconds (`edge_demo.contract.latency`).
+
+    Returns:
+        `{"median", "p90"}`.
+    """
+    stats = latency(lambda: runner(**inputs), runs=runs, warmup=warmup)
+    return {"median": stats["median_ms"], "p90": stats["p90_ms"]}
 
 
 def quantize(value, details):
-    """Real values to the tensor's integer type (no-op for float tensors)."""
-    dtype = np.dtype(details["dtype"])
-    scale, zero_point = details["quantization"]
-    if not np.issubdtype(dtype, np.integer) or scale == 0:
+    """Real values as a bare LiteRT runner's input takes them, from the
+    runner's `details` of that input: quantized with `edge_demo.contract`'s
+    arithmetic where the tensor is quantized, else cast to its dtype. No
+    checks: for timing loops that feed the runner directly."""
+    description = describe_tensor("", details)
+    dtype = np.dtype(description["dtype"])
+    if description["quantization"] is None:
         return np.asarray(value).astype(dtype)
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(value, "float64") / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(value, details):
-    scale, zero_point = details["quantization"]
-    if not np.issubdtype(np.dtype(details["dtype"]), np.integer) or scale == 0:
-        return np.asarray(value)
-    return (np.asarray(value, "float32") - zero_point) * scale
+    return quantize_tensor(value, description["quantization"], dtype)
 
 
 def run_signature(runner, inputs):
-    """Call a signature runner with real-valued inputs; real-valued outputs."""
-    in_details = runner.get_input_details()
-    out_details = runner.get_output_details()
-    outputs = runner(**{k: quantize(v, in_details[k]) for k, v in inputs.items()})
-    return {k: dequantize(v, out_details[k]) for k, v in outputs.items()}
+    """Call a bare signature runner with real-valued inputs; real-valued
+    outputs. The device runtime's own generic run (`edge_demo.model`), on
+    the runner's own description."""
+    return call_signature(runner, describe_runner(runner), inputs, "the signature")
 
 
 def build_report(
@@ -112,33 +111,52 @@ def build_report(
     num_threads=1,
     runs=50,
     inputs_note="held-out inputs",
+    metadata_path=None,
 ):
-    """Measure an exported model against its Keras reference.
+    """Measure an exported model against its Keras reference, as the device
+    runs it.
+
+    The model is loaded by the device runtime (`edge_demo.load`: the file
+    checked against its metadata) and every parity and latency measure goes
+    through `EdgeModel.run`, the call a device makes: input checks and
+    quantization, LiteRT, dequantization.
 
     Args:
-        model_path: the `.tflite` file.
+        model_path: the `.tflite` file, its metadata beside it.
         reference: a function from one sample's inputs (dict of arrays) to
             the Keras outputs (dict by output name, or one array).
-        samples: held-out inputs, a list of dicts of arrays shaped like the
-            signature's inputs.
+        samples: held-out inputs, a non-empty list of dicts of arrays shaped
+            like the signature's inputs.
         mode: the export mode, for the record.
+        signature: the signature to measure.
         metric: optional `metric(outputs by name, sample) -> float` (the
             task metric, e.g. accuracy), averaged over the samples for both
             Keras and LiteRT.
         num_threads: LiteRT threads for the latency runs.
+        runs: timed runs for the latency (after 5 untimed ones).
         inputs_note: says where `samples` came from.
+        metadata_path: the metadata, when not the `.json` beside the model.
 
     Returns:
         A dict ready for `write_report`.
+
+    Raises:
+        ValueError: `samples` is empty.
+        EdgeModelError: the model does not match its metadata, or a sample
+            does not fit the signature (naming the input).
     """
+    if len(samples) == 0:
+        raise ValueError(
+            "samples must hold at least one sample for parity and latency, "
+            "received none"
+        )
+    model = load(model_path, metadata_path, num_threads=num_threads)
     with open(model_path, "rb") as f:
         flatbuffer = f.read()
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=num_threads)
-    runner = interpreter.get_signature_runner(signature)
     errors, agree, total, keras_scores, lite_scores = [], 0, 0, [], []
     for sample in samples:
         want = reference(sample)
-        got = run_signature(runner, sample)
+        got = model.run(signature, **sample)
         if not isinstance(want, dict):
             want = {next(iter(got)): want}
         for name, value in want.items():
@@ -151,6 +169,7 @@ def build_report(
             keras_scores.append(metric(want, sample))
             lite_scores.append(metric(got, sample))
     histogram = collections.Counter(name for name, _, _ in operators(flatbuffer))
+    stats = latency(lambda: model.run(signature, **samples[0]), runs=runs, warmup=5)
     report = {
         "model": os.path.basename(model_path),
         "mode": mode,
@@ -165,23 +184,18 @@ def build_report(
             "metric_litert": float(np.mean(lite_scores)) if metric else None,
         },
         "latency_ms": {
+            "runtime": "edge_demo",
             "threads": num_threads,
             "runs": runs,
-            **latency_ms(
-                runner,
-                {
-                    k: quantize(v, runner.get_input_details()[k])
-                    for k, v in samples[0].items()
-                },
-                runs,
-            ),
+            "median": stats["median_ms"],
+            "p90": stats["p90_ms"],
         },
     }
     return report
 
 
 def to_markdown(report):
-    parity, latency = report["parity"], report["latency_ms"]
+    parity, timing = report["parity"], report["latency_ms"]
 
     def fmt(value, spec):
         return "n/a" if value is None else format(value, spec)
@@ -197,8 +211,9 @@ def to_markdown(report):
         f"| top-1 agreement | {fmt(parity['top1_agreement'], '.4f')} |",
         f"| task metric, Keras / LiteRT | {fmt(parity['metric_keras'], '.4f')} / "
         f"{fmt(parity['metric_litert'], '.4f')} |",
-        f"| latency median / p90 | {latency['median']:.3f} / {latency['p90']:.3f} ms "
-        f"({latency['threads']} thread(s), {latency['runs']} runs) |",
+        f"| latency median / p90 | {timing['median']:.3f} / {timing['p90']:.3f} ms "
+        f"({timing['runtime']}, {timing['threads']} thread(s), "
+        f"{timing['runs']} runs) |",
         "",
         "## Operators",
         "",
@@ -217,10 +232,6 @@ def to_markdown(report):
 def write_report(report, json_path, markdown_path=None):
     """JSON at `json_path`; markdown beside it (`.md`) unless given."""
     markdown_path = markdown_path or os.path.splitext(json_path)[0] + ".md"
-    for path in (json_path, markdown_path):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    with open(markdown_path, "w", encoding="utf-8") as f:
-        f.write(to_markdown(report))
+    write_atomically(json_path, json.dumps(report, indent=2))
+    write_atomically(markdown_path, to_markdown(report))
     return json_path, markdown_path

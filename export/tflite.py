@@ -20,6 +20,7 @@ import tempfile
 import keras
 import numpy as np
 
+from edge_demo.files import write_atomically
 from keras_attention._tensorflow import import_tensorflow, require_tensorflow_backend
 from keras_attention.models.signature import Signature
 from keras_attention_export.calibration import representative_dataset
@@ -476,18 +477,17 @@ def _layer_names(model):
 def export_tflite(model, path, mode=None, task=None, **convert_kwargs):
     """Convert (see `convert`), write `path` and the metadata file beside it.
 
-    `task` goes into the metadata for the application (see
-    `export.metadata`); without one, the model runs on `edge_demo` as the
-    generic task: arrays in, arrays out (`{"kind": "arrays"}`).
+    `task` goes into the metadata for the application (the schema is
+    `edge_demo.contract`'s); without one, the model runs on `edge_demo` as
+    the generic task: arrays in, arrays out (`{"kind": "arrays"}`). Both
+    files are written whole or not at all.
 
     Returns the path of the metadata file (`model.json` beside
     `model.tflite`), which `edge_demo` reads on the device.
     """
     mode = default_mode(model) if mode is None else mode
     flatbuffer = convert(model, mode=mode, **convert_kwargs)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(flatbuffer)
+    write_atomically(path, flatbuffer)
     return write_metadata(path, mode, task=task or {"kind": "arrays"})
 
 

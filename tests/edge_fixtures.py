@@ -2,7 +2,7 @@
 
     python -m tests.edge_fixtures OUT_DIR       # or build(out_dir)
 
-writes five models, each with its metadata beside it (export/metadata.py):
+writes five models, each with its metadata beside it (edge_demo/contract.py):
 
 - `classifier_float32.tflite`: a sequence classifier, `features` [1, 8, 4]
   to `probabilities` [1, 3], in float32;
@@ -64,11 +64,14 @@ MIN_LOGIT_GAP = 1e-3
 def _convert(export_dir, tracked, endpoints, representative=None):
     """Flatbuffer of `endpoints` {name: (fn, specs)}, builtin ops only.
 
-    Goes through `keras.export.ExportArchive` like tests/harness.py: a bare
-    concrete function leaves the weights uninitialised in the flatbuffer.
-    `representative` (a list of input lists) makes it full int8. The
-    SavedModel is written once per `export_dir` and converted as often as
-    asked.
+    Goes through `keras.export.ExportArchive` like the exporter
+    (`keras_attention_export.convert`): a bare concrete function leaves the
+    weights uninitialised in the flatbuffer. Not the exporter itself, whose
+    int8 mode lets an op fall back to float and which tracks one model: a
+    fixture is strictly integer (`representative`, a list of input lists,
+    makes it so, with int8 inputs and outputs) and a seq2seq fixture's
+    endpoints use two models. The SavedModel is written once per
+    `export_dir` and converted as often as asked.
     """
     if not os.path.exists(export_dir):
         archive = keras.export.ExportArchive()

@@ -409,6 +409,33 @@ def test_metadata_and_report(tmp_path):
     assert "| file size |" in open(md_path).read()
 
 
+def test_report_measures_what_the_device_runs(tmp_path):
+    # The report loads the model with edge_demo and runs it as a device does,
+    # so its parity is the device's to the bit and it refuses a file that no
+    # longer matches its metadata.
+    import edge_demo
+
+    model = _mhsa()
+    data = _data(model)
+    path = tmp_path / "model.tflite"
+    export.export_tflite(
+        model, str(path), mode="int8", representative_data=data, integer_io=True
+    )
+    sample = {"x": data["x"][:1]}
+    device = edge_demo.load(path).run("serving_default", **sample)["logits"]
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    np.testing.assert_array_equal(run_signature(runner, sample)["logits"], device)
+    want = model.predict(sample, verbose=0)
+    report = build_report(str(path), lambda s: want, [sample], "int8", runs=2)
+    assert report["parity"]["max_abs_error"] == float(np.abs(device - want).max())
+    assert report["latency_ms"]["runtime"] == "edge_demo"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(edge_demo.EdgeModelError, match="the file is truncated"):
+        build_report(str(path), lambda s: want, [sample], "int8", runs=2)
+    with pytest.raises(ValueError, match="samples must hold at least one sample"):
+        build_report(str(path), lambda s: want, [], "int8")
+
+
 def test_float_ops_of_an_int8_model_are_listed():
     flatbuffer = export.convert(
         _encoder_block(), mode="int8", representative_data=_data(_encoder_block())

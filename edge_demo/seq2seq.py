@@ -1,0 +1,135 @@
+"""Sequence to sequence on the device: greedy decoding, character vocabularies.
+
+A seq2seq model exports two signatures (`edge_demo.contract`): `encode`
+(`source` in, the decoder's initial states out, by name) and `decode_step`
+(`token`, `step` and every state in; `logits` and every state's next value
+out). `greedy_decode` runs them; `text_to_ids` and `ids_to_text` read and
+write a character model's text with the vocabularies of its task.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from edge_demo.contract import ms_since
+from edge_demo.errors import EdgeModelError
+
+
+@dataclasses.dataclass
+class Decoded:
+    """What `greedy_decode` returns.
+
+    Attributes:
+        tokens: per batch row, the generated ids, without the start and end
+            tokens.
+        encode_ms: milliseconds the `encode` call took.
+        step_ms: milliseconds each `decode_step` call took, in order.
+    """
+
+    tokens: list
+    encode_ms: float
+    step_ms: list
+
+
+def greedy_decode(model, source_ids, max_length=None):
+    """Decode step by step through the `encode` / `decode_step` signatures.
+
+    `encode(source)` gives the decoder's states by name; each
+    `decode_step(token, step, **states)` gives `logits` ([B, 1, V] or
+    [B, V]) and the next states. The next token is the argmax. Decoding
+    starts from `task["start_id"]` and stops when every row has produced
+    `task["end_id"]`, or after `max_length` (default
+    `task["max_target_length"]`) steps.
+
+    Args:
+        model: an `EdgeModel`.
+        source_ids: `[S]` or `[B, S]` token ids, padded to the model's `S`.
+        max_length: the most steps to run.
+
+    Returns:
+        A `Decoded`: tokens per row and the latency of each call.
+    """
+    task = model.task_fields("start_id", "end_id", "max_target_length")
+    max_length = task["max_target_length"] if max_length is None else max_length
+    source = np.asarray(source_ids)
+    source = source[None] if source.ndim == 1 else source
+    state_names = state_names_of(model)
+    start = time.perf_counter()
+    states = model.run("encode", source=source)
+    encode_ms = ms_since(start)
+    batch = source.shape[0]
+    token = np.full((batch, 1), task["start_id"], np.int32)
+    tokens, done, step_ms = [[] for _ in range(batch)], np.zeros(batch, bool), []
+    for t in range(max_length):
+        start = time.perf_counter()
+        out = model.run(
+            "decode_step", token=token, step=np.array([t], np.int32), **states
+        )
+        step_ms.append(ms_since(start))
+        next_ids = np.argmax(out["logits"].reshape(batch, -1), axis=-1)  # [B]
+        for row, tok in enumerate(next_ids):
+            done[row] |= tok == task["end_id"]
+            if not done[row]:
+                tokens[row].append(int(tok))
+        if done.all():
+            break
+        token = next_ids[:, None].astype(np.int32)  # [B, 1]
+        states = {name: out[name] for name in state_names}
+    return Decoded(tokens, encode_ms, step_ms)
+
+
+def state_names_of(model):
+    """The decoder's state names, after checking that both signatures
+    follow the seq2seq convention."""
+    encode, step = model.spec("encode"), model.spec("decode_step")
+    states = sorted(t["name"] for t in encode["outputs"])
+    want_in = sorted(states + ["step", "token"])
+    want_out = sorted(states + ["logits"])
+    found_in = sorted(t["name"] for t in step["inputs"])
+    found_out = sorted(t["name"] for t in step["outputs"])
+    if (found_in, found_out) != (want_in, want_out):
+        raise EdgeModelError(
+            f"{model.model_path}: decode_step must take {want_in} and give "
+            f"{want_out} (encode gives the states {states}); it takes "
+            f"{found_in} and gives {found_out}"
+        )
+    return states
+
+
+def source_length(model):
+    """`S`, the length of the `encode` signature's `source` `[B, S]`."""
+    (source,) = model.spec("encode")["inputs"]
+    return source["shape"][-1]
+
+
+def text_to_ids(model, text):
+    """Character ids of `text` from `task["source_vocabulary"]`, `[1, S]`.
+
+    Padded with `task["pad_id"]` (default 0) to the `encode` signature's
+    length; a character outside the vocabulary is an error naming it.
+    """
+    vocabulary = model.task_fields("source_vocabulary")["source_vocabulary"]
+    index = {token: i for i, token in enumerate(vocabulary) if len(token) == 1}
+    unknown = sorted({c for c in text if c not in index})
+    if unknown:
+        raise EdgeModelError(
+            f"characters not in the source vocabulary of {model.metadata_path}: "
+            f"{', '.join(map(repr, unknown))}"
+        )
+    length = source_length(model)
+    if len(text) > length:
+        raise EdgeModelError(
+            f"text of {len(text)} characters; {model.model_path} takes at "
+            f"most {length}"
+        )
+    ids = [index[c] for c in text] + [model.task.get("pad_id", 0)] * (
+        length - len(text)
+    )
+    return np.array([ids], np.int32)
+
+
+def ids_to_text(model, ids):
+    """The tokens of `task["target_vocabulary"]` for `ids`, joined."""
+    vocabulary = model.task_fields("target_vocabulary")["target_vocabulary"]
+    return "".join(vocabulary[i] for i in ids)

@@ -1,0 +1,106 @@
+"""Translation on the device: SentencePiece, greedy decoding, SentencePiece.
+
+A translation model is a seq2seq model (`edge_demo.seq2seq`) whose task
+names two SentencePiece files lying beside it, each with its SHA-256;
+`sentencepiece` (no TensorFlow either) reads them.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from edge_demo.contract import sha256_hex
+from edge_demo.errors import EdgeModelError
+from edge_demo.seq2seq import greedy_decode, source_length
+
+
+@dataclasses.dataclass
+class Translated:
+    """What `translate` returns.
+
+    Attributes:
+        text: the translation.
+        tokens: its target ids, without start and end tokens.
+        truncated: whether the sentence was cut to the model's source length.
+        encode_ms, step_ms: as in `edge_demo.seq2seq.Decoded`.
+    """
+
+    text: str
+    tokens: list
+    truncated: bool
+    encode_ms: float
+    step_ms: list
+
+
+def translate(model, text, max_length=None):
+    """Translate one sentence with a model of task kind `"translation"`.
+
+    The sentence's pieces end with the end id; a sentence longer than the
+    `encode` signature's length is cut to fit (its last piece replaced by
+    the end id), as Keras's `Translator` does; characters the vocabulary
+    lacks become the unknown piece.
+
+    Args:
+        model: an `EdgeModel`.
+        text: the sentence.
+        max_length: the most decoding steps (default: the task's).
+
+    Returns:
+        A `Translated`.
+    """
+    source_tokenizer, target_tokenizer = tokenizers(model)
+    end_id = model.task_fields("end_id")["end_id"]
+    length = source_length(model)
+    ids = list(source_tokenizer.encode(text)) + [end_id]
+    truncated = len(ids) > length
+    if truncated:
+        ids = ids[: length - 1] + [end_id]
+    ids = ids + [model.task.get("pad_id", 0)] * (length - len(ids))
+    decoded = greedy_decode(model, np.array([ids], np.int32), max_length)
+    return Translated(
+        target_tokenizer.decode(decoded.tokens[0]),
+        decoded.tokens[0],
+        truncated,
+        decoded.encode_ms,
+        decoded.step_ms,
+    )
+
+
+def tokenizers(model):
+    """The task's two SentencePiece processors (source, target), checked
+    against the metadata's digests once and kept in `model.task_state`."""
+    if "sentencepiece" not in model.task_state:
+        model.task_state["sentencepiece"] = tuple(
+            _processor(model, side)
+            for side in ("source_tokenizer", "target_tokenizer")
+        )
+    return model.task_state["sentencepiece"]
+
+
+def _processor(model, side):
+    try:
+        import sentencepiece
+    except ImportError as error:
+        raise EdgeModelError(
+            f"{model.metadata_path}: a translation model needs the "
+            "sentencepiece package (pip install sentencepiece)"
+        ) from error
+    entry = model.task_fields(side)[side]
+    folder = os.path.dirname(os.path.abspath(model.metadata_path))
+    path = os.path.join(folder, entry["file"])
+    if not os.path.isfile(path):
+        raise EdgeModelError(
+            f"{path}: the {side.replace('_', ' ')} named in "
+            f"{model.metadata_path} is missing"
+        )
+    with open(path, "rb") as f:
+        content = f.read()
+    if sha256_hex(content) != entry["sha256"]:
+        raise EdgeModelError(
+            f"{path}: SHA-256 differs from {model.metadata_path}'s; "
+            "the file was changed or belongs to another model"
+        )
+    processor = sentencepiece.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(content)
+    return processor

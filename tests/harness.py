@@ -12,8 +12,8 @@ configuration and the property that broke.
 
 Every check but the TFLite one runs on any Keras backend: tests/backend_checks.py
 runs them on JAX and PyTorch. TensorFlow (and LiteRT) are imported only by the
-TFLite conversion and by the TensorFlow-graph part of the mixed-precision
-check, when they run.
+TFLite conversion (the exporter's, `keras_attention_export.convert`) and by
+the TensorFlow-graph part of the mixed-precision check, when they run.
 """
 
 import dataclasses
@@ -356,31 +356,28 @@ def check_implicit_and_explicit_mask(case, tmp_path):
     ), "the mask changed nothing"
 
 
-def convert_to_tflite(model, export_dir):
-    """Builtin-ops-only TFLite flatbuffer of a fixed-shape Keras model.
+def convert_to_tflite(model, export_dir=None):
+    """Builtin-ops-only float32 TFLite flatbuffer of a fixed-shape Keras model.
 
-    Goes through a SavedModel written by `keras.export.ExportArchive` (a bare
-    concrete function leaves the weights as uninitialised variables in the
-    flatbuffer). The model's inputs become the signature's inputs, by name;
-    its outputs are named `output_0`, `output_1`, ... in order.
+    The exporter's own conversion (`keras_attention_export.convert`): what a
+    user's export does is what the layers are tested with. Its one signature
+    takes the model's inputs by name and names the outputs `output_0`,
+    `output_1`, ... in the model's order, for `run_tflite`.
+
+    `export_dir` is not used: the exporter writes its SavedModel in a
+    temporary folder of its own. It stays for the tests that pass one.
     """
-    tf = _tensorflow()
-    names = [t.name for t in model.inputs]
-    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
+    from keras_attention_export.tflite import Signature, convert, fixed_signature
 
-    def serve(*args):
-        outputs = _as_list(model(dict(zip(names, args)), training=False))
+    (serving,) = fixed_signature(model).values()
+
+    def serve(*tensors):
+        # fixed_signature names outputs after their layers, in model order.
+        outputs = serving.function(*tensors).values()
         return {f"output_{i}": o for i, o in enumerate(outputs)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", serve, input_signature=specs)
-    archive.write_out(str(export_dir), verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(export_dir), signature_keys=["serve"]
-    )
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    signature = Signature(serve, serving.input_signature)
+    return convert(model, mode="float32", signatures={"serving_default": signature})
 
 
 def run_tflite(flatbuffer, arrays):

@@ -2,7 +2,9 @@
 
 Input checks, the edge-index guard, self loops, the segment softmax and the
 two layouts of the readouts, in one place for `GraphAttention`,
-`GraphConvolution`, `GraphPooling` and `AttentionPooling`.
+`GraphConvolution`, `GraphPooling` and `AttentionPooling`. `check_edges` is
+also the data's check (`keras_attention.data.graphs.validate_edges`): the
+data may import the layers, never the other way round.
 """
 
 import keras
@@ -30,7 +32,10 @@ def known_value(tensor):
 
 
 def check_integer(name, tensor):
-    dtype = keras.backend.standardize_dtype(tensor.dtype)
+    try:
+        dtype = keras.backend.standardize_dtype(tensor.dtype)
+    except ValueError:  # a numpy array of objects or strings
+        dtype = str(tensor.dtype)
     if not dtype.startswith(("int", "uint")):
         raise ValueError(
             f"{name} must hold integer indices (int32 or int64), received "
@@ -58,6 +63,20 @@ def check_indices(name, tensor, size, size_name, note=""):
         )
 
 
+def check_edges(name, edges, num_nodes, size_name="N", note=""):
+    """The one check of a `[2, E]` edge list, for the layers and the data.
+
+    Raises a `ValueError` naming `name` when `edges` (a tensor or a numpy
+    array) is not `[2, E]`, holds something other than integers, or, when
+    its value is known now, holds an index outside `[0, num_nodes)` (giving
+    the index, where it is and `size_name=num_nodes`). `note` ends each
+    message, e.g. with the shape of the node features.
+    """
+    check_shape(name, edges, (2, None), "[2, E]", note)
+    check_integer(name, edges)
+    check_indices(name, edges, num_nodes, size_name, note)
+
+
 def check_sparse_graph(node_features, edges):
     """Shapes, dtype and (when concrete) index range of a `[2, E]` edge list."""
     if len(node_features.shape) != 2:
@@ -68,9 +87,7 @@ def check_sparse_graph(node_features, edges):
     if edges is None:
         raise ValueError("mode='sparse' needs edges [2, E], received edges=None")
     note = f" (node_features.shape={tuple(node_features.shape)})"
-    check_shape("edges", edges, (2, None), "[2, E]", note)
-    check_integer("edges", edges)
-    check_indices("edges", edges, node_features.shape[0], "N", note)
+    check_edges("edges", edges, node_features.shape[0], "N", note)
 
 
 def check_dense_graph(node_features, adjacency, node_mask):
@@ -178,6 +195,38 @@ def self_loop_mask(num_nodes):
     """Boolean `[N, N]`, true on the diagonal."""
     index = ops.arange(num_nodes, dtype="int32")
     return index[:, None] == index[None, :]
+
+
+# PyTorch Geometric's `fill_value="mean"`: a self loop's edge features are
+# the mean of the node's other incoming edges' (zeros if it has none).
+
+
+def sparse_loop_features(edge_features, receivers, keep, num_nodes):
+    """`[N, Fe]` float32: each node's mean incoming (kept) edge features.
+
+    edge_features `[E, Fe]`, receivers `[E]` int32, keep `[E]` float32 (0
+    for an edge that does not count).
+    """
+    features = ops.cast(edge_features, "float32")
+    total = ops.segment_sum(
+        features * keep[:, None], receivers, num_segments=num_nodes
+    )  # [N, Fe]
+    count = ops.segment_sum(keep, receivers, num_segments=num_nodes)  # [N]
+    return total / ops.maximum(count, 1.0)[:, None]
+
+
+def dense_loop_features(edge_features, incoming):
+    """Edge features `[B, N, N, Fe]` as float32, each diagonal entry replaced
+    by the mean over the node's other incoming edges (`incoming` `[B, N, N]`
+    bool, row = receiver)."""
+    features = ops.cast(edge_features, "float32")
+    weights = ops.cast(incoming, "float32")  # [B, N, N]
+    total = ops.sum(weights[..., None] * features, axis=2)  # [B, N, Fe]
+    count = ops.sum(weights, axis=2)[..., None]  # [B, N, 1]
+    mean = total / ops.maximum(count, 1.0)
+    num_nodes = static_or_dynamic(edge_features, 1)
+    diagonal = self_loop_mask(num_nodes)[None, :, :, None]
+    return ops.where(diagonal, mean[:, :, None, :], features)
 
 
 def segment_softmax(scores, segment_ids, num_segments, keep=None):

@@ -9,16 +9,10 @@ from keras_attention.layers._graph import (
     check_choice,
     check_dense_graph,
     check_sparse_graph,
-    head_dot,
-    poison,
     resolve_graph_args,
-    segment_softmax,
-    self_loop_mask,
-    sparse_edges,
-    static_or_dynamic,
 )
+from keras_attention.layers._graph_attention import SCORES, dense_pass, sparse_pass
 from keras_attention.layers._initializers import clone_initializer
-from keras_attention.layers._masking import masked_softmax
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
@@ -26,8 +20,6 @@ from keras_attention.layers._validation import (
     check_shape,
 )
 
-
-_GATCONV = "PyTorch Geometric's GATConv"
 # Names PyTorch Geometric (or our older self) gives our arguments. Where
 # Keras has a name for the same thing (num_heads, units, use_bias,
 # return_attention_scores) we keep Keras's.
@@ -276,21 +268,6 @@ class GraphAttention(keras.layers.Layer):
                 f"mode={self.mode!r}, received "
                 f"node_features.shape={tuple(node_features_shape)}"
             )
-        width = self.num_heads * self.units
-        self._num_features = node_features_shape[-1]
-        self.kernel = self._add_kernel("kernel", (self._num_features, width), 0)
-        if self.version == "gatv2":
-            self.receiver_kernel = self._add_kernel(
-                "receiver_kernel", (self._num_features, width), 1
-            )
-            self.attention_kernel = self._add_attention("attention_kernel", 0)
-        else:
-            self.sender_attention_kernel = self._add_attention(
-                "sender_attention_kernel", 0
-            )
-            self.receiver_attention_kernel = self._add_attention(
-                "receiver_attention_kernel", 1
-            )
         if edge_features_shape is not None:
             edge_rank = 2 if self.mode == "sparse" else 4
             if len(edge_features_shape) != edge_rank or edge_features_shape[-1] is None:
@@ -301,11 +278,11 @@ class GraphAttention(keras.layers.Layer):
                     f"edge_features.shape={tuple(edge_features_shape)}"
                 )
             self._edge_dim = edge_features_shape[-1]
-            self.edge_kernel = self._add_kernel("edge_kernel", (self._edge_dim, width), 2)
-            if self.version == "gat":
-                self.edge_attention_kernel = self._add_attention(
-                    "edge_attention_kernel", 2
-                )
+        width = self.num_heads * self.units
+        self._num_features = node_features_shape[-1]
+        self.kernel = self._add_kernel("kernel", (self._num_features, width), 0)
+        # The version's attention weights (and W_e), in the saved order.
+        SCORES[self.version].add_weights(self)
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -348,12 +325,12 @@ class GraphAttention(keras.layers.Layer):
         if edge_features is not None:
             edge_features = ops.cast(edge_features, self.compute_dtype)
         if self.mode == "sparse":
-            outputs, coefficients = self._call_sparse(
-                node_features, graph, edge_features, training
+            outputs, coefficients = sparse_pass(
+                self, node_features, graph, edge_features, training
             )
         else:
-            outputs, coefficients = self._call_dense(
-                node_features, graph, edge_features, node_features_mask, training
+            outputs, coefficients = dense_pass(
+                self, node_features, graph, edge_features, node_features_mask, training
             )
         if return_attention_scores:
             return outputs, coefficients
@@ -380,154 +357,6 @@ class GraphAttention(keras.layers.Layer):
                 f"layer was built, received edge_features.shape="
                 f"{tuple(edge_features.shape)}"
             )
-
-    def _edge_score_matrix(self):
-        """`[Fe, H]`: GAT's `a_e . W_e x` is `x` times this matrix."""
-        return head_dot(self.edge_kernel, self.edge_attention_kernel)
-
-    def _combine_heads(self, attended):
-        """`[..., H, U]` -> `[..., H*U]` or `[..., U]`, bias, activation."""
-        if self.concat_heads:
-            shape = ops.shape(attended)
-            outputs = ops.reshape(
-                attended,
-                tuple(shape[:-2]) + (self.num_heads * self.units,),
-            )
-        else:
-            outputs = ops.mean(attended, axis=-2)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
-
-    def _call_sparse(self, node_features, edges, edge_features, training):
-        num_nodes = static_or_dynamic(node_features, 0)
-        num_edges = static_or_dynamic(edges, 1)
-        heads, units = self.num_heads, self.units
-        senders, receivers, keep, any_bad = sparse_edges(
-            edges, num_nodes, self.add_self_loops
-        )  # [E'] each
-        if edge_features is not None and self.add_self_loops:
-            edge_features = ops.concatenate(
-                [
-                    edge_features,
-                    self._sparse_loop_features(
-                        edge_features, receivers[:num_edges], keep[:num_edges], num_nodes
-                    ),
-                ],
-                axis=0,
-            )  # [E', Fe]
-
-        inputs = self._input_dropout(node_features, training=training)
-        projected = ops.matmul(inputs, self.kernel)  # [N, H*U]
-        # Gathered once: GATv2 scores them and both versions send them.
-        sender_rows = ops.take(projected, senders, axis=0)  # [E', H*U]
-        if not self.add_self_loops:
-            # Every edge takes part; `keep` would only repeat the guard,
-            # whose flag already turns the outputs into NaN.
-            keep = None
-        if self.version == "gat":
-            sender_scores = head_dot(projected, self.sender_attention_kernel)  # [N, H]
-            receiver_scores = head_dot(projected, self.receiver_attention_kernel)
-            scores = ops.take(sender_scores, senders, axis=0) + ops.take(
-                receiver_scores, receivers, axis=0
-            )  # [E', H]
-            if edge_features is not None:
-                scores = scores + ops.matmul(edge_features, self._edge_score_matrix())
-            scores = ops.leaky_relu(ops.cast(scores, "float32"), self.negative_slope)
-        else:
-            hidden = sender_rows + ops.take(
-                ops.matmul(inputs, self.receiver_kernel), receivers, axis=0
-            )  # [E', H*U]
-            if edge_features is not None:
-                hidden = hidden + ops.matmul(edge_features, self.edge_kernel)
-            hidden = ops.leaky_relu(hidden, self.negative_slope)
-            scores = head_dot(hidden, self.attention_kernel)  # [E', H]
-
-        coefficients = segment_softmax(scores, receivers, num_nodes, keep)  # f32 [E', H]
-        coefficients = ops.cast(coefficients, self.compute_dtype)
-        dropped = self._attention_dropout(coefficients, training=training)
-        messages = ops.reshape(sender_rows, (-1, heads, units))  # [E', H, U]
-        attended = ops.segment_sum(
-            messages * dropped[:, :, None], receivers, num_segments=num_nodes
-        )  # [N, H, U]
-        outputs = self._combine_heads(attended)  # [N, H*U] or [N, U]
-        # The coefficients that weighted the messages, dropout included, as
-        # GATConv returns them.
-        return poison(outputs, any_bad), poison(dropped, any_bad)
-
-    def _sparse_loop_features(self, edge_features, receivers, keep, num_nodes):
-        """`[N, Fe]`: each node's mean incoming (kept) edge features."""
-        features = ops.cast(edge_features, "float32")
-        total = ops.segment_sum(
-            features * keep[:, None], receivers, num_segments=num_nodes
-        )  # [N, Fe]
-        count = ops.segment_sum(keep, receivers, num_segments=num_nodes)  # [N]
-        mean = total / ops.maximum(count, 1.0)[:, None]
-        return ops.cast(mean, self.compute_dtype)
-
-    def _call_dense(self, node_features, adjacency, edge_features, node_mask, training):
-        batch = ops.shape(node_features)[0]
-        num_nodes = static_or_dynamic(node_features, 1)
-        heads, units = self.num_heads, self.units
-        connected = ops.cast(adjacency, "bool")  # [B, N, N], row = receiver
-        diagonal = self_loop_mask(num_nodes)[None]  # [1, N, N]
-        if node_mask is not None:
-            node_mask = ops.cast(node_mask, "bool")
-            pairs = ops.logical_and(node_mask[:, :, None], node_mask[:, None, :])
-            connected = ops.logical_and(connected, pairs)
-        if edge_features is not None and self.add_self_loops:
-            edge_features = self._dense_loop_features(
-                edge_features, ops.logical_and(connected, ops.logical_not(diagonal))
-            )
-        if self.add_self_loops:
-            loops = diagonal
-            if node_mask is not None:
-                loops = ops.logical_and(loops, node_mask[:, :, None])
-            connected = ops.logical_or(connected, loops)
-
-        inputs = self._input_dropout(node_features, training=training)
-        projected = ops.matmul(inputs, self.kernel)  # [B, N, H*U]
-        if self.version == "gat":
-            sender_scores = head_dot(projected, self.sender_attention_kernel)  # [B, N, H]
-            receiver_scores = head_dot(projected, self.receiver_attention_kernel)
-            scores = receiver_scores[:, :, None, :] + sender_scores[:, None, :, :]
-            if edge_features is not None:
-                scores = scores + ops.matmul(edge_features, self._edge_score_matrix())
-            # [B, N_i, N_j, H]
-            scores = ops.leaky_relu(ops.cast(scores, "float32"), self.negative_slope)
-        else:
-            receivers = ops.matmul(inputs, self.receiver_kernel)  # [B, N, H*U]
-            hidden = receivers[:, :, None, :] + projected[:, None, :, :]
-            if edge_features is not None:
-                hidden = hidden + ops.matmul(edge_features, self.edge_kernel)
-            hidden = ops.leaky_relu(hidden, self.negative_slope)  # [B, N, N, H*U]
-            scores = head_dot(hidden, self.attention_kernel)  # [B, N_i, N_j, H]
-        scores = ops.transpose(scores, (0, 3, 1, 2))  # [B, H, N_i, N_j]
-
-        coefficients = masked_softmax(scores, connected[:, None])  # f32 [B, H, N, N]
-        coefficients = ops.cast(coefficients, self.compute_dtype)
-        dropped = self._attention_dropout(coefficients, training=training)
-        values = ops.transpose(
-            ops.reshape(projected, (batch, num_nodes, heads, units)), (0, 2, 1, 3)
-        )  # [B, H, N, U]
-        attended = ops.transpose(ops.matmul(dropped, values), (0, 2, 1, 3))  # [B, N, H, U]
-        outputs = self._combine_heads(attended)  # [B, N, H*U] or [B, N, U]
-        if node_mask is not None:
-            outputs = ops.where(node_mask[:, :, None], outputs, 0)
-        return outputs, dropped  # dropout included, as in the sparse mode
-
-    def _dense_loop_features(self, edge_features, incoming):
-        """Edge features `[B, N, N, Fe]` with each diagonal entry replaced by
-        the mean over the node's other incoming edges (`incoming`, bool)."""
-        features = ops.cast(edge_features, "float32")
-        weights = ops.cast(incoming, "float32")  # [B, N, N]
-        total = ops.sum(weights[..., None] * features, axis=2)  # [B, N, Fe]
-        count = ops.sum(weights, axis=2)[..., None]  # [B, N, 1]
-        mean = total / ops.maximum(count, 1.0)
-        num_nodes = static_or_dynamic(edge_features, 1)
-        diagonal = self_loop_mask(num_nodes)[None, :, :, None]
-        features = ops.where(diagonal, mean[:, :, None, :], features)
-        return ops.cast(features, self.compute_dtype)
 
     def compute_mask(self, node_features, previous_mask=None):
         # Dense outputs keep one row per (padded) node; sparse ones carry none.

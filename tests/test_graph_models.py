@@ -150,7 +150,7 @@ def test_dense_gat_classifier_matches_sparse():
     sparse = gat_node_classifier(graph.num_features, graph.num_classes)
     dense = gat_node_classifier(graph.num_features, graph.num_classes, mode="dense")
     dense.set_weights(sparse.get_weights())
-    adjacency = graph_models._adjacency(graph)
+    adjacency = graphs.dense_adjacency(graph)
     np.testing.assert_allclose(
         dense([graph.node_features[None], adjacency[None]])[0],
         sparse([graph.node_features, graph.edges]),

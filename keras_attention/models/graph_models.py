@@ -5,7 +5,8 @@ recipe of its paper.
 Every model takes the whole graph, or a disjoint union of graphs, as one
 batch: `node_features` `[N, F]` float32 and `edges` `[2, E]` int32 (row 0
 sends, row 1 receives), with `N` and `E` free. The training helpers feed it
-through `tf.data` datasets whose element is one graph, and compile with
+through `tf.data` datasets whose element is one graph (built by
+`keras_attention.data.graphs.pipelines`), and compile with
 `jit_compile=True`. XLA compiles once per input shape, so a graph of fixed
 size (a citation graph) compiles once, and graph classification pads every
 batch to one node and edge budget (`graph_batches`).
@@ -23,11 +24,14 @@ Example:
 """
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_attention._tensorflow import import_tensorflow
-from keras_attention.data import graphs as graph_data
+from keras_attention.data.graphs import (
+    graph_batches,
+    link_dataset,
+    link_training_dataset,
+    node_dataset,
+)
 from keras_attention.layers._graph import GRAPH_MODES, POOLING_MODES, VERSIONS
 from keras_attention.layers._graph import check_choice
 from keras_attention.layers._validation import check_positive_int, check_rate
@@ -189,29 +193,6 @@ def _is_dense(model):
     return len(model.inputs[0].shape) == 3
 
 
-def _adjacency(graph):
-    """`[N, N]` float32 with `[i, j] = 1` for the edge `j -> i`."""
-    adjacency = np.zeros((graph.num_nodes, graph.num_nodes), np.float32)
-    adjacency[graph.edges[1], graph.edges[0]] = 1
-    return adjacency
-
-
-def node_dataset(graph, mask, dense=False):
-    """A one-element `tf.data.Dataset`: the whole graph, its labels, and
-    `mask` as sample weights, so losses and metrics count the masked nodes
-    only. `dense` adds the batch axis and gives the adjacency instead of
-    the edges, for models built with `mode="dense"`. A `tf.data` pipeline:
-    it needs TensorFlow installed, not the TensorFlow backend, since
-    `tf.data` feeds `model.fit` on any Keras backend."""
-    inputs = (graph.node_features, graph.edges)
-    labels, weights = graph.labels, np.asarray(mask, np.float32)
-    if dense:
-        inputs = (graph.node_features[None], _adjacency(graph)[None])
-        labels, weights = labels[None], weights[None]
-    tf = import_tensorflow("node_dataset (a tf.data pipeline)")
-    return tf.data.Dataset.from_tensors((inputs, labels, weights))
-
-
 def train_node_classifier(
     model,
     graph,
@@ -248,7 +229,7 @@ def train_node_classifier(
         jit_compile: XLA for training and evaluation. On a CPU, XLA draws
             dropout masks with ThreeFry, about 50x slower than TensorFlow's
             own kernel: a GAT step on Cora takes ~0.9 s with XLA and ~40 ms
-            without (`bench/gat.py`), so pass False there.
+            without (`bench/gat_accuracy.py`), so pass False there.
         verbose: passed to `fit`.
 
     Returns:
@@ -353,17 +334,6 @@ def gat_link_predictor(
     return keras.Model([nodes, edges, pairs], logits, name="gat_link_predictor")
 
 
-def _pairs_element(graph, positives, negatives):
-    pairs = np.concatenate([positives, negatives], axis=1).astype(np.int32)  # [2, P]
-    labels = np.concatenate(
-        [
-            np.ones(positives.shape[1], np.float32),
-            np.zeros(negatives.shape[1], np.float32),
-        ]
-    )  # [P]
-    return (graph.node_features, graph.edges, pairs), labels
-
-
 def train_link_predictor(
     model,
     split,
@@ -384,30 +354,15 @@ def train_link_predictor(
     Adam, compiled with XLA unless `jit_compile=False`. With `patience`,
     training stops when the validation AUC has not improved for that many
     epochs and the best weights are restored; `seed` seeds the negatives.
-    Its input pipeline is `tf.data`: it needs TensorFlow installed, on any
-    Keras backend.
+    Its input pipeline is `tf.data` (`link_training_dataset` and
+    `link_dataset`): it needs TensorFlow installed, on any Keras backend.
 
     Returns:
         `(history, test_auc)`: the `keras.callbacks.History` and the ROC AUC
         of the test pairs against their negatives.
     """
     check_positive_int("epochs", epochs)
-    tf = import_tensorflow("train_link_predictor (its tf.data pipeline)")
-    graph = split.graph
-    # One negative per training pair, so every element has this shape.
-    signature = tf.nest.map_structure(
-        lambda a: tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)),
-        _pairs_element(graph, split.train_edges, split.train_edges),
-    )
-    rng = np.random.default_rng(seed)
-
-    def fresh_negatives():
-        while True:  # one element per epoch
-            yield _pairs_element(
-                graph, split.train_edges, split.train_negative_edges(rng)
-            )
-
-    train = tf.data.Dataset.from_generator(fresh_negatives, output_signature=signature)
+    train = link_training_dataset(split, seed)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
@@ -425,8 +380,8 @@ def train_link_predictor(
     history = model.fit(
         train,
         steps_per_epoch=1,
-        validation_data=tf.data.Dataset.from_tensors(
-            _pairs_element(graph, split.val_edges, split.val_negative_edges)
+        validation_data=link_dataset(
+            split.graph, split.val_edges, split.val_negative_edges
         ),
         epochs=epochs,
         callbacks=callbacks,
@@ -434,9 +389,7 @@ def train_link_predictor(
         verbose=verbose,
     )
     test = model.evaluate(
-        tf.data.Dataset.from_tensors(
-            _pairs_element(graph, split.test_edges, split.test_negative_edges)
-        ),
+        link_dataset(split.graph, split.test_edges, split.test_negative_edges),
         verbose=0,
         return_dict=True,
     )
@@ -528,75 +481,6 @@ def gat_graph_classifier(
     )  # [G, H*U], the padding graph dropped
     logits = keras.layers.Dense(num_classes, name="logits")(pooled)  # [G, C]
     return keras.Model([nodes, edges, graph_ids], logits, name="gat_graph_classifier")
-
-
-def graph_batches(
-    graphs, graphs_per_batch, shuffle=False, seed=0, max_nodes=None, max_edges=None
-):
-    """A `tf.data.Dataset` of padded disjoint unions of `graphs`.
-
-    Each element is `((node_features [Nb, F], edges [2, Eb], graph_ids [Nb]),
-    labels [G], weights [G])` for `G = graphs_per_batch` consecutive graphs
-    (`batch_graphs`), padded to the same `Nb = G * max_nodes + 1` nodes and
-    `Eb = G * max_edges` edges in every batch: the padding nodes have zero
-    features and graph id `G` (the slot `gat_graph_classifier` drops), the
-    padding edges are self loops of the last padding node, and a short last
-    batch's empty slots have label 0 and weight 0. `max_nodes` and
-    `max_edges` default to the largest graph's; give the same ones to every
-    split to compile once. With `shuffle`, the order changes every time the
-    dataset is iterated (every epoch), reproducibly from `seed`. A `tf.data`
-    pipeline: it needs TensorFlow installed, not the TensorFlow backend,
-    since `tf.data` feeds `model.fit` on any Keras backend.
-    """
-    graphs = list(graphs)
-    if not graphs:
-        raise ValueError("graphs must hold at least one Graph, received none")
-    check_positive_int("graphs_per_batch", graphs_per_batch)
-    max_nodes = max_nodes or max(g.num_nodes for g in graphs)
-    max_edges = max_edges or max(g.num_edges for g in graphs)
-    for index, graph in enumerate(graphs):
-        if graph.num_nodes > max_nodes or graph.num_edges > max_edges:
-            raise ValueError(
-                f"graph {index} has {graph.num_nodes} nodes and "
-                f"{graph.num_edges} edges, more than max_nodes={max_nodes} or "
-                f"max_edges={max_edges}"
-            )
-    num_nodes = graphs_per_batch * max_nodes + 1
-    num_edges = graphs_per_batch * max_edges
-    width = graphs[0].num_features
-    rng = np.random.default_rng(seed)
-
-    def padded(batch, count):
-        features = np.zeros((num_nodes, width), np.float32)
-        features[: len(batch.node_features)] = batch.node_features
-        edges = np.full((2, num_edges), num_nodes - 1, np.int32)
-        edges[:, : batch.edges.shape[1]] = batch.edges
-        graph_ids = np.full(num_nodes, graphs_per_batch, np.int32)
-        graph_ids[: len(batch.graph_ids)] = batch.graph_ids
-        labels = np.zeros(graphs_per_batch, np.int32)
-        labels[:count] = batch.labels
-        weights = (np.arange(graphs_per_batch) < count).astype(np.float32)
-        return (features, edges, graph_ids), labels, weights
-
-    def batches():
-        order = rng.permutation(len(graphs)) if shuffle else np.arange(len(graphs))
-        for start in range(0, len(graphs), graphs_per_batch):
-            chosen = [graphs[i] for i in order[start : start + graphs_per_batch]]
-            yield padded(graph_data.batch_graphs(chosen), len(chosen))
-
-    tf = import_tensorflow("graph_batches (a tf.data pipeline)")
-    signature = (
-        (
-            tf.TensorSpec((num_nodes, width), tf.float32),
-            tf.TensorSpec((2, num_edges), tf.int32),
-            tf.TensorSpec((num_nodes,), tf.int32),
-        ),
-        tf.TensorSpec((graphs_per_batch,), tf.int32),
-        tf.TensorSpec((graphs_per_batch,), tf.float32),
-    )
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    num_batches = -(-len(graphs) // graphs_per_batch)
-    return dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
 
 
 def train_graph_classifier(

@@ -170,7 +170,9 @@ def test_unknown_command(capsys):
     assert cli_main([]) == 2
 
 
-@pytest.mark.parametrize("script", ["attention", "export", "gat", "ntm", "translate"])
+@pytest.mark.parametrize(
+    "script", ["attention", "export", "gat_accuracy", "gat_speed", "ntm", "translate"]
+)
 def test_benchmarks_are_quiet_unless_verbose(script, tmp_path):
     # --help still imports TensorFlow (the benchmarks import it at their top).
     path = pathlib.Path(__file__).resolve().parents[1] / "bench" / f"{script}.py"

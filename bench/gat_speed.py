@@ -1,15 +1,6 @@
-"""Cora accuracy of the reference GAT and GCN, and the training speed of
-`GraphAttention` against TF-GNN and PyTorch Geometric.
+"""Training speed of `GraphAttention` against TF-GNN and PyTorch Geometric.
 
-1. Accuracy: `gat_node_classifier` and `gcn_node_classifier` trained on Cora's
-   standard split with their papers' recipes (`train_node_classifier`), over
-   `--seeds` seeds: test accuracy mean and standard deviation, and wall time
-   per run. Goals (issue 5): GAT >= 83.0 (the paper's 83.0 +- 0.7), GCN >=
-   81.5. On a CPU, XLA draws dropout masks with ThreeFry, 20-100x slower
-   than TensorFlow's own kernel (0.7-1.3 s for Cora's [2708, 1433] input,
-   against ~40 ms for a whole step without XLA), so by default these runs
-   use XLA only when a GPU is present (`--jit-compile`).
-2. Throughput: forward plus backward of one layer, 8 heads x 8 units, on a
+1. Throughput: forward plus backward of one layer, 8 heads x 8 units, on a
    random graph of N=50,000 nodes, E=500,000 edges and F=64 features, in
    million edges per second: our `GraphAttention` (GAT and GATv2), with and
    without XLA; TF-GNN's `GATv2Conv` with and without XLA; PyTorch
@@ -24,14 +15,15 @@
    timed round robin, with a pause between them so that the previous
    runtime's threads stop spinning, over several rounds, keeping each one's
    best median. The cores may be shared: the load average is printed.
-3. Profile: where our layer's time goes, from sub-computations of the same
+2. Profile: where our layer's time goes, from sub-computations of the same
    shapes timed alone (projection, gathers, segment reductions), and a lean
    GAT written in plain TensorFlow ops without the layer's checks.
 
-Prints tables, the machine's float32 matmul peak, and JSON (`--json`).
+Cora accuracy of the reference models is `bench/gat_accuracy.py`'s. Prints
+tables, the machine's float32 matmul peak, and JSON (`--json`).
 
-    python bench/gat.py [--seeds 10] [--quick] [--data ../shared/data/planetoid]
-                        [--part all|accuracy|throughput] [--json PATH]
+    python bench/gat_speed.py [--quick] [--nodes 50000] [--edges 500000]
+                              [--json PATH]
 """
 
 import argparse
@@ -90,75 +82,7 @@ def _median_seconds(fn, repeats):
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
-
-# -- 1. accuracy ---------------------------------------------------------------
-
-
-def bench_accuracy(data, seeds, jit_compile):
-    import keras
-
-    from keras_attention.data import graphs
-    from keras_attention.models import gat_node_classifier
-    from keras_attention.models import gcn_node_classifier
-    from keras_attention.models import train_node_classifier
-
-    cora = graphs.load_planetoid("cora", path=data, row_normalize=True)
-    recipes = {
-        # Velickovic et al.: Adam 0.005, patience 100 (the paper runs up to
-        # 100,000 epochs; Cora stops after 400-600).
-        "gat": (
-            gat_node_classifier, dict(epochs=2000, learning_rate=0.005, patience=100)
-        ),
-        # Kipf and Welling: Adam 0.01, 200 epochs, a window of 10.
-        "gcn": (gcn_node_classifier, dict(epochs=200, learning_rate=0.01, patience=10)),
-    }
-    runs = {name: [] for name in recipes}
-    for seed in range(seeds):
-        for name, (build, recipe) in recipes.items():
-            keras.utils.set_random_seed(seed)
-            model = build(cora.num_features, cora.num_classes)
-            start = time.perf_counter()
-            history, accuracy = train_node_classifier(
-                model, cora, jit_compile=jit_compile, **recipe
-            )
-            seconds = time.perf_counter() - start
-            epochs = len(history.history["loss"])
-            runs[name].append(
-                dict(seed=seed, test_accuracy=100 * accuracy, epochs=epochs,
-                     seconds=seconds, ms_per_epoch=1e3 * seconds / epochs)
-            )
-            print(f"  {name} seed {seed}: {100 * accuracy:.1f}% after {epochs} "
-                  f"epochs, {seconds:.1f} s", flush=True)
-            keras.backend.clear_session()
-    return runs
-
-
-def print_accuracy(runs, jit_compile):
-    goals = {"gat": 83.0, "gcn": 81.5}
-    print()
-    print(f"Cora test accuracy, standard split, {len(runs['gat'])} seeds "
-          f"(jit_compile={jit_compile})")
-    header = (f"{'model':<8}{'mean %':>8}{'std':>6}{'min':>7}{'max':>7}"
-              f"{'epochs':>8}{'s/run':>8}{'ms/epoch':>10}{'goal':>7}  met")
-    print(header)
-    print("-" * len(header))
-    summary = {}
-    for name, rows in runs.items():
-        accuracies = [r["test_accuracy"] for r in rows]
-        mean = statistics.mean(accuracies)
-        std = statistics.pstdev(accuracies)
-        summary[name] = dict(mean=mean, std=std, goal=goals[name],
-                             met=mean >= goals[name], runs=rows)
-        print(f"{name:<8}{mean:>8.1f}{std:>6.1f}{min(accuracies):>7.1f}"
-              f"{max(accuracies):>7.1f}"
-              f"{statistics.mean(r['epochs'] for r in rows):>8.0f}"
-              f"{statistics.mean(r['seconds'] for r in rows):>8.1f}"
-              f"{statistics.mean(r['ms_per_epoch'] for r in rows):>10.1f}"
-              f"{goals[name]:>7.1f}  {'yes' if mean >= goals[name] else 'NO'}")
-    return summary
-
-
-# -- 2. throughput -------------------------------------------------------------
+# -- 1. throughput -------------------------------------------------------------
 
 
 def random_graph(num_nodes, num_edges, num_features, seed=0):
@@ -437,7 +361,7 @@ def print_throughput(best, missing, args, peak):
     return rows
 
 
-# -- 3. profile ----------------------------------------------------------------
+# -- 2. profile ----------------------------------------------------------------
 
 
 def _segment_softmax(tf, scores, receivers, num_nodes):
@@ -574,18 +498,10 @@ def print_profile(results, args):
 
 # -- main ----------------------------------------------------------------------
 
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["all", "accuracy", "throughput"],
-                        default="all")
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--data", default=os.path.join(
-        _ROOT, "..", "shared", "data", "planetoid"))
-    parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
-                        help="XLA for the accuracy runs (auto: only with a GPU)")
     parser.add_argument("--quick", action="store_true",
-                        help="2 seeds, a 5x smaller graph, fewer rounds")
+                        help="a 5x smaller graph, fewer rounds")
     parser.add_argument("--nodes", type=int, default=50_000)
     parser.add_argument("--edges", type=int, default=500_000)
     parser.add_argument("--features", type=int, default=64)
@@ -603,7 +519,6 @@ def main():
         shape = (args.nodes, args.edges, args.features)
         return worker(args.worker, shape, args.heads, args.units, args.warmup)
     if args.quick:
-        args.seeds = min(args.seeds, 2)
         args.nodes, args.edges = args.nodes // 5, args.edges // 5
         args.rounds, args.repeats = 2, 3
 
@@ -616,29 +531,22 @@ def main():
           f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, "
           f"Keras {keras.__version__}")
     print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
+    print(f"load average (1, 5, 15 min) at the start: {_load()}")
+    best, missing = bench_throughput(args)
+    rows = print_throughput(best, missing, args, peak)
+    profile = bench_profile(args)
+    print_profile(profile, args)
     report = dict(
         machine=dict(processor=platform.processor(), cores=os.cpu_count(),
                      tensorflow=tf.__version__, keras=keras.__version__),
         matmul_peak_gflops=peak,
-    )
-    print(f"load average (1, 5, 15 min) at the start: {_load()}")
-    if args.part in ("all", "accuracy"):
-        jit = {"on": True, "off": False}.get(
-            args.jit_compile, bool(tf.config.list_physical_devices("GPU"))
-        )
-        runs = bench_accuracy(args.data, args.seeds, jit)
-        report["cora"] = dict(jit_compile=jit, **print_accuracy(runs, jit))
-    if args.part in ("all", "throughput"):
-        best, missing = bench_throughput(args)
-        rows = print_throughput(best, missing, args, peak)
-        profile = bench_profile(args)
-        print_profile(profile, args)
-        report["throughput"] = dict(
+        throughput=dict(
             nodes=args.nodes, edges=args.edges, features=args.features,
             heads=args.heads, units=args.units, rounds=args.rounds,
             repeats=args.repeats, rows=rows,
-        )
-        report["profile_ms"] = profile
+        ),
+        profile_ms=profile,
+    )
     print(f"load average (1, 5, 15 min) at the end: {_load()}")
     report["load_average_at_end"] = os.getloadavg()
     print()

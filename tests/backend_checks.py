@@ -33,6 +33,7 @@ TensorFlow-only tests; nothing run here calls it.
 """
 
 import argparse
+import gc
 import importlib
 import os
 import pathlib
@@ -485,7 +486,9 @@ def _run(name, item):
         error = traceback.format_exc()
     finally:
         keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session()
+        # Without clear_session's full collection: a quarter of a second an
+        # item (tests/conftest.py says more).
+        keras.backend.clear_session(free_memory=False)
     return error, time.perf_counter() - start
 
 
@@ -502,6 +505,7 @@ def main(argv=None):
         items = [(n, f) for n, f in items if any(s in n for s in args.select)]
     if not items:
         parser.error(f"no item matches {args.select}")
+    gc.freeze()  # the imports' objects, out of every later collection's way
     print(f"Keras {keras.__version__}, backend {backend}, "
           f"jit_compile={JIT_COMPILE}: {len(items)} items", flush=True)
     expected = EXPECTED_FAILURES.get(backend, {})

@@ -11,6 +11,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 SCRIPT = pathlib.Path(__file__).with_name("backend_checks.py")
 
@@ -22,17 +23,25 @@ def run_backend_checks(backend):
         "CUDA_VISIBLE_DEVICES": "",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    if backend == "jax":
-        # JAX compiles every eager op and every step; LLVM's optimisations
-        # change no result the checks compare and cost a quarter of the time.
-        env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    with tempfile.TemporaryDirectory() as cache:
+        if backend == "jax":
+            # JAX compiles every eager op and every step; LLVM's
+            # optimisations change no result the checks compare and cost a
+            # quarter of the time. Many items compile the same program (a
+            # model and its reloaded copy, one layer in several checks): a
+            # compilation cache keyed by the program, for this run only,
+            # compiles each once.
+            env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+            env["JAX_COMPILATION_CACHE_DIR"] = cache
+            env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+            env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
     print(result.stdout)  # the PASS/FAIL table, shown with -s or on failure
     assert result.returncode == 0, (
         f"KERAS_BACKEND={backend} python {SCRIPT.name} exited with "

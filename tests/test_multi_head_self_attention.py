@@ -4,6 +4,9 @@ import pytest
 import tensorflow as tf
 
 from keras_attention import MultiHeadSelfAttention
+from keras_attention.layers import CachedMultiHeadAttention, RelativeMultiHeadAttention
+from keras_attention.layers._masking import causal_mask
+from keras_attention.models.transformer_xl import with_memory
 from tests import harness
 
 RNG = np.random.default_rng(0)
@@ -17,6 +20,8 @@ def _normal(*shape):
 QUERY_MASK = harness.lengths_mask([6, 4], T)
 CONTEXT_MASK = harness.lengths_mask([3, 5], S)
 MEMORY_MASK = harness.lengths_mask([4, 2], M)[:, ::-1].copy()  # older slots empty
+# [memory; segment]: the memory's mask, then the segment's steps all real.
+MEMORY_VALUE_MASK = np.concatenate([MEMORY_MASK, np.ones((B, T), bool)], axis=1)
 
 CASES = [
     harness.LayerCase(
@@ -71,13 +76,15 @@ CASES = [
         trainable_params=512 + 32 + 384 + 32 + 288 + 24 + 240 + 10,
     ),
     harness.LayerCase(
+        # Transformer-XL's attention: the queries are the last T of the
+        # M + T keys, value = [memory; segment].
         name="xl_memory_relative",
-        cls=MultiHeadSelfAttention,
-        init_kwargs=dict(num_heads=4, key_dim=8, relative_positions=True),
-        inputs={"query": _normal(B, T, D), "memory": _normal(B, M, D)},
+        cls=RelativeMultiHeadAttention,
+        init_kwargs=dict(num_heads=4, key_dim=8),
+        inputs={"query": _normal(B, T, D), "value": _normal(B, M + T, D)},
         call_kwargs={"use_causal_mask": True},
-        masks={"memory": MEMORY_MASK},
-        explicit_mask=lambda m: {"memory_mask": m["memory"]},
+        masks={"value": MEMORY_VALUE_MASK},
+        explicit_mask=lambda m: {"value_mask": m["value"]},
         # the plain layer plus W_R (16x4x8), u and v (4x8 each)
         trainable_weights=11,
         trainable_params=4 * 512 + 3 * 32 + 16 + 512 + 32 + 32,
@@ -191,9 +198,7 @@ def test_fully_masked_context_gives_zeros():
 
 def _decode_step_by_step(layer, x, step_fn=None):
     cache = layer.init_cache(B, T)
-    step_fn = step_fn or (
-        lambda xi, cache, i: layer(xi, cache=cache, cache_update_index=i)
-    )
+    step_fn = step_fn or layer.step
     outputs = []
     for i in range(T):
         out, cache = step_fn(x[:, i : i + 1], cache, tf.constant(i))
@@ -202,27 +207,22 @@ def _decode_step_by_step(layer, x, step_fn=None):
 
 
 def test_cache_decoding_equals_full_causal_attention():
-    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8, value_dim=6)
+    layer = CachedMultiHeadAttention(num_heads=4, key_dim=8, value_dim=6)
     x = _normal(B, T, D)
     full = layer(x, use_causal_mask=True)
     stepped, cache = _decode_step_by_step(
-        layer,
-        x,
-        lambda xi, cache, i: layer(
-            xi, cache=cache, cache_update_index=i, use_causal_mask=True
-        ),
+        layer, x, lambda xi, cache, i: layer.step(xi, cache, i, use_causal_mask=True)
     )
     np.testing.assert_allclose(stepped, full, atol=1e-5, rtol=0)
     assert cache.shape == (B, 4, T, 8 + 6)
 
 
 def test_cache_decoding_compiles_with_xla():
-    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    layer = CachedMultiHeadAttention(num_heads=4, key_dim=8)
     x = _normal(B, T, D)
     full = layer(x, use_causal_mask=True)
     step = tf.function(
-        lambda xi, cache, i: layer(xi, cache=cache, cache_update_index=i),
-        jit_compile=True,
+        lambda xi, cache, i: layer.step(xi, cache, i), jit_compile=True
     )
     stepped, _ = _decode_step_by_step(layer, x, step)
     np.testing.assert_allclose(stepped, full, atol=1e-5, rtol=0)
@@ -231,41 +231,42 @@ def test_cache_decoding_compiles_with_xla():
 
 
 def test_cache_prefill_then_step_equals_full():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    layer = RelativeMultiHeadAttention(num_heads=2, key_dim=8)
     x = _normal(B, T, D)
     full = layer(x, use_causal_mask=True)
     cache = layer.init_cache(B, T)
-    head, cache = layer(
-        x[:, :4], cache=cache, cache_update_index=0, use_causal_mask=True
-    )
-    tail, _ = layer(x[:, 4:], cache=cache, cache_update_index=4, use_causal_mask=True)
+    head, cache = layer.step(x[:, :4], cache, 0, use_causal_mask=True)
+    tail, _ = layer.step(x[:, 4:], cache, 4, use_causal_mask=True)
     np.testing.assert_allclose(
         np.concatenate([head, tail], axis=1), full, atol=1e-5, rtol=0
     )
 
 
 def test_cross_attention_cache_equals_context():
-    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    layer = CachedMultiHeadAttention(num_heads=4, key_dim=8)
     q, c = _normal(B, T, D), _normal(B, S, C)
     mask = np.broadcast_to(CONTEXT_MASK[:, None, :], (B, T, S))
-    want = layer(q, value=c, attention_mask=mask)
+    want, want_scores = layer(
+        q, value=c, attention_mask=mask, return_attention_scores=True
+    )
     cache = layer.context_cache(c)
-    got, same_cache = layer(q, cache=cache, attention_mask=mask)
+    # The cache is read, never written: cross_step returns the scores.
+    got, scores = layer.cross_step(q, cache, attention_mask=mask)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(same_cache, cache)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-6, rtol=0)
 
 
 def test_cross_attention_cache_honours_context_mask():
-    layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+    layer = CachedMultiHeadAttention(num_heads=4, key_dim=8)
     q, c = _normal(B, T, D), _normal(B, S, C)
     want = layer(q, value=c, value_mask=CONTEXT_MASK)
-    got, _ = layer(q, cache=layer.context_cache(c), value_mask=CONTEXT_MASK)
+    got, _ = layer.cross_step(q, layer.context_cache(c), value_mask=CONTEXT_MASK)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     assert np.abs(np.asarray(want) - np.asarray(layer(q, value=c))).max() > 1e-3
 
 
 def test_cache_decode_step_converts_to_tflite(tmp_path):
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    layer = CachedMultiHeadAttention(num_heads=2, key_dim=8)
     x = _normal(1, T, D)
     full = np.asarray(layer(x, use_causal_mask=True))
     token = keras.Input((1, D), batch_size=1, name="token")
@@ -274,7 +275,7 @@ def test_cache_decode_step_converts_to_tflite(tmp_path):
 
     class Step(keras.layers.Layer):
         def call(self, token, cache, index):
-            return layer(token, cache=cache, cache_update_index=index[0])
+            return layer.step(token, cache, index[0])
 
     out, cache_out = Step()(token, cache_in, index)
     model = keras.Model([token, cache_in, index], [out, cache_out])
@@ -298,46 +299,48 @@ def test_memory_equals_attention_over_concatenation(relative_positions):
     """With memory = the previous segment, attending over the current segment
     equals the last T rows of causal attention over both segments, because
     the keys and values are the same and relative positions are shift
-    invariant."""
-    layer = MultiHeadSelfAttention(
-        num_heads=4, key_dim=8, relative_positions=relative_positions
-    )
+    invariant. The plain layer needs the causal mask of queries that follow
+    M keys spelt out; the relative layer's queries are the last keys."""
     previous, current = _normal(B, M, D), _normal(B, T, D)
+    value, _ = with_memory(current, previous)
+    if relative_positions:
+        layer = RelativeMultiHeadAttention(num_heads=4, key_dim=8)
+        segment = layer(current, value, use_causal_mask=True)
+    else:
+        layer = MultiHeadSelfAttention(num_heads=4, key_dim=8)
+        segment = layer(current, value, attention_mask=causal_mask(T, M + T, M)[None])
     whole = layer(np.concatenate([previous, current], 1), use_causal_mask=True)
-    segment = layer(current, memory=previous, use_causal_mask=True)
     np.testing.assert_allclose(segment, np.asarray(whole)[:, M:], atol=1e-5, rtol=0)
 
 
 def test_memory_mask_equals_shorter_memory():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    layer = RelativeMultiHeadAttention(num_heads=2, key_dim=8)
     memory, x = _normal(1, M, D), _normal(1, T, D)
-    masked = layer(
-        x, memory=memory, memory_mask=np.array([[False, False, True, True]]),
-        use_causal_mask=True,
-    )
-    shorter = layer(x, memory=memory[:, 2:], use_causal_mask=True)
+    value, value_mask = with_memory(x, memory, np.array([[False, False, True, True]]))
+    masked = layer(x, value, value_mask=value_mask, use_causal_mask=True)
+    shorter = layer(x, with_memory(x, memory[:, 2:])[0], use_causal_mask=True)
     np.testing.assert_allclose(masked, shorter, atol=1e-5, rtol=0)
 
 
 def test_no_gradient_flows_into_memory():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    layer = RelativeMultiHeadAttention(num_heads=2, key_dim=8)
     memory, x = tf.constant(_normal(B, M, D)), tf.constant(_normal(B, T, D))
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([memory, x])
-        loss = tf.reduce_sum(layer(x, memory=memory) ** 2)
+        loss = tf.reduce_sum(layer(x, with_memory(x, memory)[0]) ** 2)
     assert tape.gradient(loss, memory) is None
     assert np.abs(tape.gradient(loss, x)).sum() > 0
 
 
 def test_relative_positions_differ_from_plain():
     # The position term must change the scores; with zero W_R it vanishes.
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
+    layer = RelativeMultiHeadAttention(num_heads=2, key_dim=8)
     x = _normal(B, T, D)
     with_positions = np.asarray(layer(x))
     layer.position_kernel.assign(np.zeros(layer.position_kernel.shape, "float32"))
     plain = MultiHeadSelfAttention(num_heads=2, key_dim=8)
     plain(x)
-    plain.set_weights(layer.get_weights()[:8])
+    plain.set_weights(layer.get_weights()[3:])  # after W_R, u and v
     np.testing.assert_allclose(layer(x), plain(x), atol=1e-5, rtol=0)
     assert np.abs(with_positions - np.asarray(plain(x))).max() > 1e-3
 
@@ -367,30 +370,34 @@ def test_bad_shapes_name_the_argument():
     layer(_normal(B, T, D))
     with pytest.raises(ValueError, match=r"query must have 16 features.*\(2, 6, 8\)"):
         layer(_normal(B, T, 8))
+    # The memory moved to the Transformer-XL model (with_memory).
     with pytest.raises(ValueError, match=r"memory must have shape \[B, M, D\] = \[2, \?, 16\], received memory.shape=\(2, 4, 3\)"):
-        layer(_normal(B, T, D), memory=_normal(B, M, 3))
+        with_memory(_normal(B, T, D), _normal(B, M, 3))
     with pytest.raises(ValueError, match=r"memory must have shape .*received memory.shape=\(3, 4, 16\)"):
-        layer(_normal(B, T, D), memory=_normal(3, M, D))
+        with_memory(_normal(B, T, D), _normal(3, M, D))
     with pytest.raises(ValueError, match=r"memory_mask must have shape \[B, M\] = \[2, 4\], received memory_mask.shape=\(2, 3\)"):
-        layer(_normal(B, T, D), memory=_normal(B, M, D), memory_mask=np.ones((B, 3), bool))
-    with pytest.raises(ValueError, match="memory_mask needs memory"):
+        with_memory(_normal(B, T, D), _normal(B, M, D), np.ones((B, 3), bool))
+    with pytest.raises(TypeError, match="memory_mask=.*TransformerXL"):
         layer(_normal(B, T, D), memory_mask=np.ones((B, M), bool))
     with pytest.raises(ValueError, match=r"query_mask must have shape \[B, T\] = \[2, 6\], received query_mask.shape=\(2, 5\)"):
         layer(_normal(B, T, D), query_mask=np.ones((B, 5), bool))
+    # Decoding moved to CachedMultiHeadAttention.step.
+    cached = CachedMultiHeadAttention(num_heads=2, key_dim=8)
+    cached(_normal(B, T, D))
     with pytest.raises(ValueError, match=r"cache must have shape \[B, H, S_max, K \+ V\] = \[2, 2, \?, 16\].*\(2, 3, 6, 16\)"):
-        layer(_normal(B, 1, D), cache=np.zeros((B, 3, T, 16), "float32"), cache_update_index=0)
-    with pytest.raises(ValueError, match="cache_update_index needs a cache"):
+        cached.step(_normal(B, 1, D), np.zeros((B, 3, T, 16), "float32"), 0)
+    with pytest.raises(TypeError, match="cache_update_index=.*layer.step"):
         layer(_normal(B, T, D), cache_update_index=0)
     cache = np.zeros((B, 2, T, 16), "float32")
     with pytest.raises(ValueError, match=r"cache_update_index must be in \[0, S_max - T\] = \[0, 5\], received cache_update_index=6"):
-        layer(_normal(B, 1, D), cache=cache, cache_update_index=6)
+        cached.step(_normal(B, 1, D), cache, 6)
     with pytest.raises(ValueError, match=r"cache_update_index must be in \[0, S_max - T\] = \[0, 3\], received cache_update_index=4"):
-        layer(_normal(B, 3, D), cache=cache, cache_update_index=4)
+        cached.step(_normal(B, 3, D), cache, 4)
     with pytest.raises(ValueError, match=r"attention_mask must have shape \[B or 1, T, S\] = \[2, 6, 6\], received attention_mask.shape=\(2, 6\)"):
         # A [B, S] padding mask is not an attention mask, even where B == T.
         layer(_normal(B, T, D), attention_mask=np.ones((B, T), bool))
     with pytest.raises(ValueError, match=r"attention_mask must have shape .*= \[2, 6, 10\], received attention_mask.shape=\(2, 6, 6\)"):
-        layer(_normal(B, T, D), memory=_normal(B, M, D), attention_mask=np.ones((B, T, T), bool))
+        layer(_normal(B, T, D), _normal(B, M + T, D), attention_mask=np.ones((B, T, T), bool))
     cross = MultiHeadSelfAttention(num_heads=2, key_dim=8)
     cross(_normal(B, T, D), value=_normal(B, S, C))
     with pytest.raises(ValueError, match=r"value must have shape \[B, S, 12\].*\(2, 5, 7\)"):
@@ -401,17 +408,18 @@ def test_bad_shapes_name_the_argument():
         cross(_normal(B, T, D), value=_normal(B, S, C), value_mask=np.ones((B, 4), bool))
     with pytest.raises(ValueError, match="value_mask needs a value or a cross-attention cache"):
         cross(_normal(B, T, D), value_mask=np.ones((B, S), bool))
-    with pytest.raises(ValueError, match="pass either value or a cache"):
-        cross(_normal(B, T, D), value=_normal(B, S, C), cache=cross.context_cache(_normal(B, S, C)))
+    with pytest.raises(TypeError, match="cache=.*cross_step"):
+        cross(_normal(B, T, D), value=_normal(B, S, C), cache=np.zeros((B, 2, S, 16)))
 
 
-def test_relative_positions_need_even_features_and_self_attention():
+def test_relative_positions_need_even_features_and_queries_as_last_keys():
     with pytest.raises(ValueError, match=r"even number of query features.*\(2, 6, 15\)"):
-        MultiHeadSelfAttention(2, 8, relative_positions=True)(_normal(B, T, 15))
-    with pytest.raises(ValueError, match="relative_positions=True is for self-attention"):
-        MultiHeadSelfAttention(2, 8, relative_positions=True)(
-            _normal(B, T, D), value=_normal(B, S, C)
-        )
+        RelativeMultiHeadAttention(2, 8)(_normal(B, T, 15))
+    # The queries are the last T of the S keys ([memory; segment]).
+    with pytest.raises(ValueError, match=r"S >= T.*value.shape=\(2, 5, 12\)"):
+        RelativeMultiHeadAttention(2, 8)(_normal(B, T, D), value=_normal(B, S, C))
+    with pytest.raises(TypeError, match="relative_positions=.*RelativeMultiHeadAttention"):
+        MultiHeadSelfAttention(2, 8, relative_positions=True)
 
 
 # -- blocked causal attention (the long-sequence path) -------------------------
@@ -426,13 +434,25 @@ def test_blocked_causal_path_equals_one_masked_product(
 ):
     """Causal self-attention over 128+ steps runs in query blocks; asking for
     the scores takes the one-product path, so the two can be compared."""
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
     x = _normal(B, length, D)
     kwargs = dict(use_causal_mask=True)
-    if memory_length:
-        kwargs["memory"] = _normal(B, memory_length, D)
+    query_mask = harness.lengths_mask([length, length - 70], length)
     if padded:
-        kwargs["query_mask"] = harness.lengths_mask([length, length - 70], length)
+        kwargs["query_mask"] = query_mask
+    if memory_length:
+        # With a memory in front: the relative layer, value = [memory; x].
+        layer = RelativeMultiHeadAttention(num_heads=2, key_dim=8)
+        value, value_mask = with_memory(
+            x, _normal(B, memory_length, D),
+            np.ones((B, memory_length), bool) if padded else None,
+        )
+        kwargs["value"] = value
+        if padded:  # the segment's padded steps are padded keys too
+            kwargs["value_mask"] = np.concatenate(
+                [np.ones((B, memory_length), bool), query_mask], axis=1
+            )
+    else:
+        layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
     with tf.GradientTape(persistent=True) as tape:
         blocked = layer(x, **kwargs)
         single, _ = layer(x, return_attention_scores=True, **kwargs)
@@ -447,18 +467,22 @@ def test_blocked_causal_path_equals_one_masked_product(
 
 
 def test_causal_blocks_choice():
-    from keras_attention.layers.multi_head_self_attention import _causal_blocks
+    from keras_attention.layers._attention_paths import causal_blocks
 
-    def blocks(length, offset=0, causal=True):
-        return _causal_blocks(keras.KerasTensor((2, length, 8)), offset, causal)
+    def blocks(length, offset=0, key_length=None):
+        if key_length is None:
+            key_length = None if length is None else length + offset
+        return causal_blocks(length, key_length, offset)
 
     assert blocks(256) == 4
     assert blocks(192) == 3
     assert blocks(130) == 2
     assert blocks(127) == 1
-    assert blocks(256, causal=False) == 1
+    assert blocks(192, offset=32) == 3
+    # Queries that are not the last keys (cross-attention, a cache): none.
+    assert blocks(256, key_length=300) == 1
     assert blocks(None) == 1
-    assert _causal_blocks(keras.KerasTensor((2, 256, 8)), tf.constant(3), True) == 1
+    assert causal_blocks(256, 259, tf.constant(3)) == 1
 
 
 def test_relative_scores_match_the_paper_computed_in_numpy():
@@ -466,15 +490,27 @@ def test_relative_scores_match_the_paper_computed_in_numpy():
     a[i, j] = (q_i + u) . k_j + (q_i + v) . (W_R^T R_{i-j}), scaled by
     1/sqrt(K), where query i sits at position M + i, key j at j, and
     R_d[2m] = sin(d / 10000^(2m/D)), R_d[2m+1] = cos(d / 10000^(2m/D))."""
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, relative_positions=True)
+    layer = RelativeMultiHeadAttention(num_heads=2, key_dim=4)
     memory, x = _normal(1, 3, 8), _normal(1, 4, 8)
-    layer(x, memory=memory)
+    value = np.concatenate([memory, x], axis=1)
+    layer(x, value)
     layer.content_bias.assign(_normal(2, 4))  # u and v start at zero
     layer.position_bias.assign(_normal(2, 4))
     _, scores = layer(
-        x, memory=memory, use_causal_mask=True, return_attention_scores=True
+        x, value, use_causal_mask=True, return_attention_scores=True
     )
-    w = {v.path.split("/")[-1]: np.asarray(v, "float64") for v in layer.weights}
+    w = {
+        name: np.asarray(v, "float64")
+        for name, v in [
+            ("query_kernel", layer.query_dense.kernel),
+            ("query_bias", layer.query_dense.bias),
+            ("key_kernel", layer.key_dense.kernel),
+            ("key_bias", layer.key_dense.bias),
+            ("position_kernel", layer.position_kernel),
+            ("content_bias", layer.content_bias),
+            ("position_bias", layer.position_bias),
+        ]
+    }
     both = np.concatenate([memory, x], axis=1)[0].astype("float64")  # [S, D]
     q = np.einsum("td,dhk->thk", x[0], w["query_kernel"]) + w["query_bias"]
     k = np.einsum("sd,dhk->shk", both, w["key_kernel"]) + w["key_bias"]
@@ -504,7 +540,10 @@ def test_seeded_initializer_gives_distinct_kernels_with_matrix_fans():
     layer(_normal(1, 2, 256))
     q, k, v, o = (
         np.asarray(w)
-        for w in (layer.query_kernel, layer.key_kernel, layer.value_kernel, layer.output_kernel)
+        for w in (
+            layer.query_dense.kernel, layer.key_dense.kernel,
+            layer.value_dense.kernel, layer.output_dense.kernel,
+        )
     )
     assert not np.array_equal(q, k) and not np.array_equal(k, v)
     # Glorot on a 256 x 256 matrix: uniform with limit sqrt(6 / 512), so a
@@ -515,11 +554,11 @@ def test_seeded_initializer_gives_distinct_kernels_with_matrix_fans():
         num_heads=8, key_dim=32, kernel_initializer=keras.initializers.GlorotUniform(7)
     )
     again(_normal(1, 2, 256))
-    np.testing.assert_array_equal(again.key_kernel, k)  # and reproducible
+    np.testing.assert_array_equal(again.key_dense.kernel, k)  # and reproducible
 
 
 def test_context_cache_under_mixed_precision_is_float16():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, dtype="mixed_float16")
+    layer = CachedMultiHeadAttention(num_heads=2, key_dim=8, dtype="mixed_float16")
     layer(_normal(B, T, D), value=_normal(B, S, C))
     cache = layer.context_cache(_normal(B, S, C))
     assert cache.dtype == "float16" and layer.init_cache(B, T).dtype == "float16"
@@ -529,17 +568,17 @@ def test_long_relative_distances_stay_exact_under_mixed_precision():
     # float16 cannot count past 2048 (2049 rounds to 2048): the distances
     # must be built in float32. Zero key kernels leave the position term
     # alone in the scores, so a wrong distance shows in the weights.
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8, relative_positions=True)
-    mixed = MultiHeadSelfAttention(
-        num_heads=2, key_dim=8, relative_positions=True, dtype="mixed_float16"
-    )
+    layer = RelativeMultiHeadAttention(num_heads=2, key_dim=8)
+    mixed = RelativeMultiHeadAttention(num_heads=2, key_dim=8, dtype="mixed_float16")
     x, memory = _normal(1, 1, D), _normal(1, 2100, D)
-    layer(x, memory=memory)
-    mixed(x, memory=memory)
-    layer.key_kernel.assign(np.zeros(layer.key_kernel.shape, "float32"))
+    value = np.concatenate([memory, x], axis=1)
+    layer(x, value)
+    mixed(x, value)
+    kernel = layer.key_dense.kernel
+    kernel.assign(np.zeros(kernel.shape, "float32"))
     mixed.set_weights(layer.get_weights())
-    _, want = layer(x, memory=memory, return_attention_scores=True)
-    _, got = mixed(x, memory=memory, return_attention_scores=True)
+    _, want = layer(x, value, return_attention_scores=True)
+    _, got = mixed(x, value, return_attention_scores=True)
     np.testing.assert_allclose(
         np.asarray(got, "float32"), want, rtol=5e-2, atol=1e-6
     )

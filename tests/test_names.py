@@ -159,7 +159,8 @@ def test_decoder_caches_as_keras_hub():
 def test_attention_signatures_follow_keras():
     keras_init = _positional(keras.layers.MultiHeadAttention.__init__)
     ours_init = _positional(MultiHeadSelfAttention.__init__)
-    assert ours_init == keras_init[: keras_init.index("output_shape") + 1]
+    # Every one of Keras 3.15's arguments, in its order.
+    assert ours_init == keras_init
     keras_call = _positional(keras.layers.MultiHeadAttention.call)
     assert _positional(MultiHeadSelfAttention.call)[: len(keras_call)] == keras_call
 
@@ -204,11 +205,13 @@ def test_attention_refuses_output_dim():
     assert MultiHeadSelfAttention(H, 8, output_shape=6)(_normal(B, T, D)).shape[-1] == 6
     with _refused("output_dim", "output_shape"):
         MultiHeadSelfAttention(H, 8, output_dim=6)
-    with pytest.raises(ValueError, match=r"output_shape=\(2, 3\)"):
-        MultiHeadSelfAttention(H, 8, output_shape=(2, 3))
-    # Keras's seventh positional is attention_axes, which we lack.
-    with pytest.raises(TypeError):
-        MultiHeadSelfAttention(H, 8, None, 0.0, True, None, (1,))
+    with pytest.raises(ValueError, match=r"output_shape=\(2, 0\)"):
+        MultiHeadSelfAttention(H, 8, output_shape=(2, 0))
+    # Multi-axis output shapes, as Keras's.
+    assert MultiHeadSelfAttention(H, 8, output_shape=(2, 3))(_normal(B, T, D)).shape == (B, T, 2, 3)
+    # Keras's seventh positional is attention_axes.
+    layer = MultiHeadSelfAttention(H, 8, None, 0.0, True, None, (1,))
+    assert layer.get_config()["attention_axes"] == (1,)
 
 
 # -- return_attention_scores everywhere --------------------------------------
@@ -225,11 +228,13 @@ def test_bahdanau_takes_return_attention_scores():
         attention([query, values])
 
     cell = BahdanauDecoderCell(keras.layers.GRUCell(8), attention_units=6)
-    states = cell.initial_state(values)
-    output, states, weights = cell(_normal(B, 3), states, return_attention_scores=True)
+    states = cell.get_initial_state(B)
+    output, states, weights = cell(
+        _normal(B, 3), states, values, return_attention_scores=True
+    )
     assert tuple(weights.shape) == (B, S)
     with _refused("return_attention_weights", "return_attention_scores"):
-        cell(_normal(B, 3), states, return_attention_weights=True)
+        cell(_normal(B, 3), states, values, return_attention_weights=True)
 
     decoder = BahdanauDecoder(BahdanauDecoderCell(keras.layers.GRUCell(8), attention_units=6))
     outputs, weights = decoder(_normal(B, T, 3), values, return_attention_scores=True)

@@ -1,4 +1,4 @@
-"""Masked softmax shared by the attention layers (private).
+"""Masked softmax and the masks the attention layers build (private).
 
 Every attention layer normalises its scores here, so the numerics live in one
 place: the softmax runs in float32 whatever the compute dtype, masked entries
@@ -43,3 +43,69 @@ def masked_softmax(scores, mask=None, axis=-1, rows_may_be_empty=True):
         # entry) so it contributes nothing.
         weights = ops.where(mask, weights, 0.0)
     return weights
+
+
+# -- the masks attention combines ----------------------------------------------
+#
+# Every mask here is boolean and true where a query may attend to a key. The
+# position masks are `[T, S]`: query row `t` sits at position
+# `query_start + t` among the keys (0 for Keras's layer, where a causal
+# query `t` sees keys `0..t`; the cache index while decoding; `S - T` when
+# the queries follow a memory, as in Transformer-XL).
+
+
+def _positions(q_len, key_len, query_start):
+    rows = query_start + ops.arange(q_len, dtype="int32")[:, None]  # [T, 1]
+    cols = ops.arange(key_len, dtype="int32")[None, :]  # [1, S]
+    return rows, cols
+
+
+def causal_mask(q_len, key_len, query_start=0):
+    """`[T, S]`: key `s` at or before the query's own position."""
+    rows, cols = _positions(q_len, key_len, ops.cast(query_start, "int32"))
+    return cols <= rows
+
+
+def filled_mask(q_len, key_len, query_start):
+    """`[T, S]`: the cache positions written so far, `s < query_start + T`."""
+    _, cols = _positions(q_len, key_len, 0)
+    filled = cols < ops.cast(query_start, "int32") + q_len
+    return ops.broadcast_to(filled, (q_len, key_len))
+
+
+def sliding_window_mask(q_len, key_len, window, query_start=0):
+    """`[T, S]`: keys fewer than `window` positions from the query, either side.
+
+    With a causal mask it is the causal band of Mistral and Longformer's
+    local attention: the query and the `window - 1` keys before it.
+    """
+    rows, cols = _positions(q_len, key_len, ops.cast(query_start, "int32"))
+    return ops.abs(rows - cols) < window
+
+
+def padding_mask(query_mask=None, key_mask=None):
+    """`[B, 1, T or 1, S or 1]` from `[B, T]` query and `[B, S]` key paddings."""
+    mask = None
+    if query_mask is not None:
+        mask = ops.cast(query_mask, "bool")[:, None, :, None]
+    if key_mask is not None:
+        keys = ops.cast(key_mask, "bool")[:, None, None, :]
+        mask = keys if mask is None else ops.logical_and(mask, keys)
+    return mask
+
+
+def as_rank4(attention_mask):
+    """An attention mask `[T, S]`, `[B, T, S]` or `[B, H, T, S]`, as rank 4."""
+    mask = ops.cast(attention_mask, "bool")
+    while len(mask.shape) < 4:
+        mask = mask[None] if len(mask.shape) == 2 else mask[:, None]
+    return mask
+
+
+def combine(*masks):
+    """The logical and of the masks that are not `None` (or `None`)."""
+    result = None
+    for mask in masks:
+        if mask is not None:
+            result = mask if result is None else ops.logical_and(result, mask)
+    return result

@@ -5,7 +5,7 @@ import keras
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
-from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_attention.layers.cached_multi_head_attention import CachedMultiHeadAttention
 
 
 # Names our blocks once used, now KerasHub's.
@@ -110,7 +110,7 @@ class _TransformerBlock(keras.layers.Layer):
         )
 
     def _attention(self, dim, name):
-        return MultiHeadSelfAttention(
+        return CachedMultiHeadAttention(
             num_heads=self.num_heads,
             key_dim=self.key_dim or dim // self.num_heads,
             dropout=self.dropout,

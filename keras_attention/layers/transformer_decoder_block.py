@@ -237,17 +237,25 @@ class TransformerDecoderBlock(_TransformerBlock):
             encoder_padding_mask = encoder_sequence_mask  # [B, S]
         x = decoder_sequence  # [B, T, D]
 
-        y = self._self_attention(
-            self._sublayer_input(x, self._self_attention_layer_norm),
-            attention_mask=decoder_attention_mask,
-            use_causal_mask=use_causal_mask,
-            cache=self_attention_cache,
-            cache_update_index=self_attention_cache_update_index,
-            query_mask=decoder_padding_mask,
-            training=training,
-        )  # [B, T, D], or with a cache ([B, T, D], [B, H, S_max, 2K])
-        if self_attention_cache is not None:
-            y, self_attention_cache = y
+        h = self._sublayer_input(x, self._self_attention_layer_norm)
+        if self_attention_cache is None:
+            y = self._self_attention(
+                h,
+                attention_mask=decoder_attention_mask,
+                use_causal_mask=use_causal_mask,
+                query_mask=decoder_padding_mask,
+                training=training,
+            )  # [B, T, D]
+        else:
+            y, self_attention_cache = self._self_attention.step(
+                h,
+                self_attention_cache,
+                self_attention_cache_update_index,
+                query_mask=decoder_padding_mask,
+                attention_mask=decoder_attention_mask,
+                use_causal_mask=use_causal_mask,
+                training=training,
+            )  # [B, T, D], [B, H, S_max, 2K]
         x = self._sublayer_output(
             x, y, self._self_attention_layer_norm, self._self_attention_dropout,
             training,
@@ -256,19 +264,28 @@ class TransformerDecoderBlock(_TransformerBlock):
         if self._cross_attention is not None:
             # The encoder's padding is the keys' mask, with encoder_sequence
             # and with a precomputed cross-attention cache alike.
-            y = self._cross_attention(
-                self._sublayer_input(x, self._cross_attention_layer_norm),
-                value=encoder_sequence if cross_attention_cache is None else None,
-                attention_mask=encoder_attention_mask,
-                value_mask=encoder_padding_mask,
-                cache=cross_attention_cache,
-                query_mask=decoder_padding_mask,
-                return_attention_scores=return_attention_scores,
-                training=training,
-            )  # [B, T, D], with scores [B, H, T, S], with a cache its cache too
-            if isinstance(y, tuple):
-                # Scores if asked for; the unchanged cache is returned below.
-                y, scores = y[0], (y[1] if return_attention_scores else None)
+            h = self._sublayer_input(x, self._cross_attention_layer_norm)
+            if cross_attention_cache is None:
+                y = self._cross_attention(
+                    h,
+                    encoder_sequence,
+                    query_mask=decoder_padding_mask,
+                    value_mask=encoder_padding_mask,
+                    attention_mask=encoder_attention_mask,
+                    return_attention_scores=return_attention_scores,
+                    training=training,
+                )  # [B, T, D], with scores ([B, T, D], [B, H, T, S])
+                if return_attention_scores:
+                    y, scores = y
+            else:
+                y, scores = self._cross_attention.cross_step(
+                    h,
+                    cross_attention_cache,
+                    value_mask=encoder_padding_mask,
+                    query_mask=decoder_padding_mask,
+                    attention_mask=encoder_attention_mask,
+                    training=training,
+                )  # [B, T, D], [B, H, T, S]
             x = self._sublayer_output(
                 x, y, self._cross_attention_layer_norm,
                 self._cross_attention_dropout, training,

@@ -33,8 +33,40 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int, check_rate
-from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_attention.layers._validation import (
+    check_positive_int,
+    check_rate,
+    check_shape,
+)
+from keras_attention.layers.relative_multi_head_attention import (
+    RelativeMultiHeadAttention,
+)
+
+
+def with_memory(segment, memory, memory_mask=None):
+    """The keys' source of a segment that reads a memory: `[memory; segment]`.
+
+    Transformer-XL's segment recurrence (Dai et al. 2019, eq. 1): the
+    previous segment's hidden states `memory` `[B, M, D]` extend the keys
+    and values of the current `segment` `[B, T, D]`, with gradients stopped
+    so training never reaches back into an earlier segment.
+
+    Returns `(value, value_mask)`: `[B, M + T, D]` for the attention's
+    `value` (its queries are the last `T` positions), and `[B, M + T]` for
+    its `value_mask` (`None` without `memory_mask`, false for memory slots
+    that hold nothing yet).
+    """
+    batch, dim = segment.shape[0], segment.shape[-1]
+    note = f" (segment.shape={tuple(segment.shape)})"
+    check_shape("memory", memory, (batch, None, dim), "[B, M, D]", note)
+    check_shape("memory_mask", memory_mask, (batch, memory.shape[1]), "[B, M]")
+    memory = ops.stop_gradient(ops.cast(memory, segment.dtype))
+    value = ops.concatenate([memory, segment], axis=1)  # [B, M + T, D]
+    if memory_mask is None:
+        return value, None
+    segment_mask = ops.ones(ops.shape(segment)[:2], dtype="bool")
+    value_mask = ops.concatenate([ops.cast(memory_mask, "bool"), segment_mask], axis=1)
+    return value, value_mask  # [B, M + T, D], [B, M + T]
 
 
 class _XLBlock(keras.layers.Layer):
@@ -49,9 +81,9 @@ class _XLBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        self.attention = MultiHeadSelfAttention(
+        self.attention = RelativeMultiHeadAttention(
             self.num_heads, dim // self.num_heads, dropout=self.dropout_rate,
-            relative_positions=True, dtype=self.dtype_policy, name="attention",
+            dtype=self.dtype_policy, name="attention",
         )
         self.attention.build(input_shape)
         self.attention_norm = keras.layers.LayerNormalization(
@@ -70,8 +102,11 @@ class _XLBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, x, memory=None, memory_mask=None, training=False):
-        y = self.attention(x, use_causal_mask=True, memory=memory,
-                           memory_mask=memory_mask, training=training)
+        value, value_mask = None, None
+        if memory is not None:
+            value, value_mask = with_memory(x, memory, memory_mask)  # [B, M + L, D]
+        y = self.attention(x, value, value_mask=value_mask, use_causal_mask=True,
+                           training=training)
         x = ops.cast(self.attention_norm(x + self.drop(y, training=training)), x.dtype)
         y = self.output_dense(self.hidden(x))
         return ops.cast(self.feedforward_norm(x + self.drop(y, training=training)), x.dtype)

@@ -7,8 +7,8 @@
    Keras picks its backend once per process), and PyTorch's
    `nn.MultiheadAttention` as a further column when torch is installed
    (`pip install torch==2.13.0`).
-2. Per-step time of a teacher-forced decoder built on `BahdanauDecoderCell`
-   against the same decoder built on `keras.layers.AdditiveAttention`.
+2. Per-step time of the teacher-forced `BahdanauDecoder` against the same
+   decoder built on `keras.layers.AdditiveAttention`.
 
 Machines differ several-fold, so every figure is compared only within this
 run and reported as a fraction of the float32 matrix-product peak measured
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _load import emit_json  # noqa: E402
 
-from keras_attention import BahdanauDecoderCell  # noqa: E402
+from keras_attention import BahdanauDecoder, BahdanauDecoderCell  # noqa: E402
 from keras_attention import MultiHeadSelfAttention  # noqa: E402
 
 
@@ -253,14 +253,13 @@ def bench_bahdanau(batch, source_length, target_length, units, repeats):
     values_mask = tf.constant(np.arange(source_length)[None, :] < lengths[:, None])
     targets = tf.random.normal((batch, target_length, units))
     ours_cell = BahdanauDecoderCell(keras.layers.GRUCell(units), attention_units=units)
-    ours_rnn = keras.layers.RNN(ours_cell, return_sequences=True)
+    ours_decoder = BahdanauDecoder(ours_cell)
     keras_cell = AdditiveAttentionDecoderCell(units, units, units)
     keras_rnn = keras.layers.RNN(keras_cell, return_sequences=True)
     key_dense = keras.layers.Dense(units, use_bias=False)
 
     def ours_call(t):
-        states = ours_cell.initial_state(values, values_mask=values_mask)
-        return ours_rnn(t, initial_state=states)
+        return ours_decoder(t, values, values_mask=values_mask)
 
     def keras_call(t):
         state = tf.zeros((batch, units))
@@ -272,7 +271,7 @@ def bench_bahdanau(batch, source_length, target_length, units, repeats):
     steps = {}
     for jit in (False, True):
         for name, call, layers in (
-            ("ours", ours_call, [ours_rnn]),
+            ("ours", ours_call, [ours_decoder]),
             ("keras", keras_call, [keras_rnn, key_dense]),
         ):
             variables = [v for layer in layers for v in layer.trainable_variables]

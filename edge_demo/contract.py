@@ -37,9 +37,13 @@ the sequence models put their vocabularies and special token ids there, a
 model written by `keras-attention-export` has `{"kind": "arrays"}`.
 
 Seq2seq models export two signatures, decoded step by step on the device:
-`encode` (input `source`, outputs: the decoder's initial states by name) and
-`decode_step` (inputs `token` `[B, 1]`, `step` `[1]` and every state by
-name; outputs `logits` and the next value of every state, by the same name).
+`encode` (input `source`; outputs by name: the decoder's initial states and
+the encoder's memory) and `decode_step` (inputs `token` `[B, 1]`, `step`
+`[1]` and every output of `encode` by name; outputs `logits` and the next
+value of every state, by the same name). What `decode_step` takes but does
+not give back is memory (RNNsearch's encoder outputs, keys and source mask):
+read-only, the same arrays at every step, so a step neither copies it out
+nor quantizes it back.
 
 Latency, on either side, is `latency`: untimed warm-up calls, then the
 median and 90th percentile of timed ones.

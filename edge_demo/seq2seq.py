@@ -1,10 +1,11 @@
 """Sequence to sequence on the device: greedy decoding, character vocabularies.
 
 A seq2seq model exports two signatures (`edge_demo.contract`): `encode`
-(`source` in, the decoder's initial states out, by name) and `decode_step`
-(`token`, `step` and every state in; `logits` and every state's next value
-out). `greedy_decode` runs them; `text_to_ids` and `ids_to_text` read and
-write a character model's text with the vocabularies of its task.
+(`source` in; the decoder's initial states and the encoder's memory out, by
+name) and `decode_step` (`token`, `step` and everything `encode` gave in;
+`logits` and every state's next value out, the memory only read).
+`greedy_decode` runs them; `text_to_ids` and `ids_to_text` read and write a
+character model's text with the vocabularies of its task.
 """
 
 import dataclasses
@@ -35,9 +36,10 @@ class Decoded:
 def greedy_decode(model, source_ids, max_length=None):
     """Decode step by step through the `encode` / `decode_step` signatures.
 
-    `encode(source)` gives the decoder's states by name; each
-    `decode_step(token, step, **states)` gives `logits` ([B, 1, V] or
-    [B, V]) and the next states. The next token is the argmax. Decoding
+    `encode(source)` gives the decoder's states and the encoder's memory by
+    name; each `decode_step(token, step, **states, **memory)` gives `logits`
+    ([B, 1, V] or [B, V]) and the next states, and the memory goes in
+    unchanged at every step. The next token is the argmax. Decoding
     starts from `task["start_id"]` and stops when every row has produced
     `task["end_id"]`, or after `max_length` (default
     `task["max_target_length"]`) steps.
@@ -75,24 +77,27 @@ def greedy_decode(model, source_ids, max_length=None):
         if done.all():
             break
         token = next_ids[:, None].astype(np.int32)  # [B, 1]
-        states = {name: out[name] for name in state_names}
+        states.update({name: out[name] for name in state_names})
     return Decoded(tokens, encode_ms, step_ms)
 
 
 def state_names_of(model):
-    """The decoder's state names, after checking that both signatures
-    follow the seq2seq convention."""
+    """The names of the states `decode_step` gives back, after checking
+    that both signatures follow the seq2seq convention; the rest of what
+    `encode` gives is memory, only read."""
     encode, step = model.spec("encode"), model.spec("decode_step")
-    states = sorted(t["name"] for t in encode["outputs"])
-    want_in = sorted(states + ["step", "token"])
-    want_out = sorted(states + ["logits"])
+    given = sorted(t["name"] for t in encode["outputs"])
     found_in = sorted(t["name"] for t in step["inputs"])
     found_out = sorted(t["name"] for t in step["outputs"])
-    if (found_in, found_out) != (want_in, want_out):
+    states = sorted(set(found_out) - {"logits"})
+    want_in = sorted(given + ["step", "token"])
+    if found_in != want_in or "logits" not in found_out or not set(states) <= set(
+        given
+    ):
         raise EdgeModelError(
-            f"{model.model_path}: decode_step must take {want_in} and give "
-            f"{want_out} (encode gives the states {states}); it takes "
-            f"{found_in} and gives {found_out}"
+            f"{model.model_path}: decode_step must take {want_in} (encode "
+            f"gives {given}) and give logits and some of the same states; "
+            f"it takes {found_in} and gives {found_out}"
         )
     return states
 

@@ -9,7 +9,8 @@ writes five models, each with its metadata beside it (edge_demo/contract.py):
 - `classifier_int8.tflite`: the same model in full int8, int8 input and
   output, calibrated on a representative dataset;
 - `seq2seq.tflite`: a GRU encoder-decoder with dot-product attention, in the
-  `encode` / `decode_step` convention;
+  `encode` / `decode_step` convention, its attention memory read by every
+  step and given back by none;
 - `node_classifier_int8.tflite`: a dense-mode `GraphAttention` node
   classifier on one 7-node graph (`node_features` [1, 7, 5], `adjacency`
   [1, 7, 7]) to `probabilities` [1, 7, 2], full int8 with int8 input and
@@ -329,8 +330,8 @@ def build_seq2seq(out_dir, work_dir):
 
     def decode_step(token, step, state, memory):
         out = decoder([token, step, state, memory], training=False)
-        # The attention memory is a state too: passed back unchanged.
-        return {"logits": out["logits"], "state": out["state"], "memory": memory}
+        # The attention memory is only read: the step gives back its state.
+        return {"logits": out["logits"], "state": out["state"]}
 
     endpoints = {
         "encode": (

@@ -140,30 +140,32 @@ def test_greedy_steps_equal_teacher_forcing(inner):
     embedding = keras.layers.Embedding(VOCAB, E)
     readout = keras.layers.Dense(VOCAB)
     values = _normal(B, S, DV)
-    initial = cell.initial_state(
-        values,
-        values_mask=VALUES_MASK,
-        decoder_state=[_normal(B, DS) for _ in range({"gru": 1, "lstm": 2}[inner])],
-    )
-    assert len(initial) == {"gru": 4, "lstm": 5}[inner]
+    initial = [_normal(B, DS) for _ in range({"gru": 1, "lstm": 2}[inner])]
+    keys = cell.precompute_keys(values)
+    # The state is the inner cell's alone; the encoder outputs, keys and
+    # mask are arguments of every step.
+    assert cell.state_size == [DS] * len(initial)
 
     # Greedy decoding from token 0, one step at a time.
     tokens = [np.zeros(B, "int32")]
     states, outputs, step_weights = initial, [], []
     for _ in range(T):
         output, states, weights = cell(
-            embedding(tokens[-1]), states, return_attention_scores=True
+            embedding(tokens[-1]), states, values, keys=keys,
+            values_mask=VALUES_MASK, return_attention_scores=True,
         )
+        assert len(states) == len(initial)
         outputs.append(output)
         step_weights.append(weights)
         tokens.append(np.argmax(readout(output), axis=-1).astype("int32"))
 
-    # The same tokens, teacher-forced through keras.layers.RNN.
-    rnn = keras.layers.RNN(cell, return_sequences=True)
-    forced = rnn(embedding(np.stack(tokens[:-1], axis=1)), initial_state=initial)
-    # Same float32 arithmetic, eager step by step or in a while loop.
+    # The same tokens, teacher-forced through the decoder's own loop.
+    forced, weights = BahdanauDecoder(cell)(
+        embedding(np.stack(tokens[:-1], axis=1)), values, decoder_state=initial,
+        values_mask=VALUES_MASK, return_attention_scores=True,
+    )
+    # Same float32 arithmetic, eager step by step or in a loop.
     np.testing.assert_allclose(np.stack(outputs, axis=1), forced, atol=1e-6, rtol=0)
-    weights = cell.attention_weights(forced, initial)
     assert tuple(weights.shape) == (B, T, S)
     np.testing.assert_allclose(np.stack(step_weights, axis=1), weights, atol=1e-6)
     np.testing.assert_array_equal(
@@ -173,19 +175,53 @@ def test_greedy_steps_equal_teacher_forcing(inner):
     assert np.abs(np.asarray(weights)[:, 1:] - np.asarray(weights)[:, :1]).max() > 1e-3
 
 
+def test_target_padding_gives_zeros_and_keeps_the_state():
+    # Row 1 is padded at step 1 only: that step outputs zeros (weights
+    # too), and step 2 goes on from the state step 0 left.
+    cell = BahdanauDecoderCell(keras.layers.GRUCell(DS), attention_units=U)
+    decoder = BahdanauDecoder(cell)
+    inputs, values = _normal(B, T, E), _normal(B, S, DV)
+    mask = np.ones((B, T), bool)
+    mask[1, 1] = False
+    outputs, weights = decoder(
+        inputs, values, inputs_mask=mask, return_attention_scores=True
+    )
+    outputs, weights = np.asarray(outputs), np.asarray(weights)
+    assert (outputs[1, 1] == 0).all() and (weights[1, 1] == 0).all()
+    np.testing.assert_allclose(weights[~mask].sum(-1), 0.0)
+    np.testing.assert_allclose(weights[mask].sum(-1), 1.0, atol=1e-6)
+    skipped = np.delete(inputs, 1, axis=1)[1:]  # row 1 without its padded step
+    want = np.asarray(decoder(skipped, values[1:]))
+    np.testing.assert_allclose(outputs[1, [0, 2, 3]], want[0], atol=1e-6, rtol=0)
+
+
+def test_unrolled_decoder_equals_the_loop():
+    cell = BahdanauDecoderCell(keras.layers.LSTMCell(DS), attention_units=U)
+    inputs, values = _normal(B, T, E), _normal(B, S, DV)
+    looped = BahdanauDecoder(cell)(
+        inputs, values, inputs_mask=TARGETS_MASK, values_mask=VALUES_MASK,
+        return_attention_scores=True,
+    )
+    unrolled = BahdanauDecoder(cell, unroll=True)(
+        inputs, values, inputs_mask=TARGETS_MASK, values_mask=VALUES_MASK,
+        return_attention_scores=True,
+    )
+    for got, want in zip(unrolled, looped):
+        np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
 def _functional_decoder(inner, batch_size=None):
-    """The documented usage on keras.Inputs: initial_state, then the RNN."""
+    """A plain functional model: the decoder layer on keras.Inputs."""
     targets = keras.Input((T, E), batch_size=batch_size, name="targets")
     values = keras.Input((S, DV), batch_size=batch_size, name="values")
     values_mask = keras.Input(
         (S,), batch_size=batch_size, dtype="bool", name="values_mask"
     )
     cell = BahdanauDecoderCell(INNER[inner](DS), attention_units=U)
-    states = cell.initial_state(values, values_mask=values_mask)
-    outputs = keras.layers.RNN(cell, return_sequences=True)(
-        keras.layers.Masking(0.0)(targets), initial_state=states
+    outputs, weights = BahdanauDecoder(cell)(
+        keras.layers.Masking(0.0)(targets), values, values_mask=values_mask,
+        return_attention_scores=True,
     )
-    weights = cell.attention_weights(outputs, states)
     logits = keras.layers.Dense(VOCAB)(outputs)
     model = keras.Model([targets, values, values_mask], [logits, weights])
     return model, cell
@@ -219,25 +255,24 @@ def test_teacher_forced_decoder_trains_with_xla():
     # Chance is log(5) = 1.609; eight Adam steps on one batch of random
     # labels must fit some of them.
     assert losses[-1] < 0.9 * losses[0], losses
-    # The keys are projected outside the RNN; their kernel must still train.
+    # The keys are projected once, before the loop; their kernel must still train.
     assert not np.array_equal(cell.attention.key_kernel.numpy(), key_kernel)
 
 
-def test_rnn_with_a_built_cell_deserializes_built():
-    # keras.layers.RNN builds its cell from the step input's shape only; the
-    # cell's build config adds the encoder outputs' shape so that a reloaded
-    # RNN has every weight before any initial_state call.
+def test_built_decoder_deserializes_built():
+    # The cell's build config holds the step input's and the encoder
+    # outputs' shapes, so that a reloaded decoder has every weight before
+    # its first call.
     cell = BahdanauDecoderCell(keras.layers.LSTMCell(DS), attention_units=U)
-    rnn = keras.layers.RNN(cell, return_sequences=True)
+    decoder = BahdanauDecoder(cell)
     values, targets = _normal(B, S, DV), _normal(B, T, E)
-    expected = rnn(targets, initial_state=cell.initial_state(values))
+    expected = decoder(targets, values)
     clone = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(rnn)
+        keras.saving.serialize_keras_object(decoder)
     )
-    assert clone.cell.built and len(clone.weights) == len(rnn.weights) == 6
-    clone.set_weights(rnn.get_weights())
-    got = clone(targets, initial_state=clone.cell.initial_state(values))
-    np.testing.assert_array_equal(got, expected)
+    assert clone.cell.built and len(clone.weights) == len(decoder.weights) == 6
+    clone.set_weights(decoder.get_weights())
+    np.testing.assert_array_equal(clone(targets, values), expected)
 
 
 def test_tflite_parity_of_the_functional_decoder(tmp_path):
@@ -260,14 +295,14 @@ def test_config_round_trip_of_a_built_cell():
         kernel_regularizer="l2",
         seed=3,
     )
-    states = cell.initial_state(_normal(B, S, DV))
-    cell(_normal(B, E), states)
+    assert cell.state_size == [DS, DS] and cell.output_size is None
+    cell(_normal(B, E), cell.get_initial_state(B), _normal(B, S, DV))
     config = cell.get_config()
     clone = BahdanauDecoderCell.from_config(config)
     assert clone.get_config() == config
     assert isinstance(clone.cell, keras.layers.LSTMCell)
     assert cell.output_size == DS + DV
-    assert cell.state_size == [DS, DS, (None, DV), (None, U), (None,)]
+    assert cell.state_size == [DS, DS]
 
 
 # -- errors ----------------------------------------------------------------------
@@ -294,39 +329,44 @@ def test_bad_arguments_raise():
 
 def test_mismatched_shapes_raise():
     cell = BahdanauDecoderCell(keras.layers.LSTMCell(DS), attention_units=U)
+    zeros = cell.get_initial_state(batch_size=2)
+    assert [tuple(s.shape) for s in zeros] == [(2, DS), (2, DS)]
     with _raises(
-        "initial state cannot be made from a batch size alone", "received batch_size=2"
+        "reads the encoder outputs at every step", "keras.layers.RNN cannot pass",
+        "received inputs.shape=(2, 3) and no values",
     ):
-        cell.get_initial_state(batch_size=2)
-    with _raises("call it before the cell runs, received input_shape=(2, 3)"):
         keras.layers.RNN(cell)(_normal(B, T, E))
     with _raises(
         "values must have shape [B, S, Dv] with a known Dv",
         "received values.shape=(2, 6)",
     ):
-        cell.initial_state(_normal(B, DV))
+        cell.precompute_keys(_normal(B, DV))
     values = _normal(B, S, DV)
+    decoder = BahdanauDecoder(cell)
+    targets = _normal(B, T, E)
     with _raises("decoder_state must be [h, c]", "shapes [(2, 8)]"):
-        cell.initial_state(values, decoder_state=_normal(B, DS))
+        decoder(targets, values, decoder_state=_normal(B, DS))
     with _raises("decoder_state must be [h, c]", "shapes [(3, 8), (3, 8)]"):
-        cell.initial_state(values, decoder_state=[_normal(3, DS)] * 2)
+        decoder(targets, values, decoder_state=[_normal(3, DS)] * 2)
     with _raises("values_mask must have shape [B, S], received", "shape=(2, 5, 1)"):
-        cell.initial_state(values, values_mask=np.ones((B, S, 1), bool))
+        decoder(targets, values, values_mask=np.ones((B, S, 1), bool))
     with _raises("values_mask must have shape [B, S], received", "shape=(2, 4)"):
-        cell.initial_state(values, values_mask=np.ones((B, S - 1), bool))
+        decoder(targets, values, values_mask=np.ones((B, S - 1), bool))
+    with _raises("inputs_mask must have shape [B, T], received", "shape=(2, 3)"):
+        decoder(targets, values, inputs_mask=np.ones((B, T - 1), bool))
     with _raises("values must have shape [B, S, 6]", "received values.shape=(2, 5, 4)"):
-        cell.initial_state(_normal(B, S, 4))
-    states = cell.initial_state(values)
+        cell.precompute_keys(_normal(B, S, 4))
+    with _raises("states must be [h, c]", "received states shapes [(2, 8)]"):
+        cell(_normal(B, E), zeros[1:], values)
+    with _raises("inputs must have shape [B, T, E]", "received inputs.shape=(2, 3)"):
+        BahdanauDecoder(cell)(_normal(B, E), values)
     with _raises(
-        "states must be the list from initial_state", "received a list of 4 tensors"
+        "unroll=True needs a known number of target steps",
+        "received inputs.shape=(None, None, 3)",
     ):
-        cell(_normal(B, E), states[1:])
-    output, _ = cell(_normal(B, E), states)
-    with _raises(
-        "decoder_outputs must have shape [B, T, 14]",
-        "received decoder_outputs.shape=(2, 14)",
-    ):
-        cell.attention_weights(output, states)
+        BahdanauDecoder(cell, unroll=True)(
+            keras.Input((None, E)), keras.Input((S, DV))
+        )
 
 
 def test_functional_model_with_the_decoder_layer_saves_and_trains(tmp_path):

@@ -61,6 +61,10 @@ class BahdanauAttention(keras.layers.Layer):
         query_mask: boolean `[B, T]` (or `[B]` for one step); padded query
             steps get zero weights and a zero context. Filled from the
             Keras mask of `query`.
+        dropout_mask: optional, the shape of the weights: multiplies them
+            in place of the dropout the layer draws while training. A loop
+            draws every step's mask before it runs (`draw_dropout_mask`),
+            since JAX cannot draw random numbers inside `lax.scan`.
         return_attention_scores: also return the attention weights.
         training: whether dropout is active.
 
@@ -177,6 +181,14 @@ class BahdanauAttention(keras.layers.Layer):
         keys = ops.matmul(ops.cast(values, self.compute_dtype), self.key_kernel)
         return ops.cast(keys, self.compute_dtype)
 
+    def draw_dropout_mask(self, shape):
+        """A dropout mask of the weights: 0, or `1 / (1 - dropout)`.
+
+        Drawn with the layer's own seed, for `dropout_mask`.
+        """
+        ones = ops.ones(shape, self.compute_dtype)
+        return self._dropout_layer(ones, training=True)
+
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
         refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
@@ -195,10 +207,13 @@ class BahdanauAttention(keras.layers.Layer):
         keys=None,
         values_mask=None,
         query_mask=None,
+        dropout_mask=None,
         return_attention_scores=False,
         training=None,
     ):
-        self._check_call_args(query, values, keys, values_mask, query_mask)
+        self._check_call_args(
+            query, values, keys, values_mask, query_mask, dropout_mask
+        )
         if keys is None:
             keys = ops.matmul(values, self.key_kernel)  # [B, S, U]
         # A step is projected before gaining its T axis: a 3-D by 2-D matmul
@@ -233,7 +248,10 @@ class BahdanauAttention(keras.layers.Layer):
             mask = rows if mask is None else ops.logical_and(mask, rows)
         weights = masked_softmax(scores, mask)  # float32 [B, (T,) S]
         weights = ops.cast(weights, self.compute_dtype)
-        dropped = self._dropout_layer(weights, training=training)
+        if dropout_mask is None:
+            dropped = self._dropout_layer(weights, training=training)
+        else:
+            dropped = weights * ops.cast(dropout_mask, weights.dtype)
         if single_step:
             context = ops.matmul(dropped[:, None, :], values)[:, 0]  # [B, Dv]
         else:
@@ -261,7 +279,9 @@ class BahdanauAttention(keras.layers.Layer):
                 f"layer was built, received values.shape={values.shape}"
             )
 
-    def _check_call_args(self, query, values, keys, values_mask, query_mask):
+    def _check_call_args(
+        self, query, values, keys, values_mask, query_mask, dropout_mask
+    ):
         if len(query.shape) not in (2, 3) or query.shape[-1] != self._query_dim:
             raise ValueError(
                 f"query must have shape [B, {self._query_dim}] or "
@@ -275,9 +295,13 @@ class BahdanauAttention(keras.layers.Layer):
             "keys": ((batch, source, self.units), f"shape [B, S, {self.units}]"),
             "values_mask": ((batch, source), "shape [B, S]"),
             "query_mask": (tuple(query.shape[:-1]), "the shape of query[..., 0]"),
+            "dropout_mask": (
+                (*query.shape[:-1], source), "the shape of the weights [B, (T,) S]"
+            ),
         }
         given = dict(
-            query=query, keys=keys, values_mask=values_mask, query_mask=query_mask
+            query=query, keys=keys, values_mask=values_mask, query_mask=query_mask,
+            dropout_mask=dropout_mask,
         )
         for name, tensor in given.items():
             if tensor is None:

@@ -1,8 +1,10 @@
 """Bahdanau's attentive decoder over a whole target sequence, as one layer."""
 
 import keras
+from keras import ops
 
 from keras_attention.layers._renamed import named, refuse_renamed
+from keras_attention.layers._validation import shape_matches
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
 
 
@@ -18,20 +20,26 @@ _RENAMED_CALL_ARGS = {
 class BahdanauDecoder(keras.layers.Layer):
     """Runs a `BahdanauDecoderCell` over a target sequence (teacher forcing).
 
-    `cell.initial_state(values, ...)` followed by
-    `keras.layers.RNN(cell, return_sequences=True)`, in one layer. Calling
-    those two directly on `keras.Input`s trains and exports, but a `.keras`
-    file would store the key projection made in `initial_state` as a
-    constant; inside this layer it stays a weight, so a functional model
-    built on it saves, reloads and goes on training. It can also return
-    every step's attention weights for alignment plots.
+    The layer owns its loop: it projects the encoder outputs to the
+    attention's keys once, then runs the cell step by step with the encoder
+    outputs, keys and source mask as read-only arguments, and the inner
+    cell's state as the only state carried from step to step. The loop is
+    `keras.ops.scan` (a `tf.while_loop` on TensorFlow, `lax.scan` on JAX,
+    a Python loop on PyTorch), or unrolled with `unroll=True`. Every step's
+    attention weights come out of the same loop.
+
+    A padded target step (`inputs_mask` false) outputs zeros, weights
+    included, and leaves the state as it was. Attention dropout draws every
+    step's mask before the loop runs (JAX cannot draw inside `lax.scan`).
+    Inside a functional model the key projection stays a weight, so the
+    model saves, reloads and goes on training.
 
     Shapes: `B` batch, `T` target steps, `S` source steps, `E` decoder input
     features, `Dv` encoder output features, `Ds` inner cell units.
 
     Args:
         cell: a `BahdanauDecoderCell`.
-        unroll: unroll the recurrence (`keras.layers.RNN`'s argument); a
+        unroll: unroll the loop over the (static) target length; a
             fixed-length unrolled decoder is what full-integer TFLite
             conversion accepts.
 
@@ -72,34 +80,17 @@ class BahdanauDecoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.cell = cell
         self.unroll = bool(unroll)
-        self.rnn = keras.layers.RNN(
-            cell,
-            return_sequences=True,
-            # A padded step outputs zeros. The default repeats the previous
-            # output, which JAX's and PyTorch's loops take from the first
-            # state: here the hidden state, narrower than the output
-            # (hidden state and context).
-            zero_output_for_mask=True,
-            unroll=self.unroll,
-            dtype=self.dtype_policy,
-            name="rnn",
-        )
         self.supports_masking = True
 
     def build(self, inputs_shape, values_shape, **unused_shapes):
-        if len(inputs_shape) != 3:
+        if len(inputs_shape) != 3 or inputs_shape[-1] is None:
             raise ValueError(
-                "inputs must have shape [B, T, E], "
+                "inputs must have shape [B, T, E] with a known E, "
                 f"received inputs.shape={tuple(inputs_shape)}"
             )
         if not self.cell.built:
-            self.cell.build_from_config(
-                {
-                    "input_shape": (inputs_shape[0], inputs_shape[2]),
-                    "values_shape": values_shape,
-                }
-            )
-        self.rnn.build(inputs_shape)
+            self.cell.build((inputs_shape[0], inputs_shape[2]), values_shape)
+        self.built = True
 
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
@@ -116,13 +107,91 @@ class BahdanauDecoder(keras.layers.Layer):
         return_attention_scores=False,
         training=None,
     ):
-        states = self.cell.initial_state(values, values_mask, decoder_state)
-        outputs = self.rnn(
-            inputs, initial_state=states, mask=inputs_mask, training=training
+        self._check_call_args(inputs, values, inputs_mask, values_mask)
+        values = ops.cast(values, self.compute_dtype)  # [B, S, Dv]
+        keys = self.cell.precompute_keys(values)  # [B, S, U], once per source
+        states = self._initial_states(decoder_state, values)  # [B, Ds] each
+        steps = ops.cast(inputs, self.compute_dtype)  # [B, T, E]
+        dropout = bool(training) and self.cell.attention_dropout > 0
+        if dropout:
+            # Every step's mask, drawn before the loop: JAX cannot draw
+            # random numbers inside lax.scan.
+            shape = (*ops.shape(inputs)[:2], ops.shape(values)[1])
+            masks = self.cell.attention.draw_dropout_mask(shape)  # [B, T, S]
+            steps = ops.concatenate([steps, masks], axis=-1)  # [B, T, E + S]
+        step = _BoundCell(
+            self.cell, values, keys, values_mask, inputs.shape[-1], dropout,
+            return_attention_scores,
+        )
+        rnn = keras.layers.RNN(
+            step,
+            return_sequences=True,
+            # A padded step outputs zeros (the default repeats the previous
+            # output) and keeps the state.
+            zero_output_for_mask=True,
+            unroll=self.unroll,
+            dtype=self.dtype_policy,
+            name="rnn",
+        )
+        outputs = rnn(
+            steps, initial_state=states, mask=inputs_mask, training=training
+        )  # [B, T, Ds + Dv], and the weights [B, T, S] after them
+        if not return_attention_scores:
+            return outputs
+        units = self.cell.output_size
+        # With S unknown, so is the width of the slice: reshape restores it.
+        hidden_and_context = ops.reshape(
+            outputs[..., :units], (*ops.shape(outputs)[:2], units)
         )  # [B, T, Ds + Dv]
-        if return_attention_scores:
-            return outputs, self.cell.attention_weights(outputs, states)
-        return outputs
+        return hidden_and_context, outputs[..., units:]  # [B, T, S]
+
+    def _initial_states(self, decoder_state, values):
+        units, count = self.cell.cell.units, len(self.cell.state_size)
+        if decoder_state is None:
+            zeros = ops.repeat(ops.zeros_like(values[:, 0, :1]), units, axis=1)
+            return [zeros] * count  # [B, Ds] each
+        states = (
+            list(decoder_state)
+            if isinstance(decoder_state, (list, tuple))
+            else [decoder_state]
+        )
+        if len(states) != count or not all(
+            shape_matches(s.shape, (values.shape[0], units)) for s in states
+        ):
+            expected = "[B, Ds]" if count == 1 else "[h, c]"
+            raise ValueError(
+                f"decoder_state must be {expected} with Ds={units} and the "
+                "batch size of values, received decoder_state shapes "
+                f"{[tuple(s.shape) for s in states]} "
+                f"(values.shape={tuple(values.shape)})"
+            )
+        return [ops.cast(s, self.compute_dtype) for s in states]
+
+    def _check_call_args(self, inputs, values, inputs_mask, values_mask):
+        if self.unroll and inputs.shape[1] is None:
+            raise ValueError(
+                "unroll=True needs a known number of target steps, received "
+                f"inputs.shape={tuple(inputs.shape)}"
+            )
+        if len(values.shape) != 3 or not shape_matches(
+            values.shape[:1], inputs.shape[:1]
+        ):
+            raise ValueError(
+                "values must have shape [B, S, Dv] with the batch size of "
+                f"inputs, received values.shape={tuple(values.shape)} "
+                f"(inputs.shape={tuple(inputs.shape)})"
+            )
+        for name, mask, want, letters in (
+            ("inputs_mask", inputs_mask, inputs.shape[:2], "[B, T]"),
+            ("values_mask", values_mask, values.shape[:2], "[B, S]"),
+        ):
+            if mask is not None and not shape_matches(mask.shape, want):
+                raise ValueError(
+                    f"{name} must have shape {letters}, "
+                    f"received {name}.shape={tuple(mask.shape)} "
+                    f"(inputs.shape={tuple(inputs.shape)}, "
+                    f"values.shape={tuple(values.shape)})"
+                )
 
     def compute_mask(self, inputs, mask=None):
         # One output step per target step: the target padding stays.
@@ -140,3 +209,50 @@ class BahdanauDecoder(keras.layers.Layer):
         config = dict(config)
         config["cell"] = keras.saving.deserialize_keras_object(config["cell"])
         return cls(**config)
+
+
+class _BoundCell(keras.layers.Layer):
+    """A `BahdanauDecoderCell` with one call's encoder memory bound to it.
+
+    `keras.layers.RNN` hands its cell the step input and the states only
+    (Keras 3 has no `constants`), so `BahdanauDecoder` makes one of these
+    per call, closing over that call's encoder outputs, keys and source
+    mask; the RNN carries the inner cell's states alone. It owns no weights.
+    The RNN takes one input and gives one output per step, so the step
+    input is the decoder input followed, with dropout, by the step's
+    attention dropout mask, and the step output is the decoder cell's
+    followed, when asked for, by the attention weights.
+    """
+
+    def __init__(
+        self, cell, values, keys, values_mask, input_dim, dropout,
+        return_attention_scores,
+    ):
+        super().__init__(dtype=cell.dtype_policy, name="bound_" + cell.name)
+        self.cell = cell
+        self.values, self.keys, self.values_mask = values, keys, values_mask
+        self.input_dim = input_dim
+        self.dropout = dropout
+        self.return_attention_scores = return_attention_scores
+        self.state_size = cell.state_size
+        self.output_size = cell.output_size
+        if return_attention_scores:
+            source = values.shape[1]
+            self.output_size = None if source is None else cell.output_size + source
+        self.built = True
+
+    def call(self, inputs, states, training=None):
+        dropout_mask = inputs[:, self.input_dim :] if self.dropout else None  # [B, S]
+        output, new_states, weights = self.cell(
+            inputs[:, : self.input_dim],  # [B, E]
+            states,
+            self.values,
+            keys=self.keys,
+            values_mask=self.values_mask,
+            dropout_mask=dropout_mask,
+            return_attention_scores=True,
+            training=training,
+        )  # [B, Ds + Dv], [B, Ds] each, [B, S]
+        if self.return_attention_scores:
+            output = ops.concatenate([output, weights], axis=-1)
+        return output, new_states

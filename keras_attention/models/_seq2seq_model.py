@@ -5,9 +5,13 @@ A model is a functional `keras.Model` made by its subclass's constructor:
 with teacher forcing. Decoding goes through two functions that the subclass
 provides, the same ones in Keras and on the device:
 
-- `_encode(source)`: `{state name: tensor}`, the decoder's initial states;
-- `_decode_step(token, step, states)`: `{"logits": [B, 1, V], **states}`,
-  one target step, with the next value of every state under its name.
+- `_encode(source)`: `{name: tensor}`, the decoder's initial states and
+  the encoder's memory;
+- `_decode_step(token, step, inputs)`: one target step from `inputs` (every
+  name `_encode` gives), returning `{"logits": [B, 1, V], **states}`: the
+  next value of every state under its name. The memory (`_memory_specs`,
+  e.g. Bahdanau's encoder outputs and keys) is only read: the step does
+  not return it, and a loop passes the same tensors to every step.
 
 This base turns them into the `encode` / `decode_step` export signatures
 (export/metadata.py describes the convention), into greedy decoding in
@@ -131,12 +135,17 @@ class _Seq2SeqModel(keras.Model):
     def _encode(self, source):
         raise NotImplementedError
 
-    def _decode_step(self, token, step, states):
+    def _decode_step(self, token, step, inputs):
         raise NotImplementedError
 
     def _state_specs(self, batch_size):
-        """`[TensorSpec]` of the states, named, in a fixed order."""
+        """`[TensorSpec]` of the states `_decode_step` returns, named, in a
+        fixed order."""
         raise NotImplementedError
+
+    def _memory_specs(self, batch_size):
+        """`[TensorSpec]` of what `_encode` gives that `_decode_step` only reads."""
+        return []
 
     # -- export ----------------------------------------------------------------
 
@@ -144,11 +153,13 @@ class _Seq2SeqModel(keras.Model):
         """`{"encode": Signature, "decode_step": Signature}` with static shapes.
 
         `encode` takes `source` int32 `[batch_size, S]` and returns the
-        decoder's initial states by name; `decode_step` takes `token` int32
-        `[batch_size, 1]`, `step` int32 `[1]` (the position of `token`,
-        0 for the start token) and every state by name, and returns
-        `logits` `[batch_size, 1, V]` and the next value of every state under
-        the same names. Pass them to `export.convert(model, signatures=...)`.
+        decoder's initial states and the encoder's memory by name;
+        `decode_step` takes `token` int32 `[batch_size, 1]`, `step` int32
+        `[1]` (the position of `token`, 0 for the start token) and everything
+        `encode` returned by name, and returns `logits` `[batch_size, 1, V]`
+        and the next value of every state under the same names, but not the
+        memory, which it only reads (`edge_demo.contract` describes the
+        convention). Pass them to `export.convert(model, signatures=...)`.
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or (
             batch_size <= 0
@@ -156,14 +167,14 @@ class _Seq2SeqModel(keras.Model):
             raise ValueError(
                 f"batch_size must be a positive int, received batch_size={batch_size!r}"
             )
-        state_specs = self._state_specs(batch_size)
+        state_specs = self._state_specs(batch_size) + self._memory_specs(batch_size)
         names = [spec.name for spec in state_specs]
 
         def encode(source):
             return self._encode(source)
 
-        def decode_step(token, step, *states):
-            return self._decode_step(token, step, dict(zip(names, states)))
+        def decode_step(token, step, *inputs):
+            return self._decode_step(token, step, dict(zip(names, inputs)))
 
         return {
             "encode": Signature(
@@ -227,7 +238,10 @@ class _Seq2SeqModel(keras.Model):
             if done.all():
                 break
             token = next_ids[:, None]  # [B, 1]
-            states = {name: ops.convert_to_numpy(out[name]) for name in states}
+            # The states the step returned; the memory stays as it is.
+            states.update(
+                {name: ops.convert_to_numpy(out[name]) for name in out if name != "logits"}
+            )
         return decoded
 
     def greedy_decode(self, source_ids, batch_size=256):

@@ -90,7 +90,12 @@ def _search(model, source, beam_size, alpha):
             ops.logical_not(was_finished), "int32"
         )
         finished = ops.logical_or(was_finished, word == model.end_id)
-        new_states = [ops.take(out[name], gather, axis=0) for name in names]
+        # What the step only reads (the encoder's memory) is the same for
+        # every beam of a sentence: it needs no reordering.
+        new_states = [
+            ops.take(out[name], gather, axis=0) if name in out else current[name]
+            for name in names
+        ]
         next_token = ops.reshape(word, (flat, 1))
         return (step + 1, next_token, new_scores, finished, lengths, tokens, *new_states)
 

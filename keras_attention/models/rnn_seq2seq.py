@@ -45,11 +45,12 @@ class RNNSeq2Seq(_Seq2SeqModel):
     crashes on a WHILE loop.
 
     Decoding runs one step at a time through `export_signatures()`'s
-    functions, in Keras (`greedy_decode`) and on a device alike. The states
-    are `state` `[B, units]`, and with attention also `values` (encoder
-    outputs `[B, S, units]`, `[B, S, 2 * units]` when bidirectional), `keys`
-    (their projection `[B, S, U]`) and `source_mask` (`[B, S]`, 1.0 on real
-    source tokens), passed back unchanged at every step.
+    functions, in Keras (`greedy_decode`) and on a device alike. The one
+    state is `state` `[B, units]`; with attention, `encode` also gives the
+    encoder's memory, which every `decode_step` reads and none returns:
+    `values` (encoder outputs `[B, S, units]`, `[B, S, 2 * units]` when
+    bidirectional), `keys` (their projection `[B, S, U]`, made once) and
+    `source_mask` (`[B, S]`, 1.0 on real source tokens).
 
     Shapes: `B` batch, `S` source length, `T` target length, `V` target
     vocabulary, `E` embedding_dim, `U` attention units.
@@ -267,48 +268,47 @@ class RNNSeq2Seq(_Seq2SeqModel):
         values, state, mask = self._encoder_outputs(source, unroll=True)
         if not self.attention:
             return {"state": state}
-        state, values, keys, source_mask = self.decoder.cell.initial_state(
-            values, mask, state
-        )
         return {
             "state": state,  # [B, units]
             "values": values,  # [B, S, units]
-            "keys": keys,  # [B, S, U]
-            "source_mask": source_mask,  # [B, S]
+            "keys": self.decoder.cell.precompute_keys(values),  # [B, S, U]
+            "source_mask": ops.cast(mask, "float32"),  # [B, S]
         }
 
-    def _decode_step(self, token, step, states):
+    def _decode_step(self, token, step, inputs):
         # The recurrence carries the position itself; `step` is part of the
         # convention (the Transformer needs it) and unused here.
         del step
         embedded = self.target_embedding(token)[:, 0]  # [B, E]
         if self.attention:
-            cell_states = [
-                states["state"], states["values"], states["keys"], states["source_mask"]
-            ]
-            # [B, units + units] (state and context), the new cell states
-            output, (state, *_) = self.decoder.cell(embedded, cell_states)
-            # values, keys and source_mask pass through unchanged.
-            new_states = dict(states, state=state)
+            # [B, units + Dv] (state and context); the memory is only read.
+            output, (state,) = self.decoder.cell(
+                embedded,
+                [inputs["state"]],
+                inputs["values"],
+                keys=inputs["keys"],
+                values_mask=ops.cast(inputs["source_mask"], "bool"),
+            )
         else:
-            output, state = self.decoder.cell(embedded, [states["state"]])  # [B, units]
+            output, state = self.decoder.cell(embedded, [inputs["state"]])  # [B, units]
             state = state[0] if isinstance(state, (list, tuple)) else state
-            new_states = {"state": state}
         logits = self.readout(output)[:, None, :]  # [B, 1, V]
-        return {"logits": logits, **new_states}
+        return {"logits": logits, "state": state}
 
     def _state_specs(self, batch_size):
+        return [TensorSpec((batch_size, self.units), "float32", name="state")]
+
+    def _memory_specs(self, batch_size):
+        if not self.attention:
+            return []
         batch, source = batch_size, self.source_length
-        specs = [TensorSpec((batch, self.units), "float32", name="state")]
-        if self.attention:
-            units = self.attention_units or self.units
-            width = 2 * self.units if self.bidirectional else self.units
-            specs += [
-                TensorSpec((batch, source, width), "float32", name="values"),
-                TensorSpec((batch, source, units), "float32", name="keys"),
-                TensorSpec((batch, source), "float32", name="source_mask"),
-            ]
-        return specs
+        units = self.attention_units or self.units
+        width = 2 * self.units if self.bidirectional else self.units
+        return [
+            TensorSpec((batch, source, width), "float32", name="values"),
+            TensorSpec((batch, source, units), "float32", name="keys"),
+            TensorSpec((batch, source), "float32", name="source_mask"),
+        ]
 
     # -- alignments --------------------------------------------------------------
 

@@ -90,6 +90,37 @@ CASES = [
         trainable_params=4 * 512 + 3 * 32 + 16 + 512 + 32 + 32,
     ),
     harness.LayerCase(
+        # Keras 3.15's additions together: grouped-query heads, the gate and
+        # a causal sliding window, with padding.
+        name="grouped_gated_window_padded",
+        cls=MultiHeadSelfAttention,
+        init_kwargs=dict(
+            num_heads=4, key_dim=8, num_key_value_heads=2, use_gate=True,
+            sliding_window=3,
+        ),
+        inputs={"query": _normal(B, T, D)},
+        call_kwargs={"use_causal_mask": True},
+        masks={"query": QUERY_MASK},
+        explicit_mask=lambda m: {
+            "attention_mask": m["query"][:, :, None] & m["query"][:, None, :]
+        },
+        # query and gate 16x4x8 + 32 each, key and value 16x2x8 + 16 each,
+        # output 4x8x16 + 16
+        trainable_weights=10,
+        trainable_params=2 * (512 + 32) + 2 * (256 + 16) + 512 + 16,
+    ),
+    harness.LayerCase(
+        # Attention over two axes of [B, 3, 4, D] inputs, as one sequence of 12.
+        name="two_attention_axes",
+        cls=MultiHeadSelfAttention,
+        init_kwargs=dict(num_heads=2, key_dim=4, attention_axes=(1, 2), output_shape=(2, 3)),
+        inputs={"query": _normal(B, 3, 4, 8)},
+        call_kwargs={"use_causal_mask": True},
+        # query, key, value 8x2x4 + 8, output 2x4x2x3 + 6
+        trainable_weights=8,
+        trainable_params=3 * (64 + 8) + 48 + 6,
+    ),
+    harness.LayerCase(
         name="no_bias",
         cls=MultiHeadSelfAttention,
         init_kwargs=dict(num_heads=2, key_dim=4, use_bias=False),
@@ -160,6 +191,47 @@ def test_matches_keras_cross_attention():
     )
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+
+
+def test_matches_keras_grouped_query_attention():
+    theirs = keras.layers.GroupQueryAttention(8, 4, 2, sliding_window=3)
+    ours = MultiHeadSelfAttention(4, 8, num_key_value_heads=2, sliding_window=3)
+    q, c = _normal(B, T, D), _normal(B, S, D)
+    theirs(q, c)
+    ours(q, c)
+    ours.set_weights(theirs.get_weights())
+    want, want_scores = theirs(q, c, use_causal_mask=True, return_attention_scores=True)
+    got, got_scores = ours(q, c, use_causal_mask=True, return_attention_scores=True)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+
+
+def test_grouped_heads_shrink_the_cache_and_window_holds_in_steps():
+    layer = CachedMultiHeadAttention(4, 8, num_key_value_heads=2, sliding_window=2)
+    x = _normal(B, T, D)
+    full = layer(x, use_causal_mask=True)
+    stepped, cache = _decode_step_by_step(layer, x)
+    np.testing.assert_allclose(stepped, full, atol=1e-5, rtol=0)
+    assert cache.shape == (B, 2, T, 16)  # H_kv = 2 heads, not 4
+    # The window matters: without it the last steps differ.
+    wide = CachedMultiHeadAttention(4, 8, num_key_value_heads=2)
+    wide(x)
+    wide.set_weights(layer.get_weights())
+    assert np.abs(np.asarray(wide(x, use_causal_mask=True)) - np.asarray(full)).max() > 1e-3
+
+
+def test_int8_and_lora_through_the_projections():
+    layer = MultiHeadSelfAttention(4, 8)
+    x = _normal(B, T, D)
+    before = np.asarray(layer(x, use_causal_mask=True))
+    layer.query_dense.enable_lora(2)
+    assert len(layer.trainable_weights) == 9  # query kernel frozen, A and B added
+    np.testing.assert_allclose(layer(x, use_causal_mask=True), before, atol=1e-6)
+    for projection in (layer.key_dense, layer.value_dense, layer.output_dense):
+        projection.quantize("int8")
+    assert layer.key_dense.kernel.dtype == "int8"
+    # int8 weights: the output moves by about a weight step, no more.
+    np.testing.assert_allclose(layer(x, use_causal_mask=True), before, atol=0.05)
 
 
 # -- fully masked rows ---------------------------------------------------------

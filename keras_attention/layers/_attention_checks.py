@@ -92,6 +92,12 @@ def check_build_shapes(query_shape, value_shape, key_shape):
             "query must have shape [B, T, D] (or more axes between B and D) "
             f"with a known D, received query.shape={tuple(query_shape)}"
         )
+    if tuple(value_shape[1:-1]) != tuple(key_shape[1:-1]):
+        raise ValueError(
+            "the shapes of value and key must be equal except in the last axis, "
+            f"received value.shape={tuple(value_shape)} and "
+            f"key.shape={tuple(key_shape)}"
+        )
     for name, shape in [("value", value_shape), ("key", key_shape)]:
         if len(shape) != len(query_shape) or shape[-1] is None:
             raise ValueError(
@@ -99,12 +105,6 @@ def check_build_shapes(query_shape, value_shape, key_shape):
                 f"received {name}.shape={tuple(shape)} and "
                 f"query.shape={tuple(query_shape)}"
             )
-    if tuple(value_shape[1:-1]) != tuple(key_shape[1:-1]):
-        raise ValueError(
-            "the shapes of value and key must be equal except in the last axis, "
-            f"received value.shape={tuple(value_shape)} and "
-            f"key.shape={tuple(key_shape)}"
-        )
 
 
 def check_call(layer, query, value, key, query_mask, value_mask, key_mask,

@@ -109,3 +109,14 @@ def combine(*masks):
         if mask is not None:
             result = mask if result is None else ops.logical_and(result, mask)
     return result
+
+
+def zero_empty_rows(output, mask):
+    """`output` `[B, T, ...]` with zeros, bias included, where the row of
+    `mask` `[B or 1, H or 1, T, S]` allows no key in any head."""
+    if mask is None:
+        return output
+    has_key = ops.any(ops.any(mask, axis=-1), axis=1)  # [B or 1, T]
+    trailing = (1,) * (len(output.shape) - 2)
+    has_key = ops.reshape(has_key, tuple(ops.shape(has_key)) + trailing)
+    return ops.where(has_key, output, ops.zeros_like(output))

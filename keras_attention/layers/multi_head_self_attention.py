@@ -54,8 +54,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     (bench/attention.py). Decoding with a cache is `CachedMultiHeadAttention`.
 
     Shapes: `B` batch, `T` query length, `S` key length, `D` query features,
-    `C` value features, `H` heads, `H_kv` key/value heads, `K` key_dim, `V`
-    value_dim.
+    `C` value features, `H` heads, `H_kv` key/value heads, `K`, `V` key_dim
+    and value_dim.
 
     Args:
         num_heads, key_dim, value_dim, dropout, use_bias, kernel_initializer,
@@ -136,8 +136,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.value_dim = value_dim
         self.dropout = dropout
         self.use_bias = bool(use_bias)
-        # Private as in Keras: a public `output_shape` would clash with a
-        # functional model's.
+        # Private as in Keras: a public one would clash with a Model's.
         self._output_shape = checks.output_shape_tuple(output_shape)
         self.attention_axes = checks.attention_axes_tuple(attention_axes)
         self.sliding_window = sliding_window
@@ -146,8 +145,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        # Private: the public name is the base Layer's, which would
-        # regularize the output once more.
+        # Private: the base Layer's would regularize the output once more.
         self._activity_regularizer = keras.regularizers.get(activity_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
@@ -168,7 +166,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def _key_value_heads(self):
         return self.num_key_value_heads or self.num_heads
 
-    # Keras's names for the projections.
     query_dense = property(lambda self: self._query_dense)
     key_dense = property(lambda self: self._key_dense)
     value_dense = property(lambda self: self._value_dense)
@@ -184,9 +181,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         checks.check_build_shapes(query_shape, value_shape, key_shape)
         self._check_shapes(query_shape, value_shape, key_shape)
         rank = len(query_shape)
-        heads, kv_heads, kdim, vdim = (
-            self.num_heads, self._key_value_heads, self.key_dim, self._value_dim
-        )
+        heads, kv_heads = self.num_heads, self._key_value_heads
+        kdim, vdim = self.key_dim, self._value_dim
         out = self._output_shape or (query_shape[-1],)
         # Keras's order: query, key, gate, value, output; kernel then bias.
         self._query_dense = make_projection(self, "query", rank, 1, (heads, kdim), 0)
@@ -236,9 +232,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         checks.check_call(
             self, query, value, key, query_mask, value_mask, key_mask, attention_mask
         )
-        for tensor in (query, value, key):
-            if tensor is not None:  # read above; the projections take none
-                set_keras_mask(tensor, None)
+        for tensor in (t for t in (query, value, key) if t is not None):
+            set_keras_mask(tensor, None)  # read above; the projections take none
         if value is None:
             value, value_mask = query, query_mask  # padded keys are not attended
         key = value if key is None else key
@@ -284,13 +279,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if self._gate_dense is not None:
             attended = attended * self._gate_dense(query)  # [B, T, H, V]
         output = self._output_dense(attended)  # [B, T, *output_shape]
-        if mask is not None:
-            has_key = ops.any(ops.any(mask, axis=-1), axis=1)  # [B or 1, T]
-            has_key = ops.reshape(
-                has_key, tuple(ops.shape(has_key)) + (1,) * (len(output.shape) - 2)
-            )
-            output = ops.where(has_key, output, ops.zeros_like(output))
-        return output
+        return masks.zero_empty_rows(output, mask)
 
     def _compute_attention(
         self,
@@ -310,10 +299,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         mask = None if attention_mask is None else masks.as_rank4(attention_mask)
         if self.flash_attention:
             k, v = self._repeat_groups(k), self._repeat_groups(v)
-            attended, scores = fused_attention(
-                q, k, v, mask, 1.0 / math.sqrt(self.key_dim), use_causal_mask,
-                return_attention_scores,
-            ), None
+            scale = 1.0 / math.sqrt(self.key_dim)
+            attended = fused_attention(
+                q, k, v, mask, scale, use_causal_mask, return_attention_scores
+            )
+            scores = None
         else:
             attended, scores = self._attend(
                 q, k, v, mask, training, return_attention_scores,
@@ -376,8 +366,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return tuple(query_shape[:-1]) + (self._output_shape or (query_shape[-1],))
 
     def compute_output_spec(self, *args, **kwargs):
-        # Traced through `call`, as for a layer without compute_output_shape:
-        # the scores' shape follows.
+        # Traced through `call`, so the scores' shape follows.
         return keras.Operation.compute_output_spec(self, *args, **kwargs)
 
     def compute_mask(self, query, mask=None, **unused):

@@ -91,28 +91,8 @@ JIT_COMPILE = keras.backend.backend() != "torch"
 
 # Items known to fail on a backend, with the reason: shown as XFAIL, and
 # as a failure (XPASS) once they pass, so that the entry gets removed.
-_MASKED_RANK3_STATES = (
-    "Keras's JAX RNN keeps a masked step's states with where(mask [B, 1], "
-    "old, new), which cannot broadcast to BahdanauDecoderCell's values and "
-    "keys states [B, S, D] (Keras 3.15; TensorFlow and PyTorch expand the mask)"
-)
-EXPECTED_FAILURES = {
-    "jax": {
-        **{
-            f"layer TeacherForcedDecoder[gru_masked_weights] {check}": (
-                _MASKED_RANK3_STATES
-            )
-            for check in (
-                "save_and_reload", "fit_step_with_xla", "implicit_and_explicit_mask"
-            )
-        },
-        "layer TeacherForcedDecoder[lstm_normalize_dropout] fit_step_with_xla": (
-            "BahdanauDecoderCell draws a fresh attention-dropout mask at each "
-            "step, inside JAX's lax.scan: the seed generator's state leaks "
-            "out of the traced loop (UnexpectedTracerError)"
-        ),
-    },
-}
+# {backend: {item name: reason}}; none at present.
+EXPECTED_FAILURES = {}
 
 
 def _normal(*shape):

@@ -23,6 +23,7 @@ _NAMES = {
     "ExportError": "errors",
     "FlexOpsError": "errors",
     "write_metadata": "metadata",
+    "Exporter": "tflite",
     "MODES": "tflite",
     "Signature": "tflite",
     "convert": "tflite",

@@ -13,8 +13,10 @@ Needs TensorFlow, and the model must live on the TensorFlow backend of Keras
 export it in a process with `KERAS_BACKEND=tensorflow`.
 """
 
+import hashlib
 import os
 import re
+import shutil
 import tempfile
 
 import keras
@@ -219,56 +221,137 @@ def convert(
         ExportError: conversion failed, the result cannot run, or a
             calibrated mode was asked of a model with a loop.
     """
-    require_tensorflow("LiteRT conversion (keras_attention_export)")
-    if mode is None:
-        mode = default_mode(model)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, received mode={mode!r}")
-    if integer_io and mode not in ("int8", "int16x8"):
-        raise ValueError(
-            "integer_io is for the int8 and int16x8 modes, "
-            f"received integer_io=True with mode={mode!r}"
-        )
-    if range_quantile is not None:
-        if mode != "int8":
-            raise ValueError(
-                "range_quantile is for the int8 mode, received "
-                f"range_quantile={range_quantile!r} with mode={mode!r}"
-            )
-        if (
-            isinstance(range_quantile, bool)
-            or not isinstance(range_quantile, (int, float))
-            or not 0 < range_quantile <= 1
-        ):
-            raise ValueError(
-                "range_quantile must be a number in (0, 1], received "
-                f"range_quantile={range_quantile!r}"
-            )
-    signatures = tf_signatures(
-        signatures or fixed_signature(model, batch_size, input_shapes)
-    )
-    calibration = None
-    if mode in ("int8", "int16x8"):
-        # Checked before anything is written or converted.
-        calibration = representative_dataset(
-            representative_data,
-            {name: sig.input_signature for name, sig in signatures.items()},
-            num_calibration_samples,
-        )
-    elif representative_data is not None:
-        raise ValueError(
-            f"representative_data is for the int8 and int16x8 modes; mode={mode!r} "
-            "needs none"
+    with Exporter(model, signatures, batch_size, input_shapes) as exporter:
+        return exporter.convert(
+            mode,
+            representative_data=representative_data,
+            num_calibration_samples=num_calibration_samples,
+            integer_io=integer_io,
+            keep_tensor_names=keep_tensor_names,
+            range_quantile=range_quantile,
         )
 
-    with tempfile.TemporaryDirectory(prefix="keras_attention_export_") as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        for name, signature in signatures.items():
-            archive.add_endpoint(
-                name, signature.function, input_signature=list(signature.input_signature)
+
+class Exporter:
+    """One model traced and written out once, converted to several modes.
+
+    `convert` traces the model's signatures into a SavedModel, which takes
+    longer than the conversion itself. An `Exporter` keeps that SavedModel
+    for every conversion it makes, so one model in three modes is traced
+    once rather than three times:
+
+        with Exporter(model, signatures) as exporter:
+            for mode in ("float32", "dynamic", "int8"):
+                exporter.export_tflite(f"model_{mode}.tflite", mode, ...)
+
+    The weights are fingerprinted when the SavedModel is written; a
+    conversion after they changed (the model trained on) writes it anew,
+    so no file holds stale weights.
+
+    Args:
+        model, signatures, batch_size, input_shapes: as for `convert`.
+    """
+
+    def __init__(self, model, signatures=None, batch_size=1, input_shapes=None):
+        require_tensorflow("LiteRT conversion (keras_attention_export)")
+        self.model = model
+        self.signatures = tf_signatures(
+            signatures or fixed_signature(model, batch_size, input_shapes)
+        )
+        self._dir = None
+        self._fingerprint = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Delete the SavedModel (the next conversion writes it again)."""
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir = self._fingerprint = None
+
+    def _saved_model(self):
+        fingerprint = _weights_fingerprint(self.model)
+        if self._dir is None or fingerprint != self._fingerprint:
+            self.close()
+            folder = tempfile.mkdtemp(prefix="keras_attention_export_")
+            try:
+                archive = keras.export.ExportArchive()
+                archive.track(self.model)
+                for name, signature in self.signatures.items():
+                    archive.add_endpoint(
+                        name,
+                        signature.function,
+                        input_signature=list(signature.input_signature),
+                    )
+                archive.write_out(folder, verbose=False)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self._dir, self._fingerprint = folder, fingerprint
+        return self._dir
+
+    def export_tflite(self, path, mode=None, task=None, **convert_kwargs):
+        """`convert`, then write `path` and its metadata (see `export_tflite`)."""
+        mode = default_mode(self.model) if mode is None else mode
+        flatbuffer = self.convert(mode, **convert_kwargs)
+        write_atomically(path, flatbuffer)
+        return write_metadata(path, mode, task=task or {"kind": "arrays"})
+
+    def convert(
+        self,
+        mode=None,
+        representative_data=None,
+        num_calibration_samples=100,
+        integer_io=False,
+        keep_tensor_names=False,
+        range_quantile=None,
+    ):
+        """The flatbuffer in `mode`; the arguments are `convert`'s."""
+        model = self.model
+        if mode is None:
+            mode = default_mode(model)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, received mode={mode!r}")
+        if integer_io and mode not in ("int8", "int16x8"):
+            raise ValueError(
+                "integer_io is for the int8 and int16x8 modes, "
+                f"received integer_io=True with mode={mode!r}"
             )
-        archive.write_out(tmp, verbose=False)
+        if range_quantile is not None:
+            if mode != "int8":
+                raise ValueError(
+                    "range_quantile is for the int8 mode, received "
+                    f"range_quantile={range_quantile!r} with mode={mode!r}"
+                )
+            if (
+                isinstance(range_quantile, bool)
+                or not isinstance(range_quantile, (int, float))
+                or not 0 < range_quantile <= 1
+            ):
+                raise ValueError(
+                    "range_quantile must be a number in (0, 1], received "
+                    f"range_quantile={range_quantile!r}"
+                )
+        signatures = self.signatures
+        calibration = None
+        if mode in ("int8", "int16x8"):
+            # Checked before anything is written or converted.
+            calibration = representative_dataset(
+                representative_data,
+                {name: sig.input_signature for name, sig in signatures.items()},
+                num_calibration_samples,
+            )
+        elif representative_data is not None:
+            raise ValueError(
+                f"representative_data is for the int8 and int16x8 modes; mode={mode!r} "
+                "needs none"
+            )
+
+        tmp = self._saved_model()
         if calibration is not None:
             _refuse_loops(tmp, mode, model)
         converter = tf.lite.TFLiteConverter.from_saved_model(
@@ -312,9 +395,9 @@ def convert(
             raise ExportError(
                 f"TFLite conversion ({mode}) failed: {str(error)[:2000]}"
             ) from error
-    flatbuffer = _compact(flatbuffer, keep_tensor_names)
-    _check_runs(flatbuffer, signatures, mode)
-    return flatbuffer
+        flatbuffer = _compact(flatbuffer, keep_tensor_names)
+        _check_runs(flatbuffer, signatures, mode)
+        return flatbuffer
 
 
 def _quantize_with_ranges(calibrated, calibration, quantile, integer_io):
@@ -474,7 +557,24 @@ def _layer_names(model):
     return [layer.name for layer in model._flatten_layers(include_self=False)]
 
 
-def export_tflite(model, path, mode=None, task=None, **convert_kwargs):
+def _weights_fingerprint(model):
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(variable.path.encode())
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
+    return digest.hexdigest()
+
+
+def export_tflite(
+    model,
+    path,
+    mode=None,
+    task=None,
+    signatures=None,
+    batch_size=1,
+    input_shapes=None,
+    **convert_kwargs,
+):
     """Convert (see `convert`), write `path` and the metadata file beside it.
 
     `task` goes into the metadata for the application (the schema is
@@ -484,11 +584,12 @@ def export_tflite(model, path, mode=None, task=None, **convert_kwargs):
 
     Returns the path of the metadata file (`model.json` beside
     `model.tflite`), which `edge_demo` reads on the device.
+
+    To export one model in several modes, use an `Exporter`: it traces the
+    model once for all of them.
     """
-    mode = default_mode(model) if mode is None else mode
-    flatbuffer = convert(model, mode=mode, **convert_kwargs)
-    write_atomically(path, flatbuffer)
-    return write_metadata(path, mode, task=task or {"kind": "arrays"})
+    with Exporter(model, signatures, batch_size, input_shapes) as exporter:
+        return exporter.export_tflite(path, mode, task=task, **convert_kwargs)
 
 
 def calibration_arrays(signature, samples, seed=0):

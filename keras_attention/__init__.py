@@ -16,12 +16,14 @@ from keras_attention.layers import AttentionPooling
 from keras_attention.layers import BahdanauAttention
 from keras_attention.layers import BahdanauDecoder
 from keras_attention.layers import BahdanauDecoderCell
+from keras_attention.layers import CachedMultiHeadAttention
 from keras_attention.layers import GraphAttention
 from keras_attention.layers import GraphConvolution
 from keras_attention.layers import GraphPooling
 from keras_attention.layers import LearnedPositionalEmbedding
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.layers import NTMCell
+from keras_attention.layers import RelativeMultiHeadAttention
 from keras_attention.layers import SinusoidalPositionalEmbedding
 from keras_attention.layers import TransformerDecoderBlock
 from keras_attention.layers import TransformerEncoderBlock
@@ -36,6 +38,7 @@ __all__ = [
     "BahdanauAttention",
     "BahdanauDecoder",
     "BahdanauDecoderCell",
+    "CachedMultiHeadAttention",
     "GraphAttention",
     "GraphConvolution",
     "GraphPooling",
@@ -43,6 +46,7 @@ __all__ = [
     "MultiHeadSelfAttention",
     "NTMCell",
     "RNNSeq2Seq",
+    "RelativeMultiHeadAttention",
     "SinusoidalPositionalEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",

@@ -12,6 +12,7 @@ from keras_attention import (
     BahdanauAttention,
     BahdanauDecoder,
     BahdanauDecoderCell,
+    CachedMultiHeadAttention,
     MultiHeadSelfAttention,
     TransformerDecoderBlock,
     TransformerEncoderBlock,
@@ -319,7 +320,7 @@ def test_flex_ops_are_named_with_their_layer():
 
 
 def test_named_signatures_in_one_file_and_int8():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=8)
+    layer = CachedMultiHeadAttention(num_heads=2, key_dim=8)
     x = keras.Input((1, 16), name="token")
     model = keras.Model(x, layer(x))
     specs = dict(
@@ -329,7 +330,7 @@ def test_named_signatures_in_one_file_and_int8():
     )
 
     def step(token, cache, index):
-        out, cache = layer(token, cache=cache, cache_update_index=index[0])
+        out, cache = layer.step(token, cache, index[0])
         return {"output": out, "cache": cache}
 
     def project(token):
@@ -348,7 +349,7 @@ def test_named_signatures_in_one_file_and_int8():
         got = interpreter.get_signature_runner("decode_step")(
             token=tokens[i : i + 1], cache=cache, index=np.array([i], "int32")
         )
-        want, cache_want = layer(tokens[i : i + 1], cache=cache, cache_update_index=i)
+        want, cache_want = layer.step(tokens[i : i + 1], cache, i)
         np.testing.assert_allclose(got["output"], want, atol=1e-5)
         cache = got["cache"]
     calibration = {
@@ -454,3 +455,48 @@ def test_onnx_parity(tmp_path):
         session = export_onnx(model, tmp_path / f"{build.__name__}.onnx")
         sample = {k: v[:1] for k, v in _data(model).items()}
         assert onnx_max_error(session, model, sample) < 1e-5
+
+
+# -- one model, several modes ----------------------------------------------------
+
+
+def test_an_exporter_traces_once_and_never_converts_stale_weights(tmp_path, monkeypatch):
+    writes = []
+    archive_class = type(keras.export.ExportArchive())  # the backend's own
+    write_out = archive_class.write_out
+
+    def counted(self, *args, **kwargs):
+        writes.append(args[0])
+        return write_out(self, *args, **kwargs)
+
+    monkeypatch.setattr(archive_class, "write_out", counted)
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(3, name="y")(x))
+    data = RNG.normal(size=(16, 4)).astype("float32")
+
+    def run(flatbuffer):
+        runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+        return runner(x=data[:1])["y"]
+
+    with export.Exporter(model) as exporter:
+        float32 = exporter.convert("float32")
+        meta = exporter.export_tflite(tmp_path / "m.tflite", "dynamic")
+        assert len(writes) == 1  # two modes, one trace
+        assert json.loads(open(meta).read())["mode"] == "dynamic"
+        np.testing.assert_allclose(run(float32), model.predict(data[:1], verbose=0),
+                                   atol=1e-5)
+        # Trained on: the next conversion traces the new weights.
+        model.compile("sgd", "mse")
+        model.fit(data, np.ones((16, 3)), epochs=2, verbose=0)
+        retrained = exporter.convert("float32")
+        assert len(writes) == 2
+        np.testing.assert_allclose(run(retrained), model.predict(data[:1], verbose=0),
+                                   atol=1e-5)
+        assert np.abs(run(retrained) - run(float32)).max() > 1e-3
+        saved = writes[-1]
+    import os
+
+    assert not os.path.exists(saved)  # closed: the SavedModel is gone
+    # The one-shot functions write it once a call, as before.
+    export.convert(model, mode="float32")
+    assert len(writes) == 3

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import edge_demo
-from keras_attention_export import Signature, export_tflite
+from keras_attention_export import Exporter, Signature
 from keras_attention.data import graphs
 from keras_attention.layers import GraphAttention, GraphConvolution
 from keras_attention import plotting
@@ -217,24 +217,25 @@ def run(out_dir, quick):
         keras_probabilities = np.asarray(model.predict((features, adjacency), verbose=0))
         keras_predicted = np.argmax(keras_probabilities[0], -1)
         sizes, latency, device = {}, {}, {}
-        for mode in MODES:
-            path = os.path.join(out_dir, f"karate_{name}_{mode}.tflite")
-            export_tflite(
-                model, path, mode=mode,
-                signatures=_signatures(model, features, adjacency),
-                representative_data=(
-                    {"serving_default": {"node_features": features, "adjacency": adjacency}}
-                    if mode == "int8" else None
-                ),
-                task=task,
-            )
-            sizes[mode] = os.path.getsize(path)
-            on_device = edge_demo.load(path)
-            inputs = dict(node_features=features, adjacency=adjacency)
-            device[mode] = on_device.run("serving_default", **inputs)["probabilities"]
-            latency[mode] = edge_demo.latency(
-                lambda: on_device.run("serving_default", **inputs), runs=50
-            )["median_ms"]
+        with Exporter(model, _signatures(model, features, adjacency)) as exporter:
+            for mode in MODES:
+                path = os.path.join(out_dir, f"karate_{name}_{mode}.tflite")
+                exporter.export_tflite(
+                    path, mode=mode,
+                    representative_data=(
+                        {"serving_default": dict(node_features=features,
+                                                 adjacency=adjacency)}
+                        if mode == "int8" else None
+                    ),
+                    task=task,
+                )
+                sizes[mode] = os.path.getsize(path)
+                on_device = edge_demo.load(path)
+                inputs = dict(node_features=features, adjacency=adjacency)
+                device[mode] = on_device.run("serving_default", **inputs)["probabilities"]
+                latency[mode] = edge_demo.latency(
+                    lambda: on_device.run("serving_default", **inputs), runs=50
+                )["median_ms"]
         device_predicted = np.argmax(device["int8"].reshape(graph.num_nodes, -1), -1)
         pictures = []
         if name == "gatv2":

@@ -35,7 +35,7 @@ import keras
 import numpy as np
 
 import edge_demo
-from keras_attention_export import export_tflite
+from keras_attention_export import Exporter
 from keras_attention.data import ntm_tasks
 from keras_attention.models import ntm_models
 from keras_attention import plotting
@@ -149,17 +149,15 @@ def run(out_dir, quick):
 
     task = ntm_models.ntm_copy_metadata(model, max_length=MAX_LENGTH)
     sizes, latency, device = {}, {}, {}
-    for mode in MODES:
-        path = os.path.join(out_dir, f"ntm_copy_{mode}.tflite")
-        export_tflite(
-            model, path, mode=mode, signatures=ntm_models.ntm_step_signatures(model),
-            task=task,
-        )
-        sizes[mode] = os.path.getsize(path)
-        device[mode], latency[mode] = copy_on_device(path, sequences)
-        exact = np.mean([np.array_equal(c, s) for c, s in zip(device[mode], sequences)])
-        print(f"ntm copy {mode}: {exact:.3f} of sequences exact on the device, "
-              f"{latency[mode]:.3f} ms per step", flush=True)
+    with Exporter(model, ntm_models.ntm_step_signatures(model)) as exporter:
+        for mode in MODES:
+            path = os.path.join(out_dir, f"ntm_copy_{mode}.tflite")
+            exporter.export_tflite(path, mode=mode, task=task)
+            sizes[mode] = os.path.getsize(path)
+            device[mode], latency[mode] = copy_on_device(path, sequences)
+            exact = np.mean([np.array_equal(c, s) for c, s in zip(device[mode], sequences)])
+            print(f"ntm copy {mode}: {exact:.3f} of sequences exact on the device, "
+                  f"{latency[mode]:.3f} ms per step", flush=True)
 
     pictures = ["ntm_copy_weightings.png", "ntm_copy_learning_curve.png"]
     draw_weightings(model, os.path.join(out_dir, pictures[0]))

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 import edge_demo
-from keras_attention_export import default_mode, export_tflite
+from keras_attention_export import Exporter, default_mode
 from keras_attention.data import dates
 from keras_attention.models import RNNSeq2Seq, TransformerSeq2Seq
 from keras_attention.plotting import plot_heatmap
@@ -125,25 +125,25 @@ def run(out_dir, quick):
         history, seconds = train(model, settings, learning_rate)
         keras_texts = dates.decode_targets(model.greedy_decode(test_ids))
         sizes, latency, device_texts = {}, {}, None
-        for mode in MODES:
-            path = os.path.join(out_dir, f"{name}_{mode}.tflite")
-            calibration = (
-                model.representative_data(calibration_ids) if mode == "int8" else None
-            )
-            export_tflite(
-                model,
-                path,
-                mode=mode,
-                signatures=model.export_signatures(),
-                representative_data=calibration,
-                # every recorded encode and decode step
-                num_calibration_samples=10_000,
-                task=dates.task_metadata(),
-            )
-            sizes[mode] = os.path.getsize(path)
-            texts, latency[mode] = decode_on_device(path, test_ids)
-            if mode == "int8":
-                device_texts = texts
+        # Traced once, converted to each mode.
+        with Exporter(model, model.export_signatures()) as exporter:
+            for mode in MODES:
+                path = os.path.join(out_dir, f"{name}_{mode}.tflite")
+                calibration = (
+                    model.representative_data(calibration_ids) if mode == "int8" else None
+                )
+                exporter.export_tflite(
+                    path,
+                    mode=mode,
+                    representative_data=calibration,
+                    # every recorded encode and decode step
+                    num_calibration_samples=10_000,
+                    task=dates.task_metadata(),
+                )
+                sizes[mode] = os.path.getsize(path)
+                texts, latency[mode] = decode_on_device(path, test_ids)
+                if mode == "int8":
+                    device_texts = texts
         result = ModelResult(
             family=NAME,
             name=name,

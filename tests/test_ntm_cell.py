@@ -8,16 +8,16 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 import keras_attention_export as export
-from keras_attention.layers.ntm_cell import (
-    NTMCell,
-    _content_weighting,
-    _interpolate,
-    _read,
-    _sharpen,
-    _shift,
-    _softplus,
-    _write,
+from keras_attention.layers._ntm_addressing import (
+    content_weighting,
+    interpolate,
+    read,
+    sharpen,
+    shift,
+    softplus,
+    write,
 )
+from keras_attention.layers.ntm_cell import NTMCell
 from tests import harness
 
 RNG = np.random.default_rng(0)
@@ -126,7 +126,7 @@ def test_content_weighting_by_hand():
     # Rows [1, 0], [0, 1], [1, 1] and key [1, 0]: cosines 1, 0 and 1/sqrt(2);
     # with beta = 2 the weights are softmax([2, 0, sqrt(2)]).
     memory = _f32([[[1, 0], [0, 1], [1, 1]]])
-    got = _content_weighting(memory, _f32([[[1, 0]]]), _f32([[[2.0]]]))
+    got = content_weighting(memory, _f32([[[1, 0]]]), _f32([[[2.0]]]))
     logits = np.array([2.0, 0.0, math.sqrt(2.0)])
     want = np.exp(logits) / np.exp(logits).sum()
     np.testing.assert_allclose(np.asarray(got)[0, 0], want, atol=1e-6, rtol=0)
@@ -135,7 +135,7 @@ def test_content_weighting_by_hand():
 def test_content_weighting_of_a_matching_key_is_one_hot():
     memory = _normal(1, N, M)
     keys = 3.0 * memory[:, [5, 2], :]  # the cosine ignores the key's norm
-    got = np.asarray(_content_weighting(memory, keys, _f32([[[500.0], [500.0]]])))
+    got = np.asarray(content_weighting(memory, keys, _f32([[[500.0], [500.0]]])))
     np.testing.assert_allclose(got[0], np.eye(N)[[5, 2]], atol=1e-4, rtol=0)
 
 
@@ -147,7 +147,7 @@ def test_zero_memory_and_zero_key_give_uniform_weights_and_finite_gradients():
     beta = tf.fill((1, 2, 1), 5.0)
     with tf.GradientTape() as tape:
         tape.watch([memory, keys])
-        weights = _content_weighting(memory, keys, beta)
+        weights = content_weighting(memory, keys, beta)
         loss = tf.reduce_sum(weights * _normal(1, 2, N))
     gradients = tape.gradient(loss, [memory, keys])
     # A zero key is as similar to every row (cosine 0): uniform weights.
@@ -174,7 +174,7 @@ def test_zero_memory_and_zero_key_give_uniform_weights_and_finite_gradients():
 )
 def test_shift_rotates_a_one_hot_weighting(position, shifts, want):
     weights = np.eye(5, dtype="float32")[position][None, None]  # [1, 1, 5]
-    got = _shift(weights, _f32([[shifts]]))
+    got = shift(weights, _f32([[shifts]]))
     np.testing.assert_array_equal(np.asarray(got)[0, 0], np.eye(5)[want])
 
 
@@ -182,9 +182,9 @@ def test_shift_spreads_a_one_hot_weighting_by_the_shift_distribution():
     # w~(i) = sum_j w(j) s(i - j), w one-hot at 2: w~(i) = s(i - 2), so rows
     # 1, 2, 3 get s(-1), s(0), s(+1); with range 2 rows 0 and 4 get s(-2), s(+2).
     weights = np.eye(5, dtype="float32")[2][None, None]
-    got = _shift(weights, _f32([[[0.2, 0.5, 0.3]]]))
+    got = shift(weights, _f32([[[0.2, 0.5, 0.3]]]))
     np.testing.assert_allclose(np.asarray(got)[0, 0], [0, 0.2, 0.5, 0.3, 0], atol=1e-7)
-    got = _shift(weights, _f32([[[0.1, 0.2, 0.3, 0.15, 0.25]]]))
+    got = shift(weights, _f32([[[0.1, 0.2, 0.3, 0.15, 0.25]]]))
     np.testing.assert_allclose(
         np.asarray(got)[0, 0], [0.1, 0.2, 0.3, 0.15, 0.25], atol=1e-7
     )
@@ -193,16 +193,16 @@ def test_shift_spreads_a_one_hot_weighting_by_the_shift_distribution():
 def test_sharpen_by_hand():
     weights = _f32([[[0.5, 0.25, 0.25, 0.0], [0.1, 0.2, 0.3, 0.4]]])
     # gamma = 1 leaves a weighting as it is (up to the epsilon).
-    got = _sharpen(weights, np.ones((1, 2, 1), "float32"))
+    got = sharpen(weights, np.ones((1, 2, 1), "float32"))
     np.testing.assert_allclose(got, weights, atol=1e-6, rtol=0)
     # gamma = 2: [0.25, 0.0625, 0.0625, 0] / 0.375 = [2/3, 1/6, 1/6, 0].
-    got = _sharpen(weights[:, :1], _f32([[[2.0]]]))
+    got = sharpen(weights[:, :1], _f32([[[2.0]]]))
     np.testing.assert_allclose(got[0, 0], [2 / 3, 1 / 6, 1 / 6, 0], atol=1e-6)
     # A flat weighting of 128 rows to the power 21 underflows float32 in the
     # direct form; the log-space form still sums to one.
     flat = np.full((1, 1, 128), 1 / 128, "float32")
     flat[0, 0, 7] *= 1.01
-    got = np.asarray(_sharpen(flat / flat.sum(), _f32([[[21.0]]])))
+    got = np.asarray(sharpen(flat / flat.sum(), _f32([[[21.0]]])))
     assert np.isfinite(got).all() and abs(got.sum() - 1) < 1e-5
     assert got[0, 0].argmax() == 7
 
@@ -210,10 +210,10 @@ def test_sharpen_by_hand():
 def test_interpolation_gate():
     content, previous = _f32([[[0.7, 0.3]]]), _f32([[[0.1, 0.9]]])
     closed, open_ = _f32([[[0.0]]]), _f32([[[1.0]]])
-    np.testing.assert_array_equal(_interpolate(content, previous, closed), previous)
-    np.testing.assert_array_equal(_interpolate(content, previous, open_), content)
+    np.testing.assert_array_equal(interpolate(content, previous, closed), previous)
+    np.testing.assert_array_equal(interpolate(content, previous, open_), content)
     np.testing.assert_allclose(
-        _interpolate(content, previous, _f32([[[0.25]]])), [[[0.25, 0.75]]], atol=1e-7
+        interpolate(content, previous, _f32([[[0.25]]])), [[[0.25, 0.75]]], atol=1e-7
     )
 
 
@@ -222,7 +222,7 @@ def test_erase_and_add_by_hand():
     one_hot = np.eye(N, dtype="float32")[[2]][None]  # [1, 1, N], row 2
     # e = 1 on row 2 clears it; the other rows stay.
     ones, zeros = np.ones((1, 1, M), "f4"), np.zeros((1, 1, M), "f4")
-    got = np.asarray(_write(memory, one_hot, ones, zeros))
+    got = np.asarray(write(memory, one_hot, ones, zeros))
     want = memory.copy()
     want[0, 2] = 0.0
     np.testing.assert_array_equal(got, want)
@@ -230,7 +230,7 @@ def test_erase_and_add_by_hand():
     weights = np.zeros((1, 1, N), "float32")
     weights[0, 0, [1, 6]] = [0.25, 0.75]
     add = _f32([[[1.0, -2.0, 0.5, 4.0]]])
-    got = np.asarray(_write(memory, weights, zeros, add))
+    got = np.asarray(write(memory, weights, zeros, add))
     want = memory.copy()
     want[0, 1] += 0.25 * add[0, 0]
     want[0, 6] += 0.75 * add[0, 0]
@@ -238,7 +238,7 @@ def test_erase_and_add_by_hand():
     # Erase e = 0.5 with w(3) = 0.5 keeps 1 - 0.25 of row 3, then adds.
     weights = np.zeros((1, 1, N), "float32")
     weights[0, 0, 3] = 0.5
-    got = np.asarray(_write(memory, weights, np.full((1, 1, M), 0.5, "f4"), add))
+    got = np.asarray(write(memory, weights, np.full((1, 1, M), 0.5, "f4"), add))
     want = memory.copy()
     want[0, 3] = 0.75 * memory[0, 3] + 0.5 * add[0, 0]
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
@@ -252,7 +252,7 @@ def test_two_write_heads_erase_before_they_add():
     weights[0, :, 1] = 1.0
     erase = np.stack([np.zeros(M), np.ones(M)])[None].astype("float32")
     add = np.stack([np.arange(M) + 1.0, np.zeros(M)])[None].astype("float32")
-    got = np.asarray(_write(memory, weights, erase, add))
+    got = np.asarray(write(memory, weights, erase, add))
     np.testing.assert_allclose(got[0, 1], np.arange(M) + 1.0, atol=1e-7)
     np.testing.assert_array_equal(np.delete(got[0], 1, 0), np.delete(memory[0], 1, 0))
 
@@ -262,14 +262,14 @@ def test_read_by_hand():
     weights = np.zeros((1, 2, N), "float32")
     weights[0, 0, 4] = 1.0  # one-hot: row 4
     weights[0, 1, [0, 7]] = [0.5, 0.5]  # the mean of rows 0 and 7
-    got = np.asarray(_read(memory, weights))
+    got = np.asarray(read(memory, weights))
     np.testing.assert_allclose(got[0, 0], memory[0, 4], atol=1e-7)
     np.testing.assert_allclose(got[0, 1], (memory[0, 0] + memory[0, 7]) / 2, atol=1e-6)
 
 
 def test_softplus_is_exact_and_finite():
     x = np.linspace(-40, 40, 161).astype("float32")
-    np.testing.assert_allclose(_softplus(x), np.logaddexp(0.0, x), atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(softplus(x), np.logaddexp(0.0, x), atol=1e-6, rtol=1e-6)
 
 
 # -- the cell -------------------------------------------------------------------

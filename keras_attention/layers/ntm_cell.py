@@ -4,119 +4,21 @@ import keras
 from keras import ops
 
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
+from keras_attention.layers._ntm_addressing import (
+    address,
+    decode_head_parameters,
+    read,
+    write,
+)
+from keras_attention.layers._ntm_state import NTMState
 from keras_attention.layers._validation import check_positive_int
 
 CONTROLLERS = ("lstm", "dense")
 MEMORY_INITS = ("constant", "learned", "random")
 
-# Collier and Beel's constant memory initialisation: small, so that the first
-# cosine similarities are defined, and the same in every row.
-MEMORY_INIT_CONSTANT = 1e-6
-# Added to the product of norms in the cosine (squared, see
-# `_content_weighting`) and to the weights before sharpening's logarithm.
-EPSILON = 1e-8
-# The stddev of `memory_init="random"`: Collier and Beel's 0.5, truncated
-# at two stddevs so that every value lies in [-1, 1] like a written one.
-MEMORY_INIT_STDDEV = 0.5
-
-
-# -- addressing (Graves et al. 2014, sec. 3.3), in float32 ----------------------
-#
-# Shapes: `B` batch, `H` heads, `N` memory rows, `M` row width, `W` write heads.
-# Each step is importable on its own so that the tests can check it by hand.
-
-
-def _softplus(x):
-    # max(x, 0) + log(1 + exp(-|x|)): exact, overflow-free, and made of TFLite
-    # builtins (tf.nn.softplus is not one).
-    return ops.maximum(x, 0.0) + ops.log(1.0 + ops.exp(-ops.abs(x)))
-
-
-def _content_weighting(memory, keys, beta, epsilon=EPSILON):
-    """`softmax(beta * cosine(k, M_i))` over the rows: `[B, H, N]`.
-
-    memory `[B, N, M]`, keys `[B, H, M]`, beta `[B, H, 1]`. The product of
-    norms is `sqrt(|k|^2 |M_i|^2 + epsilon^2)`: within epsilon of
-    `|k| |M_i|`, and unlike `|k| |M_i| + epsilon` its gradient stays finite
-    at a zero row or a zero key (the square root's is infinite at zero).
-    """
-    dots = ops.matmul(keys, ops.transpose(memory, (0, 2, 1)))  # [B, H, N]
-    key_norms = ops.sum(ops.square(keys), axis=-1, keepdims=True)  # [B, H, 1]
-    row_norms = ops.sum(ops.square(memory), axis=-1)[:, None, :]  # [B, 1, N]
-    cosine = dots * ops.rsqrt(key_norms * row_norms + epsilon**2)  # [B, H, N]
-    return ops.softmax(beta * cosine, axis=-1)
-
-
-def _interpolate(content, previous, gate):
-    """`g * w_content + (1 - g) * w_previous`: `[B, H, N]`, gate `[B, H, 1]`."""
-    return gate * content + (1.0 - gate) * previous
-
-
-def _roll(weights, shift):
-    """`weights` rotated by `shift` rows along the last axis (row i to i + shift).
-
-    Two static slices and a concatenation (TFLite's STRIDED_SLICE and
-    CONCATENATION, and plain slices under XLA), for a shift known when the
-    graph is built.
-    """
-    size = weights.shape[-1]
-    shift %= size
-    if shift == 0:
-        return weights
-    head, tail = weights[..., size - shift :], weights[..., : size - shift]
-    return ops.concatenate([head, tail], axis=-1)
-
-
-def _shift(weights, shifts):
-    """Circular convolution `w~(i) = sum_j w(j) s(i - j)`: `[B, H, N]`.
-
-    shifts `[B, H, 2R + 1]` is a distribution over the shifts `-R, ..., +R`
-    in that order: all weight on `+1` moves every row's weight to the next
-    row, the last wrapping to the first.
-    """
-    shift_range = (shifts.shape[-1] - 1) // 2
-    shifted = [
-        shifts[..., i : i + 1] * _roll(weights, i - shift_range)  # [B, H, N]
-        for i in range(2 * shift_range + 1)
-    ]
-    total = shifted[0]
-    for term in shifted[1:]:
-        total = total + term
-    return total
-
-
-def _sharpen(weights, gamma, epsilon=EPSILON):
-    """`w^gamma / sum(w^gamma)`, as `softmax(gamma * log(w + epsilon))`: `[B, H, N]`.
-
-    gamma `[B, H, 1]`, at least one. The log-space form subtracts the max
-    before exponentiating, so a flat weighting raised to a large gamma (for
-    N = 128 and gamma = 21, `(1/128)^21` underflows float32) still sums to
-    one instead of dividing zero by zero.
-    """
-    return ops.softmax(gamma * ops.log(weights + epsilon), axis=-1)
-
-
-def _read(memory, weights):
-    """`r = sum_i w(i) M_i` per read head: `[B, H, M]` from `[B, N, M]`, `[B, H, N]`."""
-    return ops.matmul(weights, memory)
-
-
-def _write(memory, weights, erase, add):
-    """Erase then add, for every write head: the new memory `[B, N, M]`.
-
-    weights `[B, W, N]`, erase and add `[B, W, M]`. With several heads all
-    erasures come first (their products commute) and then all additions, as
-    in sec. 3.2 of the paper.
-    """
-    for head in range(weights.shape[1]):
-        memory = memory * (
-            1.0 - weights[:, head, :, None] * erase[:, head, None, :]
-        )  # [B, N, M]
-    return memory + ops.matmul(ops.transpose(weights, (0, 2, 1)), add)  # [B, N, M]
-
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class NTMCell(keras.layers.Layer):
+class NTMCell(NTMState, keras.layers.Layer):
     """A Neural Turing Machine: a controller that reads and writes a memory.
 
     Graves, Wayne and Danihelka (2014), "Neural Turing Machines", with the
@@ -327,26 +229,7 @@ class NTMCell(keras.layers.Layer):
             + self.num_write_heads * 2 * self.memory_width  # erase and add
         )
 
-    @property
-    def state_names(self):
-        """The names of the states, in the order of `state_size`."""
-        controller = ["controller_h", "controller_c"][: self._num_controller_states]
-        return controller + [
-            "read_vectors", "read_weightings", "write_weightings", "memory"
-        ]
-
     # -- the Keras cell contract ----------------------------------------------
-
-    @property
-    def state_size(self):
-        """`[C, C]` (LSTM only), then `R*M`, `R*N`, `W*N` and `N*M`."""
-        n, m = self.memory_size, self.memory_width
-        return [self.controller_units] * self._num_controller_states + [
-            self.num_read_heads * m,
-            self.num_read_heads * n,
-            self.num_write_heads * n,
-            n * m,
-        ]
 
     @property
     def output_size(self):
@@ -362,84 +245,15 @@ class NTMCell(keras.layers.Layer):
                 "inputs must have shape [B, E] with a known E, "
                 f"received input_shape={input_shape}"
             )
-        n, m = self.memory_size, self.memory_width
+        m = self.memory_width
         controller_input = input_shape[-1] + self.num_read_heads * m  # E + R*M
         self.controller_layer.build((input_shape[0], controller_input))
         self.head_parameters.build((input_shape[0], self.controller_units))
         self.output_projection.build(
             (input_shape[0], self.controller_units + self.num_read_heads * m)
         )
-        self.initial_read_vectors = self.add_weight(
-            shape=(self.num_read_heads, m),
-            initializer=clone_initializer(self.kernel_initializer, 3 * SUBLAYER_SALT),
-            name="initial_read_vectors",
-        )
-        self.initial_weighting_logits = self.add_weight(
-            shape=(self._num_heads, n),
-            initializer=clone_initializer(self.kernel_initializer, 4 * SUBLAYER_SALT),
-            name="initial_weighting_logits",
-        )
-        if self.memory_init == "learned":
-            self.initial_memory = self.add_weight(
-                shape=(n, m),
-                initializer=clone_initializer(
-                    self.kernel_initializer, 5 * SUBLAYER_SALT
-                ),
-                name="initial_memory",
-            )
-        elif self.memory_init == "random":
-            self.initial_memory = self.add_weight(
-                shape=(n, m),
-                initializer=keras.initializers.TruncatedNormal(
-                    stddev=MEMORY_INIT_STDDEV, seed=self.seed
-                ),
-                trainable=False,
-                name="initial_memory",
-            )
+        self._build_initial_state()
         self.built = True
-
-    def get_initial_state(self, batch_size=None):
-        """The learned initial state for `batch_size` sequences, as a list.
-
-        Every sequence starts from the same state; see the class docstring
-        for the order.
-        """
-        if batch_size is None:
-            raise ValueError(
-                "get_initial_state needs the batch size, received batch_size=None"
-            )
-        if not self.built:
-            raise ValueError(
-                "NTMCell learns its initial state: build it (or call it in "
-                "keras.layers.RNN) before get_initial_state, "
-                f"received batch_size={batch_size} on an unbuilt cell"
-            )
-        dtype = self.compute_dtype
-        n, m = self.memory_size, self.memory_width
-        zeros = ops.zeros((batch_size, 1), dtype=dtype)  # [B, 1]
-
-        def batched(row):  # [k] -> [B, k]
-            return zeros + ops.cast(ops.reshape(row, (1, -1)), dtype)
-
-        controller = [
-            ops.zeros((batch_size, self.controller_units), dtype=dtype)
-        ] * self._num_controller_states
-        reads = ops.tanh(ops.cast(self.initial_read_vectors, "float32"))  # [R, M]
-        weightings = ops.softmax(
-            ops.cast(self.initial_weighting_logits, "float32"), axis=-1
-        )  # [R + W, N]
-        if self.memory_init == "constant":
-            memory = ops.full((n * m,), MEMORY_INIT_CONSTANT, dtype="float32")
-        elif self.memory_init == "learned":
-            memory = ops.tanh(ops.cast(self.initial_memory, "float32"))
-        else:
-            memory = ops.cast(self.initial_memory, "float32")
-        return controller + [
-            batched(reads),
-            batched(weightings[: self.num_read_heads]),
-            batched(weightings[self.num_read_heads :]),
-            batched(memory),
-        ]
 
     def call(self, inputs, states, training=False):
         states = list(states)
@@ -471,24 +285,9 @@ class NTMCell(keras.layers.Layer):
         )  # [B, P]
         parameters = ops.cast(parameters, "float32")
 
-        heads = ops.reshape(
-            parameters[:, : self._num_heads * self._addressing_width],
-            (-1, self._num_heads, self._addressing_width),
-        )  # [B, R + W, M + 2S + 4]
-        shifts = 2 * self.shift_range + 1
-        keys = ops.tanh(heads[..., :m])  # [B, R + W, M]
-        beta = _softplus(heads[..., m : m + 1])  # [B, R + W, 1]
-        gate = ops.sigmoid(heads[..., m + 1 : m + 2])  # [B, R + W, 1]
-        shift = ops.softmax(
-            heads[..., m + 2 : m + 2 + shifts], axis=-1
-        )  # [B, R + W, 2S + 1]
-        gamma = 1.0 + _softplus(heads[..., m + 2 + shifts :])  # [B, R + W, 1]
-        writes = ops.reshape(
-            parameters[:, self._num_heads * self._addressing_width :],
-            (-1, num_write, 2 * m),
-        )  # [B, W, 2M]
-        erase = ops.sigmoid(writes[..., :m])  # [B, W, M]
-        add = ops.tanh(writes[..., m:])  # [B, W, M]
+        heads = decode_head_parameters(
+            parameters, self._num_heads, num_write, m, self.shift_range
+        )  # keys [B, R + W, M], ..., erase and add [B, W, M]
 
         memory = ops.reshape(ops.cast(memory, "float32"), (-1, n, m))  # [B, N, M]
         previous = ops.reshape(
@@ -498,13 +297,10 @@ class NTMCell(keras.layers.Layer):
             ),
             (-1, self._num_heads, n),
         )  # [B, R + W, N]
-        weightings = _content_weighting(memory, keys, beta)  # [B, R + W, N]
-        weightings = _interpolate(weightings, previous, gate)
-        weightings = _shift(weightings, shift)
-        weightings = _sharpen(weightings, gamma)  # [B, R + W, N]
+        weightings = address(memory, previous, heads)  # [B, R + W, N]
         read_w, write_w = weightings[:, :num_read], weightings[:, num_read:]
-        new_reads = _read(memory, read_w)  # [B, R, M]
-        new_memory = _write(memory, write_w, erase, add)  # [B, N, M]
+        new_reads = read(memory, read_w)  # [B, R, M]
+        new_memory = write(memory, write_w, heads["erase"], heads["add"])  # [B, N, M]
 
         dtype = self.compute_dtype
         new_reads = ops.cast(ops.reshape(new_reads, (-1, num_read * m)), dtype)
@@ -523,60 +319,6 @@ class NTMCell(keras.layers.Layer):
             ops.cast(ops.reshape(new_memory, (-1, n * m)), dtype),
         ]
         return output, new_states
-
-    # -- helpers ---------------------------------------------------------------
-
-    def split_output(self, outputs):
-        """`(output, read_weightings, write_weightings)` of a `return_weightings` cell.
-
-        Args:
-            outputs: the cell's or the RNN's outputs, `[..., U + (R + W) * N]`.
-
-        Returns:
-            output `[..., U]`, read weightings `[..., R, N]` and write
-            weightings `[..., W, N]`.
-        """
-        if not self.return_weightings:
-            raise ValueError(
-                "split_output needs a cell made with return_weightings=True, "
-                "received a cell with return_weightings=False"
-            )
-        if outputs.shape[-1] != self.output_size:
-            raise ValueError(
-                f"outputs must have {self.output_size} features (U={self.units} "
-                f"then (R + W) * N = {self._num_heads} * {self.memory_size}), "
-                f"received outputs.shape={tuple(outputs.shape)}"
-            )
-        lead = tuple(-1 if d is None else d for d in outputs.shape[:-1])
-        n, u, r = self.memory_size, self.units, self.num_read_heads
-        read = ops.reshape(outputs[..., u : u + r * n], lead + (r, n))
-        write = ops.reshape(outputs[..., u + r * n :], lead + (self.num_write_heads, n))
-        return outputs[..., :u], read, write
-
-    def split_state(self, states):
-        """The state list as a dict by `state_names`, each head and row apart.
-
-        read_vectors `[B, R, M]`, read_weightings `[B, R, N]`,
-        write_weightings `[B, W, N]`, memory `[B, N, M]`; the controller's
-        states as they are.
-        """
-        states = list(states)
-        if len(states) != len(self.state_size):
-            raise ValueError(
-                f"states must be the list {self.state_names}, "
-                f"received a list of {len(states)} tensors"
-            )
-        n, m = self.memory_size, self.memory_width
-        shapes = {
-            "read_vectors": (self.num_read_heads, m),
-            "read_weightings": (self.num_read_heads, n),
-            "write_weightings": (self.num_write_heads, n),
-            "memory": (n, m),
-        }
-        return {
-            name: ops.reshape(state, (-1,) + shapes[name]) if name in shapes else state
-            for name, state in zip(self.state_names, states)
-        }
 
     def get_config(self):
         config = {

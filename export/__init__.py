@@ -13,6 +13,12 @@ Save the model as `.keras` and export it in a process with
 
 The names below load their modules, and with them TensorFlow, on first use:
 the command line must quiet TensorFlow's logs before it is imported.
+
+What it may import: `keras_attention` (models, layers, data), `edge_demo`'s
+device contract (`edge_demo.contract`, shared with the device, and the
+runtime the report measures through), TensorFlow and LiteRT; never the
+tour, the translation application or plotting. Installed as
+`keras_attention_export` from the repository's `export/` folder.
 """
 
 import importlib

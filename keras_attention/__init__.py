@@ -1,4 +1,20 @@
-"""keras-attention: Keras 3 attention layers, reference models and edge export."""
+"""keras-attention: Keras 3 attention layers, reference models and edge export.
+
+The packages, each importing only those below it (pyproject.toml's import
+contracts check the order):
+
+    keras_attention.cli
+    keras_attention.tour, keras_attention.translation
+    keras_attention_export, keras_attention.distributed,
+        keras_attention.tfgnn, keras_attention.plotting
+    keras_attention.models
+    keras_attention.data
+    keras_attention.layers
+
+`edge_demo` (the device runtime) imports none of them; the exporter imports
+its `edge_demo.contract`. The top level re-exports the layers and the two
+seq2seq models, and imports no TensorFlow.
+"""
 
 import os as _os
 import sys as _sys

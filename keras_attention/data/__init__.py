@@ -1,5 +1,16 @@
 """Built-in data sets: generated tasks with known answers, and loaders for
-public graph and translation data sets (read from a folder, or downloaded once and cached)."""
+public graph and translation data sets (read from a folder, or downloaded
+once and cached).
+
+What it holds: dates, the NTM tasks, subword tokenizers, Multi30k and the
+translation input, and the `graphs` package (types, loaders, synthetic sets,
+link splits, input pipelines).
+
+What it may import: `keras_attention.layers` (the one edge-index check),
+numpy, Keras and the standard library; TensorFlow only inside the `tf.data`
+pipelines, imported when one is built. Never the models, the exporter,
+`edge_demo` or plotting.
+"""
 
 from keras_attention.data import dates
 from keras_attention.data import graphs

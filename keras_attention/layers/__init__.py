@@ -1,4 +1,16 @@
-"""Keras 3 attention layers."""
+"""Keras 3 attention layers.
+
+What it holds: one public layer per module (the multi-head attention core,
+its cached and relative subclasses, the Transformer blocks, positional
+embeddings, Bahdanau attention and its decoder, graph attention, convolution
+and pooling, the NTM cell), and private helpers beside them (`_masking`,
+`_validation`, `_renamed`, `_graph`, `_attention_*`, `_ntm_*`).
+
+What it may import: Keras (`keras.ops` only, so every layer runs on the
+TensorFlow, JAX and PyTorch backends), numpy and the standard library; never
+TensorFlow, JAX, PyTorch, plotting, or any other package of ours. The
+import contracts in pyproject.toml (`lint-imports`) check it.
+"""
 
 from keras_attention.layers.attention_pooling import AttentionPooling
 from keras_attention.layers.bahdanau_attention import BahdanauAttention

@@ -1,4 +1,15 @@
-"""Reference models built from the library's layers."""
+"""Reference models built from the library's layers.
+
+What it holds: the sequence models (`RNNSeq2Seq`, `TransformerSeq2Seq`, the
+translation recipes, greedy and beam search), `TransformerXL`, the NTM and
+LSTM task models, the graph models, and `signature`, the small spec with
+which a model describes its device entry points.
+
+What it may import: `keras_attention.layers` and `keras_attention.data`,
+Keras and numpy; TensorFlow only inside functions that need it (through
+`keras_attention._tensorflow`, which names what to install). Never the
+exporter (`keras_attention_export`), `edge_demo` or plotting.
+"""
 
 from keras_attention.models.graph_models import (
     gat_graph_classifier,

@@ -14,6 +14,10 @@ and copies step by step on the device).
 A family is one module in this package with a `NAME` and a
 `run(out_dir, quick) -> [ModelResult]` function; adding a family is adding
 its module name to `FAMILIES`.
+
+What it may import: everything below it (`keras_attention.models`, `data`,
+`layers`, `plotting`), the exporter and `edge_demo`; only the command line
+(`keras_attention.cli`) imports the tour.
 """
 
 import importlib

@@ -181,25 +181,25 @@ def test_litert_decoding_equals_keras_token_for_token(kind, tmp_path):
     assert len(calibration["encode"]) == 4
     assert len(calibration["decode_step"]) > 4
     path = str(tmp_path / "model_int8.tflite")
-    export.export_tflite(
-        model, path, mode="int8", signatures=model.export_signatures(),
-        representative_data=calibration, num_calibration_samples=100,
-        task=dates.task_metadata(),
-    )
-    device = runtime.load(path)
-    assert device.mode == "int8"
-    for text in SOURCES:
-        (tokens,) = device.greedy_decode(device.text_to_ids(text)).tokens
-        assert len(tokens) <= dates.TARGET_LENGTH
-        assert all(0 <= t < len(dates.TARGET_VOCABULARY) for t in tokens)
-
-    # int16x8: TF 2.21's calibrator cannot range the int32 token and step
-    # tensors; the error says so instead of the converter's own message.
-    with pytest.raises(export.ExportError, match=r"int16x8 calibration recorded no range"):
-        export.convert(
-            model, mode="int16x8", signatures=model.export_signatures(),
-            representative_data=calibration,
+    # One trace of the batch-of-one signatures for both calibrated modes.
+    exporter = export.Exporter(model, model.export_signatures())
+    with exporter:
+        exporter.export_tflite(
+            path, mode="int8", representative_data=calibration,
+            num_calibration_samples=100, task=dates.task_metadata(),
         )
+        device = runtime.load(path)
+        assert device.mode == "int8"
+        for text in SOURCES:
+            (tokens,) = device.greedy_decode(device.text_to_ids(text)).tokens
+            assert len(tokens) <= dates.TARGET_LENGTH
+            assert all(0 <= t < len(dates.TARGET_VOCABULARY) for t in tokens)
+
+        # int16x8: TF 2.21's calibrator cannot range the int32 token and step
+        # tensors; the error says so instead of the converter's own message.
+        with pytest.raises(export.ExportError,
+                           match=r"int16x8 calibration recorded no range"):
+            exporter.convert("int16x8", representative_data=calibration)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -348,11 +348,11 @@ def test_mismatched_shapes_raise():
         decoder(targets, values, decoder_state=_normal(B, DS))
     with _raises("decoder_state must be [h, c]", "shapes [(3, 8), (3, 8)]"):
         decoder(targets, values, decoder_state=[_normal(3, DS)] * 2)
-    with _raises("values_mask must have shape [B, S], received", "shape=(2, 5, 1)"):
+    with _raises("values_mask must have shape [B, S] = [2, 5]", "shape=(2, 5, 1)"):
         decoder(targets, values, values_mask=np.ones((B, S, 1), bool))
-    with _raises("values_mask must have shape [B, S], received", "shape=(2, 4)"):
+    with _raises("values_mask must have shape [B, S] = [2, 5]", "shape=(2, 4)"):
         decoder(targets, values, values_mask=np.ones((B, S - 1), bool))
-    with _raises("inputs_mask must have shape [B, T], received", "shape=(2, 3)"):
+    with _raises("inputs_mask must have shape [B, T] = [2, 4]", "shape=(2, 3)"):
         decoder(targets, values, inputs_mask=np.ones((B, T - 1), bool))
     with _raises("values must have shape [B, S, 6]", "received values.shape=(2, 5, 4)"):
         cell.precompute_keys(_normal(B, S, 4))

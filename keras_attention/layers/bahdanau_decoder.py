@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_attention.layers._renamed import named, refuse_renamed
-from keras_attention.layers._validation import shape_matches
+from keras_attention.layers._validation import check_shape, shape_matches
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
 
 
@@ -173,25 +173,13 @@ class BahdanauDecoder(keras.layers.Layer):
                 "unroll=True needs a known number of target steps, received "
                 f"inputs.shape={tuple(inputs.shape)}"
             )
-        if len(values.shape) != 3 or not shape_matches(
-            values.shape[:1], inputs.shape[:1]
-        ):
-            raise ValueError(
-                "values must have shape [B, S, Dv] with the batch size of "
-                f"inputs, received values.shape={tuple(values.shape)} "
-                f"(inputs.shape={tuple(inputs.shape)})"
-            )
-        for name, mask, want, letters in (
-            ("inputs_mask", inputs_mask, inputs.shape[:2], "[B, T]"),
-            ("values_mask", values_mask, values.shape[:2], "[B, S]"),
-        ):
-            if mask is not None and not shape_matches(mask.shape, want):
-                raise ValueError(
-                    f"{name} must have shape {letters}, "
-                    f"received {name}.shape={tuple(mask.shape)} "
-                    f"(inputs.shape={tuple(inputs.shape)}, "
-                    f"values.shape={tuple(values.shape)})"
-                )
+        shapes = (
+            f" (inputs.shape={tuple(inputs.shape)}, values.shape={tuple(values.shape)})"
+        )
+        batch, steps, source = inputs.shape[0], inputs.shape[1], values.shape[1]
+        check_shape("values", values, (batch, None, None), "[B, S, Dv]", shapes)
+        check_shape("inputs_mask", inputs_mask, (batch, steps), "[B, T]", shapes)
+        check_shape("values_mask", values_mask, (batch, source), "[B, S]", shapes)
 
     def compute_mask(self, inputs, mask=None):
         # One output step per target step: the target padding stays.

@@ -8,6 +8,7 @@ from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
+    check_shape,
     shape_matches,
 )
 from keras_attention.layers.bahdanau_attention import BahdanauAttention
@@ -247,14 +248,8 @@ class BahdanauDecoderCell(keras.layers.Layer):
         return_attention_scores=False,
     ):
         states = self._check_states(states, values)
-        if len(inputs.shape) != 2 or not shape_matches(
-            inputs.shape[:1], values.shape[:1]
-        ):
-            raise ValueError(
-                "inputs must have shape [B, E] with the batch size of values, "
-                f"received inputs.shape={tuple(inputs.shape)} "
-                f"(values.shape={tuple(values.shape)})"
-            )
+        note = f" (values.shape={tuple(values.shape)})"
+        check_shape("inputs", inputs, (values.shape[0], None), "[B, E]", note)
         if keys is None:
             keys = self.attention.precompute_keys(values)  # [B, S, U]
         # c_i attends from the previous state s_{i-1} (h for an LSTM).

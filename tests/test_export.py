@@ -78,11 +78,27 @@ def _data(model, samples=32):
     }
 
 
+@pytest.fixture(scope="module")
+def exporters():
+    """One model and `Exporter` per name, shared by its modes (one trace)."""
+    made = {}
+    yield made
+    for _, exporter in made.values():
+        exporter.close()
+
+
+def _model_and_exporter(exporters, name):
+    if name not in exporters:
+        keras.utils.set_random_seed(1)
+        model = MODELS[name]()
+        exporters[name] = (model, export.Exporter(model))
+    return exporters[name]
+
+
 @pytest.mark.parametrize("mode", export.MODES)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_mode_on_every_sequence_layer(name, mode, tmp_path):
-    keras.utils.set_random_seed(1)
-    model = MODELS[name]()
+def test_every_mode_on_every_sequence_layer(name, mode, exporters, tmp_path):
+    model, exporter = _model_and_exporter(exporters, name)
     data = _data(model)
     sample = {k: v[:1] for k, v in data.items()}
     calibrated = mode in ("int8", "int16x8")
@@ -94,10 +110,10 @@ def test_every_mode_on_every_sequence_layer(name, mode, tmp_path):
     )
     if mode == "int16x8" and name in NO_INT16X8:
         with pytest.raises(export.ExportError, match="SQUARED_DIFFERENCE"):
-            export.convert(model, **kwargs)
+            exporter.convert(**kwargs)
         return
     path = tmp_path / "model.tflite"
-    export.export_tflite(model, str(path), **kwargs)
+    exporter.export_tflite(str(path), **kwargs)
     runner = Interpreter(model_path=str(path)).get_signature_runner()
     got = run_signature(runner, sample)["logits"]
     want = model.predict(sample, verbose=0)

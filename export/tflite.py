@@ -254,6 +254,7 @@ class Exporter:
 
     def __init__(self, model, signatures=None, batch_size=1, input_shapes=None):
         require_tensorflow("LiteRT conversion (keras_attention_export)")
+        _refuse_keras_quantized(model)
         self.model = model
         self.signatures = tf_signatures(
             signatures or fixed_signature(model, batch_size, input_shapes)
@@ -551,6 +552,24 @@ _UNSUPPORTED_OP = re.compile(
 def _unsupported_ops(message):
     """`{(tf op, name scope)}` of the ops the converter could not map."""
     return sorted(set((op, scope) for scope, op in _UNSUPPORTED_OP.findall(message)))
+
+
+def _refuse_keras_quantized(model):
+    """Layers quantized by Keras (`layer.quantize("int8")`) compute with
+    integer kernels that TFLite's builtin ops do not take (the converter
+    fails deep inside with int8 inputs to a float FULLY_CONNECTED)."""
+    quantized = [
+        f"{layer.path} ({layer.quantization_mode})"
+        for layer in model._flatten_layers(include_self=False)
+        if getattr(layer, "quantization_mode", None)
+    ]
+    if quantized:
+        raise ExportError(
+            f"{len(quantized)} layer(s) were quantized in Keras, which LiteRT's "
+            f"builtin ops cannot run: {', '.join(quantized)}. Export the float "
+            "model and let the converter quantize it: mode='dynamic' (int8 "
+            "weights) or mode='int8' (calibrated, integer activations too)."
+        )
 
 
 def _layer_names(model):

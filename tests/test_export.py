@@ -516,3 +516,14 @@ def test_an_exporter_traces_once_and_never_converts_stale_weights(tmp_path, monk
     # The one-shot functions write it once a call, as before.
     export.convert(model, mode="float32")
     assert len(writes) == 3
+
+
+def test_layers_quantized_in_keras_are_refused_with_what_to_do():
+    x = keras.Input((8, 16), name="x")
+    attention = MultiHeadSelfAttention(2, 8)
+    model = keras.Model(x, keras.layers.Dense(5, name="logits")(attention(x)))
+    attention.key_dense.quantize("int8")
+    with pytest.raises(export.ExportError, match=(
+        r"1 layer\(s\) were quantized in Keras.*key \(int8\).*mode='dynamic'"
+    )):
+        export.convert(model, mode="float32")

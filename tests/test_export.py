@@ -1,4 +1,5 @@
 import json
+import os
 
 import keras
 import numpy as np
@@ -510,8 +511,6 @@ def test_an_exporter_traces_once_and_never_converts_stale_weights(tmp_path, monk
                                    atol=1e-5)
         assert np.abs(run(retrained) - run(float32)).max() > 1e-3
         saved = writes[-1]
-    import os
-
     assert not os.path.exists(saved)  # closed: the SavedModel is gone
     # The one-shot functions write it once a call, as before.
     export.convert(model, mode="float32")

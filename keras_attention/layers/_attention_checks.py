@@ -199,12 +199,7 @@ def check_step(layer, query, cache, cache_update_index, query_mask, attention_ma
     check_call(layer, query, None, None, query_mask, None, None, None)
     batch, q_len = query.shape[0], query.shape[1]
     note = f" (query.shape={tuple(query.shape)})"
-    width = layer.key_dim + layer._value_dim
-    check_shape(
-        "cache", cache, (batch, layer._key_value_heads, None, width),
-        "[B, H, S_max, K + V]", note,
-    )
-    key_len = cache.shape[2]
+    key_len = _check_cache(layer, "cache", cache, batch, "[B, H, S_max, K + V]", note)
     if isinstance(cache_update_index, int) and key_len is not None:
         if cache_update_index < 0 or (
             q_len is not None and cache_update_index + q_len > key_len
@@ -223,11 +218,15 @@ def check_cross_step(layer, query, context_cache, value_mask, query_mask,
     check_call(layer, query, None, None, query_mask, None, None, None)
     batch = query.shape[0]
     note = f" (query.shape={tuple(query.shape)})"
-    width = layer.key_dim + layer._value_dim
-    check_shape(
-        "context_cache", context_cache, (batch, layer._key_value_heads, None, width),
-        "[B, H, S, K + V]", note,
+    key_len = _check_cache(
+        layer, "context_cache", context_cache, batch, "[B, H, S, K + V]", note
     )
-    key_len = context_cache.shape[2]
     check_shape("value_mask", value_mask, (batch, key_len), "[B, S]")
     check_attention_mask(attention_mask, batch, layer.num_heads, query.shape[1], key_len, note)
+
+
+def _check_cache(layer, name, cache, batch, layout, note):
+    """A `[B, H_kv, S, K + V]` cache of `layer`'s heads and widths; returns S."""
+    width = layer.key_dim + layer._value_dim
+    check_shape(name, cache, (batch, layer._key_value_heads, None, width), layout, note)
+    return cache.shape[2]

@@ -3,6 +3,15 @@ import os
 
 collect_ignore = ["gnn"]  # run by tests/test_tfgnn.py in its own process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# XLA compiles hundreds of small programs here (every `jit_compile=True`
+# fit, every compiled search); LLVM's optimisation passes over them cost
+# about a sixth of test_translation_models.py's CPU time and change no value
+# (XLA's CPU code uses no fast-math: no reordered float arithmetic). Before
+# TensorFlow's first import, and inherited by the tests' subprocesses.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

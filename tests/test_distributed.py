@@ -49,12 +49,15 @@ def _weights(path):
     return [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)], int(saved["step"])
 
 
-def _start_workers(tmp_path, name, extra=(), kill=None):
-    """Two workers on the loopback address; `kill` = (index, step) crashes one."""
+def _start_workers(tmp_path, name, extra=(), kill=None, jit=False):
+    """Two workers on the loopback address; `kill` = (index, step) crashes
+    one; `jit` has each train again XLA-compiled (`{name}_{index}_jit.npz`)."""
     ports = _free_ports(2)
     processes = []
     for index in range(2):
         command = WORKER + ["--out", str(tmp_path / f"{name}_{index}.npz"), *extra]
+        if jit:
+            command += ["--jit-out", str(tmp_path / f"{name}_{index}_jit.npz")]
         if kill is not None and kill[0] == index:
             command += ["--kill-at-step", str(kill[1])]
         processes.append(subprocess.Popen(
@@ -84,15 +87,20 @@ def one_worker(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory):
+    """Two workers' weights after 8 steps: plain, and then (the same
+    processes, under the same strategy) with XLA-compiled replica steps."""
     folder = tmp_path_factory.mktemp("two")
-    outputs = _finish(_start_workers(folder, "w"))
-    assert "worker 0 of 2: 8 steps, 2 replicas" in outputs[0]
-    assert "worker 1 of 2: 8 steps, 2 replicas" in outputs[1]
-    return [_weights(folder / f"w_{i}.npz") for i in range(2)]
+    outputs = _finish(_start_workers(folder, "w", jit=True))
+    for index, output in enumerate(outputs):
+        assert f"\nworker {index} of 2: 8 steps, 2 replicas" in "\n" + output
+        assert f"jit worker {index} of 2: 8 steps, 2 replicas" in output
+    plain = [_weights(folder / f"w_{i}.npz") for i in range(2)]
+    jit = [_weights(folder / f"w_{i}_jit.npz") for i in range(2)]
+    return plain, jit
 
 
 def test_two_workers_end_with_the_same_weights(two_workers):
-    (first, steps), (second, _) = two_workers
+    (first, steps), (second, _) = two_workers[0]
     assert steps == 8
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
@@ -100,7 +108,7 @@ def test_two_workers_end_with_the_same_weights(two_workers):
 
 def test_two_workers_equal_one_worker_on_the_same_global_batch(one_worker, two_workers):
     single, _ = one_worker
-    (pair, _), _ = two_workers
+    (pair, _), _ = two_workers[0]
     for a, b in zip(single, pair):
         np.testing.assert_allclose(a, b, atol=2e-5, rtol=0)
     # ...and training moved them: the test could tell a difference.
@@ -122,7 +130,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(two_workers, tmp_path)
     assert saved[-1] == "ckpt-4.index", saved  # steps 1-4 were saved, 5 was not
     outputs = _finish(_start_workers(tmp_path, "r", args))
     assert all("8 steps" in output for output in outputs)
-    (uninterrupted, _), _ = two_workers
+    (uninterrupted, _), _ = two_workers[0]
     for index in range(2):
         resumed, steps = _weights(tmp_path / f"r_{index}.npz")
         assert steps == 8
@@ -157,14 +165,11 @@ def test_tf_config_is_checked(monkeypatch):
         distributed.cluster_spec()
 
 
-def test_xla_compiled_replicas_train_the_same(two_workers, tmp_path):
+def test_xla_compiled_replicas_train_the_same(two_workers):
     # XLA compiles each replica's forward and backward pass; the all-reduce
     # stays outside it (on CPU, XLA cannot compile collectives).
-    outputs = _finish(_start_workers(tmp_path, "x", ["--jit"]))
-    assert all("8 steps, 2 replicas" in output for output in outputs)
-    first, _ = _weights(tmp_path / "x_0.npz")
-    second, _ = _weights(tmp_path / "x_1.npz")
-    (plain, _), _ = two_workers
+    ((plain, _), _), ((first, steps), (second, _)) = two_workers
+    assert steps == 8
     for a, b, c in zip(first, second, plain):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, atol=2e-5, rtol=0)

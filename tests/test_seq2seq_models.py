@@ -40,7 +40,7 @@ KINDS = sorted(SMALL)
 MEMORY = {
     "plain": set(),
     "bahdanau": {"values", "keys", "source_mask"},
-    "transformer": set(),
+    "transformer": {"source_mask", "cross_attention_cache_0"},
 }
 # How the test models' greedy decoding of SOURCES stops.
 STOPS = {"plain": {"end"}, "bahdanau": {"limit"}, "transformer": {"end", "limit"}}

@@ -40,13 +40,15 @@ class TransformerSeq2Seq(_Seq2SeqModel):
 
     Decoding runs one step at a time through `export_signatures()`'s
     functions, in Keras (`greedy_decode`) and on a device alike, with
-    static shapes: `encode` returns `source_mask` (`[B, S]`, 1.0 on real
-    source tokens), per decoder block `i` the cross-attention keys and
-    values `cross_attention_cache_{i}` `[B, H, S, 2K]` (the encoder's
-    outputs projected once) and an empty self-attention cache
-    `self_attention_cache_{i}` `[B, H, T, 2K]`; `decode_step` writes the
-    step's keys and values at position `step` of each self-attention cache
-    and attends to the positions filled so far.
+    static shapes: `encode` returns the encoder's memory, `source_mask`
+    (`[B, S]`, 1.0 on real source tokens) and per decoder block `i` the
+    cross-attention keys and values `cross_attention_cache_{i}`
+    `[B, H, S, 2K]` (the encoder's outputs projected once), and the
+    decoder's state, an empty self-attention cache
+    `self_attention_cache_{i}` `[B, H, T, 2K]` per block; `decode_step`
+    writes the step's keys and values at position `step` of each
+    self-attention cache, attends to the positions filled so far, and
+    returns the logits and the caches. The memory it only reads.
 
     Shapes: `B` batch, `S` source length, `T` target length, `V` target
     vocabulary, `D` model width, `H` heads, `K = D / H`.
@@ -234,40 +236,49 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         index = step[0]
         mask = ops.cast(states["source_mask"], "bool")  # [B, S]
         x = self._embedded_targets(token, start_index=index)  # [B, 1, D]
-        new_states = {"source_mask": states["source_mask"]}
+        caches = {}
         for i, block in enumerate(self.decoder_blocks):
-            x, cache, cross = block(
+            # The block returns the cross-attention cache as it came
+            # (KerasHub's convention); the memory is not handed back.
+            x, cache, _ = block(
                 x,
                 encoder_padding_mask=mask,
                 self_attention_cache=states[f"self_attention_cache_{i}"],
                 self_attention_cache_update_index=index,
                 cross_attention_cache=states[f"cross_attention_cache_{i}"],
-            )  # [B, 1, D], [B, H, T, 2K], [B, H, S, 2K] (unchanged)
-            new_states[f"cross_attention_cache_{i}"] = cross
-            new_states[f"self_attention_cache_{i}"] = cache
-        return {"logits": self.readout(x), **new_states}  # logits [B, 1, V]
+            )  # [B, 1, D], [B, H, T, 2K]
+            caches[f"self_attention_cache_{i}"] = cache
+        return {"logits": self.readout(x), **caches}  # logits [B, 1, V]
 
     def _state_specs(self, batch_size):
-        width = 2 * (self.hidden_dim // self.num_heads)  # keys and values, 2K
+        return [
+            TensorSpec(
+                (batch_size, self.num_heads, self.target_length, self._cache_width),
+                "float32",
+                name=f"self_attention_cache_{i}",
+            )
+            for i in range(self.num_decoder_blocks)
+        ]
+
+    def _memory_specs(self, batch_size):
         specs = [
             TensorSpec(
                 (batch_size, self.source_length), "float32", name="source_mask"
             )
         ]
-        for i in range(self.num_decoder_blocks):
-            specs += [
-                TensorSpec(
-                    (batch_size, self.num_heads, self.source_length, width),
-                    "float32",
-                    name=f"cross_attention_cache_{i}",
-                ),
-                TensorSpec(
-                    (batch_size, self.num_heads, self.target_length, width),
-                    "float32",
-                    name=f"self_attention_cache_{i}",
-                ),
-            ]
+        specs += [
+            TensorSpec(
+                (batch_size, self.num_heads, self.source_length, self._cache_width),
+                "float32",
+                name=f"cross_attention_cache_{i}",
+            )
+            for i in range(self.num_decoder_blocks)
+        ]
         return specs
+
+    @property
+    def _cache_width(self):
+        return 2 * (self.hidden_dim // self.num_heads)  # keys and values, 2K
 
     # -- alignments --------------------------------------------------------------
 

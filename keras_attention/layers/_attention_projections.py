@@ -67,7 +67,7 @@ def make_projection(layer, name, rank, bound, sizes, salt, activation=None):
     kernel's drawn as the matrix it is.
     """
     equation, bias_axes = projection_equation(rank - 1, bound, len(sizes))
-    return keras.layers.EinsumDense(
+    projection = keras.layers.EinsumDense(
         equation,
         output_shape=[None] * (rank - 2) + list(sizes),
         bias_axes=bias_axes if layer.use_bias else None,
@@ -84,6 +84,11 @@ def make_projection(layer, name, rank, bound, sizes, salt, activation=None):
         dtype=layer.dtype_policy,
         name=name,
     )
+    # A projection keeps the token axes, so a token mask on its input holds
+    # for its output: it passes it on (only the layer's own ops read it),
+    # where Keras would warn that an EinsumDense destroys it.
+    projection.supports_masking = True
+    return projection
 
 
 def normalized_axes(attention_axes, rank):

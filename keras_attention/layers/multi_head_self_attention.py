@@ -4,7 +4,6 @@ import math
 
 import keras
 from keras import ops
-from keras.src.backend import set_keras_mask
 
 from keras_attention.layers import _attention_checks as checks
 from keras_attention.layers import _masking as masks
@@ -232,8 +231,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         checks.check_call(
             self, query, value, key, query_mask, value_mask, key_mask, attention_mask
         )
-        for tensor in (t for t in (query, value, key) if t is not None):
-            set_keras_mask(tensor, None)  # read above; the projections take none
         if value is None:
             value, value_mask = query, query_mask  # padded keys are not attended
         key = value if key is None else key

@@ -654,3 +654,29 @@ def test_long_relative_distances_stay_exact_under_mixed_precision():
     np.testing.assert_allclose(
         np.asarray(got, "float32"), want, rtol=5e-2, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_path_equals_our_kernel(causal):
+    # flash_attention=True hands the heads to keras.ops.dot_product_attention
+    # with the backend's flash kernel, which needs a GPU; with the plain op
+    # instead, the same call checks the path's layout, scale and causal flag.
+    from keras_attention.layers._attention_paths import fused_attention
+
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
+    query, key, value = _normal(2, 2, 5, 4), _normal(2, 2, 7, 4), _normal(2, 2, 7, 4)
+    # Keras's causal mask, like the op's: query t sees keys 0..t.
+    want, _ = layer._attend(query, key, value, None, None, False, causal=causal)
+    got = fused_attention(query, key, value, None, 0.5, causal, False,
+                          flash_attention=False)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+
+
+def test_flash_attention_is_refused_where_the_backend_has_none():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, flash_attention=True)
+    with pytest.raises(Exception, match="(?i)flash"):
+        layer(_normal(2, 5, 8), use_causal_mask=True)
+    with pytest.raises(ValueError, match="flash_attention=True has no attention dropout"):
+        MultiHeadSelfAttention(num_heads=2, key_dim=4, flash_attention=True, dropout=0.1)
+    with pytest.raises(ValueError, match="needs value_dim equal to key_dim.*value_dim=3"):
+        MultiHeadSelfAttention(num_heads=2, key_dim=4, value_dim=3, flash_attention=True)

@@ -53,6 +53,13 @@ def check_constructor(layer):
             "flash_attention=True has no attention dropout; received "
             f"dropout={layer.dropout}"
         )
+    if layer.flash_attention and layer.value_dim not in (None, layer.key_dim):
+        # keras.ops.dot_product_attention on JAX gives the output the
+        # query's shape.
+        raise ValueError(
+            "flash_attention=True needs value_dim equal to key_dim; received "
+            f"value_dim={layer.value_dim} and key_dim={layer.key_dim}"
+        )
 
 
 def output_shape_tuple(output_shape):

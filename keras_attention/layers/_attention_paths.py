@@ -71,13 +71,16 @@ def blocked_causal_attention(
     return ops.concatenate(outputs, axis=2)
 
 
-def fused_attention(query, key, value, mask, scale, causal, return_scores):
-    """`keras.ops.dot_product_attention` with the backend's flash kernel.
+def fused_attention(query, key, value, mask, scale, causal, return_scores,
+                    flash_attention=True):
+    """`keras.ops.dot_product_attention`, by default with the backend's flash kernel.
 
     Takes and returns head-major `[B, H, L, X]`, as the layers keep them;
-    the op takes `[B, L, H, X]`. Only for `flash_attention=True`: on CPU the
-    fused op was slower than our kernel (bench/attention.py), and
-    TensorFlow, hence TFLite, has no flash kernel and refuses it.
+    the op takes `[B, L, H, X]`. The layers use it only for
+    `flash_attention=True`, a kernel for GPUs and TPUs: TensorFlow, hence
+    TFLite, has none, and on CPU JAX and PyTorch refuse it too. The tests
+    run it with `flash_attention=False` (the backend's plain op) to hold
+    this function's layout, scale and causal flag to our kernel.
     """
     if return_scores or mask is not None:
         raise ValueError(
@@ -89,6 +92,6 @@ def fused_attention(query, key, value, mask, scale, causal, return_scores):
     attended = ops.dot_product_attention(
         ops.transpose(query, order), ops.transpose(key, order),
         ops.transpose(value, order), scale=scale, is_causal=bool(causal),
-        flash_attention=True,
+        flash_attention=flash_attention,
     )
     return ops.transpose(attended, order)

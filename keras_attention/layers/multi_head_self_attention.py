@@ -71,8 +71,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             `sliding_window - 1` keys before it.
         flash_attention: `True` runs `keras.ops.dot_product_attention` with
             the backend's flash kernel (no dropout, scores or masks but the
-            causal one). `None` and `False` run ours, which bench/attention.py
-            measured faster than the fused op on CPU.
+            causal one), which JAX and PyTorch offer on GPUs (TensorFlow
+            has none). `None` and `False` run ours, on every backend.
         num_key_value_heads: `H_kv`, a divisor of `H`: each group of
             `H / H_kv` query heads shares a key and value head (keyword-only).
 

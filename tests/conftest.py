@@ -3,14 +3,18 @@ import os
 
 collect_ignore = ["gnn"]  # run by tests/test_tfgnn.py in its own process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from tests.commands import FAST_COMPILE_FLAG  # noqa: E402  (no TensorFlow)
 # XLA compiles hundreds of small programs here (every `jit_compile=True`
-# fit, every compiled search); LLVM's optimisation passes over them cost
-# about a sixth of test_translation_models.py's CPU time and change no value
-# (XLA's CPU code uses no fast-math: no reordered float arithmetic). Before
-# TensorFlow's first import, and inherited by the tests' subprocesses.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+# fit, every compiled search); without LLVM's optimisation passes each
+# compiles faster (test_translation_models.py: a sixth less CPU time) and
+# runs slower (a Neural Turing Machine step: about 3x), so the few tests that
+# train for many steps run in a subprocess without it
+# (`tests.commands.optimized_xla_environment`). Set before TensorFlow's
+# first import; the tests' other subprocesses inherit it.
+if FAST_COMPILE_FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+        os.environ.get("XLA_FLAGS", "") + " " + FAST_COMPILE_FLAG
     ).strip()
 
 import keras  # noqa: E402

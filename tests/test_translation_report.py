@@ -141,8 +141,6 @@ def test_write_report_writes_scores_plot_and_heatmaps(tokenizers, tmp_path):
 def test_export_for_the_device_translates_as_keras_does(kind, tokenizers, tmp_path):
     from edge_demo.runtime import load
 
-    from keras_attention.models import decoding
-
     translator = _translator(kind, tokenizers)
     sentences = translation_fixtures.corpus(6, seed=9)[0] + ["", "Ein 日本 Hund."]
     meta = translator.export_tflite(str(tmp_path / f"{kind}.tflite"), mode="float32")
@@ -151,7 +149,9 @@ def test_export_for_the_device_translates_as_keras_does(kind, tokenizers, tmp_pa
     for side in ("source", "target"):
         assert (tmp_path / task[f"{side}_tokenizer"]["file"]).is_file()
     device = load(str(tmp_path / f"{kind}.tflite"))
-    keras_ids = decoding.greedy_search(translator.model, translator.source_ids(sentences))
+    # The device runs the exported encode and decode_step; so does Keras's
+    # greedy_decode (test_translation_models holds greedy_search to it).
+    keras_ids = translator.model.greedy_decode(translator.source_ids(sentences))
     want = translator.target_tokenizer.decode(keras_ids)
     assert [device.translate(s).text for s in sentences] == want
     # Calibrated modes need real sentences to calibrate on.

@@ -72,7 +72,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         flash_attention: `True` runs `keras.ops.dot_product_attention` with
             the backend's flash kernel (no dropout, scores or masks but the
             causal one), which JAX and PyTorch offer on GPUs (TensorFlow
-            has none). `None` and `False` run ours, on every backend.
+            has none). `None` and `False` run ours, on every backend:
+            bench/attention.py measures it against
+            `keras.layers.MultiHeadAttention`, which calls
+            `keras.ops.dot_product_attention`, in the same run.
         num_key_value_heads: `H_kv`, a divisor of `H`: each group of
             `H / H_kv` query heads shares a key and value head (keyword-only).
 

@@ -217,7 +217,9 @@ def unknown_length_items():
         masked=True,
     )
     yield "unknown length TransformerDecoderBlock", _decoder_block_unknown_lengths
-    yield "fused path MultiHeadSelfAttention", _fused_path
+    yield "fused path MultiHeadSelfAttention", lambda tmp: importlib.import_module(
+        "tests.test_multi_head_self_attention"
+    ).check_fused_path()
 
 
 def _decoder_block_unknown_lengths(tmp_path):
@@ -246,21 +248,6 @@ def _decoder_block_unknown_lengths(tmp_path):
     target = _normal(2, 4, 8)
     data = [_normal(2, 4, 8), _normal(2, 6, 8), np.ones((2, 6), bool)]
     _assert_trains(model, lambda: _fit(model, data, target))
-
-
-def _fused_path(tmp_path):
-    """The flash path's call of `keras.ops.dot_product_attention` (here with
-    the plain op: the flash kernel needs a GPU) equals our kernel."""
-    from keras_attention.layers._attention_paths import fused_attention
-
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
-    query, key, value = _normal(2, 2, 5, 4), _normal(2, 2, 7, 4), _normal(2, 2, 7, 4)
-    for causal in (False, True):
-        want, _ = layer._attend(*map(keras.ops.convert_to_tensor, (query, key, value)),
-                                None, None, False, causal=causal)
-        got = fused_attention(query, key, value, None, 0.5, causal, False,
-                              flash_attention=False)
-        _assert_same(_numpy(got), _numpy(want), f"causal={causal}", atol=1e-5)
 
 
 # -- reference models ------------------------------------------------------------

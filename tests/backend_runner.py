@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 
+from tests.commands import FAST_COMPILE_FLAG
+
 SCRIPT = pathlib.Path(__file__).with_name("backend_checks.py")
 
 
@@ -31,7 +33,7 @@ def run_backend_checks(backend):
             # model and its reloaded copy, one layer in several checks): a
             # compilation cache keyed by the program, for this run only,
             # compiles each once.
-            env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+            env["XLA_FLAGS"] = FAST_COMPILE_FLAG
             env["JAX_COMPILATION_CACHE_DIR"] = cache
             env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
             env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"

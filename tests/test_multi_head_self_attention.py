@@ -656,20 +656,33 @@ def test_long_relative_distances_stay_exact_under_mixed_precision():
     )
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_fused_path_equals_our_kernel(causal):
-    # flash_attention=True hands the heads to keras.ops.dot_product_attention
-    # with the backend's flash kernel, which needs a GPU; with the plain op
-    # instead, the same call checks the path's layout, scale and causal flag.
+def check_fused_path():
+    """flash_attention=True hands the heads to keras.ops.dot_product_attention
+    with the backend's flash kernel, which needs a GPU; with the plain op
+    instead, the same call checks the path's layout, scale and causal flag
+    against our kernel. Run here and, on JAX and PyTorch, by
+    tests/backend_checks.py."""
+    from keras import ops
+
     from keras_attention.layers._attention_paths import fused_attention
 
     layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
-    query, key, value = _normal(2, 2, 5, 4), _normal(2, 2, 7, 4), _normal(2, 2, 7, 4)
-    # Keras's causal mask, like the op's: query t sees keys 0..t.
-    want, _ = layer._attend(query, key, value, None, None, False, causal=causal)
-    got = fused_attention(query, key, value, None, 0.5, causal, False,
-                          flash_attention=False)
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+    query, key, value = (
+        ops.convert_to_tensor(_normal(2, 2, length, 4)) for length in (5, 7, 7)
+    )
+    for causal in (False, True):
+        # Keras's causal mask, like the op's: query t sees keys 0..t.
+        want, _ = layer._attend(query, key, value, None, None, False, causal=causal)
+        got = fused_attention(query, key, value, None, 0.5, causal, False,
+                              flash_attention=False)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(got), ops.convert_to_numpy(want), atol=1e-5,
+            err_msg=f"causal={causal}",
+        )
+
+
+def test_fused_path_equals_our_kernel():
+    check_fused_path()
 
 
 def test_flash_attention_is_refused_where_the_backend_has_none():

@@ -232,7 +232,10 @@ class DistributedTrainer:
 
     def _build_step(self):
         tf = _tensorflow()
-        compute = tf.function(self._compute, jit_compile=self.jit_compile)
+        # Straight-line code: no AutoGraph conversion (it costs tracing time).
+        compute = tf.function(
+            self._compute, jit_compile=self.jit_compile, autograph=False
+        )
 
         def replica_step(batch):
             if len(batch) == 3:
@@ -254,7 +257,7 @@ class DistributedTrainer:
             self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
             return loss
 
-        @tf.function
+        @tf.function(autograph=False)
         def step(distributed_batch):
             losses = self.strategy.run(replica_step, args=(distributed_batch,))
             return self.strategy.reduce("sum", losses, axis=None)

@@ -286,11 +286,14 @@ def _check_seq2seq(model, tmp_path, beam=True):
     decoded = model.greedy_decode(inputs["source"])
     assert decoded.shape == (4, TARGET_LENGTH), decoded.shape
     np.testing.assert_array_equal(greedy_search(model, inputs["source"]), decoded)
-    if not beam:
-        return
-    ids, scores = beam_search(model, inputs["source"], beam_size=2, batch_size=3)
-    assert ids.shape == (4, TARGET_LENGTH) and scores.shape == (4,)
-    assert np.all(np.isfinite(scores)), scores
+    if beam:
+        ids, scores = beam_search(model, inputs["source"], beam_size=2, batch_size=3)
+        assert ids.shape == (4, TARGET_LENGTH) and scores.shape == (4,)
+        assert np.all(np.isfinite(scores)), scores
+    # Last: it overwrites the weights.
+    importlib.import_module("tests.test_seq2seq_models").check_decoding_reads_the_weights_now(
+        model, inputs["source"]
+    )
 
 
 def _seq2seq_task():

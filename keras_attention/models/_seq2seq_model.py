@@ -27,6 +27,7 @@ from keras import ops
 from keras.src.layers.layer import BackendLayer
 
 from keras_attention.layers._validation import check_positive_int
+from keras_attention.models._traced import jax_jit, tf_function
 from keras_attention.models.signature import Signature, TensorSpec
 
 PAD_ID = 0
@@ -212,24 +213,29 @@ class _Seq2SeqModel(keras.Model):
 
     def _step_functions(self):
         """`(encode, decode_step)` for decoding in Keras: `_encode` and
-        `_decode_step` themselves, traced on the TensorFlow backend.
+        `_decode_step`, traced once per model and shape where the backend
+        traces.
 
-        Eagerly, TensorFlow dispatches every op of every step from Python
-        (a step of the tour's Transformer: about 50 ms on 2 cores); a
-        `tf.function` (not XLA-compiled: a step is small and compiling one
-        per batch shape costs more than it saves) runs the same ops as one
-        graph and reads the variables as they are at each call. JAX and
-        PyTorch run them eagerly.
+        Eagerly, every op of every step is dispatched from Python (a step of
+        the tour's Transformer: about 50 ms on 2 cores on TensorFlow), and
+        JAX compiles each new op and shape on its first run. Traced, a step
+        runs as one program that reads the variables as they are at each
+        call:
+        - TensorFlow: a `tf.function`, not XLA-compiled (a step is small,
+          and compiling one per batch shape costs more than it saves);
+        - JAX: a `jax.jit` of the stateless step, given the variables'
+          current values (`keras.StatelessScope`), so training between two
+          decodings is seen;
+        - PyTorch runs them eagerly.
         """
-        if keras.backend.backend() != "tensorflow":
+        backend = keras.backend.backend()
+        if backend not in ("tensorflow", "jax"):
             return self._encode, self._decode_step
         functions = self.__dict__.get("_traced_step_functions")
         if functions is None:
-            import tensorflow as tf
-
+            trace = tf_function if backend == "tensorflow" else jax_jit
             functions = tuple(
-                tf.function(function, reduce_retracing=True)
-                for function in (self._encode, self._decode_step)
+                trace(self, function) for function in (self._encode, self._decode_step)
             )
             # Held outside Keras's attribute tracking, like beam search's.
             self.__dict__["_traced_step_functions"] = functions
@@ -334,3 +340,4 @@ class _Seq2SeqModel(keras.Model):
 
             self._greedy(chunk, on_step=record)
         return {"encode": encode, "decode_step": steps}
+

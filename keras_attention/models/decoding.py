@@ -6,7 +6,8 @@ the RNNs' decoder state are simply states, carried from step to step and
 reordered when beams swap. The whole search for a batch is one
 `keras.ops.while_loop` with static shapes: on the TensorFlow backend a
 `tf.function(jit_compile=True)` compiled once per model, batch size and beam
-size; on JAX a `lax.while_loop`; on PyTorch a Python loop.
+size; on JAX a `jax.jit` of the same, with the model's variables as inputs;
+on PyTorch a Python loop.
 
 Search (as in Wu et al. 2016, GNMT, and most toolkits since): each of the
 `beam_size` hypotheses of a sentence is extended by every token, the
@@ -31,6 +32,7 @@ from keras import ops
 
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.models._seq2seq_model import PAD_ID
+from keras_attention.models._traced import jax_jit, tf_function
 
 _NEGATIVE = -1e9  # a log-probability no real hypothesis reaches
 
@@ -121,15 +123,15 @@ def _compiled(model, beam_size, length_penalty, batch_size):
             source = ops.convert_to_tensor(source, "int32")
             return _search(model, source, beam_size, float(length_penalty))
 
-        if keras.backend.backend() == "tensorflow":
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
             import tensorflow as tf
 
             spec = tf.TensorSpec((batch_size, model.source_length), tf.int32)
-            search = tf.function(
-                search, input_signature=[spec], jit_compile=True, reduce_retracing=True
-            )
-        # Elsewhere `ops.while_loop` is JAX's compiled `lax.while_loop`, or a
-        # Python loop on PyTorch.
+            search = tf_function(model, search, input_signature=[spec], jit_compile=True)
+        elif backend == "jax":
+            search = jax_jit(model, search)
+        # On PyTorch `ops.while_loop` is a Python loop, run eagerly.
         cache[key] = search
     return cache[key]
 

@@ -15,7 +15,9 @@ provides, the same ones in Keras and on the device:
 
 This base turns them into the `encode` / `decode_step` export signatures
 (export/metadata.py describes the convention), into greedy decoding in
-Keras, and into representative data for int8 calibration.
+Keras, and into representative data for int8 calibration. Decoding in
+Keras encodes through `_encode_in_keras`, the same states as `_encode`,
+which a subclass may compute in a form that compiles faster.
 
 Shapes: `B` batch, `S` source length, `T` target length, `V` target
 vocabulary.
@@ -211,10 +213,16 @@ class _Seq2SeqModel(keras.Model):
             )
         return source.astype("int32")
 
+    def _encode_in_keras(self, source):
+        """`_encode` for decoding in Keras (greedy and beam search): the
+        same states; a subclass may compute them in a form that traces and
+        compiles faster than the exported one."""
+        return self._encode(source)
+
     def _step_functions(self):
-        """`(encode, decode_step)` for decoding in Keras: `_encode` and
-        `_decode_step`, traced once per model and shape where the backend
-        traces.
+        """`(encode, decode_step)` for decoding in Keras: `_encode_in_keras`
+        as it is, and `_decode_step` traced once per model and shape where
+        the backend traces.
 
         Eagerly, every op of every step is dispatched from Python (a step of
         the tour's Transformer: about 50 ms on 2 cores on TensorFlow), and
@@ -226,20 +234,22 @@ class _Seq2SeqModel(keras.Model):
         - JAX: a `jax.jit` of the stateless step, given the variables'
           current values (`keras.StatelessScope`), so training between two
           decodings is seen;
-        - PyTorch runs them eagerly.
+        - PyTorch runs it eagerly.
+
+        The encoder runs once per batch, eagerly: tracing it would cost more
+        than it saves (RNNSeq2Seq's exported encoder, unrolled over the
+        source: about a second on TensorFlow).
         """
         backend = keras.backend.backend()
         if backend not in ("tensorflow", "jax"):
-            return self._encode, self._decode_step
-        functions = self.__dict__.get("_traced_step_functions")
-        if functions is None:
+            return self._encode_in_keras, self._decode_step
+        decode_step = self.__dict__.get("_traced_decode_step")
+        if decode_step is None:
             trace = tf_function if backend == "tensorflow" else jax_jit
-            functions = tuple(
-                trace(self, function) for function in (self._encode, self._decode_step)
-            )
+            decode_step = trace(self, self._decode_step)
             # Held outside Keras's attribute tracking, like beam search's.
-            self.__dict__["_traced_step_functions"] = functions
-        return functions
+            self.__dict__["_traced_decode_step"] = decode_step
+        return self._encode_in_keras, decode_step
 
     def _greedy(self, source, on_step=None):
         """Greedy decoding of `source` `[B, S]` through `_encode` and `_decode_step`.
@@ -279,8 +289,9 @@ class _Seq2SeqModel(keras.Model):
     def greedy_decode(self, source_ids, batch_size=256):
         """Greedy decoding in Keras, one target step at a time.
 
-        It runs exactly the `encode` and `decode_step` functions that
-        `export_signatures` exports, so a device decoding the exported model
+        It runs the computation that `export_signatures` exports (the same
+        `decode_step`; the same encoder, which RNNSeq2Seq exports unrolled
+        and runs here in a loop), so a device decoding the exported model
         (e.g. `edge_demo`'s `EdgeModel.greedy_decode`) must produce the same
         tokens. Each step feeds back the argmax; a row stops at `end_id`,
         decoding stops when every row has, or after `target_length` steps.

@@ -1,7 +1,7 @@
 """Batched, XLA-compiled greedy and beam-search decoding for the seq2seq models.
 
 `beam_search` decodes with a model's own `encode` / `decode_step` functions
-(the ones it exports): the Transformer's static-shape key/value cache and
+(the computation it exports; `_Seq2SeqModel._encode_in_keras`): the Transformer's static-shape key/value cache and
 the RNNs' decoder state are simply states, carried from step to step and
 reordered when beams swap. The whole search for a batch is one
 `keras.ops.while_loop` with static shapes: on the TensorFlow backend a
@@ -46,7 +46,7 @@ def _search(model, source, beam_size, alpha):
     k, steps = beam_size, model.target_length
     batch = ops.shape(source)[0]
     flat = batch * k
-    states = model._encode(source)
+    states = model._encode_in_keras(source)
     # Every state has the batch first: repeat each sentence's for its beams.
     states = {
         name: ops.repeat(value, k, axis=0) for name, value in states.items()

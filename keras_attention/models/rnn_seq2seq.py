@@ -264,8 +264,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
             outputs = self.decoder(embedded, initial_state=state)  # [B, T, units]
         return self.readout(self.output_dropout(outputs))  # [B, T, V]
 
-    def _encode(self, source):
-        values, state, mask = self._encoder_outputs(source, unroll=True)
+    def _encode(self, source, unroll=True):
+        # Exported unrolled: TF 2.21's calibrated conversion crashes on the
+        # encoder's While loop.
+        values, state, mask = self._encoder_outputs(source, unroll=unroll)
         if not self.attention:
             return {"state": state}
         return {
@@ -274,6 +276,12 @@ class RNNSeq2Seq(_Seq2SeqModel):
             "keys": self.decoder.cell.precompute_keys(values),  # [B, S, U]
             "source_mask": ops.cast(mask, "float32"),  # [B, S]
         }
+
+    def _encode_in_keras(self, source):
+        # The same cells and states with the encoder in a loop: the compiled
+        # beam search of RNNsearch (S = 20) compiles in 1.2 s rather than the
+        # unrolled form's 3.3 s.
+        return self._encode(source, unroll=False)
 
     def _decode_step(self, token, step, inputs):
         # The recurrence carries the position itself; `step` is part of the

@@ -9,6 +9,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 import edge_demo
+from edge_demo.recurrent import copy_inputs
 import keras_attention_export as export
 from keras_attention.data import ntm_tasks
 from keras_attention.layers.ntm_cell import NTMCell
@@ -196,7 +197,7 @@ def test_step_signature_round_trip_equals_keras_in_float32(tmp_path):
     stepped = device.run_steps(inputs[0])
     np.testing.assert_allclose(stepped.outputs, logits, atol=1e-6, rtol=0)
     np.testing.assert_array_equal(
-        edge_demo.runtime.copy_inputs(inputs[0, :5, :BITS]), inputs[0]
+        copy_inputs(inputs[0, :5, :BITS]), inputs[0]
     )
 
 

@@ -4,17 +4,18 @@ import os
 collect_ignore = ["gnn"]  # run by tests/test_tfgnn.py in its own process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tests.commands import FAST_COMPILE_FLAG  # noqa: E402  (no TensorFlow)
+from tests.commands import FAST_COMPILE_FLAGS  # noqa: E402  (no TensorFlow)
 # XLA compiles hundreds of small programs here (every `jit_compile=True`
-# fit, every compiled search); without LLVM's optimisation passes each
-# compiles faster (test_translation_models.py: a sixth less CPU time) and
-# runs slower (a Neural Turing Machine step: about 3x), so the few tests that
-# train for many steps run in a subprocess without it
-# (`tests.commands.optimized_xla_environment`). Set before TensorFlow's
-# first import; the tests' other subprocesses inherit it.
-if FAST_COMPILE_FLAG not in os.environ.get("XLA_FLAGS", ""):
+# fit, every compiled search); with FAST_COMPILE_FLAGS each compiles faster
+# (test_translation_models.py: a sixth less CPU time without LLVM's
+# optimisation passes) and runs slower (a Neural Turing Machine step: about
+# 3x), so the quick tour, which trains for hundreds of steps, runs in a
+# subprocess without them (`tests.commands.optimized_xla_environment`).
+# Set before TensorFlow's first import; the tests' other subprocesses
+# inherit them.
+if FAST_COMPILE_FLAGS not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " " + FAST_COMPILE_FLAG
+        os.environ.get("XLA_FLAGS", "") + " " + FAST_COMPILE_FLAGS
     ).strip()
 
 import keras  # noqa: E402
@@ -25,8 +26,8 @@ import pytest  # noqa: E402
 # loadfile --no-loadscope-reorder` (the README's command), no worker starts a
 # long file while the other one runs out of work.
 SLOW_FIRST = [
-    "test_backend_jax.py",
     "test_tour.py",
+    "test_backend_jax.py",
     "test_backend_torch.py",
     "test_translation_models.py",
     "test_translation_report.py",

@@ -29,7 +29,7 @@ from keras import ops
 from keras.src.layers.layer import BackendLayer
 
 from keras_attention.layers._validation import check_positive_int
-from keras_attention.models._traced import jax_jit, tf_function
+from keras_attention.models._traced import traced
 from keras_attention.models.signature import Signature, TensorSpec
 
 PAD_ID = 0
@@ -240,13 +240,9 @@ class _Seq2SeqModel(keras.Model):
         than it saves (RNNSeq2Seq's exported encoder, unrolled over the
         source: about a second on TensorFlow).
         """
-        backend = keras.backend.backend()
-        if backend not in ("tensorflow", "jax"):
-            return self._encode_in_keras, self._decode_step
         decode_step = self.__dict__.get("_traced_decode_step")
         if decode_step is None:
-            trace = tf_function if backend == "tensorflow" else jax_jit
-            decode_step = trace(self, self._decode_step)
+            decode_step = traced(self, self._decode_step)
             # Held outside Keras's attribute tracking, like beam search's.
             self.__dict__["_traced_decode_step"] = decode_step
         return self._encode_in_keras, decode_step
@@ -351,4 +347,3 @@ class _Seq2SeqModel(keras.Model):
 
             self._greedy(chunk, on_step=record)
         return {"encode": encode, "decode_step": steps}
-

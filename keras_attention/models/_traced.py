@@ -1,23 +1,31 @@
 """Model functions traced for the backend that runs them (private).
 
-Decoding calls a model's `_encode` and `_decode_step` (or a whole search)
-many times with the same shapes. Traced once, each call runs one program
-that reads the model's variables as they are at that call.
+Decoding calls a model's `_decode_step` (or a whole search) many times with
+the same shapes. Traced once, each call runs one program that reads the
+model's variables as they are at that call.
 """
 
 import keras
 
 
-def tf_function(model, function, **kwargs):
-    """`function` as a `tf.function` (`kwargs` go to it): it reads the
-    variables at each call."""
-    import tensorflow as tf
+def traced(model, function, **tf_function_kwargs):
+    """`function` traced for the current backend, reading `model`'s
+    variables at each call: a `tf.function` (`tf_function_kwargs` go to it)
+    on TensorFlow, a `jax.jit` on JAX, `function` itself on PyTorch."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-    # Straight-line code: no AutoGraph conversion (it costs tracing time).
-    return tf.function(function, reduce_retracing=True, autograph=False, **kwargs)
+        # Straight-line code: no AutoGraph conversion (it costs tracing time).
+        return tf.function(
+            function, reduce_retracing=True, autograph=False, **tf_function_kwargs
+        )
+    if backend == "jax":
+        return _jax_jit(model, function)
+    return function
 
 
-def jax_jit(model, function):
+def _jax_jit(model, function):
     """`function` compiled by `jax.jit`, with `model`'s variables as inputs.
 
     A jitted function would keep the variables' values of its first trace

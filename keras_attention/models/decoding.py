@@ -1,12 +1,12 @@
 """Batched, XLA-compiled greedy and beam-search decoding for the seq2seq models.
 
 `beam_search` decodes with a model's own `encode` / `decode_step` functions
-(the computation it exports; `_Seq2SeqModel._encode_in_keras`): the Transformer's static-shape key/value cache and
-the RNNs' decoder state are simply states, carried from step to step and
-reordered when beams swap. The whole search for a batch is one
-`keras.ops.while_loop` with static shapes: on the TensorFlow backend a
-`tf.function(jit_compile=True)` compiled once per model, batch size and beam
-size; on JAX a `jax.jit` of the same, with the model's variables as inputs;
+(the computation it exports; `_Seq2SeqModel._encode_in_keras`): the
+Transformer's static-shape key/value cache and the RNNs' decoder state are
+simply states, carried from step to step and reordered when beams swap.
+The whole search for a batch is one `keras.ops.while_loop` with static
+shapes: on the TensorFlow backend a `tf.function(jit_compile=True)`
+compiled once per model, batch size and beam size; on JAX a `jax.jit` of the same, with the model's variables as inputs;
 on PyTorch a Python loop.
 
 Search (as in Wu et al. 2016, GNMT, and most toolkits since): each of the
@@ -32,7 +32,7 @@ from keras import ops
 
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.models._seq2seq_model import PAD_ID
-from keras_attention.models._traced import jax_jit, tf_function
+from keras_attention.models._traced import traced
 
 _NEGATIVE = -1e9  # a log-probability no real hypothesis reaches
 
@@ -123,16 +123,14 @@ def _compiled(model, beam_size, length_penalty, batch_size):
             source = ops.convert_to_tensor(source, "int32")
             return _search(model, source, beam_size, float(length_penalty))
 
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
+        tf_function_kwargs = {}
+        if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             spec = tf.TensorSpec((batch_size, model.source_length), tf.int32)
-            search = tf_function(model, search, input_signature=[spec], jit_compile=True)
-        elif backend == "jax":
-            search = jax_jit(model, search)
+            tf_function_kwargs = dict(input_signature=[spec], jit_compile=True)
         # On PyTorch `ops.while_loop` is a Python loop, run eagerly.
-        cache[key] = search
+        cache[key] = traced(model, search, **tf_function_kwargs)
     return cache[key]
 
 

@@ -6,8 +6,8 @@ Transformer's static-shape key/value cache and the RNNs' decoder state are
 simply states, carried from step to step and reordered when beams swap.
 The whole search for a batch is one `keras.ops.while_loop` with static
 shapes: on the TensorFlow backend a `tf.function(jit_compile=True)`
-compiled once per model, batch size and beam size; on JAX a `jax.jit` of the same, with the model's variables as inputs;
-on PyTorch a Python loop.
+compiled once per model, batch size and beam size; on JAX a `jax.jit` of
+the same, with the model's variables as inputs; on PyTorch a Python loop.
 
 Search (as in Wu et al. 2016, GNMT, and most toolkits since): each of the
 `beam_size` hypotheses of a sentence is extended by every token, the

@@ -3,10 +3,12 @@
 The query, key, value, gate and output projections are
 `keras.layers.EinsumDense` sublayers, as in `keras.layers.MultiHeadAttention`:
 that gives LoRA (`enable_lora`), int8 weights (`quantize("int8")`) and inputs
-of any rank the way Keras has them. Two things are ours: each kernel is drawn
-as the matrix it acts as (`MatrixInitializer`), and attention over any axes
-runs as attention over one flattened axis (`to_sequences`,
-`from_sequences`), so one score computation serves every rank.
+of any rank the way Keras has them. Three things are ours: each kernel is
+drawn as the matrix it acts as (`MatrixInitializer`), a projection runs as one
+matrix product on flattened axes rather than an einsum (`Projection`), and
+attention over any axes runs as attention over one flattened axis
+(`to_sequences`, `from_sequences`), so one score computation serves every
+rank.
 """
 
 import math
@@ -44,6 +46,50 @@ class MatrixInitializer(keras.initializers.Initializer):
         }
 
 
+class Projection(keras.layers.EinsumDense):
+    """An `EinsumDense` that contracts its trailing axes with one matmul.
+
+    Every projection here contracts the input's last `bound` axes with the
+    kernel's first ones, so it is the product of two matrices,
+    `[N, prod(bound)] @ [prod(bound), prod(made)]`, once the other axes are
+    flattened. TensorFlow runs that faster than the einsum, whose gradient
+    is two more einsums: `bench/attention.py`'s layer, forward and backward,
+    spent 18% more time on eager TensorFlow and 4% more under XLA with
+    Keras's einsum. Weights, LoRA (through `kernel`) and the quantized
+    calls (`quantized_call`, Keras's own) are EinsumDense's.
+    """
+
+    def __init__(self, equation, bound, **kwargs):
+        super().__init__(equation, **kwargs)
+        self.bound = bound
+
+    def call(self, inputs, training=None):
+        kernel = self.kernel
+        bound_shape = kernel.shape[: self.bound]
+        made_shape = kernel.shape[self.bound :]
+        shape = ops.shape(inputs)
+        free_shape = list(shape[: len(inputs.shape) - self.bound])
+        x = ops.matmul(
+            ops.reshape(inputs, (-1, math.prod(bound_shape))),
+            ops.reshape(kernel, (math.prod(bound_shape), math.prod(made_shape))),
+        )
+        if self.bias is not None:
+            # Bias axes are the made axes (`projection_equation`), flattened.
+            x = ops.add(x, ops.reshape(self.bias, (-1,)))
+        x = ops.reshape(x, free_shape + list(made_shape))
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # EinsumDense refuses subclasses, which may change the math; this one
+        # changes only the float call, and the quantized calls are its own.
+        super().quantize(mode, type_check=False, config=config)
+
+    def get_config(self):
+        return {**super().get_config(), "bound": self.bound}
+
+
 def projection_equation(free_dims, bound_dims, output_dims):
     """EinsumDense's equation and bias axes for one projection.
 
@@ -67,8 +113,9 @@ def make_projection(layer, name, rank, bound, sizes, salt, activation=None):
     kernel's drawn as the matrix it is.
     """
     equation, bias_axes = projection_equation(rank - 1, bound, len(sizes))
-    projection = keras.layers.EinsumDense(
+    projection = Projection(
         equation,
+        bound,
         output_shape=[None] * (rank - 2) + list(sizes),
         bias_axes=bias_axes if layer.use_bias else None,
         activation=activation,

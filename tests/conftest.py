@@ -20,6 +20,19 @@ if FAST_COMPILE_FLAGS not in os.environ.get("XLA_FLAGS", ""):
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests (Hypothesis): the same examples on every run, so that CI
+# cannot pass or fail by the draw; no deadline, since a layer's first call
+# traces; no example database written into the checkout.
+settings.register_profile(
+    "suite",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("suite")
 
 # The slowest test files, slowest first (seconds on the 2-core machine, from
 # `--durations`). They run first so that, under `pytest -n auto --dist

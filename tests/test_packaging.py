@@ -219,3 +219,14 @@ def test_the_tflite_export_needs_only_the_export_extra(tmp_path):
                        600, cwd=tmp_path)
     assert done.returncode == 0, output
     assert "int8 max error" in done.stdout and "loaded: []" in done.stdout, output
+
+
+def test_no_layer_file_is_over_400_lines():
+    # Issue 15: one job per class, and no layer module a reader must page
+    # through; the attention core sits at the limit.
+    long_files = {
+        path.name: lines
+        for path in sorted((REPO / "keras_attention" / "layers").glob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long_files, f"layer files over 400 lines: {long_files}"

@@ -191,6 +191,19 @@ def sparse_edges(edges, num_nodes, add_self_loops):
     )
 
 
+def zero_masked(features, node_mask):
+    """`features` `[B, N, ...]` with the rows of padding nodes (`node_mask`
+    `[B, N]` false) set to 0, selected rather than multiplied, so a NaN or
+    inf in a padding node never reaches a real one through a 0 weight
+    (`0 * NaN` is NaN). `node_mask` None: `features` unchanged."""
+    if node_mask is None:
+        return features
+    valid = ops.cast(node_mask, "bool")
+    for _ in range(len(features.shape) - 2):
+        valid = valid[..., None]  # [B, N, 1, ...]
+    return ops.where(valid, features, ops.zeros((), features.dtype))
+
+
 def self_loop_mask(num_nodes):
     """Boolean `[N, N]`, true on the diagonal."""
     index = ops.arange(num_nodes, dtype="int32")
@@ -207,10 +220,11 @@ def sparse_loop_features(edge_features, receivers, keep, num_nodes):
     edge_features `[E, Fe]`, receivers `[E]` int32, keep `[E]` float32 (0
     for an edge that does not count).
     """
-    features = ops.cast(edge_features, "float32")
-    total = ops.segment_sum(
-        features * keep[:, None], receivers, num_segments=num_nodes
-    )  # [N, Fe]
+    # Selected, not multiplied: a dropped edge's NaN must not reach the mean.
+    features = ops.where(
+        keep[:, None] > 0, ops.cast(edge_features, "float32"), 0.0
+    )  # [E, Fe]
+    total = ops.segment_sum(features, receivers, num_segments=num_nodes)  # [N, Fe]
     count = ops.segment_sum(keep, receivers, num_segments=num_nodes)  # [N]
     return total / ops.maximum(count, 1.0)[:, None]
 
@@ -220,9 +234,11 @@ def dense_loop_features(edge_features, incoming):
     by the mean over the node's other incoming edges (`incoming` `[B, N, N]`
     bool, row = receiver)."""
     features = ops.cast(edge_features, "float32")
-    weights = ops.cast(incoming, "float32")  # [B, N, N]
-    total = ops.sum(weights[..., None] * features, axis=2)  # [B, N, Fe]
-    count = ops.sum(weights, axis=2)[..., None]  # [B, N, 1]
+    # Selected, not multiplied: a non-edge's (or padding node's) NaN stays out.
+    total = ops.sum(
+        ops.where(incoming[..., None], features, 0.0), axis=2
+    )  # [B, N, Fe]
+    count = ops.sum(ops.cast(incoming, "float32"), axis=2)[..., None]  # [B, N, 1]
     mean = total / ops.maximum(count, 1.0)
     num_nodes = static_or_dynamic(edge_features, 1)
     diagonal = self_loop_mask(num_nodes)[None, :, :, None]
@@ -234,7 +250,10 @@ def segment_softmax(scores, segment_ids, num_segments, keep=None):
 
     Each segment's max is subtracted before `exp`; entries with `keep == 0`
     get weight 0, and a segment with no kept entry gets none (its sum is
-    guarded, so nothing divides by zero).
+    guarded, so nothing divides by zero). A dropped entry is selected
+    away, never multiplied by 0, so a NaN or inf score there (from a
+    padding node's features) cannot reach a kept one; and nothing reduces
+    over all of `scores`, so `E = 0` gives an empty result.
 
     Args:
         scores: `[E, ...]` logits of any float dtype.
@@ -246,16 +265,28 @@ def segment_softmax(scores, segment_ids, num_segments, keep=None):
         float32 weights shaped like `scores`.
     """
     scores = ops.cast(scores, "float32")
+    kept = None
     if keep is not None:
-        keep = ops.reshape(keep, (-1,) + (1,) * (len(scores.shape) - 1))
-        # A dropped entry gets the smallest score, which cannot raise any
-        # segment's max; its weight is zeroed after exp.
-        scores = ops.where(keep > 0, scores, ops.stop_gradient(ops.min(scores)))
-    maxima = ops.segment_max(scores, segment_ids, num_segments=num_segments)
+        kept = ops.reshape(keep > 0, (-1,) + (1,) * (len(scores.shape) - 1))
+        # A dropped entry scores 0 and counts for no segment's max: segments
+        # are shifted by the max of their kept entries only (an all-dropped
+        # segment by 0), so every shifted score that is kept is <= 0.
+        scores = ops.where(kept, scores, 0.0)
+        count = ops.segment_sum(
+            ops.cast(kept, "float32"), segment_ids, num_segments=num_segments
+        )  # [S, 1...]
+        maxima = ops.segment_max(
+            ops.where(kept, scores, float("-inf")),
+            segment_ids,
+            num_segments=num_segments,
+        )  # [S, ...], -inf (or the lowest float) where nothing is kept
+        maxima = ops.where(count > 0, maxima, 0.0)
+    else:
+        maxima = ops.segment_max(scores, segment_ids, num_segments=num_segments)
     shifted = scores - ops.stop_gradient(ops.take(maxima, segment_ids, axis=0))
     numerators = ops.exp(shifted)
-    if keep is not None:
-        numerators = numerators * keep
+    if kept is not None:
+        numerators = ops.where(kept, numerators, 0.0)
     sums = ops.segment_sum(numerators, segment_ids, num_segments=num_segments)
     # A segment's sum is at least 1 (exp(0) at its max) unless nothing in
     # it is kept; then every numerator is 0 and so is the weight.

@@ -24,6 +24,7 @@ from keras_attention.layers._graph import (
     sparse_edges,
     sparse_loop_features,
     static_or_dynamic,
+    zero_masked,
 )
 from keras_attention.layers._masking import masked_softmax
 
@@ -197,10 +198,21 @@ def dense_pass(layer, node_features, adjacency, edge_features, node_mask, traini
     an adjacency `[B, N, N]` (row = receiver); padding nodes output zeros."""
     batch = ops.shape(node_features)[0]
     num_nodes = static_or_dynamic(node_features, 1)
+    if num_nodes == 0:
+        # No node, nothing to attend over: the masked softmax would reduce
+        # over an empty axis.
+        width = layer.num_heads * layer.units if layer.concat_heads else layer.units
+        return (
+            ops.zeros((batch, 0, width), layer.compute_dtype),
+            ops.zeros((batch, layer.num_heads, 0, 0), layer.compute_dtype),
+        )
     connected = ops.cast(adjacency, "bool")  # [B, N, N], row = receiver
     diagonal = self_loop_mask(num_nodes)[None]  # [1, N, N]
     if node_mask is not None:
         node_mask = ops.cast(node_mask, "bool")
+        # A padding node's features are selected away before anything
+        # reads them: a 0 weight times its NaN would still be NaN.
+        node_features = zero_masked(node_features, node_mask)  # [B, N, F]
         pairs = ops.logical_and(node_mask[:, :, None], node_mask[:, None, :])
         connected = ops.logical_and(connected, pairs)
     if edge_features is not None and layer.add_self_loops:
@@ -213,6 +225,12 @@ def dense_pass(layer, node_features, adjacency, edge_features, node_mask, traini
         if node_mask is not None:
             loops = ops.logical_and(loops, node_mask[:, :, None])
         connected = ops.logical_or(connected, loops)
+    if edge_features is not None:
+        # Non-edges and padding pairs score nothing: select their features
+        # away so that a NaN there never reaches the softmax.
+        edge_features = ops.where(
+            connected[..., None], edge_features, ops.zeros((), edge_features.dtype)
+        )  # [B, N, N, Fe]
 
     inputs = layer._input_dropout(node_features, training=training)
     projected = ops.matmul(inputs, layer.kernel)  # [B, N, H*U]

@@ -13,6 +13,7 @@ from keras_attention.layers._graph import (
     self_loop_mask,
     sparse_edges,
     static_or_dynamic,
+    zero_masked,
 )
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._validation import (
@@ -216,7 +217,8 @@ class GraphConvolution(keras.layers.Layer):
             given = ops.cast(edge_weight, "float32")
             if self.add_self_loops:
                 given = ops.concatenate([given, ops.ones((num_nodes,), "float32")])
-            weights = weights * given
+            # Selected: a dropped edge's NaN weight must not count.
+            weights = ops.where(weights > 0, given, 0.0)
         # Degrees and normalisation in float32 whatever the compute dtype.
         degree = ops.segment_sum(weights, receivers, num_segments=num_nodes)  # [N]
         scale = _inverse_sqrt(degree)
@@ -235,9 +237,12 @@ class GraphConvolution(keras.layers.Layer):
         if self.add_self_loops:
             weights = ops.where(self_loop_mask(num_nodes)[None], 1.0, weights)
         if node_mask is not None:
+            # Selected, not multiplied: a padding node's NaN (in its
+            # features or its adjacency entries) would survive a 0 weight.
             node_mask = ops.cast(node_mask, "bool")
-            valid = ops.cast(node_mask, "float32")
-            weights = weights * valid[:, :, None] * valid[:, None, :]
+            pairs = ops.logical_and(node_mask[:, :, None], node_mask[:, None, :])
+            weights = ops.where(pairs, weights, 0.0)
+            projected = zero_masked(projected, node_mask)  # [B, N, U]
         scale = _inverse_sqrt(ops.sum(weights, axis=-1))  # [B, N]
         norm = scale[:, :, None] * weights * scale[:, None, :]  # [B, N, N]
         outputs = self._finish(

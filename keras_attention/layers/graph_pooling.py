@@ -80,18 +80,30 @@ class GraphPooling(keras.layers.Layer):
         return pooled, any_bad
 
     def _pool_padded(self, features, mask):
+        if features.shape[1] == 0:
+            # No node in any graph: zeros, as for an all-masked graph (a
+            # reduction over the empty axis would be NaN or refused).
+            return ops.zeros((ops.shape(features)[0], features.shape[2]), "float32")
         if mask is None:
-            reduce = {"mean": ops.mean, "sum": ops.sum, "max": ops.max}[self.mode]
-            return reduce(features, axis=1)  # [B, F]
+            if self.mode == "max":
+                return ops.max(features, axis=1)  # [B, F]
+            pooled = ops.sum(features, axis=1)  # [B, F]
+            if self.mode == "mean":
+                pooled = pooled / ops.cast(ops.shape(features)[1], "float32")
+            return pooled
         valid = ops.cast(mask, "bool")[:, :, None]  # [B, N, 1]
         count = ops.sum(ops.cast(valid, "float32"), axis=1)  # [B, 1]
+        # Padding nodes are selected away first, never multiplied by 0: a
+        # NaN there must not reach the graph's vector.
+        features = ops.where(valid, features, 0.0)  # [B, N, F]
         if self.mode == "max":
-            # Padding takes the row's smallest value, which no max can miss;
-            # an infinite fill would break an int8 model's calibration.
+            # Padding takes the row's smallest value (0 or below), which no
+            # max can miss; an infinite fill would break an int8 model's
+            # calibration.
             lowest = ops.stop_gradient(ops.min(features, axis=1, keepdims=True))
             pooled = ops.max(ops.where(valid, features, lowest), axis=1)
             return ops.where(count > 0, pooled, 0.0)
-        pooled = ops.sum(ops.where(valid, features, 0.0), axis=1)
+        pooled = ops.sum(features, axis=1)
         if self.mode == "mean":
             pooled = pooled / ops.maximum(count, 1.0)
         return pooled

@@ -4,6 +4,8 @@ import argparse
 import io
 import os
 import sys
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -12,6 +14,8 @@ from edge_demo.errors import EdgeModelError
 from edge_demo.files import write_atomically
 from edge_demo.loading import load
 from edge_demo.quiet import quiet_logs
+from edge_demo.recurrent import MAX_COPY_LENGTH
+from edge_demo.seq2seq import check_text
 
 DESCRIPTION = """\
 Run a model exported by keras-attention on this machine with the LiteRT
@@ -63,6 +67,15 @@ def _positive_int(text):
     return value
 
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a non-negative int, received {text}"
+        )
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m edge_demo",
@@ -99,7 +112,7 @@ def _parser():
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=_non_negative_int,
         default=0,
         help="copy models: seed of the random sequence (default 0)",
     )
@@ -148,6 +161,7 @@ def _ms(stats):
 def _seq2seq(model, args):
     if args.text is None:
         raise EdgeModelError(f"{model.model_path} is a seq2seq model: give --text")
+    check_text(args.text, "--text")
     source = model.text_to_ids(args.text)
     decoded = model.greedy_decode(source)  # also the untimed warm-up
     runs = [model.greedy_decode(source) for _ in range(args.runs)]
@@ -166,6 +180,7 @@ def _seq2seq(model, args):
 def _translation(model, args):
     if args.text is None:
         raise EdgeModelError(f"{model.model_path} is a translation model: give --text")
+    check_text(args.text, "--text")
     translated = model.translate(args.text)  # also the untimed warm-up
     runs = [model.translate(args.text) for _ in range(args.runs)]
     steps = [ms for run in runs for ms in run.step_ms]
@@ -184,18 +199,56 @@ def _translation(model, args):
     return lines
 
 
+def _load(path, what):
+    """A .npy file's array, or a .npz file's arrays by name; numpy tells
+    the two apart by their content, whatever the file's name."""
+    try:
+        loaded = np.load(path)  # allow_pickle=False: no code runs from a file
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                return {name: loaded[name] for name in loaded.files}
+        return loaded
+    except (
+        OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error
+    ) as e:
+        reason = " ".join(str(e).split())
+        raise EdgeModelError(f"{path}: cannot read {what} ({reason})") from None
+
+
 def _read_inputs(path, names):
-    if not path.endswith(".npz") and len(names) != 1:
+    archive = path.endswith(".npz")
+    if not archive and len(names) != 1:
         raise EdgeModelError(
             f"{path}: the model takes inputs {names}; give them by name in a .npz"
         )
-    try:
-        if path.endswith(".npz"):
-            with np.load(path) as archive:
-                return {name: archive[name] for name in archive.files}
-        return {names[0]: np.load(path)}
-    except (OSError, ValueError) as e:
-        raise EdgeModelError(f"{path}: cannot read inputs ({e})") from None
+    loaded = _load(path, "inputs")
+    if archive != isinstance(loaded, dict):
+        found = "a .npz archive" if isinstance(loaded, dict) else "a single .npy array"
+        wanted = "a .npz archive of arrays by input name" if archive else "a .npy array"
+        raise EdgeModelError(f"{path}: expected {wanted}, found {found}")
+    return loaded if archive else {names[0]: loaded}
+
+
+def _check_node_labels(truth, path, nodes, classes):
+    """A node classifier's true labels: one int per node, -1 for unknown."""
+    truth = np.asarray(truth).reshape(-1)
+    if truth.shape != (nodes,):
+        raise EdgeModelError(
+            f"{path}: 'labels' must hold one label per node "
+            f"({nodes}), received shape {truth.shape}"
+        )
+    if truth.dtype.kind not in "iu":
+        raise EdgeModelError(
+            f"{path}: 'labels' must be ints (-1 for unknown), received "
+            f"{truth.dtype.name}"
+        )
+    outside = truth[(truth < -1) | (truth >= classes)]
+    if outside.size:
+        raise EdgeModelError(
+            f"{path}: 'labels' must be in [-1, {classes}) (-1 for unknown), "
+            f"received {outside[:5].tolist()}"
+        )
+    return truth
 
 
 def _classification(model, args):
@@ -229,12 +282,7 @@ def _classification(model, args):
         for i, s in enumerate(scores)
     ]
     if truth is not None:
-        truth = np.asarray(truth).reshape(-1)
-        if truth.shape != (len(scores),):
-            raise EdgeModelError(
-                f"{args.inputs}: 'labels' must hold one label per node "
-                f"({len(scores)}), received shape {truth.shape}"
-            )
+        truth = _check_node_labels(truth, args.inputs, len(scores), len(labels))
         known = truth >= 0
         right = int(np.sum(np.argmax(scores, -1)[known] == truth[known]))
         lines.append(
@@ -254,6 +302,16 @@ def _arrays(model, args):
         )
     if args.out is not None and not args.out.endswith(".npz"):
         raise EdgeModelError(f"--out {args.out}: the outputs are written as a .npz file")
+    if args.out is not None:
+        for option, path in (
+            ("--inputs", args.inputs), ("the model", model.model_path),
+            ("the metadata", model.metadata_path),
+        ):
+            if _same_file(args.out, path):
+                raise EdgeModelError(
+                    f"--out {args.out} is {option} ({path}): the outputs never "
+                    "replace a file edge_demo reads; give another path"
+                )
     signature = args.signature or model.task.get("signature") or model.default_signature
     names = [t["name"] for t in model.spec(signature)["inputs"]]
     inputs = _read_inputs(args.inputs, names)
@@ -279,6 +337,15 @@ def _arrays(model, args):
     ]
 
 
+def _same_file(a, b):
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links too
+    except OSError:
+        return False  # one does not exist yet
+
+
 def _write_outputs(path, outputs):
     buffer = io.BytesIO()
     np.savez(buffer, **outputs)
@@ -298,12 +365,19 @@ def _copy_bits(model, args):
     if args.inputs is not None:
         if args.length is not None:
             raise EdgeModelError("give --inputs or --length, not both")
-        try:
-            bits = np.load(args.inputs)
-        except (OSError, ValueError) as e:
-            raise EdgeModelError(f"{args.inputs}: cannot read bits ({e})") from None
+        bits = _load(args.inputs, "bits")
+        if isinstance(bits, dict):
+            raise EdgeModelError(
+                f"{args.inputs}: expected a .npy array of bits [L, K], found a "
+                ".npz archive"
+            )
         return bits, f"from {args.inputs}"
     length = args.length or model.task.get("max_length", 8)
+    if length > MAX_COPY_LENGTH:
+        raise EdgeModelError(
+            f"--length must be at most {MAX_COPY_LENGTH} (a copy runs 2L + 1 "
+            f"steps), received --length {length}"
+        )
     bits = np.random.default_rng(args.seed).integers(0, 2, (length, num_bits))
     return bits, f"random, seed {args.seed}"
 

@@ -7,6 +7,7 @@ row; the outputs come back by name.
 
 import numpy as np
 
+from edge_demo.contract import check_finite
 from edge_demo.errors import EdgeModelError
 
 
@@ -27,8 +28,9 @@ def run_batches(model, signature, arrays):
         `(outputs by name, k)`.
 
     Raises:
-        EdgeModelError: naming a missing or unknown input, or an input
-            whose shape or dtype does not fit, with what was expected.
+        EdgeModelError: naming a missing or unknown input, an input whose
+            shape or dtype does not fit, with what was expected, or one
+            that holds NaN or an infinity, with its first index.
     """
     specs = {t["name"]: t for t in model.spec(signature)["inputs"]}
     where = f"{model.model_path}: signature {signature!r}"
@@ -49,6 +51,10 @@ def run_batches(model, signature, arrays):
             f"{where}: the inputs hold different numbers of batches "
             f"({', '.join(f'{n}: {k}' for n, k in sorted(batches.items()))})"
         )
+    for name in sorted(specs):
+        # Here, so that the index of a NaN is in the caller's array rather
+        # than in one batch of it.
+        check_finite(arrays[name], f"{where} input {name!r}")
     count = next(iter(batches.values()))
     if count == 1:
         return model.run(signature, **arrays), 1

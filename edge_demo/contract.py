@@ -45,6 +45,15 @@ not give back is memory (RNNsearch's encoder outputs, keys and source mask):
 read-only, the same arrays at every step, so a step neither copies it out
 nor quantizes it back.
 
+A `decode_step` state whose name holds `cache` (the Transformer's
+`self_attention_cache_{i}`, `[B, H, T, 2K]`) is a key/value cache of `T`
+slots, one per step: decoding runs at most `T` steps (`step_limit`), and a
+metadata's `max_target_length` may not ask for more. A model without one
+runs at most `MAX_STEPS`.
+
+The device checks every field it reads before it trusts it
+(`edge_demo.schema`); inputs must be finite (`check_finite`).
+
 Latency, on either side, is `latency`: untimed warm-up calls, then the
 median and 90th percentile of timed ones.
 """
@@ -55,12 +64,29 @@ import time
 
 import numpy as np
 
+from edge_demo.errors import EdgeModelError
+
 FORMAT = "keras-attention-edge"
 VERSION = 1
 
-# The fields the device needs, and their JSON types; `format` and `version`
-# are checked first, the rest of the schema is informative.
-REQUIRED_FIELDS = {"model_bytes": int, "model_sha256": str, "signatures": dict}
+# The fields every metadata has, and their JSON types; `edge_demo.schema`
+# checks each one's value too (`format` and `version` first).
+REQUIRED_FIELDS = {
+    "model_file": str,
+    "model_bytes": int,
+    "model_sha256": str,
+    "mode": str,
+    "signatures": dict,
+}
+
+# The export modes (`keras_attention_export.MODES`).
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+# The most steps a step-by-step model runs in one call when no cache bounds
+# it (an RNN decoder, a copy model's sequence): far beyond any model the
+# project exports (target lengths of tens of tokens), and a bound on what a
+# tampered metadata or a typo can make the device loop through.
+MAX_STEPS = 4096
 
 
 def metadata_path(model_path):
@@ -177,6 +203,43 @@ def dequantize(values, description):
         return values
     real = (np.asarray(values, np.float64) - q["zero_point"]) * q["scale"]
     return real.astype(np.float32)
+
+
+def step_limit(signatures):
+    """The most steps `decode_step` can run: the fewest slots of its
+    caches (see the module), else `MAX_STEPS`.
+
+    Args:
+        signatures: the metadata's `signatures`, with `decode_step`.
+    """
+    step = signatures["decode_step"]
+    given_back = {t["name"] for t in step["outputs"]}
+    slots = [
+        t["shape"][2]
+        for t in step["inputs"]
+        if "cache" in t["name"] and t["name"] in given_back and len(t["shape"]) >= 3
+    ]
+    return min(slots) if slots else MAX_STEPS
+
+
+def check_finite(values, where):
+    """Raise `EdgeModelError` if real `values` hold NaN or an infinity.
+
+    A quantized tensor would take NaN as some integer and a float model
+    would carry it into every output: either way a silently wrong result.
+    The message gives the first such value's index, e.g. `where: expected
+    finite values, received nan at [0, 3, 1]`.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = [int(i) for i in np.argwhere(bad)[0]]
+        raise EdgeModelError(
+            f"{where}: expected finite values, received {array[tuple(index)]} "
+            f"at {index} ({int(bad.sum())} of {array.size} not finite)"
+        )
 
 
 def latency(fn, runs=10, warmup=1):

@@ -12,15 +12,13 @@ import os
 from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.contract import (
-    FORMAT,
-    REQUIRED_FIELDS,
-    VERSION,
     describe_signatures,
     metadata_path as default_metadata_path,
     sha256_hex,
 )
 from edge_demo.errors import EdgeModelError
 from edge_demo.model import EdgeModel
+from edge_demo.schema import check_metadata, check_task
 
 
 def load(model_path, metadata_path=None, num_threads=1):
@@ -36,21 +34,30 @@ def load(model_path, metadata_path=None, num_threads=1):
 
     Raises:
         EdgeModelError: naming the file and what was expected and found, when
-            a file is missing, the metadata is unreadable, the model's size or
-            digest differs from the metadata's (a truncated or changed file),
-            LiteRT cannot load it, or its signatures differ from the
-            metadata's.
+            a file is missing or unreadable, the metadata is not JSON or a
+            field of it has the wrong type or range (`edge_demo.schema`),
+            the model's size or digest differs from the metadata's (a
+            truncated or changed file), LiteRT cannot load it, its
+            signatures differ from the metadata's, or the task's fields do
+            not fit them.
     """
     model_path = os.fspath(model_path)
     meta_path = os.fspath(metadata_path or default_metadata_path(model_path))
     if not os.path.isfile(model_path):
         raise EdgeModelError(f"{model_path}: model file not found")
     metadata = read_metadata(meta_path, model_path)
-    with open(model_path, "rb") as f:
-        content = f.read()
+    # The size first, from the folder: a huge or truncated file is told
+    # before it is read.
+    check_size(os.path.getsize(model_path), metadata, model_path, meta_path)
+    try:
+        with open(model_path, "rb") as f:
+            content = f.read()
+    except OSError as e:
+        raise EdgeModelError(f"{model_path}: cannot read the model ({e})") from None
     check_content(content, metadata, model_path, meta_path)
     try:
         interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        found = describe_signatures(interpreter)
     except (ValueError, RuntimeError) as e:
         raise EdgeModelError(
             f"{model_path}: LiteRT cannot load it as a model ({_one_line(e)})"
@@ -58,14 +65,15 @@ def load(model_path, metadata_path=None, num_threads=1):
     check_signatures(
         f"{model_path} does not match {meta_path}",
         expected=metadata["signatures"],
-        found=describe_signatures(interpreter),
+        found=found,
     )
+    check_task(metadata, meta_path)
     return EdgeModel(model_path, meta_path, metadata, interpreter)
 
 
 def read_metadata(path, model_path):
-    """The metadata at `path`, after checking its format, version and the
-    fields the device needs (`contract.REQUIRED_FIELDS`)."""
+    """The metadata at `path`, after checking its format, version and every
+    field of its own (`edge_demo.schema.check_metadata`)."""
     if not os.path.isfile(path):
         raise EdgeModelError(
             f"{path}: metadata file not found (the export writes it beside "
@@ -74,38 +82,31 @@ def read_metadata(path, model_path):
     try:
         with open(path, encoding="utf-8") as f:
             metadata = json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise EdgeModelError(f"{path}: metadata is not valid JSON ({e})") from None
-    found = (
-        (metadata.get("format"), metadata.get("version"))
-        if isinstance(metadata, dict)
-        else (type(metadata).__name__, None)
-    )
-    if found != (FORMAT, VERSION):
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise EdgeModelError(
-            f"{path}: expected metadata format {FORMAT!r} version {VERSION}, "
-            f"found format {found[0]!r} version {found[1]!r}"
+            f"{path}: metadata is not valid JSON ({_one_line(e)})"
+        ) from None
+    except OSError as e:
+        raise EdgeModelError(f"{path}: cannot read the metadata ({e})") from None
+    return check_metadata(metadata, path)
+
+
+def check_size(size, metadata, model_path, meta_path):
+    """The model file's size against the metadata's: it tells a truncated
+    copy apart from a changed one."""
+    expected = metadata["model_bytes"]
+    if size != expected:
+        what = "truncated" if size < expected else "too long"
+        raise EdgeModelError(
+            f"{model_path}: {size} bytes, expected {expected} "
+            f"(from {meta_path}): the file is {what}"
         )
-    wrong = [
-        key
-        for key, kind in REQUIRED_FIELDS.items()
-        if not isinstance(metadata.get(key), kind)
-    ]
-    if wrong:
-        raise EdgeModelError(f"{path}: metadata lacks or mistypes {', '.join(wrong)}")
-    return metadata
 
 
 def check_content(content, metadata, model_path, meta_path):
     """The model file's bytes against the metadata's size and digest."""
-    # Size first: it tells a truncated copy apart from a changed one.
-    expected = metadata["model_bytes"]
-    if len(content) != expected:
-        what = "truncated" if len(content) < expected else "too long"
-        raise EdgeModelError(
-            f"{model_path}: {len(content)} bytes, expected {expected} "
-            f"(from {meta_path}): the file is {what}"
-        )
+    # The file may have changed since its size was read.
+    check_size(len(content), metadata, model_path, meta_path)
     digest = sha256_hex(content)
     if digest != metadata["model_sha256"]:
         raise EdgeModelError(

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_demo import arrays as generic_arrays
 from edge_demo import recurrent, seq2seq, translation
-from edge_demo.contract import dequantize, quantize
+from edge_demo.contract import check_finite, dequantize, quantize
 from edge_demo.errors import EdgeModelError
 
 
@@ -145,8 +145,9 @@ def call_signature(runner, spec, inputs, where):
         `{output name: array}`, dequantized to float32 where quantized.
 
     Raises:
-        EdgeModelError: inputs missing or unknown, or an input whose shape or
-            dtype does not fit (see `prepare_input`).
+        EdgeModelError: inputs missing or unknown, an input whose shape or
+            dtype does not fit or that holds NaN or an infinity (see
+            `prepare_input`), or LiteRT failing to run the signature.
     """
     expected = {t["name"]: t for t in spec["inputs"]}
     if set(inputs) != set(expected):
@@ -157,7 +158,14 @@ def call_signature(runner, spec, inputs, where):
         name: prepare_input(expected[name], value, f"{where} input {name!r}")
         for name, value in inputs.items()
     }
-    outputs = runner(**feed)
+    try:
+        outputs = runner(**feed)
+    except (RuntimeError, ValueError) as e:
+        # The inputs fit the description: what is left is the model itself
+        # (a gather past a table's end, an op the runtime lacks).
+        raise EdgeModelError(
+            f"{where}: LiteRT failed to run it ({' '.join(str(e).split())})"
+        ) from None
     return {t["name"]: dequantize(outputs[t["name"]], t) for t in spec["outputs"]}
 
 
@@ -167,6 +175,8 @@ def prepare_input(description, value, where):
     A real value for a quantized tensor is quantized (`contract.quantize`);
     for any other tensor a value of the same kind at another width is cast
     (Python ints arrive as int64) as long as its values survive the cast.
+    Real values must be finite (`contract.check_finite`): NaN would become
+    some integer of a quantized tensor, and spread through a float one.
     """
     array = np.asarray(value)
     if list(array.shape) != description["shape"]:
@@ -174,6 +184,7 @@ def prepare_input(description, value, where):
             f"{where}: expected shape {description['shape']}, "
             f"received {list(array.shape)}"
         )
+    check_finite(array, where)
     dtype = np.dtype(description["dtype"])
     if description["quantization"] is not None:
         if array.dtype.kind not in "iuf":

@@ -14,8 +14,12 @@ import time
 
 import numpy as np
 
-from edge_demo.contract import ms_since
+from edge_demo.contract import MAX_STEPS, ms_since
 from edge_demo.errors import EdgeModelError
+
+# The longest sequence `copy_sequence` copies: `2L + 1` steps within
+# `contract.MAX_STEPS`.
+MAX_COPY_LENGTH = (MAX_STEPS - 1) // 2
 
 
 @dataclasses.dataclass
@@ -146,10 +150,10 @@ def copy_inputs(bits):
     steps of zeros, during which the model writes the copy.
     """
     bits = np.asarray(bits)
-    if bits.ndim != 2 or bits.shape[0] < 1:
+    if bits.ndim != 2 or not 1 <= bits.shape[0] <= MAX_COPY_LENGTH:
         raise EdgeModelError(
-            "a copy sequence must be an [L, K] array with L >= 1, "
-            f"received shape {list(bits.shape)}"
+            "a copy sequence must be an [L, K] array with 1 <= L <= "
+            f"{MAX_COPY_LENGTH}, received shape {list(bits.shape)}"
         )
     if not np.isin(bits, (0, 1)).all():
         raise EdgeModelError(

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from edge_demo.contract import ms_since
+from edge_demo.contract import ms_since, step_limit
 from edge_demo.errors import EdgeModelError
 
 
@@ -46,16 +46,35 @@ def greedy_decode(model, source_ids, max_length=None):
 
     Args:
         model: an `EdgeModel`.
-        source_ids: `[S]` or `[B, S]` token ids, padded to the model's `S`.
-        max_length: the most steps to run.
+        source_ids: `[S]` or `[B, S]` token ids, padded to the model's `S`,
+            each within the task's source vocabulary when it has one.
+        max_length: the most steps to run, at most what the model's cache
+            holds (`contract.step_limit`).
 
     Returns:
         A `Decoded`: tokens per row and the latency of each call.
+
+    Raises:
+        EdgeModelError: a `max_length` that is not a positive int or that
+            the model cannot run, or an id outside the source vocabulary.
     """
     task = model.task_fields("start_id", "end_id", "max_target_length")
-    max_length = task["max_target_length"] if max_length is None else max_length
+    limit = step_limit(model.metadata["signatures"])
+    if max_length is None:
+        max_length = task["max_target_length"]
+    elif (
+        isinstance(max_length, bool)
+        or not isinstance(max_length, (int, np.integer))
+        or not 1 <= max_length <= limit
+    ):
+        raise EdgeModelError(
+            f"max_length must be an int in [1, {limit}] (the most steps "
+            f"{model.model_path}'s decode_step can run), received "
+            f"max_length={max_length!r}"
+        )
     source = np.asarray(source_ids)
     source = source[None] if source.ndim == 1 else source
+    _check_source_ids(model, source)
     state_names = state_names_of(model)
     start = time.perf_counter()
     states = model.run("encode", source=source)
@@ -79,6 +98,38 @@ def greedy_decode(model, source_ids, max_length=None):
         token = next_ids[:, None].astype(np.int32)  # [B, 1]
         states.update({name: out[name] for name in state_names})
     return Decoded(tokens, encode_ms, step_ms)
+
+
+def _check_source_ids(model, source):
+    """Ids within the source vocabulary: the encoder's embedding would
+    otherwise read past its table (an error in LiteRT, or garbage)."""
+    vocabulary = model.task.get("source_vocabulary")
+    if source.dtype.kind not in "iu" or source.size == 0:
+        return  # the signature's check names the dtype or shape
+    size = len(vocabulary) if vocabulary is not None else None
+    bad = (source < 0) | (source >= size) if size is not None else source < 0
+    if bad.any():
+        index = [int(i) for i in np.argwhere(bad)[0]]
+        within = f"[0, {size})" if size is not None else ">= 0"
+        raise EdgeModelError(
+            f"source_ids must be ids in {within} (the source vocabulary of "
+            f"{model.metadata_path}), received {source[tuple(index)]} at {index}"
+        )
+
+
+def check_text(text, name="text"):
+    """Refuse text that is not a string, or holds nothing but whitespace:
+    the model would still decode it, to a plausible but made-up answer."""
+    if not isinstance(text, str):
+        raise EdgeModelError(
+            f"{name} must be a string, received {type(text).__name__} {text!r}"
+        )
+    if not text.strip():
+        what = "empty" if not text else "only whitespace"
+        raise EdgeModelError(
+            f"{name} is {what} (received {text!r}): give the text to decode"
+        )
+    return text
 
 
 def state_names_of(model):
@@ -112,8 +163,10 @@ def text_to_ids(model, text):
     """Character ids of `text` from `task["source_vocabulary"]`, `[1, S]`.
 
     Padded with `task["pad_id"]` (default 0) to the `encode` signature's
-    length; a character outside the vocabulary is an error naming it.
+    length; a character outside the vocabulary is an error naming it, and
+    so is text that is empty or only whitespace (`check_text`).
     """
+    check_text(text)
     vocabulary = model.task_fields("source_vocabulary")["source_vocabulary"]
     index = {token: i for i, token in enumerate(vocabulary) if len(token) == 1}
     unknown = sorted({c for c in text if c not in index})
@@ -137,4 +190,14 @@ def text_to_ids(model, text):
 def ids_to_text(model, ids):
     """The tokens of `task["target_vocabulary"]` for `ids`, joined."""
     vocabulary = model.task_fields("target_vocabulary")["target_vocabulary"]
+    array = np.asarray(ids).reshape(-1)
+    if array.size and array.dtype.kind not in "iu":
+        raise EdgeModelError(f"ids must be ints, received {array.dtype.name}")
+    ids = [int(i) for i in array]
+    outside = [i for i in ids if not 0 <= i < len(vocabulary)]
+    if outside:
+        raise EdgeModelError(
+            f"ids must be in [0, {len(vocabulary)}) (the target vocabulary of "
+            f"{model.metadata_path}), received {outside[:5]}"
+        )
     return "".join(vocabulary[i] for i in ids)

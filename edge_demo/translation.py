@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_demo.contract import sha256_hex
 from edge_demo.errors import EdgeModelError
-from edge_demo.seq2seq import greedy_decode, source_length
+from edge_demo.seq2seq import check_text, greedy_decode, source_length
 
 
 @dataclasses.dataclass
@@ -48,7 +48,13 @@ def translate(model, text, max_length=None):
 
     Returns:
         A `Translated`.
+
+    Raises:
+        EdgeModelError: text that is not a string or holds only whitespace
+            (the model would make up a sentence), or a tokenizer file that
+            is missing, changed, or does not fit the task's ids.
     """
+    check_text(text)
     source_tokenizer, target_tokenizer = tokenizers(model)
     end_id = model.task_fields("end_id")["end_id"]
     length = source_length(model)
@@ -102,5 +108,30 @@ def _processor(model, side):
             "the file was changed or belongs to another model"
         )
     processor = sentencepiece.SentencePieceProcessor()
-    processor.LoadFromSerializedProto(content)
+    try:
+        processor.LoadFromSerializedProto(content)
+    except RuntimeError as e:  # a digest that vouches for garbage
+        raise EdgeModelError(
+            f"{path}: SentencePiece cannot read it ({' '.join(str(e).split())})"
+        ) from None
+    _check_ids(model, side, processor.GetPieceSize())
     return processor
+
+
+def _check_ids(model, side, size):
+    """The task's ids within the vocabulary of the tokenizer that reads
+    them: the source ids (padding, the end id appended to a sentence), and
+    every id decode_step's logits can give, which the target decodes."""
+    if side == "source_tokenizer":
+        ids = {f"task.{name}": model.task.get(name, 0) for name in ("pad_id", "end_id")}
+    else:
+        (logits,) = [
+            t for t in model.spec("decode_step")["outputs"] if t["name"] == "logits"
+        ]
+        ids = {"the largest id of decode_step's logits": logits["shape"][-1] - 1}
+    for name, value in ids.items():
+        if value >= size:
+            raise EdgeModelError(
+                f"{model.metadata_path}: {name} must be below {size}, the size "
+                f"of the {side.replace('_', ' ')}'s vocabulary, received {value}"
+            )

@@ -24,8 +24,14 @@ Example:
 
 import gzip
 import os
+import zlib
 
-from keras_attention.data._download import default_cache_dir, download, fetch
+from keras_attention.data._download import (
+    check_gzip,
+    default_cache_dir,
+    download,
+    fetch,
+)
 
 MULTI30K_URL = (
     "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
@@ -35,6 +41,19 @@ MULTI30K_URL = (
 SPLITS = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
 LANGUAGES = ("de", "en")
 SIZES = {"train": 29_000, "validation": 1_014, "test": 1_000}
+# The SHA-256 of each canonical file that MULTI30K_URL fetches, checked on
+# download and before each use of the cache; computed from copies of the
+# repository's files (29,000 and 1,014 lines, gzipped by the data set's
+# authors in December 2017, as the gzip headers say). The test files'
+# could not be fetched where this was written, so they are missing here:
+# those downloads get every check but this one (not HTML, a complete gzip
+# stream) and the loader's own (UTF-8, as many lines in both languages).
+MULTI30K_SHA256 = {
+    "train.de.gz": "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+    "train.en.gz": "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+    "val.de.gz": "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+    "val.en.gz": "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+}
 
 # The tests replace `_download` here to fetch without a network.
 _download = download
@@ -62,8 +81,10 @@ def _read_lines(file):
     try:
         with opener(file, "rt", encoding="utf-8") as handle:
             text = handle.read()
-    except (OSError, EOFError, UnicodeDecodeError) as error:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
         raise ValueError(f"{file} is not readable UTF-8 text: {error}") from error
+    if not text:
+        raise ValueError(f"{file} is empty: a Multi30k file holds one sentence a line")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last sentence
@@ -90,6 +111,9 @@ def multi30k_files(split="train", path=None, cache_dir=None):
             os.path.join(cache_dir, f"{stem}.gz"),
             hint,
             download_function=_download,
+            kind="gzip file",
+            check=check_gzip,
+            sha256=MULTI30K_SHA256.get(f"{stem}.gz"),
         )
         for language, stem in stems.items()
     }
@@ -108,7 +132,10 @@ def load_multi30k(
         path: a folder holding `{train,val,test_2016_flickr}.{de,en}`,
             gzipped (`.gz`, as the data set ships them) or plain. None
             downloads the split's two files once from `MULTI30K_URL` into
-            `cache_dir`.
+            `cache_dir`: a download lands in the cache only whole and
+            checked (train and validation against their SHA-256), and the
+            cache is checked before each use (a bad entry is downloaded
+            again, with a warning).
         cache_dir: where downloads go; default
             `$KERAS_HOME/datasets/multi30k`, `KERAS_HOME` defaulting to
             `~/.keras`.
@@ -120,9 +147,12 @@ def load_multi30k(
 
     Raises:
         ValueError: an unknown split or language, the same language twice,
-            an unreadable file, or files with different numbers of lines.
+            an unreadable or empty file, files with different numbers of
+            lines, or a download that is not the file (an HTML page, cut
+            short, a wrong SHA-256; it is deleted).
         FileNotFoundError: `path` is not a folder or lacks a file.
-        OSError: the download failed (the message names the URL).
+        OSError: the download failed or was cut short (the message names
+            the URL).
     """
     _check_choice("source_language", source_language, LANGUAGES)
     _check_choice("target_language", target_language, LANGUAGES)

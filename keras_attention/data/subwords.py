@@ -22,6 +22,8 @@ import os
 
 import numpy as np
 
+from keras_attention.data._download import temporary_path
+
 PAD_ID = 0
 START_ID = 1
 END_ID = 2
@@ -177,11 +179,21 @@ class SubwordTokenizer:
             raise ValueError(f"{path} is not a usable SentencePiece model: {error}") from error
 
     def save(self, path):
-        """Writes the SentencePiece `.model` file; returns `path`."""
+        """Writes the SentencePiece `.model` file; returns `path`.
+
+        Written to a temporary file beside `path`, then renamed: a failed
+        write leaves any file already at `path` as it was.
+        """
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        with open(path, "wb") as file:
-            file.write(self._proto)
+        partial = temporary_path(path)
+        try:
+            with open(partial, "wb") as file:
+                file.write(self._proto)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
         return path
 
     @property

@@ -14,6 +14,7 @@ import pickle
 
 import numpy as np
 
+from keras_attention.data._memory import check_fits
 from keras_attention.data.graphs.core import to_undirected
 
 
@@ -21,8 +22,9 @@ class _SparseMatrix:
     """What a pickled scipy sparse matrix becomes here: its arrays, no scipy.
 
     The unpickler creates it without arguments and hands the matrix's
-    `__dict__` to `__setstate__`; `toarray` rebuilds the dense matrix,
-    summing duplicate entries as scipy does.
+    `__dict__` to `__setstate__`. `entries` checks the arrays against each
+    other and the shape, before anything the size of the shape is made
+    (`to_dense` rebuilds the dense matrix from them).
     """
 
     format = None
@@ -51,7 +53,9 @@ class _SparseMatrix:
             raise ValueError(f"a pickled {self.format} matrix has shape {shape}")
         return shape
 
-    def toarray(self):
+    def entries(self):
+        """`(rows, columns, values)` of the stored entries, checked: the
+        arrays agree with each other, and every index is inside the shape."""
         shape = self.shape
         data = np.asarray(self._get("data"))
         dtype = data.dtype if data.dtype != object else np.float64
@@ -68,7 +72,10 @@ class _SparseMatrix:
             ):
                 raise ValueError(
                     f"a pickled {self.format} matrix of shape {shape} has "
-                    f"inconsistent indptr, indices and data"
+                    f"inconsistent indptr, indices and data: indptr holds "
+                    f"{len(indptr)} offsets for {outer} "
+                    f"{'rows' if self.format == 'csr' else 'columns'}, indices "
+                    f"{len(indices)} and data {len(data)} entries"
                 )
             major = np.repeat(np.arange(outer), np.diff(indptr))
             if self.format == "csr":
@@ -106,10 +113,7 @@ class _SparseMatrix:
                 f"a pickled {self.format} matrix of shape {shape} holds an "
                 f"index outside it"
             )
-        dense = np.zeros(shape, dtype)
-        np.add.at(dense, (rows, columns), data)
-        return dense
-
+        return rows, columns, data.astype(dtype, copy=False)
 
 def _sparse_class(fmt):
     return type(f"_{fmt.capitalize()}Matrix", (_SparseMatrix,), {"format": fmt})
@@ -177,24 +181,67 @@ def _read_pickle(path):
         raise ValueError(f"{path} is not a readable Planetoid file: {error}") from error
 
 
-def read_matrix(path, dtype):
-    """A pickled sparse matrix or array from `path`, as a dense 2-D array."""
-    value = _read_pickle(path)
+def _named(path, action, *args):
     try:
+        return action(*args)
+    except _READ_ERRORS as error:
+        raise ValueError(f"{path} is not a readable Planetoid file: {error}") from error
+
+
+def read_matrix(path):
+    """The pickled sparse matrix or array in `path`, not yet dense.
+
+    A numpy array, or a `_SparseMatrix` whose arrays have been checked
+    against its shape; either way `.shape` is that of the matrix, and
+    `to_dense` makes it dense.
+    """
+    value = _read_pickle(path)
+
+    def check():
         if isinstance(value, _SparseMatrix):
-            value = value.toarray()
-        if not isinstance(value, np.ndarray) or value.ndim != 2:
+            value.entries()
+        elif not isinstance(value, np.ndarray) or value.ndim != 2:
             raise ValueError(
                 f"expected a matrix, found "
                 f"{getattr(value, 'shape', type(value).__name__)}"
             )
-        return value.astype(dtype)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"{path} is not a readable Planetoid file: {error}") from error
+
+    _named(path, check)
+    return value
 
 
-def read_adjacency(path, num_nodes):
-    """The pickled dict of adjacency lists in `path`, as undirected `[2, E]`."""
+def to_dense(path, value, dtype):
+    """`value` (from `read_matrix(path)`) as a dense array of `dtype`.
+
+    Raises:
+        ValueError: naming `path`, when the dense matrix would not fit in
+            memory, or a value is not finite (giving its row).
+    """
+    check_fits(path, "a dense matrix", value.shape, dtype)
+    sparse = isinstance(value, _SparseMatrix)
+    if sparse:
+        rows, columns, values = _named(path, value.entries)
+    else:
+        values = value
+    finite = _named(path, np.isfinite, values)
+    if not finite.all():
+        where = tuple(np.argwhere(~finite)[0])
+        row = int(rows[where[0]]) if sparse else int(where[0])
+        raise ValueError(
+            f"{path} holds {values[where]} in row {row}: Planetoid features "
+            f"and labels must be finite"
+        )
+    if sparse:
+        dense = np.zeros(value.shape, values.dtype)
+        np.add.at(dense, (rows, columns), values)  # duplicates add up, as in scipy
+        values = dense
+    return _named(path, values.astype, dtype)
+
+
+def read_adjacency(path):
+    """The pickled dict of adjacency lists in `path`, as `(senders,
+    receivers)`, int64, one entry per listed neighbour (unchecked: the
+    caller knows the number of nodes)."""
     value = _read_pickle(path)
     if not isinstance(value, dict) or not all(
         isinstance(v, (list, tuple)) for v in value.values()
@@ -203,11 +250,18 @@ def read_adjacency(path, num_nodes):
             f"{path} is not a readable Planetoid file: expected a dict of "
             f"adjacency lists, found {type(value).__name__}"
         )
-    try:
+
+    def arrays():
         senders = np.asarray([int(k) for k, v in value.items() for _ in v], np.int64)
         receivers = np.asarray([int(n) for v in value.values() for n in v], np.int64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable Planetoid file: {error}") from error
+        return senders, receivers
+
+    return _named(path, arrays)
+
+
+def edges_of(path, senders, receivers, num_nodes):
+    """Undirected `[2, E]` edges from `read_adjacency(path)`, checked
+    against `num_nodes` by the layers' own edge check."""
     edges = np.stack([senders, receivers]) if len(senders) else np.zeros((2, 0), int)
     try:
         return to_undirected(edges, num_nodes)
@@ -216,11 +270,26 @@ def read_adjacency(path, num_nodes):
 
 
 def read_test_index(path):
-    """The test nodes, one a line, in file order (not sorted)."""
+    """The test nodes, one a line, in file order (not sorted), and the
+    1-based line of each: `(nodes, lines)`, int64."""
     with open(path, encoding="latin1") as file:
-        lines = [line.strip() for line in file]
-    try:
-        return np.asarray([int(line) for line in lines if line], np.int64)
-    except ValueError as error:
-        raise ValueError(f"{path} is not a readable Planetoid file: {error}") from error
-
+        text = file.read()
+    nodes, lines = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            node = int(line)
+        except ValueError:
+            raise ValueError(
+                f"{path} is not a readable Planetoid file: line {number} holds "
+                f"{line[:40]!r}, not a node index"
+            ) from None
+        if not -(2**63) <= node < 2**63:
+            raise ValueError(
+                f"{path} line {number} holds node {node}, which no int64 holds"
+            )
+        nodes.append(node)
+        lines.append(number)
+    return np.asarray(nodes, np.int64), np.asarray(lines, np.int64)

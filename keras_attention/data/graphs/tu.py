@@ -2,17 +2,34 @@
 2020), read from a folder or downloaded once into a cache: `load_tu`.
 """
 
+import json
 import os
 import shutil
+import tempfile
 import warnings
 import zipfile
 
 import numpy as np
 
-from keras_attention.data._download import default_cache_dir, download, fetch
+from keras_attention.data._download import (
+    ZIP_ERRORS,
+    check_zip,
+    default_cache_dir,
+    download,
+    fetch,
+)
+from keras_attention.data._memory import check_fits
 from keras_attention.data.graphs.core import Graph, _coalesce
 
 TU_URL = "https://www.chrsmrrs.com/graphkerneldatasets/{name}.zip"
+# The SHA-256 of the TU zips is not checked: none could be fetched where
+# this was written, and the server rebuilds its zips. A download still gets
+# every other check (not HTML, a zip whose members all pass their CRC), and
+# the extracted files the loader's own.
+
+# In an extracted folder of the cache: the members and their sizes, written
+# last, so a folder without it (or whose files differ from it) is incomplete.
+TU_MANIFEST = ".complete.json"
 
 # The tests replace `_download` here to fetch without a network.
 _download = download
@@ -28,6 +45,76 @@ def _read_table(path, dtype):
         raise ValueError(f"{path} is not a readable TU file: {error}") from error
 
 
+def _complete(folder, required):
+    """Whether the extracted cache `folder` is whole: its manifest lists
+    `required`, and every member it lists is there with its size."""
+    try:
+        with open(os.path.join(folder, TU_MANIFEST)) as file:
+            sizes = json.load(file)
+        return required in sizes and all(
+            os.path.getsize(os.path.join(folder, base)) == size
+            for base, size in sizes.items()
+        )
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
+def _extract(name, archive, folder):
+    """The `{name}_*.txt` members of `archive` into `folder`, all or nothing:
+    into a temporary folder beside it, renamed into place once whole."""
+    cache_dir = os.path.dirname(folder)
+    partial = tempfile.mkdtemp(dir=cache_dir, prefix=f".{name}.", suffix=".part")
+    member = None
+    try:
+        sizes = {}
+        with zipfile.ZipFile(archive) as zipped:
+            for member in zipped.infolist():
+                # Only the base name: nothing lands outside the folder.
+                base = member.filename.rsplit("/", 1)[-1]
+                if not (base.startswith(f"{name}_") and base.endswith(".txt")):
+                    continue
+                if base in sizes:
+                    raise ValueError(f"it holds {base} twice")
+                with zipped.open(member) as source:
+                    with open(os.path.join(partial, base), "wb") as target:
+                        shutil.copyfileobj(source, target)
+                sizes[base] = os.path.getsize(os.path.join(partial, base))
+        if f"{name}_A.txt" not in sizes:
+            raise ValueError(f"it holds no {name}_A.txt")
+        with open(os.path.join(partial, TU_MANIFEST), "w") as file:
+            json.dump(sizes, file)
+        if os.path.isdir(folder):  # incomplete (checked by the caller)
+            shutil.rmtree(folder)
+        elif os.path.exists(folder):
+            os.remove(folder)
+        os.replace(partial, folder)
+    except (*ZIP_ERRORS, ValueError) as error:
+        os.remove(archive)
+        where = f" (member {member.filename})" if member is not None else ""
+        raise ValueError(
+            f"{archive} is not a usable TU zip{where}: {error}; it was deleted, "
+            f"so the next call downloads it again"
+        ) from error
+    finally:
+        if os.path.isdir(partial):
+            shutil.rmtree(partial)
+
+
+def _one_hot(path, labels):
+    """Each column of `labels` `[N, K]` one-hot over its range (value minus
+    the column's minimum), as PyG's `TUDataset` encodes node labels."""
+    labels = labels - labels.min(axis=0)  # [N, K]
+    widths = labels.max(axis=0) + 1  # [K]
+    width = int(widths.sum())
+    check_fits(path, "one-hot node labels", (len(labels), width), np.float32)
+    parts = []
+    for column, width in zip(labels.T, widths):
+        one_hot = np.zeros((len(labels), int(width)), np.float32)  # [N, width]
+        one_hot[np.arange(len(labels)), column] = 1
+        parts.append(one_hot)
+    return parts
+
+
 def _tu_folder(name, path, cache_dir):
     required = f"{name}_A.txt"
     if path is not None:
@@ -41,32 +128,23 @@ def _tu_folder(name, path, cache_dir):
         )
     cache_dir = cache_dir or default_cache_dir("tu")
     folder = os.path.join(cache_dir, name)
-    if os.path.isfile(os.path.join(folder, required)):
+    if _complete(folder, required):
         return folder
+    if os.path.exists(folder):
+        warnings.warn(
+            f"{folder} in the cache is incomplete (no {TU_MANIFEST}, or a file "
+            f"missing or of another size than it lists); extracting it again",
+            stacklevel=3,
+        )
     archive = fetch(
         TU_URL.format(name=name),
         os.path.join(cache_dir, f"{name}.zip"),
         "Without a network, pass path= a folder that holds the .txt files.",
         download_function=_download,
+        kind="zip file",
+        check=check_zip,
     )
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            os.makedirs(folder, exist_ok=True)
-            for member in zipped.infolist():
-                # Only the base name: nothing lands outside `folder`.
-                base = member.filename.rsplit("/", 1)[-1]
-                if base.startswith(f"{name}_") and base.endswith(".txt"):
-                    with zipped.open(member) as source:
-                        with open(os.path.join(folder, base), "wb") as target:
-                            shutil.copyfileobj(source, target)
-    except zipfile.BadZipFile as error:
-        os.remove(archive)
-        raise ValueError(
-            f"{archive} is not a zip file ({error}); it was deleted, so the "
-            f"next call downloads it again"
-        ) from error
-    if not os.path.isfile(os.path.join(folder, required)):
-        raise ValueError(f"{archive} holds no {required}")
+    _extract(name, archive, folder)
     return folder
 
 
@@ -168,18 +246,27 @@ def load_tu(name, path=None, cache_dir=None):
         )
 
     parts = []
-    if os.path.isfile(file("node_attributes")):
-        parts.append(_read_table(file("node_attributes"), np.float32))
-    if os.path.isfile(file("node_labels")):
-        node_labels = _read_table(file("node_labels"), np.int64)
-        node_labels = node_labels - node_labels.min(axis=0)
-        parts += [np.eye(c.max() + 1, dtype=np.float32)[c] for c in node_labels.T]
-    for suffix, part in zip(("node_attributes", "node_labels"), parts):
-        if len(part) != num_nodes:
+    for suffix in ("node_attributes", "node_labels"):
+        if not os.path.isfile(file(suffix)):
+            continue
+        dtype = np.float32 if suffix == "node_attributes" else np.int64
+        table = _read_table(file(suffix), dtype)
+        if len(table) != num_nodes:
             raise ValueError(
-                f"{file(suffix)} has {len(part)} rows, but "
+                f"{file(suffix)} has {len(table)} rows, but "
                 f"{file('graph_indicator')} has {num_nodes} nodes"
             )
+        if suffix == "node_attributes":
+            finite = np.isfinite(table).all(axis=1)
+            if not finite.all():
+                line = int(np.argmin(finite))
+                raise ValueError(
+                    f"{file(suffix)} line {line + 1} holds {table[line].tolist()}: "
+                    f"node attributes must be finite"
+                )
+            parts.append(table)
+        else:
+            parts += _one_hot(file(suffix), table)
     if parts:
         features = np.concatenate(parts, axis=1)  # [N, F]
     else:

@@ -43,12 +43,14 @@ def check_integer(name, tensor):
         )
 
 
-def check_indices(name, tensor, size, size_name, note=""):
+def check_indices(name, tensor, size, size_name, note="", edge_list=False):
     """Raise when a concrete `tensor` holds an index outside `[0, size)`.
 
     Only eager values are checked (see `guard_indices` for traced ones):
     the check runs in numpy on the host, so it raises on every device,
     whereas TensorFlow's gather raises on CPU but returns zeros on GPU.
+    With `edge_list`, `tensor` is `[2, E]` and the message also says which
+    edge and which end.
     """
     value = known_value(tensor)
     if value is None or size is None or value.size == 0:
@@ -56,8 +58,11 @@ def check_indices(name, tensor, size, size_name, note=""):
     bad = (value < 0) | (value >= size)
     if bad.any():
         where = tuple(int(i[0]) for i in np.nonzero(bad))
+        edge = ""
+        if edge_list:
+            edge = f" (edge {where[1]}'s {('sender', 'receiver')[where[0]]})"
         raise ValueError(
-            f"{name} holds index {int(value[where])} at {list(where)}, but "
+            f"{name} holds index {int(value[where])} at {list(where)}{edge}, but "
             f"indices must be in [0, {size_name}) = [0, {size}) for "
             f"{size_name}={size}{note}"
         )
@@ -74,7 +79,7 @@ def check_edges(name, edges, num_nodes, size_name="N", note=""):
     """
     check_shape(name, edges, (2, None), "[2, E]", note)
     check_integer(name, edges)
-    check_indices(name, edges, num_nodes, size_name, note)
+    check_indices(name, edges, num_nodes, size_name, note, edge_list=True)
 
 
 def check_sparse_graph(node_features, edges):

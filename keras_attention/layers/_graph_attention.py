@@ -198,7 +198,7 @@ def dense_pass(layer, node_features, adjacency, edge_features, node_mask, traini
     an adjacency `[B, N, N]` (row = receiver); padding nodes output zeros."""
     batch = ops.shape(node_features)[0]
     num_nodes = static_or_dynamic(node_features, 1)
-    if num_nodes == 0:
+    if node_features.shape[1] == 0:
         # No node, nothing to attend over: the masked softmax would reduce
         # over an empty axis.
         width = layer.num_heads * layer.units if layer.concat_heads else layer.units

@@ -156,6 +156,9 @@ def test_dense_gat_classifier_matches_sparse():
         sparse([graph.node_features, graph.edges]),
         atol=1e-5,
     )
+    # 40 nodes leave the test split empty, which the helper refuses: test
+    # on the validation nodes.
+    graph.test_mask = graph.val_mask
     history, accuracy = train_node_classifier(dense, graph, epochs=2)
     assert np.isfinite(history.history["loss"]).all() and 0 <= accuracy <= 1
 

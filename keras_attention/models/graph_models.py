@@ -24,6 +24,7 @@ Example:
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_attention.data.graphs import (
@@ -33,7 +34,7 @@ from keras_attention.data.graphs import (
     node_dataset,
 )
 from keras_attention.layers._graph import GRAPH_MODES, POOLING_MODES, VERSIONS
-from keras_attention.layers._graph import check_choice
+from keras_attention.layers._graph import check_choice, check_edges, check_indices
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.attention_pooling import AttentionPooling
 from keras_attention.layers.graph_attention import GraphAttention
@@ -65,6 +66,85 @@ def _graph_inputs(num_features, mode="sparse"):
         )
         edges = keras.Input(batch_shape=(None, None, None), name="adjacency")
     return nodes, edges
+
+
+# -- the training helpers' input checks -------------------------------------------
+#
+# Inside a compiled step a bad index cannot raise: the layers turn their
+# outputs into NaN (see `GraphAttention`), the loss and every weight follow,
+# and `fit` carries on. So each helper checks, in numpy and before training,
+# every batch it will feed, and names the batch and the index.
+
+
+def _check_finite(name, array, note=""):
+    array = np.asarray(array)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = tuple(int(i[0]) for i in np.nonzero(bad))
+        raise ValueError(
+            f"{name} must be finite, received {array[where]} at {list(where)}{note}"
+        )
+
+
+def _check_graph(where, graph, name="graph"):
+    """A graph's node features (finite) and edges (in `[0, N)`), in numpy."""
+    note = f" ({where}, {name}.node_features.shape={graph.node_features.shape})"
+    _check_finite(f"{name}.node_features", graph.node_features, note)
+    check_edges(f"{name}.edges", np.asarray(graph.edges), graph.num_nodes, "N", note)
+
+
+def _check_pairs(where, name, pairs, num_nodes):
+    """`[2, P]` node pairs to score, each index in `[0, N)`."""
+    check_edges(name, np.asarray(pairs), num_nodes, "N", f" ({where})")
+
+
+def _check_labels(where, name, labels, num_classes, selected=None):
+    """Integer labels in `[0, C)` where `selected` (default everywhere)."""
+    labels = np.asarray(labels)
+    if selected is not None:
+        labels = np.where(selected, labels, 0)  # unlabelled nodes may hold anything
+    note = f" ({where}; the model has C={num_classes} logits)"
+    check_indices(name, labels, num_classes, "C", note)
+
+
+def _check_mask(helper, graph, field, required=True):
+    mask = getattr(graph, field)
+    if mask is None or not np.asarray(mask).any():
+        if not required:
+            return False
+        raise ValueError(
+            f"{helper} needs graph.{field} to select at least one node, received "
+            f"graph.{field}="
+            f"{None if mask is None else f'{int(np.sum(mask))} of {len(mask)} nodes'}"
+        )
+    return True
+
+
+class _RaiseOnNaN(keras.callbacks.Callback):
+    """Stops training with an error when the loss is NaN or infinite.
+
+    The inputs are checked before training; this catches what no check of
+    the inputs can (a learning rate that diverges, a custom model's bad
+    index), rather than training on with NaN weights.
+    """
+
+    def __init__(self, helper):
+        super().__init__()
+        self.helper = helper
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"{self.helper}: the training loss became {float(loss)} at epoch "
+                f"{self.epoch}, batch {batch}; the model's weights are no longer "
+                "usable. An edge index outside [0, N) inside a compiled step "
+                "gives NaN (see GraphAttention); else lower the learning rate"
+            )
 
 
 # -- node classification -------------------------------------------------------
@@ -193,6 +273,41 @@ def _is_dense(model):
     return len(model.inputs[0].shape) == 3
 
 
+def _num_features(model):
+    return model.inputs[0].shape[-1]
+
+
+def _num_classes(model):
+    return model.outputs[0].shape[-1]
+
+
+def _check_features(where, name, graph, model):
+    if graph.num_features != _num_features(model):
+        raise ValueError(
+            f"{name}.node_features must have the model's F={_num_features(model)} "
+            f"features, received {name}.node_features.shape="
+            f"{graph.node_features.shape} ({where})"
+        )
+
+
+def _check_node_graph(model, graph):
+    """`train_node_classifier`'s one batch, checked; whether it validates."""
+    helper = "train_node_classifier"
+    where = f"{helper}, batch 0 (the whole graph, in training, validation and test)"
+    _check_features(where, "graph", graph, model)
+    _check_graph(where, graph)
+    if graph.labels is None:
+        raise ValueError(f"{helper} needs graph.labels, received graph.labels=None")
+    _check_mask(helper, graph, "train_mask")
+    _check_mask(helper, graph, "test_mask")
+    validate = _check_mask(helper, graph, "val_mask", required=False)
+    selected = graph.train_mask | graph.test_mask
+    if validate:
+        selected = selected | graph.val_mask
+    _check_labels(where, "graph.labels", graph.labels, _num_classes(model), selected)
+    return validate
+
+
 def train_node_classifier(
     model,
     graph,
@@ -238,6 +353,7 @@ def train_node_classifier(
     """
     check_positive_int("epochs", epochs)
     check_choice("monitor", monitor, ("val_loss", "val_accuracy"))
+    validate = _check_node_graph(model, graph)
     dense = _is_dense(model)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -247,8 +363,7 @@ def train_node_classifier(
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
-    validate = graph.val_mask is not None and graph.val_mask.any()
-    callbacks = []
+    callbacks = [_RaiseOnNaN("train_node_classifier")]
     if validate and patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -334,6 +449,25 @@ def gat_link_predictor(
     return keras.Model([nodes, edges, pairs], logits, name="gat_link_predictor")
 
 
+def _check_link_split(model, split):
+    """`train_link_predictor`'s batches, checked: the graph and every pair."""
+    helper = "train_link_predictor"
+    where = f"{helper}, batch 0 of every epoch (training)"
+    _check_features(where, "split.graph", split.graph, model)
+    _check_graph(where, split.graph, "split.graph")
+    num_nodes = split.graph.num_nodes
+    batches = {
+        "batch 0 of every epoch (training)": ("train_edges",),
+        "batch 0 of the validation data": ("val_edges", "val_negative_edges"),
+        "batch 0 of the test data": ("test_edges", "test_negative_edges"),
+    }
+    for batch, fields in batches.items():
+        for field in fields:
+            _check_pairs(
+                f"{helper}, {batch}", f"split.{field}", getattr(split, field), num_nodes
+            )
+
+
 def train_link_predictor(
     model,
     split,
@@ -362,6 +496,7 @@ def train_link_predictor(
         of the test pairs against their negatives.
     """
     check_positive_int("epochs", epochs)
+    _check_link_split(model, split)
     train = link_training_dataset(split, seed)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -369,7 +504,7 @@ def train_link_predictor(
         metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
         jit_compile=jit_compile,
     )
-    callbacks = []
+    callbacks = [_RaiseOnNaN("train_link_predictor")]
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -483,6 +618,35 @@ def gat_graph_classifier(
     return keras.Model([nodes, edges, graph_ids], logits, name="gat_graph_classifier")
 
 
+def _check_graph_sets(model, graphs_per_batch, train_graphs, test_graphs):
+    """`train_graph_classifier`'s batches, checked graph by graph (a batch is
+    valid when each of its graphs is: `batch_graphs` shifts the indices)."""
+    helper = "train_graph_classifier"
+    num_classes = _num_classes(model)
+    for set_name, graphs in (("train_graphs", train_graphs), ("test_graphs", test_graphs)):
+        if not graphs:
+            raise ValueError(
+                f"{helper} needs at least one graph in {set_name}, received none"
+            )
+        order = " before shuffling" if set_name == "train_graphs" else ""
+        for index, graph in enumerate(graphs):
+            name = f"{set_name}[{index}]"
+            where = f"{helper}, {name} in batch {index // graphs_per_batch}{order}"
+            _check_features(where, name, graph, model)
+            _check_graph(where, graph, name)
+            label = graph.graph_label
+            if (
+                not isinstance(label, (int, np.integer))
+                or isinstance(label, bool)
+                or not 0 <= label < num_classes
+            ):
+                raise ValueError(
+                    f"{name}.graph_label must be an int in [0, C) = "
+                    f"[0, {num_classes}) for the model's C={num_classes} logits, "
+                    f"received {name}.graph_label={label!r} ({where})"
+                )
+
+
 def train_graph_classifier(
     model,
     train_graphs,
@@ -506,7 +670,9 @@ def train_graph_classifier(
     """
     check_positive_int("epochs", epochs)
     graphs_per_batch = model.outputs[0].shape[0]
-    everything = list(train_graphs) + list(test_graphs)
+    train_graphs, test_graphs = list(train_graphs), list(test_graphs)
+    _check_graph_sets(model, graphs_per_batch, train_graphs, test_graphs)
+    everything = train_graphs + test_graphs
     budget = dict(
         max_nodes=max(g.num_nodes for g in everything),
         max_edges=max(g.num_edges for g in everything),
@@ -525,6 +691,7 @@ def train_graph_classifier(
     history = model.fit(
         train,
         epochs=epochs,
+        callbacks=[_RaiseOnNaN("train_graph_classifier")],
         shuffle=False,  # the dataset shuffles itself
         verbose=verbose,
     )

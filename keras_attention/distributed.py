@@ -91,26 +91,111 @@ def mirrored_strategy(devices=None):
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
 
 
-def cluster_spec():
-    """`(num_workers, worker_index)` from `TF_CONFIG` (`(1, 0)` without one)."""
-    config = os.environ.get("TF_CONFIG")
-    if not config:
-        return 1, 0
-    try:
-        config = json.loads(config)
-        workers = config["cluster"]["worker"]
-        index = int(config["task"]["index"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            "TF_CONFIG must be JSON with cluster.worker (a list of host:port) and "
-            f"task.index, received TF_CONFIG={os.environ['TF_CONFIG']!r}: {error}"
-        ) from error
-    if config["task"].get("type", "worker") != "worker" or not 0 <= index < len(workers):
-        raise ValueError(
-            f"TF_CONFIG's task must be a worker with an index in [0, {len(workers)}), "
-            f"received {config['task']}"
+def _tf_config_error(expected, received):
+    return ValueError(f"TF_CONFIG{expected}, received {received}")
+
+
+def _check_address(job, index, address):
+    """`host:port`, the port an int in [1, 65535] (`[::1]:port` for IPv6)."""
+    host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _tf_config_error(
+            f"'s cluster.{job}[{index}] must be an address 'host:port' with a port "
+            "in [1, 65535]",
+            f"cluster.{job}[{index}]={address!r}",
         )
-    return len(workers), index
+
+
+def read_tf_config():
+    """`TF_CONFIG` parsed and checked, or None when it is unset or empty.
+
+    Checked before any strategy reads it, so that a malformed one gets an
+    error naming TF_CONFIG, what was expected and what came, rather than a
+    bare `JSONDecodeError` or `KeyError` from inside TensorFlow: it must be
+    a JSON object with `cluster` (each job a non-empty list of `host:port`
+    addresses) and `task` (`type`, a job of the cluster, and `index`, an
+    int in `[0, len(cluster[type]))`).
+
+    Raises:
+        ValueError: naming TF_CONFIG and the entry that is wrong.
+    """
+    raw = os.environ.get("TF_CONFIG")
+    if raw is None or not raw.strip():
+        return None
+    try:
+        config = json.loads(raw)
+    except ValueError as error:
+        raise _tf_config_error(
+            " must be JSON with cluster.worker (a list of host:port) and task.index",
+            f"TF_CONFIG={raw!r}: {error}",
+        ) from error
+    if not isinstance(config, dict):
+        raise _tf_config_error(
+            " must be a JSON object with 'cluster' and 'task'",
+            f"a JSON {type(config).__name__}: TF_CONFIG={raw!r}",
+        )
+    for key in ("cluster", "task"):
+        if not isinstance(config.get(key), dict) or not config[key]:
+            received = (
+                f"no '{key}' (keys {sorted(config)})" if key not in config
+                else f"{key}={config[key]!r}"
+            )
+            raise _tf_config_error(
+                f" must have '{key}', a non-empty JSON object", received
+            )
+    cluster, task = config["cluster"], config["task"]
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise _tf_config_error(
+                f"'s cluster.{job} must be a non-empty list of 'host:port' addresses",
+                f"cluster.{job}={addresses!r}",
+            )
+        for index, address in enumerate(addresses):
+            _check_address(job, index, address)
+    for key in ("type", "index"):
+        if key not in task:
+            raise _tf_config_error(
+                f"'s task must have '{key}'", f"task={task!r}"
+            )
+    if task["type"] not in cluster:
+        raise _tf_config_error(
+            f"'s task.type must be a job of its cluster, one of {sorted(cluster)}",
+            f"task.type={task['type']!r}",
+        )
+    index = task["index"]
+    if isinstance(index, str) and index.isdigit():
+        index = int(index)  # TensorFlow takes "1" as 1
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise _tf_config_error(
+            "'s task.index must be an int", f"task.index={task['index']!r}"
+        )
+    size = len(cluster[task["type"]])
+    if not 0 <= index < size:
+        raise _tf_config_error(
+            f"'s task must have an index in [0, {size}) for the {size} "
+            f"address(es) of cluster.{task['type']}",
+            f"task.index={index}",
+        )
+    return {**config, "task": {**task, "index": index}}
+
+
+def cluster_spec():
+    """`(num_workers, worker_index)` from `TF_CONFIG` (`(1, 0)` without one).
+
+    `TF_CONFIG` is checked by `read_tf_config`; its task must be a worker
+    (the trainer's chief is worker 0).
+    """
+    config = read_tf_config()
+    if config is None:
+        return 1, 0
+    task, workers = config["task"], config["cluster"].get("worker", [])
+    if task["type"] != "worker":
+        raise ValueError(
+            f"TF_CONFIG's task must be a worker with an index in [0, {len(workers)}) "
+            "(DistributedTrainer's chief is worker 0), received "
+            f"task.type={task['type']!r}"
+        )
+    return len(workers), task["index"]
 
 
 def _split_rows(batch, parts, part):
@@ -166,11 +251,13 @@ class DistributedTrainer:
             raise ValueError(
                 f"steps_per_epoch must be a positive int, received {steps_per_epoch!r}"
             )
+        # TF_CONFIG checked before the strategy reads it (a clear error
+        # rather than TensorFlow's JSONDecodeError).
+        self.num_workers, self.worker_index = cluster_spec()
         self.strategy = strategy or tf.distribute.MultiWorkerMirroredStrategy()
         self.dataset_fn = dataset_fn
         self.steps_per_epoch = steps_per_epoch
         self.checkpoint_every = checkpoint_every
-        self.num_workers, self.worker_index = cluster_spec()
         with self.strategy.scope():
             self.model = build_model()
             if not getattr(self.model, "compiled", False):

@@ -161,7 +161,7 @@ def _ms(stats):
 def _seq2seq(model, args):
     if args.text is None:
         raise EdgeModelError(f"{model.model_path} is a seq2seq model: give --text")
-    check_text(args.text, "--text")
+    check_text(args.text, "--text", allow_blank=False)
     source = model.text_to_ids(args.text)
     decoded = model.greedy_decode(source)  # also the untimed warm-up
     runs = [model.greedy_decode(source) for _ in range(args.runs)]
@@ -180,7 +180,7 @@ def _seq2seq(model, args):
 def _translation(model, args):
     if args.text is None:
         raise EdgeModelError(f"{model.model_path} is a translation model: give --text")
-    check_text(args.text, "--text")
+    check_text(args.text, "--text", allow_blank=False)
     translated = model.translate(args.text)  # also the untimed warm-up
     runs = [model.translate(args.text) for _ in range(args.runs)]
     steps = [ms for run in runs for ms in run.step_ms]

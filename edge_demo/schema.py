@@ -42,11 +42,12 @@ class _Fields:
     def __init__(self, path):
         self.path = path
 
-    def fail(self, field, expected, value):
+    def fail(self, field, expected, value, shown=None):
         if value is _MISSING:
             raise EdgeModelError(f"{self.path}: {field} is missing; expected {expected}")
         raise EdgeModelError(
-            f"{self.path}: {field} must be {expected}, received {_show(value)}"
+            f"{self.path}: {field} must be {expected}, received "
+            f"{_show(value) if shown is None else shown}"
         )
 
     def object(self, value, field):
@@ -77,8 +78,13 @@ class _Fields:
             and (high is None or value <= high)
         )
         if not in_range:
-            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-            self.fail(field, f"an int {bounds}{why}", value)
+            if low == high:
+                expected = f"{low}"
+            elif high is None:
+                expected = f"an int >= {low}"
+            else:
+                expected = f"an int in [{low}, {high}]"
+            self.fail(field, expected + why, value)
         return value
 
     def strings(self, value, field, min_length=0, unique=False):
@@ -155,7 +161,7 @@ def check_metadata(metadata, path):
     fields.string(metadata["mode"], "mode", MODES)
     signatures = fields.object(metadata["signatures"], "signatures")
     if not signatures:
-        fields.fail("signatures", "at least one signature", signatures)
+        fields.fail("signatures", "an object with at least one signature", signatures)
     for key, signature in signatures.items():
         _check_signature(fields, signature, f"signatures.{key}")
     task = metadata.get("task")
@@ -303,7 +309,7 @@ def _check_seq2seq(fields, task, signatures):
     target = fields.strings(_get(task, "target_vocabulary"), "task.target_vocabulary")
     if len(target) != size:
         fields.fail("task.target_vocabulary", f"{size} tokens, one per class of "
-                    "decode_step's logits", f"{len(target)} tokens")
+                    "decode_step's logits", target, f"{len(target)} tokens")
     if "pad_id" in task:
         fields.integer(task["pad_id"], "task.pad_id", 0, len(source) - 1,
                        f" (the source vocabulary has {len(source)} tokens)")
@@ -328,10 +334,12 @@ def _check_ntm_copy(fields, task, signatures):
     states = fields.strings(
         _get(task, "state_names"), "task.state_names", min_length=1, unique=True
     )
-    input_name = fields.string(task.get("input", "inputs"), "task.input")
-    output_name = fields.string(task.get("output", "outputs"), "task.output")
     inputs = {t["name"]: t for t in spec["inputs"]}
     outputs = {t["name"]: t for t in spec["outputs"]}
+    input_name = fields.string(task.get("input", "inputs"), "task.input", sorted(inputs))
+    output_name = fields.string(
+        task.get("output", "outputs"), "task.output", sorted(outputs)
+    )
     if sorted(inputs) != sorted(states + [input_name]) or not set(
         states + [output_name]
     ) <= set(outputs):

@@ -117,17 +117,28 @@ def _check_source_ids(model, source):
         )
 
 
-def check_text(text, name="text"):
-    """Refuse text that is not a string, or holds nothing but whitespace:
-    the model would still decode it, to a plausible but made-up answer."""
+def check_text(text, name="text", allow_blank=True):
+    """Refuse text that is not a string and, unless `allow_blank`, text that
+    is empty or only whitespace.
+
+    The API decodes blank text as Keras's `Translator` does (to what the
+    model makes of the end token alone), so that the two agree; the command
+    line (`python -m edge_demo --text`) refuses it, since a person who gave
+    no text gets a plausible date or sentence made up from nothing.
+    """
     if not isinstance(text, str):
         raise EdgeModelError(
             f"{name} must be a string, received {type(text).__name__} {text!r}"
         )
+    if allow_blank:
+        return text
+    if not text:
+        raise EdgeModelError(f"{name} is empty (received ''): give the text to decode")
     if not text.strip():
-        what = "empty" if not text else "only whitespace"
+        # The count too: a message printed on one line folds the spaces.
         raise EdgeModelError(
-            f"{name} is {what} (received {text!r}): give the text to decode"
+            f"{name} is only whitespace (received {len(text)} whitespace "
+            f"characters: {text!r}): give the text to decode"
         )
     return text
 
@@ -164,7 +175,7 @@ def text_to_ids(model, text):
 
     Padded with `task["pad_id"]` (default 0) to the `encode` signature's
     length; a character outside the vocabulary is an error naming it, and
-    so is text that is empty or only whitespace (`check_text`).
+    so is text that is not a string (`check_text`).
     """
     check_text(text)
     vocabulary = model.task_fields("source_vocabulary")["source_vocabulary"]

@@ -50,9 +50,10 @@ def translate(model, text, max_length=None):
         A `Translated`.
 
     Raises:
-        EdgeModelError: text that is not a string or holds only whitespace
-            (the model would make up a sentence), or a tokenizer file that
-            is missing, changed, or does not fit the task's ids.
+        EdgeModelError: text that is not a string (empty text translates as
+            in Keras; the command line refuses it, see `check_text`), or a
+            tokenizer file that is missing, changed, or does not fit the
+            task's ids.
     """
     check_text(text)
     source_tokenizer, target_tokenizer = tokenizers(model)

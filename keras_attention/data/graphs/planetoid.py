@@ -216,12 +216,12 @@ def load_planetoid(name="cora", path=None, cache_dir=None, row_normalize=False):
         )
     span = int(test_index[highest] - test_index[lowest]) + 1
     num_nodes = rows(allx) + span
-    check_fits(
-        files["test.index"], "node features", (num_nodes, allx.shape[1]), np.float32
-    )
     allx, ally, tx, ty = (
         to_dense(files[s], m, np.float32)
         for s, m in (("allx", allx), ("ally", ally), ("tx", tx), ("ty", ty))
+    )
+    check_fits(
+        files["test.index"], "node features", (num_nodes, allx.shape[1]), np.float32
     )
 
     # Kipf and Welling's and PyG's steps, literally: the test rows go to the

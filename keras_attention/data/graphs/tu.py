@@ -79,6 +79,7 @@ def _extract(name, archive, folder):
                     with open(os.path.join(partial, base), "wb") as target:
                         shutil.copyfileobj(source, target)
                 sizes[base] = os.path.getsize(os.path.join(partial, base))
+        member = None  # what follows is about the whole archive
         if f"{name}_A.txt" not in sizes:
             raise ValueError(f"it holds no {name}_A.txt")
         with open(os.path.join(partial, TU_MANIFEST), "w") as file:
@@ -228,6 +229,11 @@ def load_tu(name, path=None, cache_dir=None):
             f"{file('A')} must hold two node indices a line, found {pairs.shape[1]}"
         )
     pairs = pairs.reshape(-1, 2)
+    if len(pairs) == 0:
+        raise ValueError(
+            f"{file('A')} holds no edges: a TU data set lists one \"i, j\" edge a "
+            f"line (cut short or emptied?)"
+        )
     bad = ((pairs < 1) | (pairs > num_nodes)).any(axis=1)
     if bad.any():
         line = int(np.argmax(bad))

@@ -91,6 +91,12 @@ def mirrored_strategy(devices=None):
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored: truncated, corrupt, or named by
+    the `checkpoint` file but missing. The message names the files; they
+    are left in place."""
+
+
 def _tf_config_error(expected, received):
     return ValueError(f"TF_CONFIG{expected}, received {received}")
 
@@ -235,8 +241,11 @@ class DistributedTrainer:
         checkpoint_dir: where the chief keeps checkpoints (every
             `checkpoint_every` steps and at each epoch's end); other workers
             write theirs to a temporary folder, as MultiWorkerMirroredStrategy
-            requires every worker to save.
-        strategy: default `MultiWorkerMirroredStrategy()` (reads `TF_CONFIG`).
+            requires every worker to save. A checkpoint there that cannot be
+            restored (truncated, corrupt, or named but missing) raises a
+            `CheckpointError` naming its files, which are left in place.
+        strategy: default `MultiWorkerMirroredStrategy()` (reads `TF_CONFIG`,
+            which `read_tf_config` checks first).
         jit_compile: compile the forward and backward pass with XLA; None:
             on GPUs and TPUs only (XLA is used per replica, not for the
             collectives).
@@ -281,6 +290,9 @@ class DistributedTrainer:
         )
         self.manager = None
         if checkpoint_dir is not None:
+            # Restored first: the manager reads the same `checkpoint` file,
+            # and must not start over a directory whose checkpoints are bad.
+            self._restore(checkpoint_dir)
             directory = checkpoint_dir
             if self.worker_index != 0:  # only the chief's checkpoints count
                 directory = os.path.join(
@@ -290,15 +302,47 @@ class DistributedTrainer:
             self.manager = tf.train.CheckpointManager(
                 self._checkpoint, directory, max_to_keep=max_to_keep
             )
-            self._restore(checkpoint_dir)
         self._step_fn = None
 
     def _restore(self, checkpoint_dir):
-        # Every worker restores the chief's latest checkpoint.
+        """Every worker restores the chief's latest checkpoint, or raises a
+        `CheckpointError` naming the files when it cannot (they stay)."""
         tf = _tensorflow()
-        latest = tf.train.latest_checkpoint(checkpoint_dir)
-        if latest is not None:
+        state = os.path.join(checkpoint_dir, "checkpoint")
+        try:
+            latest = tf.train.latest_checkpoint(checkpoint_dir)
+        except Exception as error:  # UnicodeDecodeError, text_format.ParseError
+            raise CheckpointError(
+                f"checkpoint state file {state} is corrupt: "
+                f"{type(error).__name__}: {error}. It is left in place: repair "
+                "or remove it (or give another checkpoint_dir)"
+            ) from error
+        if latest is None:
+            saved = sorted(tf.io.gfile.glob(os.path.join(checkpoint_dir, "*.index")))
+            if saved:
+                # Starting afresh would write new checkpoints over these.
+                raise CheckpointError(
+                    f"checkpoint_dir={checkpoint_dir!r} holds checkpoints "
+                    f"({', '.join(os.path.basename(p) for p in saved)}) but no "
+                    f"valid state file {state} naming the latest, or the files "
+                    "it names are missing; restore it or give another checkpoint_dir"
+                )
+            return
+        try:
             self._checkpoint.restore(latest).expect_partial()
+        except (tf.errors.OpError, IndexError) as error:
+            # IndexError: TensorFlow's "Read less bytes than requested".
+            files = sorted(tf.io.gfile.glob(latest + ".*"))
+            sizes = ", ".join(
+                f"{p} ({tf.io.gfile.stat(p).length} bytes)" for p in files
+            )
+            state = os.path.join(os.path.dirname(latest), "checkpoint")
+            raise CheckpointError(
+                f"checkpoint {latest} is truncated or corrupt and cannot be "
+                f"restored ({type(error).__name__}: {error}); its files: {sizes}. "
+                f"They are left in place: to resume from an earlier checkpoint, "
+                f"name it in {state}; or give another checkpoint_dir"
+            ) from error
 
     # -- the step ----------------------------------------------------------------
 

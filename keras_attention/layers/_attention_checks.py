@@ -6,8 +6,14 @@ Each message names the argument, the shape letters with their sizes here,
 and what came.
 """
 
+from keras_attention.layers._masking import check_mask, dtype_name
 from keras_attention.layers._renamed import named
-from keras_attention.layers._validation import check_positive_int, check_shape
+from keras_attention.layers._validation import (
+    check_positive_int,
+    check_shape,
+    concrete_dim,
+    concrete_values,
+)
 
 _KERAS_MHA = "keras.layers.MultiHeadAttention"
 # Names refused, with where the argument went: our old names, now Keras's,
@@ -117,6 +123,9 @@ def check_build_shapes(query_shape, value_shape, key_shape):
 def check_call(layer, query, value, key, query_mask, value_mask, key_mask,
                attention_mask):
     """Shapes and combinations of `call`'s arguments, before any op."""
+    for name, tensor in [("query_mask", query_mask), ("value_mask", value_mask),
+                         ("key_mask", key_mask), ("attention_mask", attention_mask)]:
+        check_mask(name, tensor)
     if len(query.shape) < 3:
         raise ValueError(
             "query must have shape [B, T, D] (or more axes between B and D), "
@@ -202,21 +211,41 @@ def check_attention_mask(attention_mask, batch, heads, q_len, key_len, note=""):
 
 
 def check_step(layer, query, cache, cache_update_index, query_mask, attention_mask):
-    """`step`'s arguments: the cache's shape and the index's range."""
+    """`step`'s arguments: the cache's shape and the index's range.
+
+    Returns whether the index's range was checked here: a Python int, or a
+    tensor with values (an eager call). A traced index (inside
+    `tf.function` or `jax.jit`, or an export) has no value yet; the step
+    handles it as it runs (`CachedMultiHeadAttention.step`).
+    """
     check_call(layer, query, None, None, query_mask, None, None, None)
+    check_mask("attention_mask", attention_mask)
     batch, q_len = query.shape[0], query.shape[1]
     note = f" (query.shape={tuple(query.shape)})"
     key_len = _check_cache(layer, "cache", cache, batch, "[B, H, S_max, K + V]", note)
-    if isinstance(cache_update_index, int) and key_len is not None:
-        if cache_update_index < 0 or (
-            q_len is not None and cache_update_index + q_len > key_len
-        ):
-            raise ValueError(
-                f"cache_update_index must be in [0, S_max - T] = "
-                f"[0, {key_len - (q_len or 1)}], received "
-                f"cache_update_index={cache_update_index}{note}"
-            )
     check_attention_mask(attention_mask, batch, layer.num_heads, q_len, key_len, note)
+    index = cache_update_index
+    if not isinstance(index, int) or isinstance(index, bool):
+        dtype = dtype_name(index)
+        if len(getattr(index, "shape", (None,))) != 0 or "int" not in dtype:
+            raise ValueError(
+                "cache_update_index must be an int or a scalar int tensor, received "
+                f"cache_update_index={index!r}{note}"
+            )
+        index = concrete_values(index)
+        if index is None:
+            return False
+        index = int(index)
+    q_len, key_len = concrete_dim(q_len), concrete_dim(key_len)
+    if key_len is None or q_len is None:
+        return False
+    if not 0 <= index <= key_len - q_len:
+        raise ValueError(
+            f"cache_update_index must be in [0, S_max - T] = "
+            f"[0, {key_len - q_len}], received "
+            f"cache_update_index={index}{note}"
+        )
+    return True
 
 
 def check_cross_step(layer, query, context_cache, value_mask, query_mask,
@@ -228,6 +257,8 @@ def check_cross_step(layer, query, context_cache, value_mask, query_mask,
     key_len = _check_cache(
         layer, "context_cache", context_cache, batch, "[B, H, S, K + V]", note
     )
+    check_mask("value_mask", value_mask)
+    check_mask("attention_mask", attention_mask)
     check_shape("value_mask", value_mask, (batch, key_len), "[B, S]")
     check_attention_mask(attention_mask, batch, layer.num_heads, query.shape[1], key_len, note)
 

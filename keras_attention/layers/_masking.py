@@ -3,10 +3,18 @@
 Every attention layer normalises its scores here, so the numerics live in one
 place: the softmax runs in float32 whatever the compute dtype, masked entries
 get exactly zero weight, and a row with nothing to attend to gets all zeros
-(never NaN, never a uniform spread over padding).
+(never NaN, never a uniform spread over padding). Masked entries are
+selected away with `where`, never multiplied by zero, so a NaN or an
+infinity there (a padded step's garbage) reaches no real row.
+
+`check_mask` is what every attention layer asks of a mask it is given.
 """
 
+import keras
+import numpy as np
 from keras import ops
+
+from keras_attention.layers._validation import concrete_values
 
 # Masked logits are replaced by the row's smallest logit minus this margin:
 # exp(-30) ~ 1e-13 is below float32's resolution next to the largest weight,
@@ -36,8 +44,13 @@ def masked_softmax(scores, mask=None, axis=-1, rows_may_be_empty=True):
     if mask is None:
         return ops.softmax(scores, axis=axis)
     mask = ops.cast(mask, "bool")
-    fill = ops.stop_gradient(ops.min(scores, axis=axis, keepdims=True)) - _MASK_MARGIN
-    weights = ops.softmax(ops.where(mask, scores, fill), axis=axis)
+    # The row minimum is taken over the kept scores (masked ones count as
+    # 0), so a NaN at a masked entry never reaches the fill; `initial`
+    # makes an empty row (no keys, S = 0) a row minimum of 0, not an error.
+    kept = ops.where(mask, scores, 0.0)
+    fill = ops.min(kept, axis=axis, keepdims=True, initial=0.0)
+    fill = ops.stop_gradient(fill) - _MASK_MARGIN
+    weights = ops.softmax(ops.where(mask, kept, fill), axis=axis)
     if rows_may_be_empty:
         # A fully masked row came out uniform; zero it (and every masked
         # entry) so it contributes nothing.
@@ -120,3 +133,60 @@ def zero_empty_rows(output, mask):
     trailing = (1,) * (len(output.shape) - 2)
     has_key = ops.reshape(has_key, tuple(ops.shape(has_key)) + trailing)
     return ops.where(has_key, output, ops.zeros_like(output))
+
+
+def zero_unattended_values(value, mask):
+    """`value` `[B, H, S, V]` with zeros at the keys no query may attend to.
+
+    A key that `mask` `[B or 1, H or 1, T, S]` hides from every query gets
+    weight 0, but 0 times a NaN in its value is NaN: select it away.
+    """
+    if mask is None:
+        return value
+    attended = ops.any(mask, axis=-2)[..., None]  # [B or 1, H or 1, S, 1]
+    return ops.where(attended, value, ops.zeros((), value.dtype))
+
+
+# -- what a mask may be --------------------------------------------------------
+
+
+def dtype_name(tensor):
+    dtype = getattr(tensor, "dtype", None)
+    try:
+        return keras.backend.standardize_dtype(dtype)
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(dtype, "name", dtype))
+
+
+def check_mask(name, mask):
+    """Raise unless `mask` (if given) is boolean, or numbers that are 0 or 1.
+
+    The layers read a mask as `ops.cast(mask, "bool")`, where any nonzero
+    number is true: a float mask of 0.3 would silently count as 1. So a
+    numeric mask's values are checked wherever they exist in Python (eager
+    calls, numpy inputs, on every backend). Inside a traced function
+    (`tf.function`, `jax.jit`, `model.fit`, an export) they do not, and
+    there, as in Keras's own layers, any nonzero value counts as true.
+    A mask of another dtype (strings) is refused in both.
+    """
+    if mask is None:
+        return
+    dtype = dtype_name(mask)
+    if dtype == "bool":
+        return
+    if not dtype.startswith(("int", "uint", "float", "bfloat")):
+        raise ValueError(
+            f"{name} must be boolean (or numbers that are 0 or 1), "
+            f"received {name} of dtype {dtype}"
+        )
+    values = concrete_values(mask)
+    if values is None:
+        return
+    values = np.asarray(values)
+    bad = values[~((values == 0) | (values == 1))]
+    if bad.size:
+        raise ValueError(
+            f"{name} must be boolean or hold only 0 and 1, received {name} "
+            f"(dtype {dtype}) holding {float(bad.flat[0]):g}"
+            f" ({bad.size} of {values.size} values neither 0 nor 1)"
+        )

@@ -3,6 +3,7 @@
 import keras
 
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
+from keras_attention.layers._masking import check_mask
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.cached_multi_head_attention import CachedMultiHeadAttention
@@ -172,6 +173,11 @@ class _TransformerBlock(keras.layers.Layer):
         return self._sublayer_output(
             x, y, self._feedforward_layer_norm, self._feedforward_dropout, training
         )
+
+    def _check_masks(self, **masks):
+        """Each mask the block is given, under its own name (`check_mask`)."""
+        for name, mask in masks.items():
+            check_mask(name, mask)
 
     def compute_mask(self, inputs, mask=None):
         # One output step per input step: the padding stays where it was.

@@ -4,6 +4,8 @@ Each raises a ValueError that names the argument, what was expected and what
 was received: `num_heads must be a positive int, received num_heads=0`.
 """
 
+import keras
+from keras import ops
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 
@@ -57,3 +59,20 @@ def concrete_dim(dim):
     if not isinstance(dim, int) or in_symbolic_scope():
         return None
     return dim
+
+
+def concrete_values(tensor):
+    """`tensor`'s values as numpy if this call has them, else `None`.
+
+    Eager tensors of every backend and numpy arrays have values; a traced
+    one (inside `tf.function` or `jax.jit`, Keras's symbolic tensors) has
+    none until it runs, so a check of values can only be made eagerly.
+    """
+    if isinstance(tensor, keras.KerasTensor) or in_symbolic_scope():
+        return None
+    try:
+        return ops.convert_to_numpy(tensor)
+    except (NotImplementedError, TypeError):
+        # TensorFlow's graph tensors raise NotImplementedError, JAX's
+        # tracers TracerArrayConversionError, a TypeError.
+        return None

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_attention.layers._initializers import clone_initializer
-from keras_attention.layers._masking import masked_softmax
+from keras_attention.layers._masking import check_mask, masked_softmax
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -56,8 +56,9 @@ class BahdanauAttention(keras.layers.Layer):
         query: one decoder step `[B, Dq]` or a sequence `[B, T, Dq]`.
         values: encoder outputs `[B, S, Dv]`.
         keys: optional `[B, S, U]` from `precompute_keys(values)`.
-        values_mask: boolean `[B, S]`, true for source steps that may be
-            attended to; filled from the Keras mask of `values`.
+        values_mask: boolean (or 0/1) `[B, S]`, true for source steps that
+            may be attended to; filled from the Keras mask of `values`. A
+            masked step's values are never read: NaN there stays there.
         query_mask: boolean `[B, T]` (or `[B]` for one step); padded query
             steps get zero weights and a zero context. Filled from the
             Keras mask of `query`.
@@ -241,6 +242,9 @@ class BahdanauAttention(keras.layers.Layer):
         mask = None
         if values_mask is not None:
             mask = ops.cast(values_mask, "bool")  # [B, S]
+            # A masked step's value may hold anything (NaN included): it is
+            # selected away, since its weight 0 times NaN would be NaN.
+            values = ops.where(mask[:, :, None], values, ops.zeros((), values.dtype))
             if not single_step:
                 mask = mask[:, None, :]  # [B, 1, S]
         if query_mask is not None:
@@ -289,6 +293,8 @@ class BahdanauAttention(keras.layers.Layer):
                 f"received query.shape={query.shape}"
             )
         self._check_values(values)
+        check_mask("values_mask", values_mask)
+        check_mask("query_mask", query_mask)
         batch, source = values.shape[0], values.shape[1]
         expected = {
             "query": ((batch, *query.shape[1:]), "the batch size of values"),

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_attention.layers._masking import check_mask
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_shape, shape_matches
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
@@ -180,6 +181,8 @@ class BahdanauDecoder(keras.layers.Layer):
         check_shape("values", values, (batch, None, None), "[B, S, Dv]", shapes)
         check_shape("inputs_mask", inputs_mask, (batch, steps), "[B, T]", shapes)
         check_shape("values_mask", values_mask, (batch, source), "[B, S]", shapes)
+        check_mask("inputs_mask", inputs_mask)
+        check_mask("values_mask", values_mask)
 
     def compute_mask(self, inputs, mask=None):
         # One output step per target step: the target padding stays.

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_attention.layers._masking import check_mask
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
@@ -250,6 +251,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
         states = self._check_states(states, values)
         note = f" (values.shape={tuple(values.shape)})"
         check_shape("inputs", inputs, (values.shape[0], None), "[B, E]", note)
+        check_mask("values_mask", values_mask)
         if keys is None:
             keys = self.attention.precompute_keys(values)  # [B, S, U]
         # c_i attends from the previous state s_{i-1} (h for an LSTM).

@@ -97,7 +97,13 @@ class CachedMultiHeadAttention(MultiHeadSelfAttention):
             query: `[B, T, D]`.
             cache: `[B, H_kv, S_max, K + V]`, from `init_cache` or a step.
             cache_update_index: int or scalar int tensor, the position of
-                the query's first step.
+                the query's first step, in `[0, S_max - T]`. An int, or a
+                tensor with a value (an eager call), out of range is an
+                error. A traced one (`tf.function`, `jax.jit`, an export)
+                has no value to check until it runs: out of range, the
+                step writes nothing into the cache and its output is NaN,
+                so that no plausible output comes of it (every backend's
+                `slice_update` would overwrite the last slots instead).
             query_mask: optional `[B, T]`; padded steps give zeros.
             attention_mask: optional `[B or 1, T, S_max]` (or another rank
                 `call` takes), combined with the rest.
@@ -109,10 +115,16 @@ class CachedMultiHeadAttention(MultiHeadSelfAttention):
             `(output [B, T, *output_shape], cache)`, the cache with the
             query's keys and values written at the index.
         """
-        checks.check_step(self, query, cache, cache_update_index, query_mask, attention_mask)
+        checked = checks.check_step(
+            self, query, cache, cache_update_index, query_mask, attention_mask
+        )
         start = ops.cast(cache_update_index, "int32")
         new = ops.cast(self._keys_values(query), cache.dtype)  # [B, H_kv, T, K + V]
-        cache = ops.slice_update(cache, (0, 0, start, 0), new)
+        in_range = None
+        if checked:
+            cache = ops.slice_update(cache, (0, 0, start, 0), new)
+        else:
+            cache, in_range = _write_if_in_range(cache, start, new)
         key, value = self._split(cache)  # [B, H_kv, S_max, K], [B, H_kv, S_max, V]
         q_len, key_len = ops.shape(query)[1], ops.shape(key)[2]
         mask = masks.combine(
@@ -126,6 +138,9 @@ class CachedMultiHeadAttention(MultiHeadSelfAttention):
             rows_may_be_empty=(query_mask is not None or attention_mask is not None
                                or self.sliding_window is not None),
         )[0]
+        if in_range is not None:
+            # A traced index past the cache: NaN, not a plausible output.
+            output = ops.where(in_range, output, ops.full((), float("nan"), output.dtype))
         return output, cache
 
     def cross_step(
@@ -173,3 +188,21 @@ class CachedMultiHeadAttention(MultiHeadSelfAttention):
         )  # [B, H, T, V]
         attended = ops.transpose(attended, (0, 2, 1, 3))  # [B, T, H, V]
         return self._project_output(attended, query, mask), scores
+
+
+def _write_if_in_range(cache, start, new):
+    """`cache` `[B, H_kv, S_max, X]` with `new` `[B, H_kv, T, X]` written at
+    `start`, a traced index; and whether it lay in `[0, S_max - T]`.
+
+    Every backend's `slice_update` clamps an index past the end, so the
+    last slots would be overwritten silently. Out of range, the first `T`
+    slots get their own contents back instead: nothing changes. (A select,
+    not a clip: TFLite's converter turns an int32 clip to [0, 6] into a
+    RELU6 it has no int32 kernel for.)
+    """
+    last = ops.shape(cache)[2] - ops.shape(new)[2]
+    in_range = ops.logical_and(start >= 0, start <= last)
+    start = ops.where(in_range, start, ops.zeros_like(start))
+    old = ops.slice(cache, (0, 0, start, 0), ops.shape(new))
+    written = ops.where(in_range, new, old)
+    return ops.slice_update(cache, (0, 0, start, 0), written), in_range

@@ -1,9 +1,14 @@
 """Trainable absolute positional embedding (as in BERT and GPT-2)."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int, concrete_dim
+from keras_attention.layers._validation import (
+    check_positive_int,
+    concrete_dim,
+    concrete_values,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -77,10 +82,15 @@ class LearnedPositionalEmbedding(keras.layers.Layer):
         return ops.broadcast_to(rows[None], ops.shape(inputs))
 
     def _check_positions(self, shape, start_index):
-        """Positions known in Python must fit the table; `T` may be None."""
+        """Positions known in Python (an int, or an eager tensor's value)
+        must fit the table; `T` may be None."""
         length = shape[1]
         if length is None:
             return  # Known only at run time: XLA clamps a gather's indices.
+        if not isinstance(start_index, int):
+            # A traced index is known only at run time, as above.
+            value = concrete_values(start_index)
+            start_index = None if value is None or np.ndim(value) else int(value)
         if length > self.sequence_length:
             raise ValueError(
                 f"inputs may have at most sequence_length={self.sequence_length} "

@@ -88,6 +88,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             tensor); in self-attention the query's mask masks the keys too.
         attention_mask: boolean `[T, S]`, `[B or 1, T, S]` or
             `[B or 1, H or 1, T, S]`; true where a query may attend to a key.
+            Every mask is boolean, or numbers that are 0 or 1: other
+            values (0.3, NaN) are refused where the call has them (eager);
+            traced, any nonzero number counts as true, as in Keras. What a
+            mask hides is never read: NaN there stays there.
         return_attention_scores: also return the weights `[B, H, T, S]`.
         training: whether dropout is active.
         use_causal_mask: query `t` attends to keys `0..t`.
@@ -230,6 +234,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         use_causal_mask=False,
         mask=None,
     ):
+        masks.check_mask("mask", mask)
         query_mask = mask if query_mask is None else query_mask
         checks.check_call(
             self, query, value, key, query_mask, value_mask, key_mask, attention_mask
@@ -357,6 +362,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         weights = masks.masked_softmax(scores, mask, rows_may_be_empty=rows_may_be_empty)
         weights = ops.cast(weights, self.compute_dtype)  # [B, H, T, S]
         dropped = self._dropout_layer(weights, training=training)
+        if rows_may_be_empty:
+            # Padded keys' values may hold anything (NaN included): 0 times
+            # NaN would spread it. A plain causal mask hides no key from
+            # every query, so it has none to select away.
+            value = masks.zero_unattended_values(value, mask)  # [B, H, S, V]
         return ops.matmul(dropped, value), weights
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):

@@ -4,7 +4,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.layers._validation import check_positive_int, concrete_dim
+from keras_attention.layers._validation import (
+    check_positive_int,
+    concrete_dim,
+    concrete_values,
+)
 
 
 def sinusoidal_encoding(positions, dim, max_wavelength=10000.0):
@@ -119,8 +123,12 @@ class SinusoidalPositionalEmbedding(keras.layers.Layer):
             )
 
     def _check_positions(self, length, start_index):
-        """Positions known in Python must fit the table; `length` may be None."""
-        if length is None or not isinstance(start_index, (int, np.integer)):
+        """Positions known in Python (an int, or an eager tensor's value)
+        must fit the table; `length` may be None."""
+        if not isinstance(start_index, (int, np.integer)):
+            value = concrete_values(start_index)
+            start_index = None if value is None or np.ndim(value) else int(value)
+        if length is None or start_index is None:
             return  # Known only at run time; the lookup clamps or fails there.
         if start_index < 0 or start_index + length > self.max_length:
             raise ValueError(

@@ -223,6 +223,12 @@ class TransformerDecoderBlock(_TransformerBlock):
             encoder_sequence, self_attention_cache, cross_attention_cache,
             self_attention_cache_update_index, cross_attention_cache_update_index,
         )
+        self._check_masks(
+            decoder_padding_mask=decoder_padding_mask,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_padding_mask=encoder_padding_mask,
+            encoder_attention_mask=encoder_attention_mask,
+        )
         if return_attention_scores and self._cross_attention is None:
             raise ValueError(
                 "return_attention_scores returns the cross-attention weights; "

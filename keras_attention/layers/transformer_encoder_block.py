@@ -102,6 +102,7 @@ class TransformerEncoderBlock(_TransformerBlock):
         inputs_mask=None,
         mask=None,
     ):
+        self._check_masks(padding_mask=padding_mask, attention_mask=attention_mask)
         # An explicit padding mask wins over the Keras mask, as in KerasHub.
         if padding_mask is None:
             padding_mask = inputs_mask if inputs_mask is not None else mask  # [B, T]

@@ -12,7 +12,7 @@ import numpy as np
 from edge_demo.contract import latency, summarize_ms
 from edge_demo.errors import EdgeModelError
 from edge_demo.files import write_atomically
-from edge_demo.loading import load
+from edge_demo.loading import MAX_THREADS, load
 from edge_demo.quiet import quiet_logs
 from edge_demo.recurrent import MAX_COPY_LENGTH
 from edge_demo.seq2seq import check_text
@@ -24,8 +24,9 @@ and latency. The export writes MODEL.json beside MODEL.tflite; it says what
 the model is (a sequence-to-sequence or translation model, a classifier, a
 copy model, or "arrays": any model, arrays in and arrays out, as
 keras-attention-export writes it), its vocabularies, SentencePiece files or
-labels, and how to check the file. A missing, truncated or changed file is
-reported before anything runs. A Neural Turing Machine copy model runs one
+labels, and how to check the file. A missing, truncated or changed file, a
+metadata field of the wrong type or range, and inputs that are not finite or
+text that is blank are reported before anything runs. A Neural Turing Machine copy model runs one
 step at a time, carrying its state (memory, heads, controller) from step to
 step, and prints what it read and wrote. LiteRT's own log lines are hidden
 unless --verbose."""
@@ -64,6 +65,15 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive int, received {text}")
+    return value
+
+
+def _threads(text):
+    value = int(text)
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"must be an int in [1, {MAX_THREADS}], received {text}"
+        )
     return value
 
 
@@ -117,7 +127,8 @@ def _parser():
         help="copy models: seed of the random sequence (default 0)",
     )
     parser.add_argument(
-        "--threads", type=_positive_int, default=1, help="LiteRT threads (default 1)"
+        "--threads", type=_threads, default=1,
+        help=f"LiteRT threads (default 1, at most {MAX_THREADS})",
     )
     parser.add_argument(
         "--runs",

@@ -1,9 +1,11 @@
 """Loading a model on the device, after checking it against its metadata.
 
 `load` reads the `.tflite` file and the metadata JSON written beside it at
-export (`edge_demo.contract`), checks that the two agree, and returns an
-`EdgeModel`. Every check raises `EdgeModelError` naming the file, what was
-expected and what was found, before LiteRT runs anything.
+export (`edge_demo.contract`), checks every field of the metadata
+(`edge_demo.schema`), that the two files agree, and that the task fits the
+model, and returns an `EdgeModel`. Every check raises `EdgeModelError`
+naming the file, what was expected and what was found, before LiteRT runs
+anything.
 """
 
 import json
@@ -20,6 +22,10 @@ from edge_demo.errors import EdgeModelError
 from edge_demo.model import EdgeModel
 from edge_demo.schema import check_metadata, check_task
 
+# The most threads LiteRT is asked for: far more than a device has cores,
+# and far below the 100,000 with which its thread pool crashes the process.
+MAX_THREADS = 1024
+
 
 def load(model_path, metadata_path=None, num_threads=1):
     """Check `model_path` against its metadata and load it into LiteRT.
@@ -27,7 +33,7 @@ def load(model_path, metadata_path=None, num_threads=1):
     Args:
         model_path: the `.tflite` file.
         metadata_path: its metadata; by default the `.json` beside it.
-        num_threads: threads LiteRT may use.
+        num_threads: threads LiteRT may use, at most `MAX_THREADS`.
 
     Returns:
         An `EdgeModel`.
@@ -41,6 +47,15 @@ def load(model_path, metadata_path=None, num_threads=1):
             signatures differ from the metadata's, or the task's fields do
             not fit them.
     """
+    if (
+        isinstance(num_threads, bool)
+        or not isinstance(num_threads, int)
+        or not 1 <= num_threads <= MAX_THREADS
+    ):
+        raise EdgeModelError(
+            f"num_threads must be an int in [1, {MAX_THREADS}], received "
+            f"num_threads={num_threads!r}"
+        )
     model_path = os.fspath(model_path)
     meta_path = os.fspath(metadata_path or default_metadata_path(model_path))
     if not os.path.isfile(model_path):

@@ -25,6 +25,7 @@ This module gathers the runtime's public names; each lives in one module:
   description, quantize and dequantize, latency timing (shared with the
   exporter);
 - `edge_demo.loading`: `load` and the integrity checks;
+- `edge_demo.schema`: every field of the metadata, type- and range-checked;
 - `edge_demo.model`: `EdgeModel` and the generic run of a signature;
 - `edge_demo.arrays`, `edge_demo.seq2seq`, `edge_demo.translation`,
   `edge_demo.recurrent`: one module per task;

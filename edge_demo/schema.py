@@ -27,11 +27,6 @@ from edge_demo.contract import FORMAT, MODES, REQUIRED_FIELDS, VERSION, step_lim
 from edge_demo.errors import EdgeModelError
 from edge_demo.recurrent import MAX_COPY_LENGTH
 
-# Tensor dtypes a signature may have: numbers and bools, by numpy's name.
-DTYPES = (
-    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
-    "uint64", "float16", "float32", "float64",
-)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MISSING = object()
 
@@ -112,6 +107,19 @@ class _Fields:
         return value
 
 
+def _dtype(fields, value, field):
+    """A tensor's dtype, numpy's name of a number or bool type."""
+    try:
+        dtype = np.dtype(value) if isinstance(value, str) else None
+    except (TypeError, ValueError):
+        dtype = None
+    known = dtype is not None and dtype.name == value and dtype.kind in "biufc"
+    if not known:
+        fields.fail(field, "numpy's name of a number or bool dtype, e.g. 'float32'",
+                    value)
+    return value
+
+
 def _show(value):
     """A received value, short enough for one line."""
     try:
@@ -184,7 +192,7 @@ def _check_signature(fields, signature, field):
             shape = fields.list(_get(tensor, "shape"), f"{where}.shape", "ints >= 0")
             for j, size in enumerate(shape):
                 fields.integer(size, f"{where}.shape[{j}]", 0)
-            dtype = fields.string(_get(tensor, "dtype"), f"{where}.dtype", DTYPES)
+            dtype = _dtype(fields, _get(tensor, "dtype"), f"{where}.dtype")
             quantization = _get(tensor, "quantization")
             if quantization is None:
                 continue
@@ -252,7 +260,9 @@ def _names(tensors):
 
 
 def _check_arrays(fields, task, signatures):
-    _signature(fields, task, signatures)
+    # Without one, the caller names the signature (`--signature`).
+    if "signature" in task:
+        fields.string(task["signature"], "task.signature", sorted(signatures))
 
 
 def _check_classification(fields, task, signatures):

@@ -20,6 +20,7 @@ a log filter process per call, 60 ms each, 7 s over this file.
 import hashlib
 import json
 import os
+import pathlib
 import tempfile
 
 import keras
@@ -353,8 +354,14 @@ FIELDS = [
     ("arrays", (*IN, "shape"), [1, 10**30, 4],
      "!{model} does not match {meta}: signature 'serving_default' input 'features' "
      "shape: expected [1, 1000000000000000000000000000000, 4], found [1, 8, 4]"),
-    ("arrays", (*IN, "dtype"), "float128",
-     'signatures.serving_default.inputs[0].dtype must be one of \'bool\''),
+    ("arrays", (*IN, "dtype"), "object",
+     "signatures.serving_default.inputs[0].dtype must be numpy's name of a number or "
+     "bool dtype, e.g. 'float32', received \"object\""),
+    ("arrays", (*IN, "dtype"), "f4", "signatures.serving_default.inputs[0].dtype must be "
+     "numpy's name of a number or bool dtype, e.g. 'float32', received \"f4\""),
+    ("arrays", (*IN, "name"), "source",
+     "!{model} does not match {meta}: signature 'serving_default' inputs: expected "
+     "names ['source'], found ['features']"),
     ("arrays", (*IN, "dtype"), "int8",
      "!{model} does not match {meta}: signature 'serving_default' input 'features' "
      "dtype: expected int8, found float32"),
@@ -503,6 +510,50 @@ FIELDS = [
 ]
 
 
+# Fields that the fuzz below fills with any JSON value.
+FUZZED = [
+    ("arrays", path) for path in [
+        ("format",), ("version",), ("model_file",), ("model_bytes",), ("model_sha256",),
+        ("mode",), ("signatures",), ("signatures", "serving_default"), ("task",),
+        ("signatures", "serving_default", "inputs"), IN, (*IN, "name"), (*IN, "shape"),
+        (*IN, "dtype"), (*IN, "quantization"), ("task", "kind"), ("task", "signature"),
+    ]
+] + [("arrays_int8", (*Q, "scale")), ("arrays_int8", (*Q, "zero_point"))] + [
+    ("classify", ("task", key)) for key in ("labels", "output", "signature")
+] + [
+    ("s2s", ("task", key)) for key in (
+        "start_id", "end_id", "pad_id", "max_target_length", "source_vocabulary",
+        "target_vocabulary",
+    )
+] + [
+    ("translation", ("task", key)) for key in ("source_tokenizer", "target_tokenizer")
+] + [
+    ("ntm", ("task", key)) for key in (
+        "num_bits", "state_names", "initial_state", "input", "output", "signature",
+        "max_length",
+    )
+]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(field=st.sampled_from(FUZZED), value=JSON)
+@settings(max_examples=120)
+def test_any_value_of_any_field_gives_a_result_or_a_clear_error(built, field, value):
+    """No raw IndexError, TypeError or OverflowError: `main` either runs
+    (the value happened to be valid) or exits 2 with one line."""
+    kind, path = field
+    with tempfile.TemporaryDirectory() as folder:
+        staged = Staged(built, pathlib.Path(folder), kind)
+        staged.edit(path, value)
+        status = edge_main(staged.argv())
+    assert status in (0, 2)
+
+
 def _case_id(case):
     stage, path, value, _ = case
     shown = "missing" if value is DELETE else repr(value)[:24]
@@ -517,6 +568,14 @@ def test_a_tampered_metadata_field_is_refused(stage, capsys, case):
     if not message.startswith("!"):
         message = "{meta}: " + message
     _refused(capsys, staged, staged.argv(), message.lstrip("!"))
+
+
+def test_the_quiet_command_line_reports_the_same_one_line(stage, capsys):
+    # Without --verbose, descriptor 2 goes through the log filter.
+    staged = stage("s2s")
+    staged.edit(("task", "end_id"), 100_000)
+    argv = [a for a in staged.argv() if a != "--verbose"]
+    _refused(capsys, staged, argv, "error: {meta}: task.end_id must be an int in [0, 13]")
 
 
 @pytest.mark.parametrize(
@@ -536,6 +595,19 @@ def test_an_extra_metadata_field_changes_nothing(stage, capsys, kind, path):
 
 def _strip_latency(stdout):
     return [line for line in stdout.splitlines() if "median" not in line]
+
+
+def test_a_model_of_several_signatures_runs_the_one_named(stage, capsys):
+    # Arrays in, arrays out, from a model with no default signature.
+    staged = stage("s2s")
+    staged.edit(("task",), {"kind": "arrays"})
+    source = _save(staged.folder / "source.npy", np.array([[1, 2, 3, 0, 0, 0, 0]]))
+    out = _runs(capsys, staged, staged.argv(args=["--inputs", source, "--signature",
+                                                  "encode"]))
+    assert "signature: encode (1 call(s))" in out
+    _refused(capsys, staged, staged.argv(args=["--inputs", source]),
+             "error: {model}: no default signature among ['decode_step', 'encode']; "
+             "name one")
 
 
 def test_a_metadata_without_a_task_runs_as_arrays(stage, capsys):
@@ -671,6 +743,91 @@ def test_text_decodes_as_keras_did(built, stage, capsys):
     staged = stage("s2s")
     out = _runs(capsys, staged, staged.argv(args=["--text", case["text"]]))
     assert f"output:  {case['decoded']}\n" in out
+
+
+# -- a translation model's SentencePiece files ----------------------------------------------
+
+
+def _sentencepiece(sentences, size):
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, vocab_size=size,
+        model_type="char", pad_id=0, bos_id=1, eos_id=2, unk_id=3, minloglevel=2,
+    )
+    return model.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pieces():
+    """Character SentencePiece models that fit the seq2seq model: 10 source
+    pieces (its embedding's rows), 14 target pieces (its logits)."""
+    return {
+        "source": _sentencepiece(["abc", "bad cab", "dead beef"], 10),
+        "target": _sentencepiece(["0123456789-", "12-34", "2021-03-04"], 14),
+        "target_12": _sentencepiece(["0123456789-", "12-34"], 12),
+    }
+
+
+def _tokenizers(staged, source, target, vouched=True):
+    for side, content in (("source", source), ("target", target)):
+        (staged.folder / f"model.{side}.model").write_bytes(content)
+        if vouched:
+            staged.edit(("task", f"{side}_tokenizer", "sha256"),
+                        hashlib.sha256(content).hexdigest())
+
+
+def test_a_translation_runs_its_tokenizers_around_the_decoder(stage, capsys, pieces):
+    import sentencepiece
+
+    staged = stage("translation")
+    _tokenizers(staged, pieces["source"], pieces["target"])
+    out = _runs(capsys, staged, staged.argv(args=["--text", "abc"]))
+    # The same steps by hand: pieces, the end id, padding; decode; pieces.
+    source, target = (sentencepiece.SentencePieceProcessor() for _ in range(2))
+    source.LoadFromSerializedProto(pieces["source"])
+    target.LoadFromSerializedProto(pieces["target"])
+    ids = source.encode("abc") + [2]
+    assert len(ids) == 5  # "▁abc" and the end id, padded to the model's 7
+    model = load(staged.model)
+    (tokens,) = model.greedy_decode(np.array([ids + [0, 0]])).tokens
+    assert f"output:  {target.decode(tokens)}\n" in out
+    assert "input:   abc\n" in out
+    # Nine pieces: cut to the model's seven, as Keras's Translator does.
+    out = _runs(capsys, staged, staged.argv(args=["--text", "bad cab"]))
+    assert "input:   bad cab (cut to the model's length)\n" in out
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("pad_id past the source pieces", "error: {meta}: task.pad_id must be below 10, "
+         "the size of the source tokenizer's vocabulary, received 12"),
+        ("fewer target pieces than logits", "error: {meta}: the largest id of "
+         "decode_step's logits must be below 12, the size of the target tokenizer's "
+         "vocabulary, received 13"),
+        ("an HTML page vouched for", "error: {folder}/model.source.model: SentencePiece "
+         "cannot read it"),
+        ("a changed file", "error: {folder}/model.target.model: SHA-256 differs from "
+         "{meta}'s; the file was changed or belongs to another model"),
+    ],
+)
+def test_a_tokenizer_that_does_not_fit_is_refused(stage, capsys, pieces, case, message):
+    staged = stage("translation")
+    source, target = pieces["source"], pieces["target"]
+    if case == "pad_id past the source pieces":
+        staged.edit(("task", "pad_id"), 12)
+    elif case == "fewer target pieces than logits":
+        target = pieces["target_12"]
+    elif case == "an HTML page vouched for":
+        source = HTML
+    _tokenizers(staged, source, target)
+    if case == "a changed file":
+        (staged.folder / "model.target.model").write_bytes(target + b"x")
+    _refused(capsys, staged, staged.argv(args=["--text", "abc"]), message)
 
 
 # -- arrays in: .npy and .npz ------------------------------------------------------------
@@ -908,9 +1065,28 @@ def test_a_copy_longer_than_the_runtime_runs_is_refused(stage, capsys):
              "received --length 5000")
 
 
-def test_a_negative_seed_is_a_usage_error(stage, capsys):
-    staged = stage("ntm")
+@pytest.mark.parametrize(
+    "kind, args, message",
+    [
+        ("ntm", ["--seed", "-1"], "argument --seed: must be a non-negative int, received -1"),
+        # LiteRT's thread pool crashed the process (SIGSEGV) at 100,000.
+        ("s2s", ["--text", "abc", "--threads", "100000"],
+         "argument --threads: must be an int in [1, 1024], received 100000"),
+        ("s2s", ["--text", "abc", "--threads", "0"],
+         "argument --threads: must be an int in [1, 1024], received 0"),
+    ],
+)
+def test_a_bad_option_is_a_usage_error(stage, capsys, kind, args, message):
+    staged = stage(kind)
     with pytest.raises(SystemExit) as exit_info:
-        edge_main(staged.argv(args=["--seed", "-1"]))
+        edge_main(staged.argv(args=args))
     assert exit_info.value.code == 2
-    assert "--seed: must be a non-negative int, received -1" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threads", [0, 1025, 100_000, True, 2.0])
+def test_load_checks_num_threads(built, threads):
+    with pytest.raises(EdgeModelError, match=(
+        rf"num_threads must be an int in \[1, 1024\], received num_threads={threads!r}$"
+    )):
+        load(built / "seq2seq.tflite", num_threads=threads)

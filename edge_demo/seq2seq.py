@@ -130,6 +130,14 @@ def check_text(text, name="text", allow_blank=True):
         raise EdgeModelError(
             f"{name} must be a string, received {type(text).__name__} {text!r}"
         )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        # A command line's bytes that are not UTF-8 arrive as lone surrogates.
+        raise EdgeModelError(
+            f"{name} must be UTF-8 text, received {text!r} (character "
+            f"{e.start}: {text[e.start]!r})"
+        ) from None
     if allow_blank:
         return text
     if not text:

@@ -710,6 +710,9 @@ def test_any_end_id_outside_the_logits_is_refused(built, end_id):
          "characters: '\\t\\n')"),
         ("translation", "", "error: --text is empty (received '')"),
         ("translation", " \u3000 ", "error: --text is only whitespace"),
+        # Bytes of another encoding on the command line: lone surrogates.
+        ("translation", "Ein \udcff", "error: --text must be UTF-8 text, received "
+         "'Ein \\udcff' (character 4: '\\udcff')"),
         ("s2s", "abcdefgh", "error: text of 8 characters; {model} takes at most 7"),
         ("s2s", "abz!", "error: characters not in the source vocabulary of {meta}: '!', 'z'"),
         # A valid translation task whose tokenizer files are not there.

@@ -416,6 +416,15 @@ def test_pooling_ignores_nan_on_padding_nodes(mode):
     np.testing.assert_allclose(with_nan, expected, rtol=1e-6, atol=0)
 
 
+def test_attention_pooling_ignores_nan_on_padding_nodes():
+    pooling = AttentionPooling(4)
+    with_nan, weights = pooling(_padded(np.nan), mask=_MASK, return_attention_scores=True)
+    with_zeros = pooling(_padded(0.0), mask=_MASK)
+    assert np.isfinite(numpy(with_nan)).all()
+    np.testing.assert_array_equal(numpy(with_nan), numpy(with_zeros))
+    assert (numpy(weights)[~_MASK] == 0).all()
+
+
 # -- graphs of no node ---------------------------------------------------------------
 
 _NO_EDGE = np.zeros((2, 0), np.int32)

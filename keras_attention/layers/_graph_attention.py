@@ -17,6 +17,7 @@ from keras import ops
 
 from keras_attention.layers._graph import (
     dense_loop_features,
+    guard_indices,
     head_dot,
     poison,
     segment_softmax,
@@ -157,6 +158,14 @@ def sparse_pass(layer, node_features, edges, edge_features, training):
     """
     num_nodes = static_or_dynamic(node_features, 0)
     num_edges = static_or_dynamic(edges, 1)
+    if node_features.shape[0] == 0:
+        # No node: empty outputs (Keras's PyTorch segment ops would read
+        # num_segments=0 as "not given"); any edge is out of range.
+        any_bad = guard_indices(edges, 0)[2]
+        width = layer.num_heads * layer.units if layer.concat_heads else layer.units
+        outputs = ops.zeros((0, width), layer.compute_dtype)
+        coefficients = ops.zeros((num_edges, layer.num_heads), layer.compute_dtype)
+        return poison(outputs, any_bad), poison(coefficients, any_bad)
     senders, receivers, keep, any_bad = sparse_edges(
         edges, num_nodes, layer.add_self_loops
     )  # [E'] each

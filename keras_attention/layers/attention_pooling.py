@@ -10,6 +10,7 @@ from keras_attention.layers._graph import (
     poison,
     readout_layout,
     segment_softmax,
+    zero_masked,
 )
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import masked_softmax
@@ -124,7 +125,8 @@ class AttentionPooling(keras.layers.Layer):
                 "the layer was built, received "
                 f"node_features.shape={tuple(node_features.shape)}"
             )
-        features = ops.cast(node_features, self.compute_dtype)
+        # Padding nodes selected away: 0 weight times their NaN is NaN.
+        features = zero_masked(ops.cast(node_features, self.compute_dtype), mask)
         hidden = ops.tanh(ops.matmul(features, self.kernel) + self.bias)  # [(B,) N, U]
         scores = ops.matmul(hidden, self.attention_kernel)[..., 0]  # [(B,) N]
         if num_graphs is not None:

@@ -8,6 +8,7 @@ from keras_attention.layers._graph import (
     check_choice,
     check_dense_graph,
     check_sparse_graph,
+    guard_indices,
     poison,
     resolve_graph_args,
     self_loop_mask,
@@ -209,6 +210,10 @@ class GraphConvolution(keras.layers.Layer):
         return self.activation(outputs)
 
     def _call_sparse(self, projected, edges, edge_weight):
+        if projected.shape[0] == 0:
+            # No node: an empty output (Keras's PyTorch segment ops would
+            # read num_segments=0 as "not given"); any edge is out of range.
+            return poison(self._finish(projected), guard_indices(edges, 0)[2])
         num_nodes = static_or_dynamic(projected, 0)
         senders, receivers, weights, any_bad = sparse_edges(
             edges, num_nodes, self.add_self_loops

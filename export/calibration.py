@@ -10,6 +10,17 @@ Accepted forms, per signature:
 
 With several signatures, pass `{signature name: data}` (also accepted with
 one).
+
+Every sample is checked before the converter sees it: its inputs by name,
+shapes, dtypes, and values. Float values must be finite and at most
+`MAX_MAGNITUDE` in absolute value; integer inputs must hold whole numbers
+that fit their dtype. TF 2.21's converter kills the process (SIGSEGV) on
+`inf`, and on finite values whose squares overflow float32, and it turns
+all-NaN data into a float model that says it is int8.
+
+`check_arrays` checks the `.npz` files of arrays by input name that the
+command line takes (calibration and held-out data, read by
+`export.arrays.read_npz`), naming the file and the array in every error.
 """
 
 import itertools
@@ -17,7 +28,16 @@ import itertools
 import numpy as np
 
 from keras_attention._tensorflow import import_tensorflow
+from keras_attention_export.arrays import MAX_MAGNITUDE, read_npz, value_problem
 from keras_attention_export.errors import CalibrationError
+
+__all__ = [
+    "MAX_MAGNITUDE",
+    "check_arrays",
+    "read_npz",
+    "representative_dataset",
+    "value_problem",
+]
 
 tf = import_tensorflow("keras_attention_export (LiteRT conversion)")
 
@@ -41,10 +61,22 @@ def _samples_from_arrays(data, specs, count):
             f"calibration data has no input {missing[0]!r}: expected arrays "
             f"named {names}, received {sorted(arrays)}"
         )
-    batch = specs[0].shape[0]
-    available = min(len(np.asarray(arrays[n])) // batch for n in names)
+    # Sample i is rows i * b : (i + 1) * b of each input, b its leading
+    # size in the signature (the batch; a graph's fixed node or edge count).
+    leading = {spec.name: spec.shape[0] for spec in specs}
+    values = {n: np.asarray(arrays[n]) for n in arrays}
+    for n in names:
+        if values[n].ndim == 0:
+            raise CalibrationError(
+                f"calibration input {n!r} must be an array with a first axis of "
+                f"samples, received a scalar {values[n]!r}"
+            )
+    available = min(len(values[n]) // leading[n] for n in names)
     for i in range(min(count, available)):
-        yield {n: np.asarray(arrays[n])[i * batch : (i + 1) * batch] for n in arrays}
+        yield {
+            n: v[i * leading.get(n, 1) : (i + 1) * leading.get(n, 1)]
+            for n, v in values.items()
+        }
 
 
 def _samples(data, specs, count):
@@ -81,10 +113,18 @@ def _check(sample, specs, where, index):
                 f"calibration sample {index} for {where}: input {spec.name!r} must "
                 f"have shape {tuple(spec.shape)}, received {tuple(value.shape)}"
             )
-        if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+        if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool) or (
+            value.dtype.kind == "c"
+        ):
             raise CalibrationError(
                 f"calibration sample {index} for {where}: input {spec.name!r} must "
-                f"be numeric, received dtype {value.dtype}"
+                f"be real numbers, received dtype {value.dtype}"
+            )
+        problem = value_problem(value, spec.dtype.as_numpy_dtype, MAX_MAGNITUDE)
+        if problem:
+            raise CalibrationError(
+                f"calibration sample {index} for {where}: input {spec.name!r} "
+                f"{problem[1]}"
             )
     extra = set(sample) - {spec.name for spec in specs}
     if extra:
@@ -92,6 +132,80 @@ def _check(sample, specs, where, index):
             f"calibration sample {index} for {where} has inputs the signature does "
             f"not take: {sorted(extra)}; it takes {[s.name for s in specs]}"
         )
+
+
+def check_arrays(arrays, specs, source, bound=None):
+    """Raise unless `arrays` (from `read_npz`) fit the inputs `specs`.
+
+    Each input needs an array of its name, `[N * b, ...]` with `b` its
+    leading size in the signature and the rest of its shape; every input the
+    same number of samples `N >= 1`; real numbers whose values pass
+    `value_problem` (with `bound` for float inputs); no array the signature
+    does not take.
+
+    Args:
+        arrays: `{name: array}`.
+        specs: the signature's `tf.TensorSpec`s.
+        source: the file, named in every message.
+        bound: the largest magnitude for float inputs (`MAX_MAGNITUDE` for
+            calibration); None: what the input's dtype can hold.
+
+    Returns:
+        The number of samples.
+
+    Raises:
+        CalibrationError: naming `source`, the array and what was wrong.
+    """
+    names = [spec.name for spec in specs]
+    missing = [n for n in names if n not in arrays]
+    extra = sorted(set(arrays) - set(names))
+    if missing or extra:
+        raise CalibrationError(
+            f"{source}: expected arrays named after the model's inputs {names}, "
+            f"found {sorted(arrays)}"
+            + (
+                f" (no {missing[0]!r})"
+                if missing
+                else f" ({extra[0]!r} is not an input)"
+            )
+        )
+    samples = {}
+    for spec in specs:
+        value, name = arrays[spec.name], spec.name
+        leading, rest = spec.shape[0], tuple(spec.shape[1:])
+        if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool) or (
+            value.dtype.kind == "c"
+        ):
+            raise CalibrationError(
+                f"{source}: array {name!r} must hold real numbers, found dtype "
+                f"{value.dtype}"
+            )
+        if value.ndim == 0 or tuple(value.shape[1:]) != rest or len(value) < leading:
+            raise CalibrationError(
+                f"{source}: array {name!r} must have shape (N * {leading}, "
+                f"{', '.join(str(d) for d in rest)}) with N >= 1 samples of "
+                f"input shape {tuple(spec.shape)}, found {tuple(value.shape)}"
+            )
+        if len(value) % leading:
+            raise CalibrationError(
+                f"{source}: array {name!r} has {len(value)} rows, not a multiple of "
+                f"the input's leading size {leading}"
+            )
+        problem = value_problem(value, spec.dtype.as_numpy_dtype, bound)
+        if problem:
+            index, text = problem
+            raise CalibrationError(
+                f"{source}: array {name!r}, sample {index[0] // leading}, {text}"
+            )
+        samples[name] = len(value) // leading
+    if len(set(samples.values())) > 1:
+        counts = sorted(samples.items(), key=lambda item: item[1])
+        (a, n_a), (b, n_b) = counts[0], counts[-1]
+        raise CalibrationError(
+            f"{source}: every array must hold the same number of samples, found "
+            f"{n_a} in {a!r} and {n_b} in {b!r}"
+        )
+    return next(iter(samples.values()))
 
 
 def representative_dataset(data, signature_specs, count):

@@ -21,6 +21,15 @@ conversion runs on the TensorFlow backend of Keras, whatever KERAS_BACKEND
 says; TensorFlow's and LiteRT's log lines are hidden unless --verbose.
 Exit status: 0 on success, 2 on any error, with one line saying what went
 wrong.
+
+Files: --out must end in .tflite, --report in .json and --onnx in .onnx, and
+no output may be an input (the model, --calibration, --heldout) or another
+output (the metadata .json beside --out and the .md beside --report count),
+whatever the spelling or links. The .keras file and the .npz files are
+checked before anything is converted: --calibration's values must be finite
+and at most 1e6 in magnitude for int8 and int16x8. Every output is written
+to a temporary folder beside it and moved into place once all of them were
+written, so a failed run leaves the old files as they were.
 """
 
 import argparse
@@ -121,18 +130,6 @@ def _input_shapes(entries):
     return shapes
 
 
-def _load_npz(path, what):
-    import numpy as np
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    except Exception as error:
-        raise ValueError(f"{what} file {path} is not a readable .npz: {error}") from None
-
-
 def _samples(arrays, batch_size, limit=20):
     count = min(len(v) for v in arrays.values()) // batch_size
     return [
@@ -141,94 +138,189 @@ def _samples(arrays, batch_size, limit=20):
     ]
 
 
+def _outputs(args):
+    """`{what: path}` of every file the export writes."""
+    from edge_demo.contract import metadata_path
+
+    outputs = {"--out": args.out, "the metadata beside --out": metadata_path(args.out)}
+    if args.report:
+        outputs["--report"] = args.report
+        markdown = os.path.splitext(args.report)[0] + ".md"
+        outputs["the markdown beside --report"] = markdown
+    if args.onnx:
+        outputs["--onnx"] = args.onnx
+    return outputs
+
+
+def _check_paths(args):
+    """Refuse outputs that would overwrite an input or each other, before
+    anything is loaded or converted."""
+    from keras_attention_export.outputs import check_paths
+
+    for argument, path, suffix in (
+        ("--out", args.out, ".tflite"),
+        ("--report", args.report, ".json"),
+        ("--onnx", args.onnx, ".onnx"),
+    ):
+        if path is not None and not path.endswith(suffix):
+            raise ValueError(
+                f"{argument} must name a {suffix} file, received {argument} {path}"
+            )
+    check_paths(
+        {
+            "the model": args.model,
+            "--calibration": args.calibration,
+            "--heldout": args.heldout,
+        },
+        _outputs(args),
+    )
+
+
+def _read_files(args):
+    """`{argument: arrays or None}` of --calibration and --heldout, each
+    file read and its float values checked (finite; at most MAX_MAGNITUDE
+    for calibration in an integer mode) before Keras and TensorFlow load:
+    a bad file is refused at once, and never reaches the converter."""
+    from keras_attention_export.arrays import MAX_MAGNITUDE, read_npz, value_problem
+    from keras_attention_export.errors import CalibrationError
+
+    found = {}
+    for argument, path in (
+        ("--calibration", args.calibration),
+        ("--heldout", args.heldout),
+    ):
+        if path is None:
+            found[argument] = None
+            continue
+        arrays = read_npz(path, argument)
+        calibrating = argument == "--calibration" and args.mode in ("int8", "int16x8")
+        for name, value in arrays.items():
+            if value.dtype.kind == "f":
+                problem = value_problem(
+                    value, value.dtype, MAX_MAGNITUDE if calibrating else None
+                )
+                if problem:
+                    raise CalibrationError(
+                        f"{argument} {path}: array {name!r} {problem[1]}"
+                    )
+        found[argument] = arrays
+    return found
+
+
 def run(args):
+    # What needs neither Keras nor TensorFlow first: the paths, the files.
+    _check_paths(args)
+    files = _read_files(args)
+
     import keras
 
-    import keras_attention  # noqa: F401  (registers the layers for loading)
+    from edge_demo.contract import metadata_path
+    from keras_attention.saving import load_model
+    from keras_attention_export.calibration import MAX_MAGNITUDE, check_arrays
+    from keras_attention_export.errors import CalibrationError
+    from keras_attention_export.outputs import StagedFiles
     from keras_attention_export.report import build_report, write_report
     from keras_attention_export.tflite import (
+        Exporter,
         calibration_arrays,
         default_mode,
-        export_tflite,
         fixed_signature,
         input_names,
+        tf_signatures,
+        write_model_files,
     )
 
-    if not os.path.exists(args.model):
-        raise FileNotFoundError(f"model file not found: {args.model}")
-    try:
-        model = keras.saving.load_model(args.model)
-    except Exception as error:
-        raise ValueError(
-            f"cannot load {args.model} as a Keras model (expected a .keras file "
-            f"written by model.save): {str(error).splitlines()[0]}"
-        ) from None
+    model = load_model(args.model, "model")
     input_shapes = _input_shapes(args.input_shape)
-    calibration = (
-        _load_npz(args.calibration, "calibration") if args.calibration else None
-    )
+    signatures = tf_signatures(fixed_signature(model, args.batch_size, input_shapes))
+    specs = signatures["serving_default"].input_signature
     args.mode = args.mode or default_mode(model)
-    metadata = export_tflite(
-        model,
-        args.out,
-        mode=args.mode,
-        representative_data=calibration,
-        num_calibration_samples=args.calibration_samples,
-        integer_io=args.integer_io,
-        batch_size=args.batch_size,
-        input_shapes=input_shapes,
-        keep_tensor_names=args.keep_tensor_names,
-        range_quantile=args.range_quantile,
-        task={"kind": "arrays"},
-    )
-    print(
-        f"wrote {args.out} ({args.mode}, {os.path.getsize(args.out):,} bytes) "
-        f"and {metadata}"
-    )
-    if args.report:
-        if args.heldout:
-            arrays, note = _load_npz(args.heldout, "held-out"), "held-out inputs"
-        elif calibration is not None:
-            arrays, note = calibration, "calibration inputs (no --heldout given)"
-        else:
-            signature = fixed_signature(model, args.batch_size, input_shapes)
-            arrays = calibration_arrays(signature["serving_default"], 20)
-            note = "random inputs (no --heldout given)"
-        samples = _samples(arrays, args.batch_size)
-        output_names = [t._keras_history.operation.name for t in model.outputs]
-        names = input_names(model)
+    calibrated = args.mode in ("int8", "int16x8")
+    calibration, heldout = files["--calibration"], files["--heldout"]
+    # Names, shapes, dtypes and the values' fit to each input's dtype.
+    if calibration is not None:
+        bound = MAX_MAGNITUDE if calibrated else None
+        check_arrays(calibration, specs, f"--calibration {args.calibration}", bound)
+    if heldout is not None:
+        check_arrays(heldout, specs, f"--heldout {args.heldout}")
+    with Exporter(model, signatures) as exporter:
+        try:
+            flatbuffer = exporter.convert(
+                args.mode,
+                representative_data=calibration,
+                num_calibration_samples=args.calibration_samples,
+                integer_io=args.integer_io,
+                keep_tensor_names=args.keep_tensor_names,
+                range_quantile=args.range_quantile,
+            )
+        except CalibrationError as error:
+            if args.calibration is None:
+                raise
+            raise CalibrationError(
+                f"--calibration {args.calibration}: {error}"
+            ) from None
 
-        def reference(sample):
-            # In the model's own structure: no name has to match.
-            inputs = keras.tree.pack_sequence_as(model.input, [sample[n] for n in names])
-            outputs = model.predict(inputs, verbose=0)
-            outputs = outputs if isinstance(outputs, list) else [outputs]
-            if len(set(output_names)) != len(output_names):
-                return {f"output_{i}": o for i, o in enumerate(outputs)}
-            return dict(zip(output_names, outputs))
+    # Every output is written into a temporary folder beside its target and
+    # moved into place only once all of them were: a failure anywhere
+    # leaves the old files as they were.
+    printed = []
+    with StagedFiles() as staged:
+        out = staged.stage(args.out)
+        staged.stage(metadata_path(args.out))
+        write_model_files(out, flatbuffer, args.mode, {"kind": "arrays"})
+        printed.append(
+            f"wrote {args.out} ({args.mode}, {len(flatbuffer):,} bytes) and "
+            f"{metadata_path(args.out)}"
+        )
+        if args.report:
+            if heldout is not None:
+                arrays, note = heldout, "held-out inputs"
+            elif calibration is not None:
+                arrays, note = calibration, "calibration inputs (no --heldout given)"
+            else:
+                arrays = calibration_arrays(signatures["serving_default"], 20)
+                note = "random inputs (no --heldout given)"
+            samples = _samples(arrays, args.batch_size)
+            output_names = [t._keras_history.operation.name for t in model.outputs]
+            names = input_names(model)
 
-        report = build_report(
-            args.out, reference, samples, args.mode,
-            num_threads=args.threads, runs=args.runs, inputs_note=note,
-        )
-        json_path, md_path = write_report(report, args.report)
-        print(
-            f"wrote {json_path} and {md_path}: max abs error "
-            f"{report['parity']['max_abs_error']:.3g}, median latency "
-            f"{report['latency_ms']['median']:.3f} ms"
-        )
-    if args.onnx:
-        from keras_attention_export.onnx import export_onnx, onnx_max_error
+            def reference(sample):
+                # In the model's own structure: no name has to match.
+                inputs = keras.tree.pack_sequence_as(
+                    model.input, [sample[n] for n in names]
+                )
+                outputs = model.predict(inputs, verbose=0)
+                outputs = outputs if isinstance(outputs, list) else [outputs]
+                if len(set(output_names)) != len(output_names):
+                    return {f"output_{i}": o for i, o in enumerate(outputs)}
+                return dict(zip(output_names, outputs))
 
-        session = export_onnx(model, args.onnx, args.batch_size, input_shapes)
-        arrays = calibration or calibration_arrays(
-            fixed_signature(model, args.batch_size, input_shapes)["serving_default"], 1
-        )
-        sample = _samples(arrays, args.batch_size, limit=1)[0]
-        print(
-            f"wrote {args.onnx}: max abs error vs Keras "
-            f"{onnx_max_error(session, model, sample):.3g}"
-        )
+            report = build_report(
+                out, reference, samples, args.mode,
+                num_threads=args.threads, runs=args.runs, inputs_note=note,
+            )
+            json_path = staged.stage(args.report)
+            md_path = staged.stage(os.path.splitext(args.report)[0] + ".md")
+            write_report(report, json_path, md_path)
+            printed.append(
+                f"wrote {args.report} and {os.path.splitext(args.report)[0]}.md: "
+                f"max abs error {report['parity']['max_abs_error']:.3g}, median "
+                f"latency {report['latency_ms']['median']:.3f} ms"
+            )
+        if args.onnx:
+            from keras_attention_export.onnx import export_onnx, onnx_max_error
+
+            session = export_onnx(
+                model, staged.stage(args.onnx), args.batch_size, input_shapes
+            )
+            arrays = calibration or calibration_arrays(signatures["serving_default"], 1)
+            sample = _samples(arrays, args.batch_size, limit=1)[0]
+            printed.append(
+                f"wrote {args.onnx}: max abs error vs Keras "
+                f"{onnx_max_error(session, model, sample):.3g}"
+            )
+        staged.commit()
+    print("\n".join(printed))
 
 
 def main(argv=None):
@@ -242,9 +334,20 @@ def main(argv=None):
             run(args)
     except (OSError, ValueError, RuntimeError) as error:
         # ExportError, CalibrationError and FlexOpsError are among these.
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug of ours: still one line and status 2
+        print(
+            f"error: unexpected {type(error).__name__}: {_one_line(error)} "
+            "(please report it, with the command line)",
+            file=sys.stderr,
+        )
         return 2
     return 0
+
+
+def _one_line(error):
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

@@ -22,12 +22,15 @@ import tempfile
 import keras
 import numpy as np
 
+from edge_demo.contract import metadata_path
 from edge_demo.files import write_atomically
 from keras_attention._tensorflow import import_tensorflow, require_tensorflow_backend
 from keras_attention.models.signature import Signature
 from keras_attention_export.calibration import representative_dataset
 from keras_attention_export.errors import ExportError, FlexOpsError
 from keras_attention_export.metadata import write_metadata
+from keras_attention_export.outputs import StagedFiles, check_paths
+from keras_attention_export.verify import check_mode
 
 tf = import_tensorflow("keras_attention_export (LiteRT conversion)")
 
@@ -214,11 +217,13 @@ def convert(
 
     Raises:
         ValueError: an unknown mode or a bad argument.
-        CalibrationError: calibration data missing or of the wrong shape,
-            before the converter runs.
+        CalibrationError: calibration data missing, of the wrong shape, or
+            with values the converter cannot take (not finite, or beyond
+            `calibration.MAX_MAGNITUDE`), before the converter runs.
         FlexOpsError: the model needs TensorFlow ops outside TFLite's
             builtins.
-        ExportError: conversion failed, the result cannot run, or a
+        ExportError: conversion failed, the result cannot run, it is not
+            what `mode` and `integer_io` promise (`export.verify`), or a
             calibrated mode was asked of a model with a loop.
     """
     with Exporter(model, signatures, batch_size, input_shapes) as exporter:
@@ -297,10 +302,14 @@ class Exporter:
 
     def export_tflite(self, path, mode=None, task=None, **convert_kwargs):
         """`convert`, then write `path` and its metadata (see `export_tflite`)."""
+        check_model_path(path)
         mode = default_mode(self.model) if mode is None else mode
         flatbuffer = self.convert(mode, **convert_kwargs)
-        write_atomically(path, flatbuffer)
-        return write_metadata(path, mode, task=task or {"kind": "arrays"})
+        with StagedFiles() as files:
+            write_model_files(files.stage(path), flatbuffer, mode, task)
+            files.stage(metadata_path(path))
+            files.commit()
+        return metadata_path(path)
 
     def convert(
         self,
@@ -397,8 +406,32 @@ class Exporter:
                 f"TFLite conversion ({mode}) failed: {str(error)[:2000]}"
             ) from error
         flatbuffer = _compact(flatbuffer, keep_tensor_names)
+        check_mode(flatbuffer, mode, integer_io)
         _check_runs(flatbuffer, signatures, mode)
         return flatbuffer
+
+
+def check_model_path(path):
+    """Raise unless `path` can take a model and its metadata beside it: a
+    file ending in `.tflite` (the metadata is the `.json` of the same stem,
+    so `model.json` would be overwritten by its own metadata, and a `.keras`
+    name is a Keras model's)."""
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise ValueError(
+            f"the model's path must end in .tflite (its metadata is written "
+            f"beside it as {os.path.basename(metadata_path(path))}), "
+            f"received path={path!r}"
+        )
+    check_paths({}, {"path": path, "its metadata": metadata_path(path)})
+
+
+def write_model_files(path, flatbuffer, mode, task=None):
+    """Write `flatbuffer` to `path` and its metadata beside it (no staging:
+    `path` is expected to be a `StagedFiles` path); returns the metadata's
+    path."""
+    write_atomically(path, flatbuffer)
+    return write_metadata(path, mode, task=task or {"kind": "arrays"})
 
 
 def _quantize_with_ranges(calibrated, calibration, quantile, integer_io):
@@ -599,7 +632,9 @@ def export_tflite(
     `task` goes into the metadata for the application (the schema is
     `edge_demo.contract`'s); without one, the model runs on `edge_demo` as
     the generic task: arrays in, arrays out (`{"kind": "arrays"}`). Both
-    files are written whole or not at all.
+    files are written whole or not at all: to a temporary folder beside
+    them first, then moved into place together, so that a failure leaves
+    the old files as they were. `path` must end in `.tflite`.
 
     Returns the path of the metadata file (`model.json` beside
     `model.tflite`), which `edge_demo` reads on the device.

@@ -53,12 +53,12 @@ def test_int8_with_quantile_ranges(saved_model, capsys):
             str(saved_model / "model.keras"), "--mode", "int8",
             "--calibration", str(saved_model / "calib.npz"), "--range-quantile", "0.9",
             "--heldout", str(saved_model / "heldout.npz"),
-            "--out", str(saved_model / "q.tflite"), "--report", str(saved_model / "q.json"),
+            "--out", str(saved_model / "q.tflite"), "--report", str(saved_model / "q_report.json"),
             "--runs", "3",
         ]
     )
     assert status == 0, capsys.readouterr().err
-    report = json.loads((saved_model / "q.json").read_text())
+    report = json.loads((saved_model / "q_report.json").read_text())
     assert report["mode"] == "int8"
     # Next-token argmax of 48 held-out positions over 5 logits (chance: 0.2).
     assert report["parity"]["top1_agreement"] >= 0.9
@@ -67,9 +67,9 @@ def test_int8_with_quantile_ranges(saved_model, capsys):
 def test_float32_report_without_data_uses_random_inputs(saved_model):
     assert main(
         [str(saved_model / "model.keras"), "--out", str(saved_model / "f.tflite"),
-         "--report", str(saved_model / "f.json"), "--runs", "3"]
+         "--report", str(saved_model / "f_report.json"), "--runs", "3"]
     ) == 0
-    report = json.loads((saved_model / "f.json").read_text())
+    report = json.loads((saved_model / "f_report.json").read_text())
     assert report["parity"]["inputs"].endswith("random inputs (no --heldout given)")
     assert report["parity"]["max_abs_error"] < 1e-5
 

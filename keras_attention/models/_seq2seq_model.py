@@ -103,13 +103,27 @@ class _Seq2SeqModel(keras.Model):
             held[name] = value
         super().__setattr__(name, value)
 
-    def _functional_init(self, **kwargs):
+    @staticmethod
+    def _layer_policy(kwargs):
+        """The dtype policy of the model and of every layer it makes.
+
+        `kwargs`' `dtype` (popped) if given, as a reloaded model's config
+        gives it, else the global policy at construction. The layers are
+        made with it and `get_config` saves it, so a model built under
+        `mixed_float16` reloads as one whatever the global policy is then
+        (a functional model's own config has no dtype).
+        """
+        return keras.dtype_policies.get(kwargs.pop("dtype", None))
+
+    def _functional_init(self, policy, **kwargs):
         """Makes the model the functional graph of `_teacher_forced`.
 
         Its inputs take any length up to `source_length` and `target_length`
         (the maxima: the size of the position tables, and the static shapes
         of the exported signatures), so that training batches can be padded
-        per length bucket rather than to the maxima.
+        per length bucket rather than to the maxima. `policy` is the
+        model's dtype policy (`_layer_policy`), which Keras's functional
+        construction would leave at the global one.
         """
         held = self.__dict__.pop("_held_attributes", {})
         source = keras.Input((None,), dtype="int32", name="source")
@@ -124,11 +138,17 @@ class _Seq2SeqModel(keras.Model):
             outputs=logits,
             **kwargs,
         )
+        self.dtype_policy = policy
         for name, value in held.items():
             setattr(self, name, value)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._task_config()}
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **self._task_config(),
+        }
 
     # -- subclasses ----------------------------------------------------------
 
@@ -247,12 +267,13 @@ class _Seq2SeqModel(keras.Model):
             self.__dict__["_traced_decode_step"] = decode_step
         return self._encode_in_keras, decode_step
 
-    def _greedy(self, source, on_step=None):
+    def _greedy(self, source, on_step=None, max_length=None):
         """Greedy decoding of `source` `[B, S]` through `_encode` and `_decode_step`.
 
         `on_step(token, step, states)` sees each step's inputs (numpy).
         Returns ids `[B, T]`: each row's tokens up to its end token, then
-        padding. Stops when every row has ended, or after `T` steps.
+        padding. Stops when every row has ended, or after `max_length`
+        (default `T`) steps.
         """
         batch = len(source)
         encode, decode_step = self._step_functions()
@@ -261,7 +282,7 @@ class _Seq2SeqModel(keras.Model):
         token = np.full((batch, 1), self.start_id, "int32")
         decoded = np.full((batch, self.target_length), PAD_ID, "int32")
         done = np.zeros(batch, bool)
-        for t in range(self.target_length):
+        for t in range(max_length or self.target_length):
             step = np.array([t], "int32")
             if on_step is not None:
                 on_step(token, step, states)
@@ -282,7 +303,26 @@ class _Seq2SeqModel(keras.Model):
             )
         return decoded
 
-    def greedy_decode(self, source_ids, batch_size=256):
+    def _check_max_length(self, max_length):
+        """`max_length` if the decoder can run that many steps.
+
+        The Transformer's self-attention cache and position table hold
+        `target_length` steps, and the output has `target_length` columns:
+        a step past them would be written nowhere (`decode_step` gives NaN
+        there, the exported model a gather error).
+        """
+        if max_length is None:
+            return self.target_length
+        check_positive_int("max_length", max_length)
+        if max_length > self.target_length:
+            raise ValueError(
+                f"max_length must be at most target_length={self.target_length} "
+                "(the steps the decoder's cache and positions hold), received "
+                f"max_length={max_length}"
+            )
+        return max_length
+
+    def greedy_decode(self, source_ids, batch_size=256, max_length=None):
         """Greedy decoding in Keras, one target step at a time.
 
         It runs the computation that `export_signatures` exports (the same
@@ -290,11 +330,13 @@ class _Seq2SeqModel(keras.Model):
         and runs here in a loop), so a device decoding the exported model
         (e.g. `edge_demo`'s `EdgeModel.greedy_decode`) must produce the same
         tokens. Each step feeds back the argmax; a row stops at `end_id`,
-        decoding stops when every row has, or after `target_length` steps.
+        decoding stops when every row has, or after `max_length` steps.
 
         Args:
             source_ids: int `[N, S]`, padded with 0.
             batch_size: rows decoded together.
+            max_length: the most steps, at most (and by default)
+                `target_length`.
 
         Returns:
             int32 `[N, T]`: each row's tokens up to and including its end
@@ -302,8 +344,9 @@ class _Seq2SeqModel(keras.Model):
         """
         source = self._check_source(source_ids)
         check_positive_int("batch_size", batch_size)
+        max_length = self._check_max_length(max_length)
         parts = [
-            self._greedy(source[i : i + batch_size])
+            self._greedy(source[i : i + batch_size], max_length=max_length)
             for i in range(0, len(source), batch_size)
         ]
         if not parts:

@@ -70,6 +70,10 @@ class RNNSeq2Seq(_Seq2SeqModel):
             embeddings and on the decoder's output before the readout (the
             recurrences themselves are left alone, so the cells keep their
             fused kernels); decoding is not affected.
+        dtype: the dtype policy of every layer but the readout, whose
+            logits stay float32 (default: the global policy when the model
+            is made). Saved in the config: a `mixed_float16` model reloads
+            as one under any global policy.
 
     Call arguments:
         inputs: `{"source": int [B, S], "decoder_inputs": int [B, T]}`.
@@ -134,37 +138,47 @@ class RNNSeq2Seq(_Seq2SeqModel):
 
         # === Layers ===
         self._hold_attributes()  # until the functional construction
+        policy = self._layer_policy(kwargs)
         self.source_embedding = keras.layers.Embedding(
-            source_vocabulary_size, embedding_dim, name="source_embedding"
+            source_vocabulary_size, embedding_dim, dtype=policy, name="source_embedding"
         )
         encoder = keras.layers.GRU(
             units,
             return_sequences=attention,
             return_state=True,
+            dtype=policy,
             name="encoder",
         )
         if bidirectional:
-            encoder = keras.layers.Bidirectional(encoder, name="encoder")
+            encoder = keras.layers.Bidirectional(encoder, dtype=policy, name="encoder")
             # s_0 = tanh(W_s h_1 backward), Bahdanau et al.'s initial state.
-            self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")
+            self.bridge = keras.layers.Dense(
+                units, activation="tanh", dtype=policy, name="bridge"
+            )
         self.encoder = encoder
         self.target_embedding = keras.layers.Embedding(
-            target_vocabulary_size, embedding_dim, name="target_embedding"
+            target_vocabulary_size, embedding_dim, dtype=policy, name="target_embedding"
         )
         if attention:
             cell = BahdanauDecoderCell(
-                keras.layers.GRUCell(units, name="decoder_gru_cell"),
+                keras.layers.GRUCell(units, dtype=policy, name="decoder_gru_cell"),
                 attention_units=attention_units or units,
                 name="decoder_cell",
             )
             self.decoder = BahdanauDecoder(cell, name="decoder")
         else:
             self.decoder = keras.layers.GRU(
-                units, return_sequences=True, name="decoder"
+                units, return_sequences=True, dtype=policy, name="decoder"
             )
-        self.source_dropout = keras.layers.Dropout(dropout, name="source_dropout")
-        self.target_dropout = keras.layers.Dropout(dropout, name="target_dropout")
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.source_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="source_dropout"
+        )
+        self.target_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="target_dropout"
+        )
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="output_dropout"
+        )
         # float32 logits (and softmax) under a mixed precision policy too.
         self.readout = keras.layers.Dense(
             target_vocabulary_size, dtype="float32", name="readout"
@@ -188,7 +202,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
         kwargs.setdefault(
             "name", "bahdanau_seq2seq" if attention else "rnn_seq2seq"
         )
-        self._functional_init(**kwargs)
+        self._functional_init(policy, **kwargs)
 
     # -- the computation, shared by training and decoding ----------------------
 
@@ -211,6 +225,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
                 return_sequences=self.attention,
                 return_state=True,
                 unroll=True,
+                dtype=self.dtype_policy,
                 name="encoder_unrolled",
             )
         # [B, S, units] with attention, and the final state [B, units]
@@ -225,7 +240,7 @@ class RNNSeq2Seq(_Seq2SeqModel):
             def view(layer, name):
                 return keras.layers.RNN(
                     layer.cell, return_sequences=self.attention, return_state=True,
-                    unroll=True, name=name,
+                    unroll=True, dtype=self.dtype_policy, name=name,
                 )
 
             forward, _ = view(self.encoder.forward_layer, "encoder_forward_unrolled")(

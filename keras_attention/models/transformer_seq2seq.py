@@ -66,6 +66,10 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         dropout: dropout rate of the blocks and of the embedded inputs
             while training.
         positions: "sinusoidal" (fixed) or "learned".
+        dtype: the dtype policy of every layer but the readout, whose
+            logits stay float32 (default: the global policy when the model
+            is made). Saved in the config: a `mixed_float16` model reloads
+            as one under any global policy.
 
     Call arguments:
         inputs: `{"source": int [B, S], "decoder_inputs": int [B, T]}`.
@@ -135,28 +139,30 @@ class TransformerSeq2Seq(_Seq2SeqModel):
 
         # === Layers ===
         self._hold_attributes()  # until the functional construction
+        policy = self._layer_policy(kwargs)
         self.source_embedding = keras.layers.Embedding(
-            source_vocabulary_size, hidden_dim, name="source_embedding"
+            source_vocabulary_size, hidden_dim, dtype=policy, name="source_embedding"
         )
         self.target_embedding = keras.layers.Embedding(
-            target_vocabulary_size, hidden_dim, name="target_embedding"
+            target_vocabulary_size, hidden_dim, dtype=policy, name="target_embedding"
         )
         if positions == "learned":
             self.source_positions = LearnedPositionalEmbedding(
-                source_length, name="source_positions"
+                source_length, dtype=policy, name="source_positions"
             )
             self.target_positions = LearnedPositionalEmbedding(
-                target_length, name="target_positions"
+                target_length, dtype=policy, name="target_positions"
             )
         else:
             self.source_positions = SinusoidalPositionalEmbedding(
-                max_length=source_length, name="source_positions"
+                max_length=source_length, dtype=policy, name="source_positions"
             )
             self.target_positions = SinusoidalPositionalEmbedding(
-                max_length=target_length, name="target_positions"
+                max_length=target_length, dtype=policy, name="target_positions"
             )
         block_args = dict(
-            num_heads=num_heads, intermediate_dim=intermediate_dim, dropout=dropout
+            num_heads=num_heads, intermediate_dim=intermediate_dim, dropout=dropout,
+            dtype=policy,
         )
         self.encoder_blocks = [
             TransformerEncoderBlock(**block_args, name=f"encoder_block_{i}")
@@ -166,7 +172,9 @@ class TransformerSeq2Seq(_Seq2SeqModel):
             TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
             for i in range(num_decoder_blocks)
         ]
-        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
+        self.embedding_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="embedding_dropout"
+        )
         # float32 logits (and softmax) under a mixed precision policy too.
         self.readout = keras.layers.Dense(
             target_vocabulary_size, dtype="float32", name="readout"
@@ -189,7 +197,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
 
         # === Functional model ===
         kwargs.setdefault("name", "transformer_seq2seq")
-        self._functional_init(**kwargs)
+        self._functional_init(policy, **kwargs)
 
     # -- the computation, shared by training and decoding ----------------------
 

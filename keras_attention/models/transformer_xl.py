@@ -98,7 +98,9 @@ class _XLBlock(keras.layers.Layer):
         self.feedforward_norm = keras.layers.LayerNormalization(
             epsilon=1e-5, dtype="float32", name="feedforward_norm")
         self.feedforward_norm.build(input_shape)
-        self.drop = keras.layers.Dropout(self.dropout_rate)
+        self.drop = keras.layers.Dropout(
+            self.dropout_rate, dtype=self.dtype_policy, name="dropout"
+        )
         self.built = True
 
     def call(self, x, memory=None, memory_mask=None, training=False):
@@ -125,6 +127,9 @@ class TransformerXL(keras.Model):
         intermediate_dim: width of the feed-forward layers.
         num_blocks: depth.
         dropout: rate on attention weights and sublayer outputs in training.
+        dtype: the dtype policy of every layer but the float32 readout
+            (default: the global policy when the model is made), saved in
+            the config so that the model reloads with it.
 
     Call arguments:
         tokens: int `[B, L]`.
@@ -163,9 +168,14 @@ class TransformerXL(keras.Model):
         self.intermediate_dim = intermediate_dim
         self.num_blocks = num_blocks
         self.dropout = dropout
-        self.embedding = keras.layers.Embedding(vocabulary_size, hidden_dim, name="embedding")
+        # The model's policy (`dtype`, else the global one at construction)
+        # for every layer but the float32 readout; saved in the config.
+        policy = self.dtype_policy
+        self.embedding = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, dtype=policy, name="embedding"
+        )
         self.blocks = [
-            _XLBlock(num_heads, intermediate_dim, dropout, name=f"block_{i}")
+            _XLBlock(num_heads, intermediate_dim, dropout, dtype=policy, name=f"block_{i}")
             for i in range(num_blocks)
         ]
         self.readout = keras.layers.Dense(vocabulary_size, dtype="float32", name="readout")
@@ -235,6 +245,7 @@ class TransformerXL(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "vocabulary_size": self.vocabulary_size,
             "batch_size": self.batch_size,
             "memory_length": self.memory_length,

@@ -30,8 +30,6 @@ Example:
 ('Adam', True)
 """
 
-import contextlib
-
 import keras
 from keras import ops
 
@@ -60,16 +58,6 @@ TRANSFORMER_LABEL_SMOOTHING = 0.1
 def _check_kind(kind):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, received kind={kind!r}")
-
-
-@contextlib.contextmanager
-def _policy(name):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def translation_model(
@@ -118,15 +106,17 @@ def translation_model(
         end_id=end_id,
         **{**DEFAULT_SIZES[kind], **sizes},
     )
-    with _policy(mixed_precision or "float32"):
-        if kind == "transformer":
-            return TransformerSeq2Seq(**arguments, name="transformer")
-        return RNNSeq2Seq(
-            **arguments,
-            attention=kind == "rnnsearch",
-            bidirectional=kind == "rnnsearch",
-            name=kind,
-        )
+    # The model gives its layers the policy and saves it in its config, so
+    # it reloads with it whatever the global policy is then.
+    arguments["dtype"] = mixed_precision or "float32"
+    if kind == "transformer":
+        return TransformerSeq2Seq(**arguments, name="transformer")
+    return RNNSeq2Seq(
+        **arguments,
+        attention=kind == "rnnsearch",
+        bidirectional=kind == "rnnsearch",
+        name=kind,
+    )
 
 
 def model_kind(model):

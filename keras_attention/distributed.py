@@ -256,10 +256,25 @@ class DistributedTrainer:
     def __init__(self, build_model, dataset_fn, steps_per_epoch, checkpoint_dir=None,
                  strategy=None, jit_compile=None, checkpoint_every=50, max_to_keep=3):
         tf = _tensorflow_backend("DistributedTrainer (tf.distribute)")
-        if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        for name, value in (("steps_per_epoch", steps_per_epoch),
+                            ("checkpoint_every", checkpoint_every)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"{name} must be a positive int, received {name}={value!r}"
+                )
+        if max_to_keep is not None and (
+            not isinstance(max_to_keep, int) or isinstance(max_to_keep, bool)
+            or max_to_keep < 1
+        ):
             raise ValueError(
-                f"steps_per_epoch must be a positive int, received {steps_per_epoch!r}"
+                "max_to_keep must be a positive int or None (keep all), received "
+                f"max_to_keep={max_to_keep!r}"
             )
+        for name, value in (("build_model", build_model), ("dataset_fn", dataset_fn)):
+            if not callable(value):
+                raise TypeError(
+                    f"{name} must be a function, received {name}={value!r}"
+                )
         # TF_CONFIG checked before the strategy reads it (a clear error
         # rather than TensorFlow's JSONDecodeError).
         self.num_workers, self.worker_index = cluster_spec()
@@ -270,7 +285,11 @@ class DistributedTrainer:
         with self.strategy.scope():
             self.model = build_model()
             if not getattr(self.model, "compiled", False):
-                raise ValueError("build_model must return a compiled Keras model")
+                raise ValueError(
+                    "build_model must return a compiled Keras model, received "
+                    f"{type(self.model).__name__} {getattr(self.model, 'name', '')!r}"
+                    " (not compiled)"
+                )
             self.optimizer = self.model.optimizer
             loss = self.model.loss
             if isinstance(loss, keras.losses.Loss):

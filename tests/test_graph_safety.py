@@ -452,6 +452,10 @@ EMPTY_CASES = {
             [np.zeros((1, 0, 3), np.float32), np.zeros((1, 0, 0), np.float32)]),
         (1, 0, 2),
     ),
+    "gat_link_predictor": (
+        lambda: gat_link_predictor(3, hidden_units=2, num_heads=1, embedding_dim=2)(
+            [_nodes(0), _NO_EDGE, _NO_EDGE]), (0,),
+    ),
 }
 
 
@@ -536,6 +540,46 @@ def test_the_trainer_checks_tf_config_before_building_the_strategy(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{oops")
     with _raises(ValueError, "TF_CONFIG must be JSON", "TF_CONFIG='{oops'"):
         distributed.DistributedTrainer(_build_tiny, _tiny_data, 2)
+
+
+def _uncompiled():
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="tiny")
+
+
+TRAINER_CASES = {
+    "zero_steps": (
+        dict(steps_per_epoch=0), ValueError,
+        ("steps_per_epoch must be a positive int", "steps_per_epoch=0"),
+    ),
+    "checkpoint_every_zero": (
+        dict(checkpoint_every=0), ValueError,
+        ("checkpoint_every must be a positive int", "checkpoint_every=0"),
+    ),
+    "max_to_keep_negative": (
+        dict(max_to_keep=-1), ValueError,
+        ("max_to_keep must be a positive int or None", "max_to_keep=-1"),
+    ),
+    "dataset_not_a_function": (
+        dict(dataset_fn=[1, 2]), TypeError,
+        ("dataset_fn must be a function", "dataset_fn=[1, 2]"),
+    ),
+    "model_not_compiled": (
+        dict(build_model=_uncompiled), ValueError,
+        ("build_model must return a compiled Keras model", "Sequential 'tiny'"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TRAINER_CASES)
+def test_trainer_bad_argument_is_refused(case, monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    changes, error, fragments = TRAINER_CASES[case]
+    arguments = {**dict(build_model=_build_tiny, dataset_fn=_tiny_data, steps_per_epoch=2,
+                        strategy=tf.distribute.get_strategy()), **changes}
+    with _raises(error, *fragments):
+        distributed.DistributedTrainer(**arguments)
 
 
 # -- the distributed trainer: checkpoints ------------------------------------------------

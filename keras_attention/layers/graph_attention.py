@@ -93,8 +93,10 @@ class GraphAttention(keras.layers.Layer):
     (`keras_attention.data.graphs.validate_edges`) to get the message.
 
     A node with no incoming edge (no self loop either) gets the bias alone
-    (then the activation), never NaN. Scores and the softmax run in float32
-    under mixed precision.
+    (then the activation), never NaN; a graph of no node, an empty output.
+    Padding nodes, non-edges and dropped self loops are selected away, so a
+    NaN there never reaches a real node. Scores and the softmax run in
+    float32 under mixed precision.
 
     Shapes: `B` batch, `N` nodes, `E` edges, `F` node features, `Fe` edge
     features, `H` heads, `U` units.

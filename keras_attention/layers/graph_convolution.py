@@ -57,7 +57,8 @@ class GraphConvolution(keras.layers.Layer):
     which keeps a given loop's weight) and the diagonal is set to 1 in dense
     mode. A node of degree 0 (no edges, no self loop) gets no
     normalisation factor rather than a division by zero: its output is the
-    bias alone, never NaN.
+    bias alone, never NaN; a graph of no node, an empty output. Padding
+    nodes are selected away, so a NaN there never reaches a real node.
 
     Edge indices are checked as in `GraphAttention`: an index outside
     `[0, N)` raises a `ValueError` naming it and `N` in eager mode, and

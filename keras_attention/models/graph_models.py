@@ -350,6 +350,13 @@ def train_node_classifier(
     Returns:
         `(history, test_accuracy)`: the `keras.callbacks.History` and the
         accuracy over `graph.test_mask`'s nodes.
+
+    Raises:
+        ValueError: before training, naming the batch and the entry, for an
+            edge index outside `[0, N)`, a non-finite feature, a label
+            outside `[0, C)`, or an empty training or test mask (as every
+            helper here checks all it will feed, in numpy).
+        FloatingPointError: when the training loss becomes NaN or infinite.
     """
     check_positive_int("epochs", epochs)
     check_choice("monitor", monitor, ("val_loss", "val_accuracy"))
@@ -494,6 +501,12 @@ def train_link_predictor(
     Returns:
         `(history, test_auc)`: the `keras.callbacks.History` and the ROC AUC
         of the test pairs against their negatives.
+
+    Raises:
+        ValueError: before training, for an edge or a pair (training,
+            validation or test) outside `[0, N)` or a non-finite feature,
+            naming the batch and the entry.
+        FloatingPointError: when the training loss becomes NaN or infinite.
     """
     check_positive_int("epochs", epochs)
     _check_link_split(model, split)
@@ -667,6 +680,13 @@ def train_graph_classifier(
 
     Returns:
         `(history, test_accuracy)`.
+
+    Raises:
+        ValueError: before training, for a graph whose edges leave
+            `[0, N)`, whose features are not finite or not the model's `F`,
+            or whose `graph_label` is not an int in `[0, C)`, naming the
+            graph (`train_graphs[i]`) and its batch; or an empty set.
+        FloatingPointError: when the training loss becomes NaN or infinite.
     """
     check_positive_int("epochs", epochs)
     graphs_per_batch = model.outputs[0].shape[0]

@@ -92,6 +92,17 @@ LAYER_CASES = {
         ValueError,
         ("node_features_mask must have shape [B, N]", "node_features_mask.shape=(1, 3)"),
     ),
+    "gat_fractional_mask": (
+        lambda: GraphAttention(2, mode="dense")(
+            _FOUR[None], np.ones((1, 4, 4)), node_features_mask=np.float32([[1, 0.3, 1, 0]])),
+        ValueError,
+        ("node_features_mask must be boolean or hold only 0 and 1", "holding 0.3"),
+    ),
+    "pooling_string_mask": (
+        lambda: GraphPooling("mean")(_FOUR[None], mask=np.array([["a", "b", "c", "d"]])),
+        ValueError,
+        ("mask must be boolean", "dtype"),
+    ),
     "pooling_graph_id_past_g": (
         lambda: GraphPooling("max", num_graphs=2)(_FOUR, np.int32([0, 1, 2, 0])),
         ValueError,

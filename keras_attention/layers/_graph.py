@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.layers._masking import check_mask
 from keras_attention.layers._validation import check_positive_int, check_shape
 
 GRAPH_MODES = ("sparse", "dense")
@@ -109,6 +110,7 @@ def check_dense_graph(node_features, adjacency, node_mask):
     note = f" (node_features.shape={tuple(node_features.shape)})"
     check_shape("adjacency", adjacency, (batch, nodes, nodes), "[B, N, N]", note)
     check_shape("node_features_mask", node_mask, (batch, nodes), "[B, N]", note)
+    check_mask("node_features_mask", node_mask)  # bool or 0/1: 0.3 is no mask
 
 
 def resolve_graph_args(mode, edges, adjacency, node_mask):
@@ -339,6 +341,7 @@ def readout_layout(layer, node_features, graph_ids, num_graphs, mask):
             )
         batch, nodes = node_features.shape[:2]
         check_shape("mask", mask, (batch, nodes), "[B, N]", note)
+        check_mask("mask", mask)  # bool or 0/1: 0.3 is no mask
         return None
     if rank != 2:
         raise ValueError(

@@ -151,7 +151,10 @@ def zero_unattended_values(value, mask):
 
 
 def dtype_name(tensor):
+    """`tensor`'s dtype as Keras names it; numpy's text dtypes are "string"."""
     dtype = getattr(tensor, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "US":
+        return "string"
     try:
         return keras.backend.standardize_dtype(dtype)
     except (TypeError, ValueError, AttributeError):
@@ -171,14 +174,9 @@ def check_mask(name, mask):
     """
     if mask is None:
         return
-    dtype = dtype_name(mask)
+    dtype = _check_mask_dtype(name, mask)
     if dtype == "bool":
         return
-    if not dtype.startswith(("int", "uint", "float", "bfloat")):
-        raise ValueError(
-            f"{name} must be boolean (or numbers that are 0 or 1), "
-            f"received {name} of dtype {dtype}"
-        )
     values = concrete_values(mask)
     if values is None:
         return
@@ -190,3 +188,25 @@ def check_mask(name, mask):
             f"(dtype {dtype}) holding {float(bad.flat[0]):g}"
             f" ({bad.size} of {values.size} values neither 0 nor 1)"
         )
+
+
+def _check_mask_dtype(name, mask):
+    dtype = dtype_name(mask)
+    if dtype != "bool" and not dtype.startswith(("int", "uint", "float", "bfloat")):
+        raise ValueError(
+            f"{name} must be boolean (or numbers that are 0 or 1), "
+            f"received {name} of dtype {dtype}"
+        )
+    return dtype
+
+
+def check_mask_dtypes(kwargs, names):
+    """The dtypes of the masks among a layer call's keyword arguments.
+
+    For `__call__`, before Keras converts numpy arguments to tensors: JAX
+    and PyTorch fail to convert an array of strings with a message that
+    names no argument. `call` checks the values (`check_mask`).
+    """
+    for name in names:
+        if kwargs.get(name) is not None:
+            _check_mask_dtype(name, kwargs[name])

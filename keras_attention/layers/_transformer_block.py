@@ -3,7 +3,7 @@
 import keras
 
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
-from keras_attention.layers._masking import check_mask
+from keras_attention.layers._masking import check_mask, check_mask_dtypes
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.cached_multi_head_attention import CachedMultiHeadAttention
@@ -173,6 +173,14 @@ class _TransformerBlock(keras.layers.Layer):
         return self._sublayer_output(
             x, y, self._feedforward_layer_norm, self._feedforward_dropout, training
         )
+
+    # The mask arguments of `call`, whose dtypes `__call__` checks before
+    # Keras converts them (`check_mask_dtypes`).
+    _mask_arguments = ()
+
+    def __call__(self, *args, **kwargs):
+        check_mask_dtypes(kwargs, self._mask_arguments)
+        return super().__call__(*args, **kwargs)
 
     def _check_masks(self, **masks):
         """Each mask the block is given, under its own name (`check_mask`)."""

@@ -4,7 +4,11 @@ import keras
 from keras import ops
 
 from keras_attention.layers._initializers import clone_initializer
-from keras_attention.layers._masking import check_mask, masked_softmax
+from keras_attention.layers._masking import (
+    check_mask,
+    check_mask_dtypes,
+    masked_softmax,
+)
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -193,6 +197,7 @@ class BahdanauAttention(keras.layers.Layer):
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
         refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        check_mask_dtypes(kwargs, ("values_mask", "query_mask"))
         if args and isinstance(args[0], (list, tuple)):
             raise TypeError(
                 "BahdanauAttention takes query and values as separate "

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_attention.layers._masking import check_mask
 from keras_attention.layers._initializers import clone_initializer
+from keras_attention.layers._masking import check_mask, check_mask_dtypes
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
@@ -235,6 +235,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
         refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
+        check_mask_dtypes(kwargs, ("values_mask",))
         return super().__call__(*args, **kwargs)
 
     def call(

@@ -22,6 +22,9 @@ from keras_attention.layers._attention_paths import (
 from keras_attention.layers._renamed import refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
+# The mask arguments of `call`, whose dtypes `__call__` checks.
+_MASKS = ("query_mask", "value_mask", "key_mask", "attention_mask", "mask")
+
 @keras.saving.register_keras_serializable(package="keras_attention")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Multi-head scaled dot-product attention.
@@ -218,6 +221,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
         refuse_renamed(type(self).__name__, kwargs, checks.RENAMED_CALL_ARGS)
+        masks.check_mask_dtypes(kwargs, _MASKS)
         return super().__call__(*args, **kwargs)
 
     def call(

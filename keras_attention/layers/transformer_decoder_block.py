@@ -138,6 +138,12 @@ class TransformerDecoderBlock(_TransformerBlock):
     (2, 1, 16)
     """
 
+    _mask_arguments = (
+        "decoder_padding_mask", "decoder_attention_mask", "encoder_padding_mask",
+        "encoder_attention_mask", "decoder_sequence_mask", "encoder_sequence_mask",
+        "mask",
+    )
+
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None, **unused_shapes):
         dim = self._input_dim(decoder_sequence_shape)
         if encoder_sequence_shape is not None and (

@@ -81,6 +81,8 @@ class TransformerEncoderBlock(_TransformerBlock):
     (2, 5, 16)
     """
 
+    _mask_arguments = ("padding_mask", "attention_mask", "inputs_mask", "mask")
+
     def build(self, inputs_shape, **unused_shapes):
         dim = self._input_dim(inputs_shape)
         self._self_attention = self._attention(dim, "self_attention")

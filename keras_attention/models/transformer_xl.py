@@ -203,10 +203,13 @@ class TransformerXL(keras.Model):
 
     def reset_memory(self):
         """Empties the memory: the next segment starts a new text."""
+        # zeros of the variable's shape: JAX's zeros_like takes no Variable.
         for memory in self.memories:
-            memory.assign(ops.zeros_like(memory))
+            memory.assign(ops.zeros(memory.shape, memory.dtype))
         if self.memory_filled is not None:
-            self.memory_filled.assign(ops.zeros_like(self.memory_filled))
+            self.memory_filled.assign(
+                ops.zeros(self.memory_filled.shape, self.memory_filled.dtype)
+            )
 
     def call(self, tokens, training=False, update_memory=True):
         tokens = ops.convert_to_tensor(tokens, "int32")

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.layers._validation import concrete_values
+from keras_attention.layers._validation import concrete_dim, concrete_values
 
 # Masked logits are replaced by the row's smallest logit minus this margin:
 # exp(-30) ~ 1e-13 is below float32's resolution next to the largest weight,
@@ -44,13 +44,19 @@ def masked_softmax(scores, mask=None, axis=-1, rows_may_be_empty=True):
     if mask is None:
         return ops.softmax(scores, axis=axis)
     mask = ops.cast(mask, "bool")
-    # The row minimum is taken over the kept scores (masked ones count as
-    # 0), so a NaN at a masked entry never reaches the fill; `initial`
-    # makes an empty row (no keys, S = 0) a row minimum of 0, not an error.
-    kept = ops.where(mask, scores, 0.0)
-    fill = ops.min(kept, axis=axis, keepdims=True, initial=0.0)
-    fill = ops.stop_gradient(fill) - _MASK_MARGIN
-    weights = ops.softmax(ops.where(mask, kept, fill), axis=axis)
+    if any(concrete_dim(size) == 0 for size in scores.shape):
+        # No query or no key (T = 0 or S = 0): nothing to normalise, and
+        # the row minimum below would reduce over nothing.
+        return ops.zeros_like(scores)
+    if rows_may_be_empty:
+        # Padding may hold anything (NaN included): the row minimum is
+        # taken over the kept scores, masked ones counting as 0, so that it
+        # never reaches the fill. (A plain causal mask hides only real
+        # scores, and keeps its one select: int16x8 TFLite has no select
+        # of a float constant and an int16 tensor.)
+        scores = ops.where(mask, scores, 0.0)
+    fill = ops.stop_gradient(ops.min(scores, axis=axis, keepdims=True)) - _MASK_MARGIN
+    weights = ops.softmax(ops.where(mask, scores, fill), axis=axis)
     if rows_may_be_empty:
         # A fully masked row came out uniform; zero it (and every masked
         # entry) so it contributes nothing.

@@ -169,7 +169,14 @@ def _graph():
 def build_node_classifier(out_dir, work_dir):
     from keras_attention import GraphAttention
 
-    init = keras.initializers.RandomNormal(stddev=1.0, seed=SEED)
+    # Its own seed, so that its unseeded weights (attention vectors, biases)
+    # do not change with what the builders before it draw. With weights of
+    # stddev 1 its logits spanned so wide a range that one int8 step of them
+    # moved a probability by up to 14 int8 steps for some seeds (0.5 to 14
+    # over seeds 0-7); at 0.5 the int8 model stays within 2.7 steps of Keras
+    # over the same seeds, inside edge_demo's test tolerance of 4.
+    keras.utils.set_random_seed(SEED)
+    init = keras.initializers.RandomNormal(stddev=0.5, seed=SEED)
     nodes = keras.Input((GRAPH_NODES, GRAPH_FEATURES), batch_size=1, name="node_features")
     adjacency = keras.Input((GRAPH_NODES, GRAPH_NODES), batch_size=1, name="adjacency")
     hidden = GraphAttention(

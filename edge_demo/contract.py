@@ -79,7 +79,7 @@ REQUIRED_FIELDS = {
     "signatures": dict,
 }
 
-# The export modes (`keras_attention_export.MODES`).
+# The export modes: `keras_attention_export.MODES` is this tuple.
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 
 # The most steps a step-by-step model runs in one call when no cache bounds

@@ -22,7 +22,7 @@ import tempfile
 import keras
 import numpy as np
 
-from edge_demo.contract import metadata_path
+from edge_demo.contract import MODES, metadata_path
 from edge_demo.files import write_atomically
 from keras_attention._tensorflow import import_tensorflow, require_tensorflow_backend
 from keras_attention.models.signature import Signature
@@ -33,8 +33,6 @@ from keras_attention_export.outputs import StagedFiles, check_paths
 from keras_attention_export.verify import check_mode
 
 tf = import_tensorflow("keras_attention_export (LiteRT conversion)")
-
-MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 
 # What to do on another backend, in the error that says so.
 _ON_ANOTHER_BACKEND = (

@@ -99,6 +99,19 @@ def attention_axes_tuple(attention_axes):
     return tuple(axes)
 
 
+# The mask arguments of `call`, whose dtypes `__call__` checks.
+MASK_ARGS = ("query_mask", "value_mask", "key_mask", "attention_mask", "mask")
+
+
+def build_shapes(query_shape, value_shape, key_shape):
+    """The value and key shapes, defaulted as `call` defaults the tensors,
+    once the three are checked."""
+    value_shape = query_shape if value_shape is None else value_shape
+    key_shape = value_shape if key_shape is None else key_shape
+    check_build_shapes(query_shape, value_shape, key_shape)
+    return value_shape, key_shape
+
+
 def check_build_shapes(query_shape, value_shape, key_shape):
     if len(query_shape) < 3 or query_shape[-1] is None:
         raise ValueError(

@@ -22,8 +22,6 @@ from keras_attention.layers._attention_paths import (
 from keras_attention.layers._renamed import refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
-# The mask arguments of `call`, whose dtypes `__call__` checks.
-_MASKS = ("query_mask", "value_mask", "key_mask", "attention_mask", "mask")
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -36,11 +34,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     self-attention) or from `value` and `key` (`layer(query, value, key)`).
 
     The constructor and `call` are those of `keras.layers.MultiHeadAttention`
-    (Keras 3.15), down to the projections: `EinsumDense` sublayers
-    `_query_dense`, `_key_dense`, `_gate_dense`, `_value_dense` and
-    `_output_dense`, so `enable_lora` and `quantize("int8")` work on them,
-    and `layer.set_weights(keras_mha.get_weights())` moves a Keras layer's
-    weights over. `num_key_value_heads` adds the grouped-query heads of
+    (Keras 3.15), down to the `EinsumDense` projections `_query_dense`,
+    `_key_dense`, `_gate_dense`, `_value_dense`, `_output_dense`: so
+    `enable_lora`, `quantize("int8")` and `set_weights` with a Keras layer's
+    weights work. `num_key_value_heads` adds the grouped-query heads of
     `keras.layers.GroupedQueryAttention` (Ainslie et al. 2023). What differs,
     on purpose: softmax runs in float32 under mixed precision; a query row
     with nothing to attend to has zero weights and a zero output, where
@@ -73,12 +70,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             away; with `use_causal_mask`, the query and the
             `sliding_window - 1` keys before it.
         flash_attention: `True` runs `keras.ops.dot_product_attention` with
-            the backend's flash kernel (no dropout, scores or masks but the
-            causal one), which JAX and PyTorch offer on GPUs (TensorFlow
-            has none). `None` and `False` run ours, on every backend:
-            bench/attention.py measures it against
-            `keras.layers.MultiHeadAttention`, which calls
-            `keras.ops.dot_product_attention`, in the same run.
+            the backend's flash kernel (JAX and PyTorch on GPUs; no dropout,
+            scores or masks but the causal one). `None` and `False` run ours,
+            which bench/attention.py times against Keras's layer (that op).
         num_key_value_heads: `H_kv`, a divisor of `H`: each group of
             `H / H_kv` query heads shares a key and value head (keyword-only).
 
@@ -91,10 +85,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             tensor); in self-attention the query's mask masks the keys too.
         attention_mask: boolean `[T, S]`, `[B or 1, T, S]` or
             `[B or 1, H or 1, T, S]`; true where a query may attend to a key.
-            Every mask is boolean, or numbers that are 0 or 1: other
-            values (0.3, NaN) are refused where the call has them (eager);
-            traced, any nonzero number counts as true, as in Keras. What a
-            mask hides is never read: NaN there stays there.
+            Masks are boolean or 0/1 numbers: others (0.3, NaN) are refused
+            when eager; traced, nonzero counts as true, as in Keras. What a
+            mask hides is never read, so NaN there stays there.
         return_attention_scores: also return the weights `[B, H, T, S]`.
         training: whether dropout is active.
         use_causal_mask: query `t` attends to keys `0..t`.
@@ -185,9 +178,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return rank == 3 and normalized_axes(self.attention_axes, rank) == (1,)
 
     def build(self, query_shape, value_shape=None, key_shape=None, **unused_shapes):
-        value_shape = query_shape if value_shape is None else value_shape
-        key_shape = value_shape if key_shape is None else key_shape
-        checks.check_build_shapes(query_shape, value_shape, key_shape)
+        value_shape, key_shape = checks.build_shapes(query_shape, value_shape, key_shape)
         self._check_shapes(query_shape, value_shape, key_shape)
         rank = len(query_shape)
         heads, kv_heads = self.num_heads, self._key_value_heads
@@ -221,7 +212,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
         refuse_renamed(type(self).__name__, kwargs, checks.RENAMED_CALL_ARGS)
-        masks.check_mask_dtypes(kwargs, _MASKS)
+        masks.check_mask_dtypes(kwargs, checks.MASK_ARGS)
         return super().__call__(*args, **kwargs)
 
     def call(
@@ -367,20 +358,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         weights = ops.cast(weights, self.compute_dtype)  # [B, H, T, S]
         dropped = self._dropout_layer(weights, training=training)
         if rows_may_be_empty:
-            # Padded keys' values may hold anything (NaN included): 0 times
-            # NaN would spread it. A plain causal mask hides no key from
-            # every query, so it has none to select away.
+            # Padded keys' values may be NaN, which 0 weight would spread (a
+            # plain causal mask hides no key from every query: none to drop).
             value = masks.zero_unattended_values(value, mask)  # [B, H, S, V]
         return ops.matmul(dropped, value), weights
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
-        value_shape = query_shape if value_shape is None else value_shape
-        key_shape = value_shape if key_shape is None else key_shape
-        checks.check_build_shapes(query_shape, value_shape, key_shape)
+        checks.build_shapes(query_shape, value_shape, key_shape)
         return tuple(query_shape[:-1]) + (self._output_shape or (query_shape[-1],))
 
-    def compute_output_spec(self, *args, **kwargs):
-        # Traced through `call`, so the scores' shape follows.
+    def compute_output_spec(self, *args, **kwargs):  # traced: scores follow
         return keras.Operation.compute_output_spec(self, *args, **kwargs)
 
     def compute_mask(self, query, mask=None, **unused):

@@ -21,6 +21,7 @@ import os
 import keras
 import numpy as np
 
+from edge_demo.files import write_atomically
 from keras_attention.data import subwords, translation
 from keras_attention.models import decoding, translation_models
 
@@ -142,6 +143,7 @@ class Translator:
             The metadata's path.
         """
         from keras_attention_export import default_mode, export_tflite
+        from keras_attention_export.outputs import StagedFiles
 
         mode = default_mode(self.model) if mode is None else mode
         calibration = None
@@ -163,36 +165,51 @@ class Translator:
             "end_id": self.model.end_id,
             "max_target_length": self.model.target_length,
         }
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        for side, tokenizer in (("source", self.source_tokenizer),
-                                ("target", self.target_tokenizer)):
-            file = f"{stem}.{side}.model"
-            tokenizer.save(file)
-            task[f"{side}_tokenizer"] = {
-                "file": os.path.basename(file),
-                "sha256": hashlib.sha256(tokenizer.model_proto).hexdigest(),
-            }
-        return export_tflite(
-            self.model, path, mode=mode, signatures=self.model.export_signatures(),
-            representative_data=calibration,
-            num_calibration_samples=100_000,  # every recorded step
-            task=task,
-            range_quantile=range_quantile,
-        )
+        # The tokenizers wait in a staging folder until the model and its
+        # metadata are written: a failed conversion leaves every old file.
+        with StagedFiles() as tokenizers:
+            for side, tokenizer in (("source", self.source_tokenizer),
+                                    ("target", self.target_tokenizer)):
+                file = f"{stem}.{side}.model"
+                tokenizer.save(tokenizers.stage(file))
+                task[f"{side}_tokenizer"] = {
+                    "file": os.path.basename(file),
+                    "sha256": hashlib.sha256(tokenizer.model_proto).hexdigest(),
+                }
+            metadata = export_tflite(
+                self.model, path, mode=mode,
+                signatures=self.model.export_signatures(),
+                representative_data=calibration,
+                num_calibration_samples=100_000,  # every recorded step
+                task=task,
+                range_quantile=range_quantile,
+            )
+            tokenizers.commit()
+        return metadata
 
     # -- one folder ------------------------------------------------------------
 
     def save(self, folder):
-        """Writes `model.keras`, `source.model`, `target.model` and `translator.json`."""
-        os.makedirs(folder, exist_ok=True)
-        self.model.save(os.path.join(folder, "model.keras"))
-        self.source_tokenizer.save(os.path.join(folder, "source.model"))
-        self.target_tokenizer.save(os.path.join(folder, "target.model"))
-        with open(os.path.join(folder, TRANSLATOR_FILE), "w") as file:
-            json.dump(
-                {"kind": self.kind, "source_language": self.source_language,
-                 "target_language": self.target_language}, file, indent=2,
-            )
+        """Writes `model.keras`, `source.model`, `target.model` and `translator.json`.
+
+        All four are written into a staging folder first and moved into
+        `folder` together: a failed save leaves the files already there.
+        """
+        from keras_attention_export.outputs import StagedFiles
+
+        def at(name):
+            return files.stage(os.path.join(folder, name))
+
+        with StagedFiles() as files:
+            self.model.save(at("model.keras"))
+            self.source_tokenizer.save(at("source.model"))
+            self.target_tokenizer.save(at("target.model"))
+            with open(at(TRANSLATOR_FILE), "w") as file:
+                json.dump(
+                    {"kind": self.kind, "source_language": self.source_language,
+                     "target_language": self.target_language}, file, indent=2,
+                )
+            files.commit()
         return folder
 
     @classmethod
@@ -322,8 +339,7 @@ def write_report(translators, sources, references, out_dir, examples=(0,),
         {name: s["by_length"] for name, s in scores.items()},
         os.path.join(out_dir, "bleu_by_length.png"),
     )
-    with open(os.path.join(out_dir, "scores.json"), "w") as file:
-        json.dump(scores, file, indent=2)
+    write_atomically(os.path.join(out_dir, "scores.json"), json.dumps(scores, indent=2))
     table = ["| model | BLEU | chrF |", "| --- | --- | --- |"] + [
         f"| {name} | {s['bleu']:.2f} | {s['chrf']:.2f} |" for name, s in scores.items()
     ]
@@ -333,6 +349,5 @@ def write_report(translators, sources, references, out_dir, examples=(0,),
         f"{length_penalty}; sacrebleu BLEU and chrF on detokenized text.", "",
         *table, "", "![BLEU by source length](bleu_by_length.png)", "", *lines, "",
     ]
-    with open(os.path.join(out_dir, "index.md"), "w") as file:
-        file.write("\n".join(page))
+    write_atomically(os.path.join(out_dir, "index.md"), "\n".join(page))
     return scores

@@ -86,6 +86,46 @@ def test_translator_round_trips_through_its_folder(kind, tokenizers, tmp_path):
     assert loaded.translate(sentences, beam_size=2) == before
 
 
+def _contents(folder):
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
+def test_a_failed_save_leaves_the_folder_as_it_was(tokenizers, tmp_path, monkeypatch):
+    translator = _translator("seq2seq", tokenizers)
+    folder = tmp_path / "saved"
+    translator.save(str(folder))
+    before = _contents(folder)
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    # The target tokenizer is written after the model and the source
+    # tokenizer: its failure must leave neither of them in the folder.
+    other = _translator("seq2seq", tokenizers)
+    weight = other.model.trainable_variables[0]
+    weight.assign(weight + 1.0)  # another model.keras than the one saved
+    monkeypatch.setattr(other.target_tokenizer, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        other.save(str(folder))
+    assert _contents(folder) == before  # no staging folder left either
+
+
+def test_a_failed_device_export_leaves_the_old_files(tokenizers, tmp_path, monkeypatch):
+    from keras_attention_export import tflite
+
+    old = {f"m.{side}.model": f"old {side}".encode() for side in ("source", "target")}
+    for name, data in old.items():
+        (tmp_path / name).write_bytes(data)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(tflite, "export_tflite", fail)
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        _translator("seq2seq", tokenizers).export_tflite(str(tmp_path / "m.tflite"))
+    assert _contents(tmp_path) == old
+
+
 def test_translator_checks_its_parts(tokenizers, tmp_path):
     source, target = tokenizers
     model = translation_model("seq2seq", source.vocabulary_size + 1,

@@ -49,6 +49,10 @@ SLOW_FIRST = [
     "test_edge_demo.py",
     "test_ntm_models.py",
     "test_graph_models.py",
+    "test_layer_safety.py",
+    "test_edge_safety.py",
+    "test_graph_safety.py",
+    "test_export_safety.py",
 ]
 
 

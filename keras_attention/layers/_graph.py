@@ -12,7 +12,11 @@ import numpy as np
 from keras import ops
 
 from keras_attention.layers._masking import check_mask
-from keras_attention.layers._validation import check_positive_int, check_shape
+from keras_attention.layers._validation import (
+    check_positive_int,
+    check_shape,
+    concrete_values,
+)
 
 GRAPH_MODES = ("sparse", "dense")
 VERSIONS = ("gat", "gatv2")
@@ -21,15 +25,6 @@ VERSIONS = ("gat", "gatv2")
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, received {name}={value!r}")
-
-
-def known_value(tensor):
-    """`tensor` as a numpy array when its value is known now (a numpy array
-    or an eager tensor), else None (a traced or symbolic tensor)."""
-    if isinstance(tensor, np.ndarray):
-        return tensor
-    numpy = getattr(tensor, "numpy", None)
-    return None if numpy is None else np.asarray(numpy())
 
 
 def check_integer(name, tensor):
@@ -53,7 +48,7 @@ def check_indices(name, tensor, size, size_name, note="", edge_list=False):
     With `edge_list`, `tensor` is `[2, E]` and the message also says which
     edge and which end.
     """
-    value = known_value(tensor)
+    value = concrete_values(tensor)
     if value is None or size is None or value.size == 0:
         return
     bad = (value < 0) | (value >= size)

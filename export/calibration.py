@@ -100,6 +100,12 @@ def _samples(data, specs, count):
     return samples
 
 
+def _real(value):
+    """Whether `value`'s dtype is bool or a real number type (not complex,
+    strings or objects)."""
+    return value.dtype == bool or value.dtype.kind in "iuf"
+
+
 def _check(sample, specs, where, index):
     for spec in specs:
         if spec.name not in sample:
@@ -113,9 +119,7 @@ def _check(sample, specs, where, index):
                 f"calibration sample {index} for {where}: input {spec.name!r} must "
                 f"have shape {tuple(spec.shape)}, received {tuple(value.shape)}"
             )
-        if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool) or (
-            value.dtype.kind == "c"
-        ):
+        if not _real(value):
             raise CalibrationError(
                 f"calibration sample {index} for {where}: input {spec.name!r} must "
                 f"be real numbers, received dtype {value.dtype}"
@@ -173,9 +177,7 @@ def check_arrays(arrays, specs, source, bound=None):
     for spec in specs:
         value, name = arrays[spec.name], spec.name
         leading, rest = spec.shape[0], tuple(spec.shape[1:])
-        if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool) or (
-            value.dtype.kind == "c"
-        ):
+        if not _real(value):
             raise CalibrationError(
                 f"{source}: array {name!r} must hold real numbers, found dtype "
                 f"{value.dtype}"

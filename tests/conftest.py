@@ -5,6 +5,12 @@ collect_ignore = ["gnn"]  # run by tests/test_tfgnn.py in its own process
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tests.commands import FAST_COMPILE_FLAGS  # noqa: E402  (no TensorFlow)
+# The suite's time budget (tests/suite_budget.py): its hooks, registered here.
+from tests.suite_budget import (  # noqa: E402, F401
+    pytest_configure,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 # XLA compiles hundreds of small programs here (every `jit_compile=True`
 # fit, every compiled search); with FAST_COMPILE_FLAGS each compiles faster
 # (test_translation_models.py: a sixth less CPU time without LLVM's

@@ -112,7 +112,10 @@ def ntm_model(
 
     Args:
         input_width, output_width: `I` and `O`, see `task_widths`.
-        memory_size ... seed: passed to `NTMCell` (`units=output_width`).
+        memory_size, memory_width, controller_units, controller,
+        num_read_heads, num_write_heads, shift_range, clip_value,
+        memory_init, kernel_initializer, seed: passed to `NTMCell`
+            (`units=output_width`).
         name: the model's.
 
     Returns:

@@ -70,6 +70,8 @@ class RNNSeq2Seq(_Seq2SeqModel):
             embeddings and on the decoder's output before the readout (the
             recurrences themselves are left alone, so the cells keep their
             fused kernels); decoding is not affected.
+
+    Keyword arguments:
         dtype: the dtype policy of every layer but the readout, whose
             logits stay float32 (default: the global policy when the model
             is made). Saved in the config: a `mixed_float16` model reloads

@@ -66,6 +66,8 @@ class TransformerSeq2Seq(_Seq2SeqModel):
         dropout: dropout rate of the blocks and of the embedded inputs
             while training.
         positions: "sinusoidal" (fixed) or "learned".
+
+    Keyword arguments:
         dtype: the dtype policy of every layer but the readout, whose
             logits stay float32 (default: the global policy when the model
             is made). Saved in the config: a `mixed_float16` model reloads

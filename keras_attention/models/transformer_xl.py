@@ -127,6 +127,8 @@ class TransformerXL(keras.Model):
         intermediate_dim: width of the feed-forward layers.
         num_blocks: depth.
         dropout: rate on attention weights and sublayer outputs in training.
+
+    Keyword arguments:
         dtype: the dtype policy of every layer but the float32 readout
             (default: the global policy when the model is made), saved in
             the config so that the model reloads with it.

@@ -1,0 +1,110 @@
+"""The documentation (docs/, mkdocs.yml): it builds strictly, and its code runs.
+
+Every ```python block of a page runs, in order, in one namespace per page
+(Sybil), from a fresh working folder. A block that trains for long or reads
+data that is not here runs at quick size: an HTML comment just above it,
+invisible on the page,
+
+    <!-- quick-size
+    epochs=20 => epochs=1
+    -->
+
+replaces each left-hand text by the right-hand one before the block runs;
+each must occur in the block, so the page and its quick size cannot drift
+apart. `<!-- invisible-code-block: python ... -->` runs code the reader
+does not see (making a small file in a format a page reads, say), and
+`<!-- skip: next "why" -->` skips a block, with its reason on the page.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+from sybil.region import Lexeme
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+# The API reference is generated from the docstrings, whose examples run in
+# tests/test_docstring_examples.py.
+PAGES = sorted(
+    path.relative_to(DOCS).as_posix()
+    for path in DOCS.rglob("*.md")
+    if path.relative_to(DOCS).parts[0] != "api"
+)
+QUICK_SIZE = re.compile(r"<!--\s*quick-size\s*\n(?P<rules>.*?)-->\s*$", re.S)
+
+
+class QuickSizeCodeBlockParser(PythonCodeBlockParser):
+    """Python code blocks, with the substitutions of a `quick-size` comment
+    right above a block applied to it (see the module docstring)."""
+
+    def __call__(self, document):
+        for region in super().__call__(document):
+            above = QUICK_SIZE.search(document.text, 0, region.start)
+            if above and not document.text[above.end() : region.start].strip():
+                region.parsed = _quick_size(region.parsed, above["rules"], document.path)
+            yield region
+
+
+def _quick_size(source, rules, path):
+    text = str(source)
+    for rule in filter(None, (line.strip() for line in rules.splitlines())):
+        if " => " not in rule:
+            raise ValueError(f"{path}: quick-size rule {rule!r} has no ' => '")
+        old, new = rule.split(" => ", 1)
+        if old not in text:
+            raise ValueError(f"{path}: quick-size text {old!r} is not in the block below it")
+        text = text.replace(old, new)
+    if text.count("\n") != str(source).count("\n"):
+        raise ValueError(f"{path}: a quick-size rule changed the block's line count")
+    return Lexeme(text, source.offset, source.line_offset)
+
+
+SYBIL = Sybil(parsers=[QuickSizeCodeBlockParser(), SkipParser()])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_code_on_the_page_runs(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    document = SYBIL.parse(DOCS / page)
+    examples = list(document)
+    for example in examples:
+        example.evaluate()
+
+
+def test_every_guide_has_code_that_runs():
+    for page in ("getting-started.md", "guides/encoder-decoder.md",
+                 "guides/transformer.md", "guides/graphs.md", "guides/memory.md"):
+        document = SYBIL.parse(DOCS / page)
+        assert list(document), f"docs/{page} has no code block that runs"
+
+
+def test_quick_size_rules_must_match_their_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- quick-size\nepochs=20 => epochs=1\n-->\n```python\nx = 1\n```\n")
+    with pytest.raises(ValueError, match="'epochs=20' is not in the block below it"):
+        list(SYBIL.parse(page))
+    page.write_text("<!-- quick-size\nepochs=20 => epochs=1\n-->\n```python\n"
+                    "epochs = 0\nfit(epochs=20)\n```\n")
+    (example,) = list(SYBIL.parse(page))
+    example.namespace["fit"] = lambda epochs: example.namespace.update(got=epochs)
+    example.evaluate()
+    assert example.namespace["got"] == 1
+
+
+def test_the_docs_build_in_strict_mode(tmp_path):
+    # A broken link, an unknown reference or any warning fails the build
+    # (mkdocs.yml: strict, and every validation check a warning).
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-6000:]
+    assert (tmp_path / "index.html").exists()
+    assert (tmp_path / "api" / "layers" / "index.html").exists()

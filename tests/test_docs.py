@@ -1,6 +1,6 @@
 """The documentation (docs/, mkdocs.yml): it builds strictly, and its code runs.
 
-Every ```python block of a page runs, in order, in one namespace per page
+Every ```python block of a page (and of README.md) runs, in order, in one namespace per page
 (Sybil), from a fresh working folder. A block that trains for long or reads
 data that is not here runs at quick size: an HTML comment just above it,
 invisible on the page,
@@ -31,8 +31,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 # The API reference is generated from the docstrings, whose examples run in
 # tests/test_docstring_examples.py.
-PAGES = sorted(
-    path.relative_to(DOCS).as_posix()
+PAGES = ["README.md"] + sorted(
+    path.relative_to(REPO).as_posix()
     for path in DOCS.rglob("*.md")
     if path.relative_to(DOCS).parts[0] != "api"
 )
@@ -71,17 +71,15 @@ SYBIL = Sybil(parsers=[QuickSizeCodeBlockParser(), SkipParser()])
 @pytest.mark.parametrize("page", PAGES)
 def test_the_code_on_the_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    document = SYBIL.parse(DOCS / page)
-    examples = list(document)
-    for example in examples:
+    for example in SYBIL.parse(REPO / page):
         example.evaluate()
 
 
 def test_every_guide_has_code_that_runs():
-    for page in ("getting-started.md", "guides/encoder-decoder.md",
-                 "guides/transformer.md", "guides/graphs.md", "guides/memory.md"):
-        document = SYBIL.parse(DOCS / page)
-        assert list(document), f"docs/{page} has no code block that runs"
+    for page in ("README.md", "docs/getting-started.md", "docs/guides/encoder-decoder.md",
+                 "docs/guides/transformer.md", "docs/guides/graphs.md",
+                 "docs/guides/memory.md", "docs/export.md"):
+        assert list(SYBIL.parse(REPO / page)), f"{page} has no code block that runs"
 
 
 def test_quick_size_rules_must_match_their_block(tmp_path):

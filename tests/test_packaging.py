@@ -134,18 +134,18 @@ def test_the_wheel_installs_our_three_import_names_and_the_license(dist):
     )
 
 
-def test_the_sdist_holds_the_tests_and_the_readme(dist):
+def test_the_sdist_holds_the_tests_the_readme_and_the_docs(dist):
     sdist, _, _ = dist
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     tracked = subprocess.run(
-        ["git", "ls-files", "tests", "edge_demo/tests", "bench"], cwd=REPO,
+        ["git", "ls-files", "tests", "edge_demo/tests", "bench", "docs"], cwd=REPO,
         capture_output=True, text=True, check=True,
     ).stdout.split()
     assert tracked, "git ls-files found no tests"
     missing = sorted(set(tracked) - names)
     assert not missing, f"the sdist lacks {missing}"
-    for name in ("README.md", "LICENSE", "pyproject.toml", "setup.cfg",
+    for name in ("README.md", "LICENSE", "pyproject.toml", "setup.cfg", "mkdocs.yml",
                  "edge_demo/requirements.txt"):
         assert name in names, name
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

@@ -27,7 +27,7 @@ the same global batch, and a resumed run skips the batches already trained
 on.
 
 Run the same script on every machine with its own `TF_CONFIG`, e.g. for two
-GPU machines (README: "More than one device"):
+GPU machines (docs/distributed.md):
 
     TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
                 "task": {"type": "worker", "index": 0}}' python train.py

@@ -1,4 +1,4 @@
-"""Names users already know (the README's table): each name we take from
+"""Names users already know (docs/migration.md's table): each name we take from
 Keras, KerasHub or PyTorch Geometric works, and each name we refuse raises an error
 that names ours. The layers' own test files check what the names do."""
 

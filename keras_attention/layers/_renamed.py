@@ -4,7 +4,7 @@ Where Keras, KerasHub or PyTorch Geometric has a layer that does the same
 job, ours takes its argument names. A name we do not take (an old name of
 ours, or another library's name for an argument we call differently) is
 refused with a `TypeError` that names ours, so no argument is silently
-taken for another. The README's table of names lists every mapping.
+taken for another. The table of names in docs/migration.md lists every mapping.
 """
 
 

@@ -44,7 +44,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Keras's layer spreads it uniformly; kernels are drawn with the fans of
     the matrices they are, an int seed offset per weight. Old names
     (`output_dim`, `context`, `relative_positions`, `memory`, `cache`) are
-    refused with a `TypeError` naming the new place (the README's table).
+    refused with a `TypeError` naming the new place (the table in docs/migration.md).
 
     Scores are computed in one overridable method, `_compute_scores`
     (`RelativeMultiHeadAttention` adds relative positions there); Keras's

@@ -41,7 +41,7 @@ class TransformerDecoderBlock(_TransformerBlock):
     `return_attention_scores` are ours. Our old names (`norm_first`,
     `encoder_outputs`, `self_attention_mask`, `cross_attention_mask`,
     `cache_update_index`, `encoder_outputs_mask`, `inputs_mask`) are refused
-    with a `TypeError` naming the new one (the README's table of names).
+    with a `TypeError` naming the new one (the table of names in docs/migration.md).
 
     Incremental decoding: `init_cache` gives an empty self-attention cache
     and `cross_attention_cache(encoder_sequence)` the encoder's projected

@@ -36,7 +36,7 @@ class TransformerEncoderBlock(_TransformerBlock):
     of KerasHub's `TransformerEncoder` (`TransformerEncoderBlock(64, 4)` has
     `intermediate_dim=64` and `num_heads=4`); `key_dim` and
     `use_causal_mask` are ours, and our old `norm_first` is refused with a
-    `TypeError` naming `normalize_first` (the README's table of names).
+    `TypeError` naming `normalize_first` (the table of names in docs/migration.md).
 
     Shapes: `B` batch, `T` sequence length, `D` features, `H` heads.
 

@@ -36,21 +36,45 @@ def save(figure, path):
     try:
         with os.fdopen(fd, "wb") as f:
             figure.savefig(f, dpi=DPI, format=extension.lstrip(".") or "png")
+        # mkstemp makes the file private (0600); give it the mode a plain
+        # open() would have.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
 
 
-def plot_heatmap(weights, x_labels, y_labels, title, path):
-    """An attention matrix `[T, S]` as a heatmap (target rows, source columns)."""
+def _umask():
+    # The only way to read the umask is to set it: put it straight back.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def plot_heatmap(weights, x_labels, y_labels, title, path,
+                 colorbar_label="attention weight", x_label="source",
+                 y_label="output"):
+    """An attention matrix `[T, S]` as a heatmap (target rows, source columns),
+    with a colorbar labelled `colorbar_label`. Returns the `Figure`."""
     figure, axis = subplots(
-        figsize=(max(4, 0.28 * len(x_labels) + 1.5), max(3, 0.3 * len(y_labels) + 1.2))
+        figsize=(max(4, 0.28 * len(x_labels) + 1.5) + 1.0,
+                 max(3, 0.3 * len(y_labels) + 1.2))
     )
-    axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
+    image = axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
     axis.set_xticks(range(len(x_labels)), x_labels, fontsize=7)
     axis.set_yticks(range(len(y_labels)), y_labels, fontsize=7)
-    axis.set_xlabel("source")
-    axis.set_ylabel("output")
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
     axis.set_title(title, fontsize=9)
+    colorbar(figure, image, axis, colorbar_label)
     save(figure, path)
+    return figure
+
+
+def colorbar(figure, image, axis, label, fontsize=8):
+    """A colorbar for `image` beside `axis`, labelled with what the colour is."""
+    bar = figure.colorbar(image, ax=axis, fraction=0.05, pad=0.02)
+    bar.set_label(label, fontsize=fontsize)
+    bar.ax.tick_params(labelsize=fontsize - 1)
+    return bar

@@ -1,7 +1,10 @@
 """The tour's quick mode, end to end (about two minutes on 2 cores)."""
 
+import base64
+import html
 import json
 import pathlib
+import re
 import sys
 
 import numpy as np
@@ -74,6 +77,24 @@ def test_quick_tour_writes_its_report(tmp_path, capfd):
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
     assert table.startswith("|") and table in page
     assert "| default export |" in table
+    _check_html(results, tmp_path, table)
+
+
+def _check_html(results, tmp_path, table):
+    # The same report as one self-contained page: the table's values, every
+    # picture inside it, the notes (tests/test_tour_report.py has the rest).
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    for row in table.splitlines()[2:]:
+        for cell in row.strip("| ").split(" | "):
+            assert f">{html.escape(cell)}</td>" in page
+    pictures = ["training_curves.png"] + [p for r in results for p in r["pictures"]]
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) == page.count("<img") == len(pictures)
+    for picture in pictures:
+        data = base64.b64encode((tmp_path / picture).read_bytes()).decode()
+        assert f'<img src="data:image/png;base64,{data}"' in page
+    assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', page))
+    assert '<h2 id="notes">Notes</h2>' in page and "<script" not in page
 
 
 def _check_ntm(ntm, tmp_path, page, capture):

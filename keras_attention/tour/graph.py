@@ -36,12 +36,36 @@ FULL = dict(epochs=30)
 QUICK = dict(epochs=10)
 REPEATS = 10
 MODES = ("float32", "dynamic", "int8")
-# At 600 parameters nothing is worth quantizing: dynamic range leaves
-# tensors under 1024 weights in float (the same file as float32), and full
-# int8 adds quantize steps that cost more than they save (the table's
-# latency columns). Full int8 keeps the accuracy and is what a larger dense
-# graph model or an integer-only device would use.
+# Why float32: the "Default export" note below.
 DEFAULT_MODE = "float32"
+# The layer whose attention is drawn on the club.
+DRAWN_LAYER = "attention_1"
+
+# The report's notes on this family (`tour.report`): (topic, text) pairs.
+NOTES = [
+    ("Latency",
+     "the median of 50 calls (after one warm-up) of the serving_default "
+     "signature: the whole graph's forward pass, every member of the club "
+     "classified at once as one padded dense graph [1, 34, 34]."),
+    ("Accuracy",
+     "the share of the 32 unlabelled members put in the right faction (the "
+     "two leaders are the only labels seen in training); agreement compares "
+     "the int8 file's faction with Keras's on all 34 members."),
+    ("Default export",
+     "float32. At a few hundred weights a tensor nothing is worth "
+     "quantizing: dynamic range leaves tensors under 1024 weights in float "
+     "(the same file as float32: the size columns), and full int8 adds "
+     "quantize steps that cost more than they save (the latency columns). "
+     "Full int8 keeps the accuracy and is what a larger dense graph model or "
+     "an integer-only device would use."),
+    ("Dense mode",
+     "both models run on the padded dense adjacency, the mode that "
+     "quantizes: LiteRT's segment kernels have no int8 versions."),
+    ("Pictures",
+     f"the GATv2 network's first layer ({DRAWN_LAYER}), its heads averaged: "
+     "each friendship drawn as dark and as thick as its attention, both ways "
+     "summed."),
+]
 
 
 def karate_arrays():
@@ -155,12 +179,17 @@ def layout(adjacency, iterations=200, seed=0):
     return position
 
 
-def draw_attention(graph, adjacency, coefficients, predicted, path):
-    """The club with each edge drawn as thick as its attention, both ways
-    summed (first layer, heads averaged); nodes coloured by prediction."""
+def draw_attention(graph, adjacency, coefficients, predicted, path,
+                   layer=DRAWN_LAYER):
+    """The club with each edge drawn as dark and as thick as its attention,
+    both ways summed (`coefficients` `[1, H, N, N]` of `layer`, heads
+    averaged); nodes coloured by prediction. Returns the `Figure`."""
+    from matplotlib import colormaps
     from matplotlib.collections import LineCollection
+    from matplotlib.colors import ListedColormap
 
     position = layout(adjacency[0])
+    heads = coefficients.shape[1]
     weights = coefficients[0].mean(axis=0)  # [N, N], entry [i, j] for j -> i
     senders, receivers = graph.edges
     seen, segments, widths = set(), [], []
@@ -172,13 +201,16 @@ def draw_attention(graph, adjacency, coefficients, predicted, path):
         segments.append([position[i], position[j]])
         widths.append(weights[i, j] + weights[j, i])
     widths = np.asarray(widths)
-    figure, axis = plotting.subplots(figsize=(6.5, 5.5))
-    axis.add_collection(
-        LineCollection(
-            segments, linewidths=0.3 + 6 * widths / widths.max(), colors="0.45",
-            alpha=0.8,
-        )
+    figure, axis = plotting.subplots(figsize=(7.5, 5.8))
+    # Greys from light grey up, so the weakest edges stay visible.
+    greys = ListedColormap(colormaps["Greys"](np.linspace(0.25, 1.0, 256)))
+    edges = LineCollection(
+        segments, linewidths=0.3 + 6 * widths / widths.max(), cmap=greys,
+        alpha=0.9,
     )
+    edges.set_array(widths)
+    edges.set_clim(0.0, widths.max())
+    axis.add_collection(edges)
     colours = np.where(predicted == 0, "tab:orange", "tab:blue")
     axis.scatter(position[:, 0], position[:, 1], s=260, c=colours, zorder=2,
                  edgecolors=np.where(graph.train_mask, "black", "white"),
@@ -186,14 +218,18 @@ def draw_attention(graph, adjacency, coefficients, predicted, path):
     for node, (x, y) in enumerate(position):
         axis.annotate(str(node), (x, y), ha="center", va="center", fontsize=7,
                       color="white", zorder=3)
+    averaged = f"{heads} heads averaged" if heads > 1 else "1 head"
     axis.set_title(
-        "GATv2 attention on the karate club (edge width: attention, both ways;\n"
-        f"orange {FACTIONS[0]}, blue {FACTIONS[1]}; ringed: the 2 labelled)",
+        f"GATv2 attention on the karate club: layer {layer}, {averaged}\n"
+        "edge colour and width: attention, both ways summed; nodes: predicted\n"
+        f"faction (orange {FACTIONS[0]}, blue {FACTIONS[1]}); ringed: the 2 labelled",
         fontsize=9,
     )
     axis.set_axis_off()
     axis.autoscale()
+    plotting.colorbar(figure, edges, axis, "attention weight (both ways summed)")
     plotting.save(figure, path)
+    return figure
 
 
 def run(out_dir, quick):
@@ -239,7 +275,7 @@ def run(out_dir, quick):
         device_predicted = np.argmax(device["int8"].reshape(graph.num_nodes, -1), -1)
         pictures = []
         if name == "gatv2":
-            _, coefficients = model.get_layer("attention_1")(
+            _, coefficients = model.get_layer(DRAWN_LAYER)(
                 features, adjacency, return_attention_scores=True
             )
             pictures.append("karate_gatv2_attention.png")

@@ -18,13 +18,9 @@ inputs and outputs; see `keras_attention.models.ntm_models`) in float32 and
 dynamic range, and every file copies the held-out sequences one step at a
 time on the device runtime (`edge_demo`, numpy and LiteRT only), starting
 from the initial state stored in the metadata. Full int8 is not exported:
-calibrated on recorded states, it converts and runs, but it copied 10% of
-100 held-out sequences exactly where Keras copied all (this model, trained
-4,000 steps). The step after the delimiter,
-where the read head finds the first vector by content (cosine similarity
-sharpened by the key strength), lands on the wrong row in int8 (and in
-int16x8), and every later read follows from there. Accuracy is the share
-of held-out sequences copied without a single wrong bit.
+it breaks the copy (`NOTES`, "Why int8 is blank", which the report
+prints). Accuracy is the share of held-out sequences copied without a
+single wrong bit.
 """
 
 import os
@@ -56,6 +52,36 @@ MODES = ("float32", "dynamic")
 DEFAULT_MODE = "dynamic"
 SHOWN_LENGTH = MAX_LENGTH
 
+# The report's notes on this family (`tour.report`): (topic, text) pairs.
+NOTES = [
+    ("Latency",
+     "the median of one call of the step signature (one input vector in, "
+     "the state carried as explicit inputs and outputs) over every step of "
+     "every held-out sequence copied on the device: a sequence of L vectors "
+     "takes 2L + 1 steps."),
+    ("Accuracy",
+     "the share of held-out sequences copied without a single wrong bit. "
+     f"The device column runs the {DEFAULT_MODE} file, not int8; agreement "
+     "is the share of sequences whose copied bits are the same on the "
+     "device and in Keras."),
+    ("Why int8 is blank",
+     "full int8 is not exported. Calibrated on recorded states it converts "
+     "and runs, but it copied 10% of 100 held-out sequences exactly where "
+     "Keras copied all (this model, trained 4,000 steps): at the step after "
+     "the delimiter the read head finds the first vector by content (cosine "
+     "similarity sharpened by the key strength), and in int8 (and in "
+     "int16x8) that lookup lands on the wrong memory row; every later read "
+     "follows from there."),
+    ("Default export",
+     "dynamic range: it copies the held-out sequences as float32 "
+     "does, in a file 0.4x the size and at the same step latency."),
+    ("Pictures",
+     "one sequence of 8 vectors: the input bits, the target, the output, "
+     "and the write and read weightings over the memory rows at every time "
+     "step. A copier writes the vectors to consecutive rows (a diagonal) "
+     "and reads them back in order (the same diagonal, later)."),
+]
+
 
 def draw_weightings(model, path, seed=11):
     """Input, output, write and read weightings over time for one sequence."""
@@ -64,30 +90,45 @@ def draw_weightings(model, path, seed=11):
     )
     logits, read, write = ntm_models.ntm_weightings(model, inputs)
     errors = int(ntm_tasks.bit_errors(targets, logits, weights, from_logits=True)[0])
+    return plot_weightings(inputs[0], targets[0], logits[0], read[0, :, 0],
+                           write[0, :, 0], errors, path)
+
+
+def plot_weightings(inputs, targets, logits, read, write, errors, path):
+    """One sequence's panels, time steps across: `inputs` `[T, K + 1]`,
+    `targets` and `logits` `[T, K]`, the `read` and `write` weightings
+    `[T, N]` of one head each. Returns the `Figure`."""
     panels = [
-        ("input (bits, delimiter)", inputs[0].T, "bit"),
-        ("target", targets[0].T, "bit"),
-        ("output (sigmoid)", 1 / (1 + np.exp(-logits[0].T)), "bit"),
-        ("write weighting", write[0, :, 0].T, "memory row"),
-        ("read weighting", read[0, :, 0].T, "memory row"),
+        ("input (bits, delimiter)", inputs.T, "bit", "bit value"),
+        ("target", targets.T, "bit", "bit value"),
+        ("output", 1 / (1 + np.exp(-logits.T)), "bit", "sigmoid(logit)"),
+        ("write weighting over memory rows by time step", write.T, "memory row",
+         "write weight"),
+        ("read weighting over memory rows by time step", read.T, "memory row",
+         "read weight"),
     ]
     heights = [len(p[1]) for p in panels]
     figure, axes = plotting.subplots(
-        len(panels), 1, figsize=(6, 1.2 + 0.09 * sum(heights)),
+        len(panels), 1, figsize=(6.8, 1.6 + 0.09 * sum(heights)),
         gridspec_kw={"height_ratios": heights}, sharex=True,
     )
-    for axis, (title, values, label) in zip(axes, panels):
-        axis.imshow(values, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0,
-                    interpolation="nearest")
+    for axis, (title, values, label, colour) in zip(axes, panels):
+        image = axis.imshow(values, cmap="viridis", aspect="auto", vmin=0.0,
+                            vmax=1.0, interpolation="nearest")
         axis.set_ylabel(label, fontsize=7)
         axis.yaxis.get_major_locator().set_params(integer=True)
         axis.set_title(title, fontsize=8, loc="left")
         axis.tick_params(labelsize=6)
-    axes[-1].set_xlabel("step (input phase, delimiter, output phase)", fontsize=7)
+        bar = plotting.colorbar(figure, image, axis, colour, fontsize=7)
+        if len(values) < 16:  # the bit panels' short bars: 0 and 1 only
+            bar.set_ticks([0.0, 1.0])
+    axes[-1].set_xlabel("time step (input phase, delimiter, output phase)", fontsize=7)
+    length = int(np.argmax(inputs[:, -1]))  # the delimiter's step
     figure.suptitle(
-        f"NTM copy of {SHOWN_LENGTH} vectors: {errors} wrong bit(s)", fontsize=9
+        f"NTM copy of {length} vectors: {errors} wrong bit(s)", fontsize=9
     )
     plotting.save(figure, path)
+    return figure
 
 
 def draw_learning_curve(history, path, batch_size=ntm_models.BATCH_SIZE):

@@ -14,11 +14,12 @@ class ModelResult:
         keras_accuracy: the task metric of the Keras model on held-out data.
         device_accuracy: the same, from the exported model in `device_mode`
             run through edge_demo.
-        device_agreement: share of held-out outputs where the int8 model on
-            the device and Keras agree exactly.
+        device_agreement: share of held-out outputs where the `device_mode`
+            file on the device and Keras agree exactly.
         sizes: bytes of the exported file per mode.
-        latency_ms: median LiteRT latency per mode (one call of the model's
-            main signature).
+        latency_ms: median LiteRT latency per mode, of one call: what a call
+            is (a decode step, the whole graph, one NTM step) is in the
+            "Latency" entry of the family module's `NOTES`.
         history: `model.fit`'s history (metric name -> per-epoch values).
         pictures: paths of PNG files (alignments, attention), relative to
             the report folder.

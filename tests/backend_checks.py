@@ -24,7 +24,7 @@ before anything imports Keras):
   `beam_search`).
 
 It prints a PASS/FAIL table, the failures' tracebacks, and exits 1 if
-anything failed. tests/test_backends.py runs it for JAX and PyTorch; the
+anything failed. tests/test_backend_jax.py and test_backend_torch.py run it; the
 TensorFlow backend runs the same checks in the main suite.
 
 The layer configurations are the test modules' own `CASES`, so both sides

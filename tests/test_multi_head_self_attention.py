@@ -458,7 +458,7 @@ def test_bad_shapes_name_the_argument():
     cached(_normal(B, T, D))
     with pytest.raises(ValueError, match=r"cache must have shape \[B, H, S_max, K \+ V\] = \[2, 2, \?, 16\].*\(2, 3, 6, 16\)"):
         cached.step(_normal(B, 1, D), np.zeros((B, 3, T, 16), "float32"), 0)
-    with pytest.raises(TypeError, match="cache_update_index=.*layer.step"):
+    with pytest.raises(TypeError, match="cache_update_index=.*CachedMultiHeadAttention.s: its step"):
         layer(_normal(B, T, D), cache_update_index=0)
     cache = np.zeros((B, 2, T, 16), "float32")
     with pytest.raises(ValueError, match=r"cache_update_index must be in \[0, S_max - T\] = \[0, 5\], received cache_update_index=6"):

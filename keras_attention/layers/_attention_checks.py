@@ -18,8 +18,8 @@ from keras_attention.layers._validation import (
 _KERAS_MHA = "keras.layers.MultiHeadAttention"
 # Names refused, with where the argument went: our old names, now Keras's,
 # and what moved out of the layer.
-_STEPS = "decoding goes through layer.step(query, cache, cache_update_index) " \
-    "and layer.cross_step(query, context_cache)"
+_STEPS = "decoding from a cache is CachedMultiHeadAttention's: its " \
+    "step(query, cache, cache_update_index) and cross_step(query, context_cache)"
 _MEMORY = "segment memory belongs to the model (TransformerXL): pass " \
     "[memory; query] as value to RelativeMultiHeadAttention"
 RENAMED_ARGS = {

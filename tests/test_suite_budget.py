@@ -18,9 +18,8 @@ def project(tmp_path):
         "from tests.suite_budget import (  # noqa: F401\n"
         "    pytest_configure, pytest_sessionfinish, pytest_terminal_summary,\n)\n"
     )
-    (tmp_path / "checks" / "test_slow.py").write_text(
-        "import time\n\ndef test_slow():\n    time.sleep(1.2)\n"
-    )
+    # Any run takes more than the 0.01 s budget the tests below set.
+    (tmp_path / "checks" / "test_slow.py").write_text("def test_slow():\n    pass\n")
     return tmp_path
 
 
@@ -38,24 +37,39 @@ def _pytest(project, *args, budget=None):
 
 
 def test_a_whole_suite_over_its_budget_fails_and_says_by_how_much(project):
-    done = _pytest(project, "-n", "2", budget="1")
+    done = _pytest(project, "-n", "2", budget="0.01")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 passed" in done.stdout
     assert "FAILED: the suite took " in done.stdout
-    assert "over its budget of 1 s" in done.stdout
+    assert "over its budget of 0 s" in done.stdout
 
 
 def test_a_whole_suite_within_its_budget_passes_and_prints_its_time(project):
-    done = _pytest(project, "-n", "2")  # the default, 720 s
+    done = _pytest(project, "-n", "2", budget="60")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "suite time: " in done.stdout and " s of its 720 s budget" in done.stdout
+    assert "suite time: " in done.stdout and " s of its 60 s budget" in done.stdout
+    assert "FAILED" not in done.stdout
+
+
+def test_by_default_the_budget_is_reported_not_enforced(project):
+    done = _pytest(project, "-n", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " s of its 720 s budget" in done.stdout
+    # Over the default budget (made tiny here): said, and the run passes.
+    conftest = project / "checks" / "conftest.py"
+    conftest.write_text(conftest.read_text() + (
+        "import tests.suite_budget\ntests.suite_budget.SUITE_BUDGET_S = 0.01\n"
+    ))
+    done = _pytest(project, "-n", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OVER BUDGET (not enforced): the suite took " in done.stdout
 
 
 @pytest.mark.parametrize(
     "args", [["-n", "0"], ["-n", "2", "checks/test_slow.py"], ["-n", "2", "-k", "slow"]]
 )
 def test_one_worker_or_a_selection_has_no_budget(project, args):
-    done = _pytest(project, *args, budget="1")
+    done = _pytest(project, *args, budget="0.01")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "suite time" not in done.stdout
 

@@ -141,3 +141,35 @@ def test_each_quick_size_comment_applies_to_its_own_block(tmp_path):
         example.evaluate()
     namespace = examples[0].namespace
     assert (namespace["a"], namespace["b"], namespace["c"]) == (1, 20, 2)
+
+
+def _hooks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_figures_come_from_the_benchmarks_json():
+    from mkdocs.exceptions import PluginError
+
+    hooks = _hooks()
+    report = {"machine": {"cores": 2}, "matmul_peak_gflops": 128.06,
+              "multi_head": {"rows": [
+                  {"implementation": "ours", "ms": 128.94, "jit_compile": True},
+                  {"implementation": "keras", "ms": 195.43, "jit_compile": False},
+              ]}}
+    table = hooks.figures_table(report, "multi_head.rows", ["implementation", "ms"])
+    assert table.splitlines() == [
+        "| implementation | ms |", "| --- | --- |", "| ours | 128.9 |", "| keras | 195.4 |",
+    ]
+    assert "| yes |" in hooks.figures_table(report, "multi_head.rows")
+    with pytest.raises(PluginError, match="'multi_head.cols' has no 'cols'"):
+        hooks.figures_table(report, "multi_head.cols")
+    with pytest.raises(PluginError, match=r"the columns \['gflops'\]"):
+        hooks.figures_table(report, "multi_head.rows", ["gflops"])
+    match = hooks.MARKER.search("<!-- figures: no_such_bench rows -->")
+    with pytest.raises(PluginError, match="bench/results/no_such_bench.json is missing"):
+        hooks.render(match, "docs/page.md")

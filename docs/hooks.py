@@ -6,7 +6,8 @@ A page asks for a benchmark's figures with an HTML comment,
 
 and the build puts there a table made from `bench/results/attention.json`
 (what `python bench/attention.py --json bench/results/attention.json`
-wrote): the rows of the list at `multi_head.rows`, with the columns named
+wrote): the rows of the list at `multi_head.rows` (or one row per entry
+of a dict of dicts, named in a column "name"), with the columns named
 (all of them if none are), then a line naming the file, the machine and
 its matmul peak when the JSON records them. The figures live in the JSON
 alone, so a page cannot drift from its benchmark; a missing file, path or
@@ -47,6 +48,11 @@ def _select(report, path, where):
             found = found[int(key)]
         else:
             raise PluginError(f"{where}: {path!r} has no {key!r}")
+    if isinstance(found, dict):
+        # A dict of dicts ({"gat": {...}, "gcn": {...}}): a row per entry,
+        # its key in the column "name"; other values are left out.
+        found = [{"name": key, **value} for key, value in found.items()
+                 if isinstance(value, dict)]
     if not (isinstance(found, list) and found and all(isinstance(r, dict) for r in found)):
         raise PluginError(f"{where}: {path!r} is not a list of rows")
     return found

@@ -5,8 +5,10 @@ one never switches matplotlib's backend or opens a window in the caller's
 process. Needs the `plot` extra (matplotlib), imported when a figure is made.
 """
 
+import io
 import os
-import tempfile
+
+from edge_demo.files import write_atomically
 
 DPI = 110
 
@@ -30,26 +32,10 @@ def save(figure, path):
     """Write `figure` to `path` (its format from the extension), atomically:
     a failed write leaves any earlier file in place."""
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
     extension = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".plot_", suffix=extension, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            figure.savefig(f, dpi=DPI, format=extension.lstrip(".") or "png")
-        # mkstemp makes the file private (0600); give it the mode a plain
-        # open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _umask():
-    # The only way to read the umask is to set it: put it straight back.
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    image = io.BytesIO()
+    figure.savefig(image, dpi=DPI, format=extension.lstrip(".") or "png")
+    write_atomically(path, image.getvalue())
 
 
 def plot_heatmap(weights, x_labels, y_labels, title, path,

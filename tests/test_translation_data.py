@@ -241,6 +241,10 @@ def test_dataset_buckets_by_length_and_loses_no_pair():
             seen.append((length, int(weight_row.sum())))
     want = sorted((len(s), len(t)) for s, t in zip(sources, targets))
     assert sorted(seen) == want
+    # No autotuning thread behind group_by_window: with it, deleting the
+    # iterator at the end of a fit waited out the thread's sleep (up to 10 s
+    # seen; keras_attention/data/translation.py).
+    assert data.options().autotune.enabled is False
     # Shuffling with the same seed repeats the order; another seed changes it.
     def order(seed):
         data = translation.translation_dataset(

@@ -89,7 +89,7 @@ def test_memory_lowers_perplexity_on_text_that_repeats_beyond_a_segment():
                   jit_compile=True)
     model.fit(transformer_xl.language_model_dataset(stream, 8, 8), epochs=6,
               shuffle=False, callbacks=[transformer_xl.ResetMemory()], verbose=0)
-    test = np.concatenate([np.tile(rng.integers(3, 30, 12), 6) for _ in range(40)])
+    test = np.concatenate([np.tile(rng.integers(3, 30, 12), 6) for _ in range(20)])
     with_memory = transformer_xl.perplexity(model, test, 8, use_memory=True)
     without = transformer_xl.perplexity(model, test, 8, use_memory=False)
     assert with_memory < 4.0 < 20.0 < without, (with_memory, without)

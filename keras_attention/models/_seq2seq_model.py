@@ -33,6 +33,10 @@ from keras_attention.models._traced import traced
 from keras_attention.models.signature import Signature, TensorSpec
 
 PAD_ID = 0
+# Rows that `representative_data` decodes together: one encoder call and one
+# step per position for all of them, rather than for each sample (the tour's
+# 16 calibration dates: one eager RNN encoding rather than 16).
+CALIBRATION_ROWS = 256
 
 
 class _Seq2SeqModel(keras.Model):
@@ -380,13 +384,27 @@ class _Seq2SeqModel(keras.Model):
                 f"source_ids must hold at least batch_size={batch_size} rows, "
                 f"received {len(source)}"
             )
-        encode, steps = [], []
-        for i in range(0, usable, batch_size):
-            chunk = source[i : i + batch_size]
-            encode.append({"source": chunk})
+        encode = [
+            {"source": source[i : i + batch_size]} for i in range(0, usable, batch_size)
+        ]
+        # Many samples decoded together (rows do not interact), recorded as if
+        # each sample were decoded alone: a sample's steps until all of its
+        # rows have ended, the samples one after another.
+        groups = [[] for _ in encode]  # the decode_step inputs of each sample
+        per_block = batch_size * max(1, CALIBRATION_ROWS // batch_size)
+        for first in range(0, usable, per_block):
+            block = source[first : min(first + per_block, usable)]
+            ended = np.zeros(len(block), bool)
 
-            def record(token, step, states):
-                steps.append({"token": token, "step": step, **states})
+            def record(token, step, states, first=first, ended=ended):
+                if step[0] > 0:  # `token` is what the last step chose
+                    ended |= token[:, 0] == self.end_id
+                for start in range(0, len(ended), batch_size):
+                    rows = slice(start, start + batch_size)
+                    if not ended[rows].all():
+                        sample = {"token": token[rows], "step": step}
+                        sample.update({k: v[rows] for k, v in states.items()})
+                        groups[(first + start) // batch_size].append(sample)
 
-            self._greedy(chunk, on_step=record)
-        return {"encode": encode, "decode_step": steps}
+            self._greedy(block, on_step=record)
+        return {"encode": encode, "decode_step": [s for g in groups for s in g]}

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -49,6 +50,12 @@ def test_a_whole_suite_within_its_budget_passes_and_prints_its_time(project):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "suite time: " in done.stdout and " s of its 60 s budget" in done.stdout
     assert "FAILED" not in done.stdout
+    # The machine's speed beside it, measured at the start and at the end.
+    speeds = re.findall(
+        r"matmul (\d+) GFLOP/s, Python (\d+\.\d) M additions/s", done.stdout
+    )
+    assert "machine speed at the start and the end: " in done.stdout
+    assert len(speeds) == 2 and all(float(g) > 0 and float(p) > 0 for g, p in speeds)
 
 
 def test_by_default_the_budget_is_reported_not_enforced(project):

@@ -25,6 +25,7 @@ import pytest
 SUITE_BUDGET_S = 720
 BUDGET_VARIABLE = "KERAS_ATTENTION_SUITE_BUDGET_S"
 _START = pytest.StashKey[float]()
+_BUDGET = pytest.StashKey[object]()  # budget_of's answer, read once
 _ELAPSED = pytest.StashKey[float]()
 _SPEEDS = pytest.StashKey[list]()
 
@@ -77,7 +78,8 @@ def budget_of(config):
 
 def pytest_configure(config):
     config.stash[_START] = time.monotonic()
-    if budget_of(config) is not None:
+    config.stash[_BUDGET] = budget_of(config)
+    if config.stash[_BUDGET] is not None:
         config.stash[_SPEEDS] = [machine_speed()]
 
 
@@ -85,7 +87,7 @@ def pytest_configure(config):
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     config.stash[_ELAPSED] = time.monotonic() - config.stash[_START]
-    budget = budget_of(config)
+    budget = config.stash[_BUDGET]
     if budget is None:
         return
     limit, enforced = budget
@@ -94,7 +96,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    budget = budget_of(config)
+    budget = config.stash[_BUDGET]
     if budget is None:
         return
     limit, enforced = budget
@@ -103,7 +105,7 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(
         f"suite time: {elapsed:.0f} s of its {limit:.0f} s budget", red=over
     )
-    speeds = config.stash.get(_SPEEDS, []) + [machine_speed()]
+    speeds = config.stash[_SPEEDS] + [machine_speed()]
     terminalreporter.write_line(
         "machine speed at the start and the end: "
         + ", then ".join(

@@ -43,6 +43,7 @@ from keras_attention.layers import RelativeMultiHeadAttention
 from keras_attention.layers import SinusoidalPositionalEmbedding
 from keras_attention.layers import TransformerDecoderBlock
 from keras_attention.layers import TransformerEncoderBlock
+from keras_attention.layers import TwoStreamRelativeAttention
 
 from keras_attention.models import RNNSeq2Seq
 from keras_attention.models import TransformerSeq2Seq
@@ -67,4 +68,5 @@ __all__ = [
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "TransformerSeq2Seq",
+    "TwoStreamRelativeAttention",
 ]

@@ -57,6 +57,7 @@ from keras_attention.layers import (  # noqa: E402
     SinusoidalPositionalEmbedding,
     TransformerDecoderBlock,
     TransformerEncoderBlock,
+    TwoStreamRelativeAttention,
 )
 from keras_attention.models import (  # noqa: E402
     RNNSeq2Seq,
@@ -84,6 +85,7 @@ LAYER_TEST_MODULES = [
     "test_graph_convolution",
     "test_graph_pooling",
     "test_ntm_cell",
+    "test_two_stream_relative_attention",
 ]
 
 RNG = np.random.default_rng(0)
@@ -217,6 +219,7 @@ def unknown_length_items():
         masked=True,
     )
     yield "unknown length TransformerDecoderBlock", _decoder_block_unknown_lengths
+    yield "unknown length TwoStreamRelativeAttention", _two_stream_unknown_lengths
     yield "fused path MultiHeadSelfAttention", lambda tmp: importlib.import_module(
         "tests.test_multi_head_self_attention"
     ).check_fused_path()
@@ -248,6 +251,39 @@ def _decoder_block_unknown_lengths(tmp_path):
     target = _normal(2, 4, 8)
     data = [_normal(2, 4, 8), _normal(2, 6, 8), np.ones((2, 6), bool)]
     _assert_trains(model, lambda: _fit(model, data, target))
+
+
+def _two_stream_unknown_lengths(tmp_path):
+    """Segment, order and targets all `None` long, with memory."""
+    layer = TwoStreamRelativeAttention(num_heads=2, key_dim=4)
+    names = ("content", "query", "perm_mask", "targets", "memory")
+    widths = ((None, 8), (None, 8), (None, None), (None, None), (None, 8))
+    inputs = [keras.Input(w, name=n) for n, w in zip(names, widths)]
+
+    def call(h, g, perm_mask, targets, memory):
+        return layer(h, g, perm_mask, target_mapping=targets, memory=memory)
+
+    model = keras.Model(inputs, list(call(*inputs)))
+
+    def data(length, rows, memory_length):
+        order = RNG.permutation(length)
+        rank = np.argsort(order)
+        blocked = (rank[None, :] >= rank[:, None]).astype("float32")
+        targets = np.zeros((2, rows, length), "float32")
+        targets[:, np.arange(rows), order[-rows:]] = 1.0
+        return [_normal(2, length, 8), _normal(2, rows, 8),
+                np.stack([blocked, blocked]), targets, _normal(2, memory_length, 8)]
+
+    for length, rows, memory_length in ((5, 2, 3), (8, 3, 1)):
+        arrays = data(length, rows, memory_length)
+        want = _numpy(call(*[keras.ops.convert_to_tensor(a) for a in arrays]))
+        got = model.predict(arrays, verbose=0)
+        _assert_same(got, want, f"length {length}, {rows} targets, memory {memory_length}")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse",
+                  jit_compile=JIT_COMPILE)
+    arrays = data(5, 2, 3)
+    targets = [_normal(2, 5, 8), _normal(2, 2, 8)]
+    _assert_trains(model, lambda: _fit(model, arrays, targets))
 
 
 # -- reference models ------------------------------------------------------------

@@ -35,6 +35,9 @@ from keras_attention.layers.sinusoidal_positional_embedding import (
 )
 from keras_attention.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_attention.layers.transformer_encoder_block import TransformerEncoderBlock
+from keras_attention.layers.two_stream_relative_attention import (
+    TwoStreamRelativeAttention,
+)
 
 __all__ = [
     "AttentionPooling",
@@ -52,4 +55,5 @@ __all__ = [
     "SinusoidalPositionalEmbedding",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "TwoStreamRelativeAttention",
 ]

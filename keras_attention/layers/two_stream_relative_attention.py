@@ -45,8 +45,8 @@ class TwoStreamRelativeAttention(RelativeMultiHeadAttention):
     to position `j`. The query stream reads it as it is (a target is blocked
     from itself); the content stream also sees its own position. Memory is
     visible to both (`memory_mask` hides slots that hold nothing yet).
-    `keras_attention.models.permutation_masks` builds the masks from an
-    order. The query stream holds either one row per position (`P = T`) or
+    `keras_attention.data.permutation_lm.permutation_lm_batch` samples an
+    order and builds the masks. The query stream holds either one row per position (`P = T`) or
     only the prediction targets, `target_mapping` `[B, P, T]` one-hot
     giving each target's position: its attention runs at that position,
     with that position's mask row and relative distances.

@@ -1,0 +1,165 @@
+"""XLNet's permutation language-modelling inputs (Yang et al. 2019), in numpy.
+
+`permutation_lm_batch` samples a factorization order for each sequence and
+turns it into what `TwoStreamRelativeAttention` and the model read: the
+permutation mask, the prediction targets' mapping, their ids and weights.
+
+Partial prediction (section 2.3): only the last `1/K` of each order is
+predicted, `K = 6` as in the paper (`plm_probability = 1/6`). As in XLNet's
+released code (`_local_perm`) and Hugging Face's collator, the positions
+that are not predicted form the context: they come first in the order, all
+at the same place, so they see one another (both ways) and none of the
+targets, and every target sees all of them. The targets follow, one after
+another in a random order: a target sees the context and the targets before
+it, never itself nor the ones after it.
+
+Shapes: `B` sequences, `T` positions, `P` target rows (`num_predict`).
+"""
+
+import math
+
+import numpy as np
+
+__all__ = ["permutation_lm_batch", "perm_mask_from_order"]
+
+
+def perm_mask_from_order(order, num_targets, length):
+    """The `[T, T]` permutation mask of one sequence, from its order.
+
+    `order` `[T]` lists the positions: the `length - num_targets` context
+    positions first, then the `num_targets` targets in their order, then the
+    padding (positions `>= length`). `mask[i, j] = 1` when `i` may not attend
+    to `j` (Hugging Face's and KerasHub's layout): `j` is a target that does
+    not come before `i`, or `j` is padding.
+    """
+    order = np.asarray(order)
+    size = len(order)
+    context = length - num_targets
+    rank = np.full(size, -1, "int64")  # the context shares the first place
+    targets = order[context:length]
+    rank[targets] = np.arange(num_targets)
+    is_target = np.zeros(size, bool)
+    is_target[targets] = True
+    blocked = is_target[None, :] & (rank[None, :] >= rank[:, None])
+    blocked[:, length:] = True
+    return blocked.astype("float32")
+
+
+def _choose_targets(rng, length, count, max_span_length):
+    """`count` distinct positions in `[0, length)`: single tokens, or whole
+    spans of 1 to `max_span_length` tokens (the last one cut to fit)."""
+    if max_span_length == 1:
+        return rng.choice(length, size=count, replace=False)
+    taken = np.zeros(length, bool)
+    chosen = []
+    while len(chosen) < count:
+        span = int(rng.integers(1, max_span_length + 1))
+        span = min(span, count - len(chosen))
+        free = [s for s in range(length - span + 1) if not taken[s : s + span].any()]
+        if not free:  # fragmented: fall back to a single free token
+            span, free = 1, list(np.flatnonzero(~taken))
+        start = int(rng.choice(free))
+        taken[start : start + span] = True
+        chosen.extend(range(start, start + span))
+    return np.asarray(chosen)
+
+
+def permutation_lm_batch(
+    token_ids,
+    padding_mask=None,
+    plm_probability=1 / 6,
+    max_span_length=1,
+    num_predict=None,
+    seed=None,
+):
+    """One batch of permutation-LM inputs, a fresh order per sequence.
+
+    Args:
+        token_ids: int `[B, T]`.
+        padding_mask: optional bool `[B, T]`, true for real tokens (a
+            prefix of each row); padding is never a target and nobody
+            attends to it.
+        plm_probability: `1/K`, the share of each sequence predicted:
+            `round(length * plm_probability)` targets, at least 1.
+        max_span_length: targets come in whole spans of 1 to this many
+            tokens (1: single tokens, as the paper's main runs).
+        num_predict: `P`, the target rows of every batch (a fixed shape for
+            XLA); default `ceil(T * plm_probability)`. Rows beyond a
+            sequence's targets have an all-zero mapping and weight 0.
+        seed: an int, or a `numpy.random.Generator` to draw from.
+
+    Returns:
+        A dict of numpy arrays: `perm_mask` float32 `[B, T, T]`,
+        `target_mapping` float32 `[B, P, T]` (one-hot rows, in the order the
+        targets are predicted), `target_ids` int32 `[B, P]`,
+        `target_weights` float32 `[B, P]` (1 for real targets), `order`
+        int32 `[B, T]` and `num_targets` int32 `[B]` (what
+        `perm_mask_from_order` rebuilds the mask from).
+    """
+    token_ids = np.asarray(token_ids)
+    if token_ids.ndim != 2 or not np.issubdtype(token_ids.dtype, np.integer):
+        raise ValueError(
+            "token_ids must be integer ids [B, T], received "
+            f"token_ids of shape {token_ids.shape} and dtype {token_ids.dtype}"
+        )
+    batch, size = token_ids.shape
+    if padding_mask is None:
+        lengths = np.full(batch, size)
+    else:
+        padding_mask = np.asarray(padding_mask, bool)
+        if padding_mask.shape != token_ids.shape:
+            raise ValueError(
+                f"padding_mask must have token_ids' shape {token_ids.shape}, "
+                f"received padding_mask.shape={padding_mask.shape}"
+            )
+        lengths = padding_mask.sum(1)
+        if not np.array_equal(padding_mask, np.arange(size)[None] < lengths[:, None]):
+            raise ValueError("padding_mask must be true for a prefix of each row")
+    if not 0 < plm_probability <= 1:
+        raise ValueError(
+            f"plm_probability must be in (0, 1], received plm_probability={plm_probability!r}"
+        )
+    if isinstance(max_span_length, bool) or not isinstance(max_span_length, int) or (
+        max_span_length < 1
+    ):
+        raise ValueError(
+            "max_span_length must be an int >= 1, received "
+            f"max_span_length={max_span_length!r}"
+        )
+    if num_predict is None:
+        num_predict = max(1, math.ceil(size * plm_probability))
+    if isinstance(num_predict, bool) or not isinstance(num_predict, int) or num_predict < 1:
+        raise ValueError(
+            f"num_predict must be an int >= 1, received num_predict={num_predict!r}"
+        )
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    perm_mask = np.zeros((batch, size, size), "float32")
+    target_mapping = np.zeros((batch, num_predict, size), "float32")
+    target_ids = np.zeros((batch, num_predict), "int32")
+    target_weights = np.zeros((batch, num_predict), "float32")
+    orders = np.zeros((batch, size), "int32")
+    counts = np.zeros(batch, "int32")
+    for b, length in enumerate(lengths):
+        length = int(length)
+        if length == 0:  # an empty row: no target, nothing to see
+            orders[b] = np.arange(size)
+            perm_mask[b] = perm_mask_from_order(orders[b], 0, 0)
+            continue
+        count = min(num_predict, length, max(1, round(length * plm_probability)))
+        targets = rng.permutation(_choose_targets(rng, length, count, max_span_length))
+        context = np.setdiff1d(np.arange(length), targets)
+        orders[b] = np.concatenate([context, targets, np.arange(length, size)])
+        counts[b] = count
+        perm_mask[b] = perm_mask_from_order(orders[b], count, length)
+        target_mapping[b, np.arange(count), targets] = 1.0
+        target_ids[b, :count] = token_ids[b, targets]
+        target_weights[b, :count] = 1.0
+    return {
+        "perm_mask": perm_mask,
+        "target_mapping": target_mapping,
+        "target_ids": target_ids,
+        "target_weights": target_weights,
+        "order": orders,
+        "num_targets": counts,
+    }

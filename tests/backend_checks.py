@@ -63,6 +63,7 @@ from keras_attention.models import (  # noqa: E402
     RNNSeq2Seq,
     TransformerSeq2Seq,
     TransformerXL,
+    XLNetLM,
     beam_search,
     compile_task_model,
     gat_graph_classifier,
@@ -363,6 +364,27 @@ def _check_transformer_xl(tmp_path):
                  atol=0.0)
 
 
+def _check_xlnet(tmp_path):
+    from keras_attention.data.permutation_lm import permutation_lm_batch
+
+    model = XLNetLM(vocabulary_size=11, hidden_dim=8, num_heads=2, intermediate_dim=16,
+                    num_blocks=2, dropout=0.1)
+    tokens = RNG.integers(0, 11, (4, 6)).astype("int32")
+    batch = permutation_lm_batch(tokens, plm_probability=0.34, seed=0)
+    inputs = {"token_ids": tokens, "perm_mask": batch["perm_mask"],
+              "target_mapping": batch["target_mapping"]}
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=JIT_COMPILE,
+    )
+    _assert_trains(model, lambda: _fit(model, inputs, batch["target_ids"],
+                                       batch["target_weights"]))
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
+                 "reloaded", atol=0.0)
+
+
 def _check_task_model(model, tmp_path):
     inputs = (RNG.random((4, 5, 3)) < 0.5).astype("float32")
     targets = (RNG.random((4, 5, 2)) < 0.5).astype("float32")
@@ -462,6 +484,7 @@ def model_items():
             )
         )
     yield "model TransformerXL", _check_transformer_xl
+    yield "model XLNetLM", _check_xlnet
     yield "model ntm_model", lambda tmp: _check_task_model(
         ntm_model(3, 2, memory_size=8, memory_width=4, controller_units=8), tmp
     )

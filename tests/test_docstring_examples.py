@@ -23,7 +23,7 @@ def test_docstring_example(name):
 
 
 @pytest.mark.parametrize(
-    "module", ["graphs", "multi30k", "ntm_tasks", "subwords", "translation"]
+    "module", ["graphs", "multi30k", "ntm_tasks", "permutation_lm", "subwords", "translation"]
 )
 def test_data_module_examples(module):
     import importlib
@@ -33,7 +33,7 @@ def test_data_module_examples(module):
     assert result.attempted > 0 and result.failed == 0, result
 
 
-@pytest.mark.parametrize("module", ["translation_models", "transformer_xl"])
+@pytest.mark.parametrize("module", ["translation_models", "transformer_xl", "xlnet"])
 def test_model_module_examples(module):
     import importlib
 

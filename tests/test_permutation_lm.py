@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_attention.data.permutation_lm import permutation_lm_batch
+from keras_attention.data.permutation_lm import gap_batch, permutation_lm_batch
 from keras_attention.layers import TwoStreamRelativeAttention
 
 
@@ -108,6 +108,23 @@ def test_the_query_stream_of_a_target_reads_what_its_mask_allows():
         allowed = np.einsum("bpt,bt->bp", batch["target_mapping"],
                             1.0 - batch["perm_mask"][:, :, j]) > 0
         np.testing.assert_array_equal(changed, allowed, err_msg=f"position {j}")
+
+
+def test_a_gap_is_filled_left_to_right_from_both_sides():
+    tokens = np.arange(20, dtype="int32").reshape(2, 10)
+    padding = np.arange(10)[None] < np.array([[10], [7]])
+    batch = gap_batch(tokens, 3, 2, padding)
+    for b, length in enumerate([10, 7]):
+        order = list(batch["order"][b])
+        assert order[length - 2 : length] == [3, 4]
+        want = _brute_force_mask(order, 2, length, 10)
+        np.testing.assert_array_equal(batch["perm_mask"][b], want)
+    # The second gap token sees the first; the first sees neither.
+    assert batch["perm_mask"][0, 4, 3] == 0 and batch["perm_mask"][0, 3, 4] == 1
+    np.testing.assert_array_equal(batch["target_mapping"][:, :, 3:5], [np.eye(2)] * 2)
+    np.testing.assert_array_equal(batch["target_ids"], tokens[:, 3:5])
+    with pytest.raises(ValueError, match=r"the gap \(start=6, length=2\) must lie inside"):
+        gap_batch(tokens, 6, 2, padding)
 
 
 @pytest.mark.parametrize(

@@ -14,13 +14,21 @@ another in a random order: a target sees the context and the targets before
 it, never itself nor the ones after it.
 
 Shapes: `B` sequences, `T` positions, `P` target rows (`num_predict`).
+
+Example:
+
+>>> batch = permutation_lm_batch(np.arange(12).reshape(1, 12), seed=0)
+>>> batch["perm_mask"].shape, batch["target_mapping"].shape
+((1, 12, 12), (1, 2, 12))
+>>> int(batch["num_targets"][0])  # a sixth of 12
+2
 """
 
 import math
 
 import numpy as np
 
-__all__ = ["permutation_lm_batch", "perm_mask_from_order"]
+__all__ = ["gap_batch", "permutation_lm_batch", "perm_mask_from_order"]
 
 
 def perm_mask_from_order(order, num_targets, length):
@@ -162,4 +170,56 @@ def permutation_lm_batch(
         "target_weights": target_weights,
         "order": orders,
         "num_targets": counts,
+    }
+
+
+def gap_batch(token_ids, start, length, padding_mask=None):
+    """The inputs that fill a gap: positions `start .. start + length - 1`
+    of every sequence are the targets, predicted left to right, and every
+    other real token is context.
+
+    So a target sees the context on both sides of the gap and the gap's
+    tokens before it, never itself or the ones after it: how XLNet fills a
+    gap (issue 18's gap task), in `permutation_lm_batch`'s format with `P =
+    length` rows.
+
+    Args:
+        token_ids: int `[B, T]`.
+        start, length: the gap; it must lie inside every sequence's real
+            tokens.
+        padding_mask: optional bool `[B, T]`, true for real tokens.
+
+    Returns:
+        The dict of `permutation_lm_batch`.
+    """
+    token_ids = np.asarray(token_ids)
+    if token_ids.ndim != 2 or not np.issubdtype(token_ids.dtype, np.integer):
+        raise ValueError(
+            "token_ids must be integer ids [B, T], received "
+            f"token_ids of shape {token_ids.shape} and dtype {token_ids.dtype}"
+        )
+    batch, size = token_ids.shape
+    lengths = np.full(batch, size) if padding_mask is None else np.asarray(
+        padding_mask, bool).sum(1)
+    if length < 1 or start < 0 or (start + length > lengths).any():
+        raise ValueError(
+            f"the gap (start={start}, length={length}) must lie inside every "
+            f"sequence's tokens, received sequences of lengths {sorted(set(lengths.tolist()))}"
+        )
+    gap = np.arange(start, start + length)
+    perm_mask = np.zeros((batch, size, size), "float32")
+    orders = np.zeros((batch, size), "int32")
+    for b, real in enumerate(lengths):
+        context = np.setdiff1d(np.arange(real), gap)
+        orders[b] = np.concatenate([context, gap, np.arange(real, size)])
+        perm_mask[b] = perm_mask_from_order(orders[b], length, int(real))
+    target_mapping = np.zeros((batch, length, size), "float32")
+    target_mapping[:, np.arange(length), gap] = 1.0
+    return {
+        "perm_mask": perm_mask,
+        "target_mapping": target_mapping,
+        "target_ids": token_ids[:, gap].astype("int32"),
+        "target_weights": np.ones((batch, length), "float32"),
+        "order": orders,
+        "num_targets": np.full(batch, length, "int32"),
     }

@@ -1,7 +1,7 @@
 """Reference models built from the library's layers.
 
 What it holds: the sequence models (`RNNSeq2Seq`, `TransformerSeq2Seq`, the
-translation recipes, greedy and beam search), `TransformerXL`, the NTM and
+translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM`, the NTM and
 LSTM task models, the graph models, and `signature`, the small spec with
 which a model describes its device entry points.
 
@@ -39,6 +39,7 @@ from keras_attention.models.decoding import beam_search, greedy_search
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 from keras_attention.models.transformer_xl import TransformerXL
+from keras_attention.models.xlnet import PermutationLMDataset, XLNetLM
 from keras_attention.models.translation_models import (
     InverseSquareRootSchedule,
     SmoothedSparseCrossentropy,
@@ -49,6 +50,7 @@ from keras_attention.models.translation_models import (
 
 __all__ = [
     "InverseSquareRootSchedule",
+    "PermutationLMDataset",
     "RNNSeq2Seq",
     "SmoothedSparseCrossentropy",
     "TransformerSeq2Seq",
@@ -58,6 +60,7 @@ __all__ = [
     "greedy_search",
     "train_translation_model",
     "translation_model",
+    "XLNetLM",
     "gat_graph_classifier",
     "gat_link_predictor",
     "gat_node_classifier",

@@ -1,0 +1,243 @@
+"""An XLNet permutation language model (Yang et al. 2019).
+
+XLNet predicts tokens in a random factorization order, so each prediction
+sees context on both sides while the model stays autoregressive. Every block
+runs `TwoStreamRelativeAttention` over the content stream `h` (the tokens)
+and the query stream `g` (a learned vector at each target, which knows its
+position but not its token), each followed by the same feed-forward layer,
+with residual connections and post-LN as in XLNet. The readout predicts
+each target's token from the last block's query stream.
+
+Train with `permutation_lm_dataset` (a fresh order per sequence and epoch,
+`keras_attention.data.permutation_lm`) and `model.fit`: the loss is over
+the targets only, through the `target_weights` that the dataset passes as
+sample weights.
+
+Shapes: `B` batch, `T` tokens, `P` targets, `D` width, `V` vocabulary.
+
+Example:
+
+>>> from keras_attention.data.permutation_lm import permutation_lm_batch
+>>> model = XLNetLM(vocabulary_size=20, hidden_dim=8, num_heads=2,
+...                 intermediate_dim=16, num_blocks=1)
+>>> tokens = np.arange(12, dtype="int32").reshape(2, 6)
+>>> batch = permutation_lm_batch(tokens, seed=0)
+>>> inputs = {k: batch[k] for k in ("perm_mask", "target_mapping")}
+>>> tuple(model({"token_ids": tokens, **inputs}).shape)
+(2, 1, 20)
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attention.data.permutation_lm import permutation_lm_batch
+from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers.two_stream_relative_attention import (
+    TwoStreamRelativeAttention,
+)
+
+INPUTS = ("token_ids", "perm_mask", "target_mapping")
+
+
+class _TwoStreamBlock(keras.layers.Layer):
+    """Two-stream attention, then one feed-forward layer for both streams,
+    each with a residual connection and post-LN (private)."""
+
+    def __init__(self, num_heads, intermediate_dim, dropout, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout_rate = dropout
+
+    def build(self, content_shape):
+        dim = content_shape[-1]
+        policy = self.dtype_policy
+        self.attention = TwoStreamRelativeAttention(
+            self.num_heads, dim // self.num_heads, dropout=self.dropout_rate,
+            dtype=policy, name="attention",
+        )
+        self.attention.build(content_shape)
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype="float32", name="attention_norm")
+        self.attention_norm.build(content_shape)
+        self.hidden = keras.layers.Dense(
+            self.intermediate_dim, activation="gelu", dtype=policy, name="hidden")
+        self.hidden.build(content_shape)
+        self.output_dense = keras.layers.Dense(dim, dtype=policy, name="output")
+        self.output_dense.build(tuple(content_shape[:-1]) + (self.intermediate_dim,))
+        self.feedforward_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype="float32", name="feedforward_norm")
+        self.feedforward_norm.build(content_shape)
+        self.drop = keras.layers.Dropout(self.dropout_rate, dtype=policy, name="dropout")
+        self.built = True
+
+    def _residual(self, x, y, norm, training):
+        return ops.cast(norm(x + self.drop(y, training=training)), x.dtype)
+
+    def _feedforward(self, x, training):
+        y = self.output_dense(self.hidden(x))
+        return self._residual(x, y, self.feedforward_norm, training)
+
+    def call(self, h, g, perm_mask, target_mapping, training=False):
+        h_new, g_new = self.attention(h, g, perm_mask, target_mapping=target_mapping,
+                                      training=training)
+        h = self._residual(h, h_new, self.attention_norm, training)
+        g = self._residual(g, g_new, self.attention_norm, training)
+        return self._feedforward(h, training), self._feedforward(g, training)
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class XLNetLM(keras.Model):
+    """A permutation language model: XLNet's two-stream blocks and a readout.
+
+    Args:
+        vocabulary_size: `V`.
+        hidden_dim: `D` (even: the relative encoding needs it).
+        num_heads: attention heads; must divide `hidden_dim`.
+        intermediate_dim: width of the feed-forward layers.
+        num_blocks: depth.
+        dropout: rate on attention weights and sublayer outputs in training.
+
+    Keyword arguments:
+        dtype: the dtype policy of every layer but the float32 readout
+            (default: the global policy when the model is made), saved in
+            the config so that the model reloads with it.
+
+    Call arguments:
+        inputs: a dict of `token_ids` int `[B, T]`, `perm_mask` `[B, T, T]`
+            (1 where position `i` may not attend to `j`) and
+            `target_mapping` `[B, P, T]` (one-hot rows at the targets), as
+            `permutation_lm_batch` makes them.
+        training: dropout on.
+
+    Returns:
+        Logits `[B, P, V]` of each target's token, float32.
+    """
+
+    def __init__(self, vocabulary_size, hidden_dim=256, num_heads=4,
+                 intermediate_dim=1024, num_blocks=4, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("vocabulary_size", vocabulary_size),
+                            ("hidden_dim", hidden_dim), ("num_heads", num_heads),
+                            ("intermediate_dim", intermediate_dim),
+                            ("num_blocks", num_blocks)):
+            check_positive_int(name, value)
+        check_rate("dropout", dropout)
+        if hidden_dim % num_heads or hidden_dim % 2:
+            raise ValueError(
+                "hidden_dim must be even and divisible by num_heads, received "
+                f"hidden_dim={hidden_dim} and num_heads={num_heads}"
+            )
+        self.vocabulary_size = vocabulary_size
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.num_blocks = num_blocks
+        self.dropout = dropout
+        policy = self.dtype_policy
+        self.embedding = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, dtype=policy, name="embedding")
+        # g's first layer: one learned vector, the same at every target
+        # (XLNet's mask_emb): it carries no token, only through attention
+        # its position.
+        self.query_embedding = self.add_weight(
+            shape=(hidden_dim,), initializer=keras.initializers.RandomNormal(0.0, 0.02),
+            name="query_embedding")
+        self.blocks = [
+            _TwoStreamBlock(num_heads, intermediate_dim, dropout, dtype=policy,
+                            name=f"block_{i}")
+            for i in range(num_blocks)
+        ]
+        self.drop = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
+        self.readout = keras.layers.Dense(vocabulary_size, dtype="float32", name="readout")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape["token_ids"]) + (self.hidden_dim,)
+        self.embedding.build(input_shape["token_ids"])
+        for block in self.blocks:
+            block.build(shape)
+        self.readout.build(shape)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        missing = [name for name in INPUTS if name not in inputs]
+        if missing:
+            raise ValueError(
+                f"XLNetLM takes a dict with {', '.join(INPUTS)}; missing {', '.join(missing)}"
+            )
+        tokens = ops.cast(inputs["token_ids"], "int32")
+        mapping = ops.cast(inputs["target_mapping"], self.compute_dtype)  # [B, P, T]
+        perm_mask = inputs["perm_mask"]
+        h = self.embedding(tokens)  # [B, T, D]
+        h = self.drop(ops.multiply(h, ops.cast(math.sqrt(self.hidden_dim), h.dtype)),
+                      training=training)
+        g = ops.cast(self.query_embedding, h.dtype)[None, None, :] * ops.ones_like(
+            mapping[..., :1])  # [B, P, D]
+        g = self.drop(g, training=training)
+        for block in self.blocks:
+            h, g = block(h, g, perm_mask, mapping, training=training)
+        return self.readout(g)  # [B, P, V]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "vocabulary_size": self.vocabulary_size,
+            "hidden_dim": self.hidden_dim,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "num_blocks": self.num_blocks,
+            "dropout": self.dropout,
+        }
+
+
+class PermutationLMDataset(keras.utils.PyDataset):
+    """Batches for `XLNetLM.fit`, with a fresh order per sequence every epoch.
+
+    Each batch is `(inputs, target_ids, target_weights)`: the model's inputs
+    (`token_ids`, `perm_mask`, `target_mapping`), the targets' ids and their
+    weights as sample weights, so that the loss is over the real targets
+    only. Any backend: numpy arrays from `permutation_lm_batch`.
+
+    Args:
+        token_ids: int `[N, T]`, padded at the end.
+        padding_mask: optional bool `[N, T]`, true for real tokens.
+        batch_size: sequences per batch; the last batch may be smaller.
+        shuffle: shuffle the sequences every epoch.
+        seed: the seed of the orders and the shuffling.
+        **batch_kwargs: `permutation_lm_batch`'s `plm_probability`,
+            `max_span_length` and `num_predict`.
+    """
+
+    def __init__(self, token_ids, padding_mask=None, batch_size=32, shuffle=True,
+                 seed=0, **batch_kwargs):
+        super().__init__()
+        check_positive_int("batch_size", batch_size)
+        self.token_ids = np.asarray(token_ids)
+        self.padding_mask = None if padding_mask is None else np.asarray(padding_mask, bool)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.batch_kwargs = batch_kwargs
+        self._rng = np.random.default_rng(seed)
+        self._rows = np.arange(len(self.token_ids))
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self.token_ids) / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self._rows[index * self.batch_size : (index + 1) * self.batch_size]
+        padding = None if self.padding_mask is None else self.padding_mask[rows]
+        batch = permutation_lm_batch(self.token_ids[rows], padding, seed=self._rng,
+                                     **self.batch_kwargs)
+        inputs = {"token_ids": self.token_ids[rows].astype("int32"),
+                  "perm_mask": batch["perm_mask"],
+                  "target_mapping": batch["target_mapping"]}
+        return inputs, batch["target_ids"], batch["target_weights"]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._rng.shuffle(self._rows)

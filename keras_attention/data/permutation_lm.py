@@ -53,6 +53,16 @@ def perm_mask_from_order(order, num_targets, length):
     return blocked.astype("float32")
 
 
+def _checked_ids(token_ids):
+    token_ids = np.asarray(token_ids)
+    if token_ids.ndim != 2 or not np.issubdtype(token_ids.dtype, np.integer):
+        raise ValueError(
+            "token_ids must be integer ids [B, T], received "
+            f"token_ids of shape {token_ids.shape} and dtype {token_ids.dtype}"
+        )
+    return token_ids
+
+
 def _choose_targets(rng, length, count, max_span_length):
     """`count` distinct positions in `[0, length)`: single tokens, or whole
     spans of 1 to `max_span_length` tokens (the last one cut to fit)."""
@@ -104,12 +114,7 @@ def permutation_lm_batch(
         int32 `[B, T]` and `num_targets` int32 `[B]` (what
         `perm_mask_from_order` rebuilds the mask from).
     """
-    token_ids = np.asarray(token_ids)
-    if token_ids.ndim != 2 or not np.issubdtype(token_ids.dtype, np.integer):
-        raise ValueError(
-            "token_ids must be integer ids [B, T], received "
-            f"token_ids of shape {token_ids.shape} and dtype {token_ids.dtype}"
-        )
+    token_ids = _checked_ids(token_ids)
     batch, size = token_ids.shape
     if padding_mask is None:
         lengths = np.full(batch, size)
@@ -192,12 +197,7 @@ def gap_batch(token_ids, start, length, padding_mask=None):
     Returns:
         The dict of `permutation_lm_batch`.
     """
-    token_ids = np.asarray(token_ids)
-    if token_ids.ndim != 2 or not np.issubdtype(token_ids.dtype, np.integer):
-        raise ValueError(
-            "token_ids must be integer ids [B, T], received "
-            f"token_ids of shape {token_ids.shape} and dtype {token_ids.dtype}"
-        )
+    token_ids = _checked_ids(token_ids)
     batch, size = token_ids.shape
     lengths = np.full(batch, size) if padding_mask is None else np.asarray(
         padding_mask, bool).sum(1)

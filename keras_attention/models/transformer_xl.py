@@ -43,6 +43,22 @@ from keras_attention.layers.relative_multi_head_attention import (
 )
 
 
+def check_block_sizes(hidden_dim, num_heads, intermediate_dim, num_blocks, dropout):
+    """Raise unless the sizes make relative-attention blocks: positive ints,
+    a rate, and an even `hidden_dim` (the relative encoding pairs its
+    features) that `num_heads` divides. For `TransformerXL` and `XLNetLM`."""
+    for name, value in (("hidden_dim", hidden_dim), ("num_heads", num_heads),
+                        ("intermediate_dim", intermediate_dim),
+                        ("num_blocks", num_blocks)):
+        check_positive_int(name, value)
+    check_rate("dropout", dropout)
+    if hidden_dim % num_heads or hidden_dim % 2:
+        raise ValueError(
+            "hidden_dim must be even and divisible by num_heads, received "
+            f"hidden_dim={hidden_dim} and num_heads={num_heads}"
+        )
+
+
 def with_memory(segment, memory, memory_mask=None):
     """The keys' source of a segment that reads a memory: `[memory; segment]`.
 
@@ -71,7 +87,11 @@ def with_memory(segment, memory, memory_mask=None):
 
 class _XLBlock(keras.layers.Layer):
     """Relative self-attention over memory and segment, then a feed-forward
-    layer, each with a residual connection and post-LN (private)."""
+    layer, each with a residual connection and post-LN (private). XLNet's
+    block (`models.xlnet`) builds the same with its own attention."""
+
+    attention_class = RelativeMultiHeadAttention
+    activation = "relu"
 
     def __init__(self, num_heads, intermediate_dim, dropout, **kwargs):
         super().__init__(**kwargs)
@@ -81,7 +101,7 @@ class _XLBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        self.attention = RelativeMultiHeadAttention(
+        self.attention = self.attention_class(
             self.num_heads, dim // self.num_heads, dropout=self.dropout_rate,
             dtype=self.dtype_policy, name="attention",
         )
@@ -90,7 +110,7 @@ class _XLBlock(keras.layers.Layer):
             epsilon=1e-5, dtype="float32", name="attention_norm")
         self.attention_norm.build(input_shape)
         self.hidden = keras.layers.Dense(
-            self.intermediate_dim, activation="relu", dtype=self.dtype_policy,
+            self.intermediate_dim, activation=self.activation, dtype=self.dtype_policy,
             name="hidden")
         self.hidden.build(input_shape)
         self.output_dense = keras.layers.Dense(dim, dtype=self.dtype_policy, name="output")
@@ -152,16 +172,7 @@ class TransformerXL(keras.Model):
             raise ValueError(
                 f"memory_length must be an int >= 0, received memory_length={memory_length!r}"
             )
-        for name, value in (("hidden_dim", hidden_dim), ("num_heads", num_heads),
-                            ("intermediate_dim", intermediate_dim),
-                            ("num_blocks", num_blocks)):
-            check_positive_int(name, value)
-        check_rate("dropout", dropout)
-        if hidden_dim % num_heads or hidden_dim % 2:
-            raise ValueError(
-                "hidden_dim must be even and divisible by num_heads, received "
-                f"hidden_dim={hidden_dim} and num_heads={num_heads}"
-            )
+        check_block_sizes(hidden_dim, num_heads, intermediate_dim, num_blocks, dropout)
         self.vocabulary_size = vocabulary_size
         self.batch_size = batch_size
         self.memory_length = memory_length

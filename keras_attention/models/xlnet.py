@@ -34,45 +34,22 @@ import numpy as np
 from keras import ops
 
 from keras_attention.data.permutation_lm import permutation_lm_batch
-from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.two_stream_relative_attention import (
     TwoStreamRelativeAttention,
 )
+from keras_attention.models.transformer_xl import _XLBlock, check_block_sizes
 
 INPUTS = ("token_ids", "perm_mask", "target_mapping")
 
 
-class _TwoStreamBlock(keras.layers.Layer):
+class _TwoStreamBlock(_XLBlock):
     """Two-stream attention, then one feed-forward layer for both streams,
-    each with a residual connection and post-LN (private)."""
+    each with a residual connection and post-LN: Transformer-XL's block with
+    XLNet's attention and GELU (private)."""
 
-    def __init__(self, num_heads, intermediate_dim, dropout, **kwargs):
-        super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout_rate = dropout
-
-    def build(self, content_shape):
-        dim = content_shape[-1]
-        policy = self.dtype_policy
-        self.attention = TwoStreamRelativeAttention(
-            self.num_heads, dim // self.num_heads, dropout=self.dropout_rate,
-            dtype=policy, name="attention",
-        )
-        self.attention.build(content_shape)
-        self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype="float32", name="attention_norm")
-        self.attention_norm.build(content_shape)
-        self.hidden = keras.layers.Dense(
-            self.intermediate_dim, activation="gelu", dtype=policy, name="hidden")
-        self.hidden.build(content_shape)
-        self.output_dense = keras.layers.Dense(dim, dtype=policy, name="output")
-        self.output_dense.build(tuple(content_shape[:-1]) + (self.intermediate_dim,))
-        self.feedforward_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype="float32", name="feedforward_norm")
-        self.feedforward_norm.build(content_shape)
-        self.drop = keras.layers.Dropout(self.dropout_rate, dtype=policy, name="dropout")
-        self.built = True
+    attention_class = TwoStreamRelativeAttention
+    activation = "gelu"
 
     def _residual(self, x, y, norm, training):
         return ops.cast(norm(x + self.drop(y, training=training)), x.dtype)
@@ -120,17 +97,8 @@ class XLNetLM(keras.Model):
     def __init__(self, vocabulary_size, hidden_dim=256, num_heads=4,
                  intermediate_dim=1024, num_blocks=4, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("vocabulary_size", vocabulary_size),
-                            ("hidden_dim", hidden_dim), ("num_heads", num_heads),
-                            ("intermediate_dim", intermediate_dim),
-                            ("num_blocks", num_blocks)):
-            check_positive_int(name, value)
-        check_rate("dropout", dropout)
-        if hidden_dim % num_heads or hidden_dim % 2:
-            raise ValueError(
-                "hidden_dim must be even and divisible by num_heads, received "
-                f"hidden_dim={hidden_dim} and num_heads={num_heads}"
-            )
+        check_positive_int("vocabulary_size", vocabulary_size)
+        check_block_sizes(hidden_dim, num_heads, intermediate_dim, num_blocks, dropout)
         self.vocabulary_size = vocabulary_size
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads

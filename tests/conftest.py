@@ -70,6 +70,7 @@ SLOW_FIRST = [
     "test_translation_report.py",
     "test_distributed.py",
     "test_seq2seq_models.py",
+    "test_xlnet.py",
     "test_edge_demo.py",
     "test_ntm_models.py",
     "test_graph_models.py",

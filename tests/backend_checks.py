@@ -62,6 +62,7 @@ from keras_attention.layers import (  # noqa: E402
 from keras_attention.models import (  # noqa: E402
     RNNSeq2Seq,
     TransformerSeq2Seq,
+    MaskedLM,
     TransformerXL,
     XLNetLM,
     beam_search,
@@ -373,13 +374,33 @@ def _check_xlnet(tmp_path):
     batch = permutation_lm_batch(tokens, plm_probability=0.34, seed=0)
     inputs = {"token_ids": tokens, "perm_mask": batch["perm_mask"],
               "target_mapping": batch["target_mapping"]}
+    _check_language_model(model, inputs, batch["target_ids"], batch["target_weights"],
+                          tmp_path)
+
+
+def _check_masked_lm(tmp_path):
+    from keras_attention.data.permutation_lm import masked_lm_batch
+
+    model = MaskedLM(vocabulary_size=11, max_length=6, hidden_dim=8, num_heads=2,
+                     intermediate_dim=16, num_blocks=2, dropout=0.1)
+    tokens = RNG.integers(2, 11, (4, 6)).astype("int32")
+    padding = np.arange(6)[None] < np.array([[6], [6], [4], [5]])
+    batch = masked_lm_batch(tokens, 1, 11, padding, mask_selection_rate=0.3, seed=0)
+    inputs = {"token_ids": batch["token_ids"], "padding_mask": padding,
+              "mask_positions": batch["mask_positions"]}
+    _check_language_model(model, inputs, batch["mask_ids"], batch["mask_weights"],
+                          tmp_path)
+
+
+def _check_language_model(model, inputs, targets, weights, tmp_path):
+    """`fit` on targets weighted per row moves every weight; the reloaded
+    model predicts the same."""
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=JIT_COMPILE,
     )
-    _assert_trains(model, lambda: _fit(model, inputs, batch["target_ids"],
-                                       batch["target_weights"]))
+    _assert_trains(model, lambda: _fit(model, inputs, targets, weights))
     reloaded = _reloaded(model, tmp_path)
     _assert_same(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
                  "reloaded", atol=0.0)
@@ -485,6 +506,7 @@ def model_items():
         )
     yield "model TransformerXL", _check_transformer_xl
     yield "model XLNetLM", _check_xlnet
+    yield "model MaskedLM", _check_masked_lm
     yield "model ntm_model", lambda tmp: _check_task_model(
         ntm_model(3, 2, memory_size=8, memory_width=4, controller_units=8), tmp
     )

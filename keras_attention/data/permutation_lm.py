@@ -1,4 +1,5 @@
-"""XLNet's permutation language-modelling inputs (Yang et al. 2019), in numpy.
+"""XLNet's permutation language-modelling inputs (Yang et al. 2019), and the
+masked-LM inputs of its BERT baseline, in numpy.
 
 `permutation_lm_batch` samples a factorization order for each sequence and
 turns it into what `TwoStreamRelativeAttention` and the model read: the
@@ -28,7 +29,7 @@ import math
 
 import numpy as np
 
-__all__ = ["gap_batch", "permutation_lm_batch", "perm_mask_from_order"]
+__all__ = ["gap_batch", "masked_lm_batch", "permutation_lm_batch", "perm_mask_from_order"]
 
 
 def perm_mask_from_order(order, num_targets, length):
@@ -223,3 +224,78 @@ def gap_batch(token_ids, start, length, padding_mask=None):
         "order": orders,
         "num_targets": np.full(batch, length, "int32"),
     }
+
+
+def masked_lm_batch(
+    token_ids,
+    mask_token_id,
+    vocabulary_size,
+    padding_mask=None,
+    mask_selection_rate=0.15,
+    mask_token_rate=0.8,
+    random_token_rate=0.1,
+    mask_selection_length=None,
+    seed=None,
+):
+    """BERT's masked-LM inputs (Devlin et al. 2019), the permutation LM's
+    baseline: names and outputs as KerasHub's `MaskedLMMaskGenerator`.
+
+    Each real token is selected with probability `mask_selection_rate`
+    (at least one per sequence); a selected token becomes the mask token
+    (`mask_token_rate`), a random token (`random_token_rate`) or stays as it
+    is (the rest: 80/10/10 by default), and the model predicts the original.
+
+    Args:
+        token_ids: int `[B, T]`.
+        mask_token_id: the id of the mask token.
+        vocabulary_size: random replacements are drawn from `[0, V)`.
+        padding_mask: optional bool `[B, T]`, true for real tokens (a prefix).
+        mask_selection_rate, mask_token_rate, random_token_rate: as above.
+        mask_selection_length: `P`, the rows of every batch; default
+            `ceil(T * mask_selection_rate)`. A sequence never gets more.
+        seed: an int, or a `numpy.random.Generator` to draw from.
+
+    Returns:
+        A dict of numpy arrays: `token_ids` int32 `[B, T]` (corrupted),
+        `mask_positions` int32 `[B, P]`, `mask_ids` int32 `[B, P]` (the
+        original tokens), `mask_weights` float32 `[B, P]` (1 for real rows).
+    """
+    token_ids = _checked_ids(token_ids)
+    batch, size = token_ids.shape
+    lengths = np.full(batch, size) if padding_mask is None else np.asarray(
+        padding_mask, bool).sum(1)
+    for name, rate in (("mask_selection_rate", mask_selection_rate),
+                       ("mask_token_rate", mask_token_rate),
+                       ("random_token_rate", random_token_rate)):
+        if not 0 <= rate <= 1:
+            raise ValueError(f"{name} must be in [0, 1], received {name}={rate!r}")
+    if mask_token_rate + random_token_rate > 1:
+        raise ValueError(
+            "mask_token_rate + random_token_rate must be at most 1, received "
+            f"{mask_token_rate} + {random_token_rate}"
+        )
+    if mask_selection_length is None:
+        mask_selection_length = max(1, math.ceil(size * mask_selection_rate))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    corrupted = token_ids.astype("int32").copy()
+    positions = np.zeros((batch, mask_selection_length), "int32")
+    ids = np.zeros((batch, mask_selection_length), "int32")
+    weights = np.zeros((batch, mask_selection_length), "float32")
+    for b, length in enumerate(lengths):
+        length = int(length)
+        if length == 0:
+            continue
+        chosen = np.flatnonzero(rng.random(length) < mask_selection_rate)
+        if len(chosen) == 0:
+            chosen = rng.choice(length, size=1)
+        chosen = np.sort(rng.permutation(chosen)[:mask_selection_length])
+        count = len(chosen)
+        positions[b, :count], ids[b, :count], weights[b, :count] = (
+            chosen, token_ids[b, chosen], 1.0)
+        draw = rng.random(count)
+        to_mask = draw < mask_token_rate
+        to_random = (draw >= mask_token_rate) & (draw < mask_token_rate + random_token_rate)
+        corrupted[b, chosen[to_mask]] = mask_token_id
+        corrupted[b, chosen[to_random]] = rng.integers(0, vocabulary_size, to_random.sum())
+    return {"token_ids": corrupted, "mask_positions": positions, "mask_ids": ids,
+            "mask_weights": weights}

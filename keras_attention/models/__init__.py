@@ -1,7 +1,7 @@
 """Reference models built from the library's layers.
 
 What it holds: the sequence models (`RNNSeq2Seq`, `TransformerSeq2Seq`, the
-translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM`, the NTM and
+translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM` and its `MaskedLM` baseline, the NTM and
 LSTM task models, the graph models, and `signature`, the small spec with
 which a model describes its device entry points.
 
@@ -39,6 +39,7 @@ from keras_attention.models.decoding import beam_search, greedy_search
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 from keras_attention.models.transformer_xl import TransformerXL
+from keras_attention.models.masked_lm import MaskedLM, MaskedLMDataset
 from keras_attention.models.xlnet import PermutationLMDataset, XLNetLM
 from keras_attention.models.translation_models import (
     InverseSquareRootSchedule,
@@ -50,6 +51,8 @@ from keras_attention.models.translation_models import (
 
 __all__ = [
     "InverseSquareRootSchedule",
+    "MaskedLM",
+    "MaskedLMDataset",
     "PermutationLMDataset",
     "RNNSeq2Seq",
     "SmoothedSparseCrossentropy",

@@ -38,6 +38,7 @@ from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.two_stream_relative_attention import (
     TwoStreamRelativeAttention,
 )
+from keras_attention.models._fresh_batches import FreshBatches
 from keras_attention.models.transformer_xl import _XLBlock, check_block_sizes
 
 INPUTS = ("token_ids", "perm_mask", "target_mapping")
@@ -162,7 +163,7 @@ class XLNetLM(keras.Model):
         }
 
 
-class PermutationLMDataset(keras.utils.PyDataset):
+class PermutationLMDataset(FreshBatches):
     """Batches for `XLNetLM.fit`, with a fresh order per sequence every epoch.
 
     Each batch is `(inputs, target_ids, target_weights)`: the model's inputs
@@ -182,30 +183,15 @@ class PermutationLMDataset(keras.utils.PyDataset):
 
     def __init__(self, token_ids, padding_mask=None, batch_size=32, shuffle=True,
                  seed=0, **batch_kwargs):
-        super().__init__()
-        check_positive_int("batch_size", batch_size)
-        self.token_ids = np.asarray(token_ids)
+        super().__init__(token_ids, batch_size, shuffle, seed)
         self.padding_mask = None if padding_mask is None else np.asarray(padding_mask, bool)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
         self.batch_kwargs = batch_kwargs
-        self._rng = np.random.default_rng(seed)
-        self._rows = np.arange(len(self.token_ids))
-        self.on_epoch_end()
 
-    def __len__(self):
-        return math.ceil(len(self.token_ids) / self.batch_size)
-
-    def __getitem__(self, index):
-        rows = self._rows[index * self.batch_size : (index + 1) * self.batch_size]
+    def make_batch(self, rows, rng):
         padding = None if self.padding_mask is None else self.padding_mask[rows]
-        batch = permutation_lm_batch(self.token_ids[rows], padding, seed=self._rng,
+        batch = permutation_lm_batch(self.token_ids[rows], padding, seed=rng,
                                      **self.batch_kwargs)
         inputs = {"token_ids": self.token_ids[rows].astype("int32"),
                   "perm_mask": batch["perm_mask"],
                   "target_mapping": batch["target_mapping"]}
         return inputs, batch["target_ids"], batch["target_weights"]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self._rng.shuffle(self._rows)

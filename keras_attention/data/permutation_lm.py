@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-__all__ = ["gap_batch", "masked_lm_batch", "permutation_lm_batch", "perm_mask_from_order"]
+__all__ = ["gap_batch", "gap_positions", "masked_lm_batch", "permutation_lm_batch", "perm_mask_from_order"]
 
 
 def perm_mask_from_order(order, num_targets, length):
@@ -179,9 +179,25 @@ def permutation_lm_batch(
     }
 
 
+def gap_positions(start, length, lengths):
+    """`[B, length]` gap positions, checked to lie inside each sequence.
+
+    `start` is an int or one per sequence `[B]`; `lengths` `[B]` are the
+    sequences' real lengths.
+    """
+    lengths = np.asarray(lengths)
+    starts = np.broadcast_to(np.asarray(start), lengths.shape)
+    if length < 1 or (starts < 0).any() or (starts + length > lengths).any():
+        raise ValueError(
+            f"the gap (start={start}, length={length}) must lie inside every "
+            f"sequence's tokens, received sequences of lengths {sorted(set(lengths.tolist()))}"
+        )
+    return starts[:, None] + np.arange(length)[None, :]
+
+
 def gap_batch(token_ids, start, length, padding_mask=None):
     """The inputs that fill a gap: positions `start .. start + length - 1`
-    of every sequence are the targets, predicted left to right, and every
+    of each sequence are the targets, predicted left to right, and every
     other real token is context.
 
     So a target sees the context on both sides of the gap and the gap's
@@ -191,8 +207,9 @@ def gap_batch(token_ids, start, length, padding_mask=None):
 
     Args:
         token_ids: int `[B, T]`.
-        start, length: the gap; it must lie inside every sequence's real
-            tokens.
+        start: the gap's first position, an int or one per sequence `[B]`.
+        length: the gap's length; it must lie inside every sequence's
+            real tokens.
         padding_mask: optional bool `[B, T]`, true for real tokens.
 
     Returns:
@@ -202,24 +219,19 @@ def gap_batch(token_ids, start, length, padding_mask=None):
     batch, size = token_ids.shape
     lengths = np.full(batch, size) if padding_mask is None else np.asarray(
         padding_mask, bool).sum(1)
-    if length < 1 or start < 0 or (start + length > lengths).any():
-        raise ValueError(
-            f"the gap (start={start}, length={length}) must lie inside every "
-            f"sequence's tokens, received sequences of lengths {sorted(set(lengths.tolist()))}"
-        )
-    gap = np.arange(start, start + length)
+    gaps = gap_positions(start, length, lengths)  # [B, length]
     perm_mask = np.zeros((batch, size, size), "float32")
     orders = np.zeros((batch, size), "int32")
-    for b, real in enumerate(lengths):
+    target_mapping = np.zeros((batch, length, size), "float32")
+    for b, (real, gap) in enumerate(zip(lengths, gaps)):
         context = np.setdiff1d(np.arange(real), gap)
         orders[b] = np.concatenate([context, gap, np.arange(real, size)])
         perm_mask[b] = perm_mask_from_order(orders[b], length, int(real))
-    target_mapping = np.zeros((batch, length, size), "float32")
-    target_mapping[:, np.arange(length), gap] = 1.0
+        target_mapping[b, np.arange(length), gap] = 1.0
     return {
         "perm_mask": perm_mask,
         "target_mapping": target_mapping,
-        "target_ids": token_ids[:, gap].astype("int32"),
+        "target_ids": np.take_along_axis(token_ids, gaps, 1).astype("int32"),
         "target_weights": np.ones((batch, length), "float32"),
         "order": orders,
         "num_targets": np.full(batch, length, "int32"),

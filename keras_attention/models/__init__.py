@@ -1,7 +1,7 @@
 """Reference models built from the library's layers.
 
 What it holds: the sequence models (`RNNSeq2Seq`, `TransformerSeq2Seq`, the
-translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM` and its `MaskedLM` baseline, the NTM and
+translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM` and its `MaskedLM` baseline (and `gap_filling`, the three filling a gap), the NTM and
 LSTM task models, the graph models, and `signature`, the small spec with
 which a model describes its device entry points.
 

@@ -144,7 +144,7 @@ def _accuracy_at(model, test, position):
 def test_the_permutation_lm_predicts_from_both_sides_and_never_from_its_own_token():
     train, test = _both_sides(4096, 0), _both_sides(400, 1)
     keras.utils.set_random_seed(0)
-    model = XLNetLM(BOTH_SIDES_V, hidden_dim=64, num_heads=2, intermediate_dim=128,
+    model = XLNetLM(BOTH_SIDES_V, hidden_dim=32, num_heads=2, intermediate_dim=64,
                     num_blocks=2, dropout=0.0)
     steps = 512
     # Without XLA: for a model this small, compiling costs more than it saves.
@@ -154,12 +154,12 @@ def test_the_permutation_lm_predicts_from_both_sides_and_never_from_its_own_toke
                   jit_compile=False)
     data = PermutationLMDataset(train, batch_size=128, plm_probability=1 / 4, seed=0)
     model.fit(data, epochs=steps // len(data), verbose=0)
-    # 0.855 here after 512 steps (a quarter of the targets are the middle;
+    # 0.93 here after 512 steps (a quarter of the targets are the middle;
     # (1, 1) and (3, 3) are the pairs it misses longest); a model that sees
     # one side only stays at 1/4 (the test below). The full-size check is
     # for bench/xlnet.py.
     middle = _accuracy_at(model, test, 1)
-    assert middle >= 0.75, middle
+    assert middle >= 0.8, middle
     # The random token: a model whose targets saw themselves would copy it
     # (a quarter of the targets are this position).
     noise = _accuracy_at(model, test, 3)

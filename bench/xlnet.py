@@ -103,7 +103,7 @@ def train(kind, train_set, settings, jit_compile, steps):
     )
 
 
-def middle_accuracy(kind, model, test, settings):
+def middle_accuracy(model, test, settings):
     logits = gap_logits(model, test, settings["length"] // 2, 1,
                         mask_token_id=settings["vocabulary"])
     return gap_scores(logits, test[:, settings["length"] // 2 : settings["length"] // 2 + 1])
@@ -136,7 +136,7 @@ def main():
             train_set = sequences(min(n, 65536), t, v, rule, seed=0)
             test = sequences(settings["test"], t, v, rule, seed=1)
             model, timing = train(kind, train_set, settings, True, settings["steps"])
-            row[data_name] = {**middle_accuracy(kind, model, test, settings), **timing}
+            row[data_name] = {**middle_accuracy(model, test, settings), **timing}
         rows.append(row)
         minutes = (row["rule"]["seconds"] + row["random"]["seconds"]) / 60
         print(f"{kind:<16}{row['rule']['accuracy']:>14.3f}{row['random']['accuracy']:>16.3f}"

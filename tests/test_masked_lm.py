@@ -51,6 +51,8 @@ def test_selection_and_the_80_10_10_split():
         (dict(mask_token_rate=0.9, random_token_rate=0.2),
          r"mask_token_rate \+ random_token_rate must be at most 1, received 0.9 \+ 0.2"),
         (dict(token_ids=np.zeros((4,), "int32")), r"token_ids must be integer ids \[B, T\]"),
+        (dict(padding_mask=np.array([[1, 0, 1, 1, 1]] * 2, bool)),
+         "padding_mask must be true for a prefix of each row"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs, message):

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-__all__ = ["gap_batch", "gap_positions", "masked_lm_batch", "permutation_lm_batch", "perm_mask_from_order"]
+__all__ = ["gap_batch", "gap_positions", "sequence_lengths", "masked_lm_batch", "permutation_lm_batch", "perm_mask_from_order"]
 
 
 def perm_mask_from_order(order, num_targets, length):
@@ -62,6 +62,25 @@ def _checked_ids(token_ids):
             f"token_ids of shape {token_ids.shape} and dtype {token_ids.dtype}"
         )
     return token_ids
+
+
+def sequence_lengths(token_ids, padding_mask=None):
+    """`[B]` real lengths of `token_ids` `[B, T]`: `T` each without
+    `padding_mask`, else its count of true values, checked to be a prefix of
+    each row (the helpers here read a sequence as its first tokens)."""
+    batch, size = np.shape(token_ids)
+    if padding_mask is None:
+        return np.full(batch, size)
+    padding_mask = np.asarray(padding_mask, bool)
+    if padding_mask.shape != (batch, size):
+        raise ValueError(
+            f"padding_mask must have token_ids' shape {(batch, size)}, "
+            f"received padding_mask.shape={padding_mask.shape}"
+        )
+    lengths = padding_mask.sum(1)
+    if not np.array_equal(padding_mask, np.arange(size)[None] < lengths[:, None]):
+        raise ValueError("padding_mask must be true for a prefix of each row")
+    return lengths
 
 
 def _choose_targets(rng, length, count, max_span_length):
@@ -117,18 +136,7 @@ def permutation_lm_batch(
     """
     token_ids = _checked_ids(token_ids)
     batch, size = token_ids.shape
-    if padding_mask is None:
-        lengths = np.full(batch, size)
-    else:
-        padding_mask = np.asarray(padding_mask, bool)
-        if padding_mask.shape != token_ids.shape:
-            raise ValueError(
-                f"padding_mask must have token_ids' shape {token_ids.shape}, "
-                f"received padding_mask.shape={padding_mask.shape}"
-            )
-        lengths = padding_mask.sum(1)
-        if not np.array_equal(padding_mask, np.arange(size)[None] < lengths[:, None]):
-            raise ValueError("padding_mask must be true for a prefix of each row")
+    lengths = sequence_lengths(token_ids, padding_mask)
     if not 0 < plm_probability <= 1:
         raise ValueError(
             f"plm_probability must be in (0, 1], received plm_probability={plm_probability!r}"
@@ -217,8 +225,7 @@ def gap_batch(token_ids, start, length, padding_mask=None):
     """
     token_ids = _checked_ids(token_ids)
     batch, size = token_ids.shape
-    lengths = np.full(batch, size) if padding_mask is None else np.asarray(
-        padding_mask, bool).sum(1)
+    lengths = sequence_lengths(token_ids, padding_mask)
     gaps = gap_positions(start, length, lengths)  # [B, length]
     perm_mask = np.zeros((batch, size, size), "float32")
     orders = np.zeros((batch, size), "int32")
@@ -274,8 +281,7 @@ def masked_lm_batch(
     """
     token_ids = _checked_ids(token_ids)
     batch, size = token_ids.shape
-    lengths = np.full(batch, size) if padding_mask is None else np.asarray(
-        padding_mask, bool).sum(1)
+    lengths = sequence_lengths(token_ids, padding_mask)
     for name, rate in (("mask_selection_rate", mask_selection_rate),
                        ("mask_token_rate", mask_token_rate),
                        ("random_token_rate", random_token_rate)):

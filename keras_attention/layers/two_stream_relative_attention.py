@@ -167,8 +167,10 @@ class TwoStreamRelativeAttention(RelativeMultiHeadAttention):
 
         q_h = ops.transpose(self._query_dense(h), (0, 2, 1, 3))  # [B, H, T, K]
         q_g = self._query_dense(g)  # [B, P, H, K]
+        mapping = None
         if target_mapping is not None:
-            mapping = ops.cast(target_mapping, q_g.dtype)  # [B, P, T]
+            # One-hot rows, in the compute dtype of everything they move.
+            mapping = ops.cast(target_mapping, self.compute_dtype)  # [B, P, T]
             q_g = ops.einsum("bphk,bpt->bhtk", q_g, mapping)  # [B, H, T, K]
         else:
             q_g = ops.transpose(q_g, (0, 2, 1, 3))  # [B, H, T, K]
@@ -176,16 +178,11 @@ class TwoStreamRelativeAttention(RelativeMultiHeadAttention):
         attended_g, weights_g = self._stream(q_g, key, value, query_mask, different, training)
         # [B, H, T, V] -> [B, T, H, V] (or the targets' rows, [B, P, H, V])
         attended_h = ops.transpose(attended_h, (0, 2, 1, 3))
-        if target_mapping is not None:
-            mapping = ops.cast(target_mapping, attended_g.dtype)
+        if mapping is not None:
             attended_g = ops.einsum("bhtv,bpt->bphv", attended_g, mapping)
-            weights_g = ops.einsum(
-                "bhts,bpt->bhps", weights_g, ops.cast(target_mapping, weights_g.dtype)
-            )
-            rows = ops.einsum(
-                "bts,bpt->bps", ops.cast(query_mask[:, 0], "float32"),
-                ops.cast(target_mapping, "float32"),
-            )
+            weights_g = ops.einsum("bhts,bpt->bhps", weights_g, mapping)
+            rows = ops.einsum("bts,bpt->bps", ops.cast(query_mask[:, 0], mapping.dtype),
+                              mapping)
             query_mask = (rows > 0)[:, None]  # [B, 1, P, S]
         else:
             attended_g = ops.transpose(attended_g, (0, 2, 1, 3))

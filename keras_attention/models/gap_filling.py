@@ -20,7 +20,11 @@ Shapes: `B` sequences, `T` tokens, `L` the gap's length, `V` vocabulary.
 import numpy as np
 from keras import ops
 
-from keras_attention.data.permutation_lm import gap_batch, gap_positions
+from keras_attention.data.permutation_lm import (
+    gap_batch,
+    gap_positions,
+    sequence_lengths,
+)
 from keras_attention.models.masked_lm import MaskedLM
 from keras_attention.models.transformer_xl import TransformerXL
 from keras_attention.models.xlnet import XLNetLM
@@ -43,10 +47,9 @@ def gap_logits(model, token_ids, start, length, padding_mask=None, mask_token_id
         mask_token_id: the mask token, for a `MaskedLM`.
     """
     token_ids = np.asarray(token_ids, "int32")
-    batch, size = token_ids.shape
-    padding = (np.ones((batch, size), bool) if padding_mask is None
-               else np.asarray(padding_mask, bool))
-    gaps = gap_positions(start, length, padding.sum(1))  # [B, L]
+    lengths = sequence_lengths(token_ids, padding_mask)
+    padding = np.arange(token_ids.shape[1])[None] < lengths[:, None]  # [B, T]
+    gaps = gap_positions(start, length, lengths)  # [B, L]
     if isinstance(model, XLNetLM):
         inputs = gap_batch(token_ids, start, length, padding)
         logits = model.predict({"token_ids": token_ids, "perm_mask": inputs["perm_mask"],

@@ -129,9 +129,16 @@ class _XLBlock(keras.layers.Layer):
             value, value_mask = with_memory(x, memory, memory_mask)  # [B, M + L, D]
         y = self.attention(x, value, value_mask=value_mask, use_causal_mask=True,
                            training=training)
-        x = ops.cast(self.attention_norm(x + self.drop(y, training=training)), x.dtype)
+        return self._feedforward(self._residual(x, y, self.attention_norm, training),
+                                 training)
+
+    def _residual(self, x, y, norm, training):
+        """`norm(x + dropout(y))` in float32, back in `x`'s dtype (post-LN)."""
+        return ops.cast(norm(x + self.drop(y, training=training)), x.dtype)
+
+    def _feedforward(self, x, training):
         y = self.output_dense(self.hidden(x))
-        return ops.cast(self.feedforward_norm(x + self.drop(y, training=training)), x.dtype)
+        return self._residual(x, y, self.feedforward_norm, training)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")

@@ -52,13 +52,6 @@ class _TwoStreamBlock(_XLBlock):
     attention_class = TwoStreamRelativeAttention
     activation = "gelu"
 
-    def _residual(self, x, y, norm, training):
-        return ops.cast(norm(x + self.drop(y, training=training)), x.dtype)
-
-    def _feedforward(self, x, training):
-        y = self.output_dense(self.hidden(x))
-        return self._residual(x, y, self.feedforward_norm, training)
-
     def call(self, h, g, perm_mask, target_mapping, training=False):
         h_new, g_new = self.attention(h, g, perm_mask, target_mapping=target_mapping,
                                       training=training)

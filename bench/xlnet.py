@@ -12,12 +12,20 @@
    near 1/V on the control (nothing sees its own target).
 2. Training tokens per second of each model on the same batches, with and
    without XLA (`model.fit`, after a warm-up epoch that compiles).
+3. Gap filling on Multi30k's English side: a SentencePiece vocabulary
+   learned from the training captions, each model trained with
+   `fit(jit_compile=True)` on the same rows for the same number of steps,
+   then a span of 1, 2 or 3 tokens hidden in the middle of every
+   validation caption and predicted (token accuracy, and the perplexity
+   of the hidden tokens). The masked LM fills each hidden token on its
+   own, so its perplexity is a pseudo-perplexity.
 
 The float32 matmul peak of bench/attention.py is printed first, for
-comparing machines. Gap filling on Multi30k, the other half of issue 18's
-benchmark, is not in this file yet.
+comparing machines. `--parts` picks the sections (all by default).
 
-    python bench/xlnet.py [--quick] [--steps 3000] [--json bench/results/xlnet.json]
+    python bench/xlnet.py [--quick] [--parts 1,2,3] [--steps 3000]
+        [--multi30k-steps 6000] [--data ../shared/data/multi30k]
+        [--json bench/results/xlnet.json]
 """
 
 import argparse
@@ -36,6 +44,7 @@ from _load import bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_attention.data import multi30k, subwords  # noqa: E402
 from keras_attention.models import (  # noqa: E402
     MaskedLM, MaskedLMDataset, PermutationLMDataset, TransformerXL, XLNetLM,
 )
@@ -46,6 +55,15 @@ FULL = dict(length=32, vocabulary=16, hidden_dim=128, num_heads=4, num_blocks=3,
             batch_size=64, steps=3000, test=1000)
 QUICK = dict(length=9, vocabulary=8, hidden_dim=32, num_heads=2, num_blocks=2,
              batch_size=64, steps=300, test=400)
+# Multi30k: `length` tokens per caption (start and end ids included; the
+# longer ones are left out), `vocabulary` SentencePiece pieces, `train` and
+# `test` captions at most.
+MULTI30K_FULL = dict(length=32, vocabulary=4000, hidden_dim=256, num_heads=4, num_blocks=4,
+                     batch_size=64, steps=6000, train=29_000, test=1_014, gaps=(1, 2, 3))
+MULTI30K_QUICK = dict(length=24, vocabulary=400, hidden_dim=32, num_heads=2, num_blocks=1,
+                      batch_size=32, steps=60, train=2_000, test=100, gaps=(1, 2, 3))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "multi30k")
 
 
 def sequences(count, length, vocabulary, rule, seed):
@@ -69,24 +87,24 @@ def build(kind, settings):
     return TransformerXL(v, batch_size=settings["batch_size"], memory_length=0, **sizes)
 
 
-def training_data(kind, train, settings):
+def training_data(kind, train, settings, padding_mask=None):
     """What `fit` takes: a dataset, or `(x, y)` arrays for the left-to-right model."""
-    b = settings["batch_size"]
+    b, v = settings["batch_size"], settings["vocabulary"]
     if kind == "xlnet":
-        return dict(x=PermutationLMDataset(train, batch_size=b, seed=0))
-    if kind == "masked":
-        v = settings["vocabulary"]
-        return dict(x=MaskedLMDataset(train, v, v + 1, batch_size=b, seed=0))
-    return dict(x=train[:, :-1], y=train[:, 1:], batch_size=b)
+        return dict(x=PermutationLMDataset(train, padding_mask, batch_size=b, seed=0))
+    if kind == "masked":  # id V is the mask; random replacements from [0, V)
+        return dict(x=MaskedLMDataset(train, v, v, padding_mask, batch_size=b, seed=0))
+    weights = None if padding_mask is None else padding_mask[:, 1:].astype("float32")
+    return dict(x=train[:, :-1], y=train[:, 1:], sample_weight=weights, batch_size=b)
 
 
-def train(kind, train_set, settings, jit_compile, steps):
+def train(kind, train_set, settings, jit_compile, steps, padding_mask=None):
     model = build(kind, settings)
     model.compile(optimizer=keras.optimizers.Adam(
                       keras.optimizers.schedules.CosineDecay(1e-3, steps)),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=jit_compile)
-    data = training_data(kind, train_set, settings)
+    data = training_data(kind, train_set, settings, padding_mask)
     per_epoch = len(train_set) // settings["batch_size"]
     epochs = max(1, steps // per_epoch)
     start = time.perf_counter()
@@ -109,21 +127,61 @@ def middle_accuracy(model, test, settings):
     return gap_scores(logits, test[:, settings["length"] // 2 : settings["length"] // 2 + 1])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
-    parser.add_argument("--steps", type=int, help="training steps per model and data set")
-    parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show TensorFlow's and absl's log lines")
-    args = parser.parse_args()
-    settings = dict(QUICK if args.quick else FULL)
-    if args.steps:
-        settings["steps"] = args.steps
-    peak = bench_module("attention").matmul_peak_gflops()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Keras {keras.__version__} ({keras.backend.backend()})")
-    print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
+def multi30k_rows(settings, path):
+    """The English captions as rows: `(tokenizer, train, test)`, each of
+    `train` and `test` the dict of `SubwordTokenizer.pack`."""
+    train_en = multi30k.load_multi30k("train", path=path)[1][: settings["train"]]
+    test_en = multi30k.load_multi30k("validation", path=path)[1][: settings["test"]]
+    tokenizer = subwords.SubwordTokenizer.train(train_en, settings["vocabulary"])
+    # Pieces, not the requested size: a small corpus may not fill it.
+    settings["vocabulary"] = tokenizer.vocabulary_size
+    train_rows = tokenizer.pack(train_en, settings["length"])
+    test_rows = tokenizer.pack(test_en, settings["length"])
+    return tokenizer, train_rows, test_rows, len(train_en), len(test_en)
+
+
+def fill_gaps(model, rows, settings):
+    """Scores of each gap length, and of all together: a span of `L`
+    tokens in the middle of each caption, between its start and end ids."""
+    lengths = rows["padding_mask"].sum(1)
+    scores, every_logit, every_target = {}, [], []
+    for length in settings["gaps"]:
+        fits = lengths >= length + 2  # a token on each side
+        tokens, mask = rows["token_ids"][fits], rows["padding_mask"][fits]
+        start = (lengths[fits] - length) // 2
+        logits = gap_logits(model, tokens, start, length, mask,
+                            mask_token_id=settings["vocabulary"])
+        targets = np.take_along_axis(tokens, start[:, None] + np.arange(length), 1)
+        scores[f"gap_{length}"] = gap_scores(logits, targets)
+        every_logit.append(logits.reshape(-1, 1, logits.shape[-1]))
+        every_target.append(targets.reshape(-1, 1))
+    scores["all"] = gap_scores(np.concatenate(every_logit), np.concatenate(every_target))
+    return scores
+
+
+def multi30k_gaps(settings, path):
+    tokenizer, train_rows, test_rows, read, read_test = multi30k_rows(settings, path)
+    t, b = settings["length"], settings["batch_size"]
+    print(f"\n3. Gap filling on Multi30k English: {len(train_rows['kept'])} of {read} "
+          f"training and {len(test_rows['kept'])} of {read_test} validation captions fit "
+          f"T={t}; {settings['vocabulary']} SentencePiece pieces; {settings['steps']} steps "
+          f"of {b}, width {settings['hidden_dim']}, {settings['num_blocks']} blocks, XLA")
+    gaps = settings["gaps"]
+    print(f"{'model':<16}" + "".join(f"{f'acc L={n}':>10}" for n in gaps)
+          + f"{'accuracy':>10}{'perplexity':>12}{'minutes':>9}")
+    rows = []
+    for kind in KINDS:
+        model, timing = train(kind, train_rows["token_ids"], settings, True,
+                              settings["steps"], train_rows["padding_mask"])
+        scores = fill_gaps(model, test_rows, settings)
+        rows.append(dict(model=kind, **scores, **timing))
+        print(f"{kind:<16}" + "".join(f"{scores[f'gap_{n}']['accuracy']:>10.3f}" for n in gaps)
+              + f"{scores['all']['accuracy']:>10.3f}{scores['all']['perplexity']:>12.1f}"
+              f"{timing['seconds'] / 60:>9.1f}", flush=True)
+    return rows
+
+
+def both_sides(settings):
     n, t, v = settings["steps"] * settings["batch_size"], settings["length"], settings["vocabulary"]
     print(f"\n1. Both sides: T={t}, V={v} (chance {1 / v:.3f}), {settings['steps']} steps of "
           f"{settings['batch_size']}, width {settings['hidden_dim']}, "
@@ -141,22 +199,65 @@ def main():
         minutes = (row["rule"]["seconds"] + row["random"]["seconds"]) / 60
         print(f"{kind:<16}{row['rule']['accuracy']:>14.3f}{row['random']['accuracy']:>16.3f}"
               f"{minutes:>9.1f}", flush=True)
+    return rows
+
+
+def speed(settings):
+    t, v = settings["length"], settings["vocabulary"]
     print("\n2. Training tokens per second (same batches; after a first epoch that compiles)")
     print(f"{'model':<16}{'tokens/s':>12}{'XLA tokens/s':>14}")
-    speed = []
+    rows = []
     timing_steps = max(4 * (4096 // settings["batch_size"]), 16)
     for kind in KINDS:
         train_set = sequences(4096, t, v, True, seed=2)
         figures = {jit: train(kind, train_set, settings, jit, timing_steps)[1]
                    for jit in (False, True)}
-        speed.append(dict(model=kind, tokens_per_second=figures[False]["tokens_per_second"],
-                          xla_tokens_per_second=figures[True]["tokens_per_second"]))
+        rows.append(dict(model=kind, tokens_per_second=figures[False]["tokens_per_second"],
+                         xla_tokens_per_second=figures[True]["tokens_per_second"]))
         print(f"{kind:<16}{figures[False]['tokens_per_second']:>12.0f}"
               f"{figures[True]['tokens_per_second']:>14.0f}", flush=True)
-    emit_json(dict(machine=dict(processor=platform.processor() or platform.machine(),
-                                cores=os.cpu_count()),
-                   matmul_peak_gflops=peak, settings=settings, both_sides=rows, speed=speed),
-              args.json)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
+    parser.add_argument("--parts", default="1,2,3",
+                        help="the sections to run, of 1 (both sides), 2 (speed), 3 (Multi30k)")
+    parser.add_argument("--steps", type=int, help="training steps per model and data set")
+    parser.add_argument("--multi30k-steps", type=int, help="training steps per model on Multi30k")
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="the Multi30k folder (default ../shared/data/multi30k; "
+                             "downloaded into the cache if it is missing)")
+    parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's and absl's log lines")
+    args = parser.parse_args()
+    parts = {part.strip() for part in args.parts.split(",")}
+    if not parts or not parts <= {"1", "2", "3"}:
+        parser.error(f"--parts must name some of 1, 2 and 3, received {args.parts!r}")
+    settings = dict(QUICK if args.quick else FULL)
+    text_settings = dict(MULTI30K_QUICK if args.quick else MULTI30K_FULL)
+    if args.steps:
+        settings["steps"] = args.steps
+    if args.multi30k_steps:
+        text_settings["steps"] = args.multi30k_steps
+    data = args.data if os.path.isdir(args.data) else None
+    peak = bench_module("attention").matmul_peak_gflops()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Keras {keras.__version__} ({keras.backend.backend()})")
+    print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
+    report = dict(machine=dict(processor=platform.processor() or platform.machine(),
+                               cores=os.cpu_count()),
+                  matmul_peak_gflops=peak, settings=settings)
+    if "1" in parts:
+        report["both_sides"] = both_sides(settings)
+    if "2" in parts:
+        report["speed"] = speed(settings)
+    if "3" in parts:
+        report["multi30k"] = multi30k_gaps(text_settings, data)
+        report["multi30k_settings"] = text_settings
+    emit_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,26 @@ def test_tokenizer_round_trip_and_special_ids(english_tokenizer):
     assert tokenizer.id_to_piece(END_ID) == "</s>"
 
 
+def test_pack_makes_language_model_rows_and_leaves_out_long_sentences(english_tokenizer):
+    tokenizer = english_tokenizer
+    sentences = ["A dog runs.", "A cat sleeps in the park.", "A bird jumps."]
+    ids = [tokenizer.encode(s, add_start=True) for s in sentences]
+    length = max(len(ids[0]), len(ids[2]))
+    assert len(ids[1]) > length  # the middle sentence does not fit
+    packed = tokenizer.pack(sentences, length)
+    assert packed["kept"].tolist() == [0, 2]
+    assert packed["token_ids"].dtype == np.int32
+    for row, mask, want in zip(packed["token_ids"], packed["padding_mask"], (ids[0], ids[2])):
+        assert row[: len(want)].tolist() == want and (row[len(want):] == PAD_ID).all()
+        assert mask.tolist() == [True] * len(want) + [False] * (length - len(want))
+    assert tokenizer.pack(sentences, 30)["kept"].tolist() == [0, 1, 2]
+    assert tokenizer.pack([], 30)["token_ids"].shape == (0, 30)
+    with _raises(ValueError, "sequence_length must be an int >= 3", "received sequence_length=2"):
+        tokenizer.pack(sentences, 2)
+    with _raises(ValueError, "sentences must be a list of sentences, received one str"):
+        tokenizer.pack("A dog runs.", 30)
+
+
 def test_tokenizer_defined_behaviour_on_odd_input(english_tokenizer):
     tokenizer = english_tokenizer
     assert tokenizer.encode("") == [END_ID]

@@ -4,8 +4,11 @@ import keras
 import numpy as np
 import pytest
 
+from keras_attention.data import multi30k, subwords
 from keras_attention.data.permutation_lm import gap_batch
 from keras_attention.models import PermutationLMDataset, XLNetLM
+from keras_attention.models.gap_filling import gap_logits
+from tests import translation_fixtures
 
 RNG = np.random.default_rng(0)
 V = 11
@@ -31,13 +34,25 @@ def _tokens(count=32, length=9):
     return np.where(padding, tokens, 0), padding
 
 
-def test_fit_with_xla_moves_every_weight_and_the_model_reloads(tmp_path):
-    tokens, padding = _tokens()
-    model = _compile(_model(num_blocks=1))
+def test_fit_with_xla_on_multi30k_english_moves_every_weight_and_reloads(tmp_path):
+    # Issue 18's pipeline on a small corpus in Multi30k's form: the English
+    # captions, SentencePiece pieces, packed rows, `fit(jit_compile=True)`.
+    translation_fixtures.write_split(str(tmp_path), "train",
+                                     *translation_fixtures.corpus(40, seed=0))
+    english = multi30k.load_multi30k("train", path=str(tmp_path))[1]
+    tokenizer = subwords.SubwordTokenizer.train(english, vocabulary_size=40)
+    rows = tokenizer.pack(english, 32)
+    assert len(rows["kept"]) == 40
+    tokens, padding = rows["token_ids"], rows["padding_mask"]
+    model = _compile(_model(vocabulary_size=tokenizer.vocabulary_size, num_blocks=1))
     data = PermutationLMDataset(tokens, padding, batch_size=8, plm_probability=0.3, seed=0)
     (inputs, target_ids, target_weights) = data[0]
-    assert target_ids.shape == target_weights.shape == (8, 3)
+    assert target_ids.shape == target_weights.shape == (8, 10)  # 0.3 of 32
     assert_fit_moves_every_weight_and_reloads(model, data, inputs, tmp_path)
+    # The trained model fills a one-piece gap in each caption's middle.
+    lengths = padding.sum(1)
+    logits = gap_logits(model, tokens, (lengths - 1) // 2, 1, padding)
+    assert logits.shape == (40, 1, tokenizer.vocabulary_size) and np.isfinite(logits).all()
 
 
 def assert_fit_moves_every_weight_and_reloads(model, data, inputs, tmp_path):

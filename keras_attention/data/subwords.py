@@ -227,6 +227,34 @@ class SubwordTokenizer:
         ]
         return encoded[0] if single else encoded
 
+    def pack(self, sentences, sequence_length):
+        """Sentences as language-model rows: the start id, the pieces, the
+        end id, then padding (KerasHub's `StartEndPacker` after the
+        tokenizer). Sentences that do not fit are left out, not cut.
+
+        Args:
+            sentences: a list of `str`.
+            sequence_length: `T`, the length of every row.
+
+        Returns:
+            A dict of numpy arrays: `token_ids` int32 `[N, T]`,
+            `padding_mask` bool `[N, T]` (true for real tokens) and `kept`
+            int `[N]`, the index in `sentences` of each row.
+        """
+        if (not isinstance(sequence_length, int) or isinstance(sequence_length, bool)
+                or sequence_length < 3):
+            raise ValueError(
+                "sequence_length must be an int >= 3 (start, a piece, end), "
+                f"received sequence_length={sequence_length!r}"
+            )
+        encoded = self.encode(_check_sentences("sentences", sentences), add_start=True)
+        kept = [i for i, ids in enumerate(encoded) if len(ids) <= sequence_length]
+        token_ids = np.zeros((len(kept), sequence_length), "int32")
+        for row, index in enumerate(kept):
+            token_ids[row, : len(encoded[index])] = encoded[index]
+        return {"token_ids": token_ids, "padding_mask": token_ids != PAD_ID,
+                "kept": np.asarray(kept, "int64")}
+
     def _clean(self, ids):
         ids = [int(i) for i in np.asarray(ids).reshape(-1)]
         for index in ids:

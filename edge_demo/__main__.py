@@ -45,6 +45,9 @@ examples:
   python -m edge_demo bench/results/translate/transformer_int8.tflite \
       --text "Ein Hund läuft im Park."
 
+  # XLNet filling a gap (three or more underscores) with SentencePiece pieces
+  python -m edge_demo tour_report/xlnet_int8.tflite --text "A man in a ___ hat"
+
   # a classifier: inputs from a .npy file (a .npz, keyed by input name,
   # for a model with several inputs)
   python -m edge_demo out/classifier.tflite --inputs sample.npy --runs 50
@@ -98,7 +101,12 @@ def _parser():
         "--metadata", help="its metadata JSON (default: MODEL.json beside it)"
     )
     parser.add_argument(
-        "--text", help="sequence-to-sequence and translation models: the source text"
+        "--text", help="sequence-to-sequence and translation models: the source "
+        "text; fill models: a sentence with a gap written ___"
+    )
+    parser.add_argument(
+        "--gap-length", type=_positive_int, default=1,
+        help="fill models: pieces to fill the gap with (default 1)",
     )
     parser.add_argument(
         "--inputs",
@@ -208,6 +216,26 @@ def _translation(model, args):
         f"decode_step {_ms(summarize_ms(steps))}",
     ]
     return lines
+
+
+def _fill(model, args):
+    if args.text is None:
+        raise EdgeModelError(
+            f"{model.model_path} fills a gap: give --text with a gap, e.g. "
+            "--text \"A man in a ___ hat\"")
+    check_text(args.text, "--text", allow_blank=False)
+    filled = model.fill(args.text, args.gap_length)  # also the untimed warm-up
+    runs = [model.fill(args.text, args.gap_length) for _ in range(args.runs)]
+    chosen = ", ".join(f"{p} {q:.3f}" for p, q in zip(filled.pieces, filled.probabilities))
+    first = ", ".join(f"{p} {q:.3f}" for p, q in filled.candidates)
+    return [
+        f"input:   {args.text}",
+        f"output:  {filled.text}",
+        f"gap:     {chosen}",
+        f"         first piece's candidates: {first}",
+        f"latency: whole fill {_ms(summarize_ms([sum(r.call_ms) for r in runs]))} "
+        f"({len(filled.call_ms)} calls, {args.runs} runs, {args.threads} thread(s))",
+    ]
 
 
 def _load(path, what):
@@ -426,6 +454,7 @@ RUNS = {
     "node_classification": _classification,
     "ntm_copy": _ntm_copy,
     "translation": _translation,
+    "fill": _fill,
 }
 
 

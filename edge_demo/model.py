@@ -10,7 +10,7 @@ description (the exporter's `run_signature`).
 
 The task-specific applications live in their own modules and take an
 `EdgeModel`: `edge_demo.arrays` (arrays in, arrays out, several batches in
-a row), `edge_demo.seq2seq` (character sequence-to-sequence, greedy
+a row), `edge_demo.fill` (XLNet filling a gap), `edge_demo.seq2seq` (character sequence-to-sequence, greedy
 decoding), `edge_demo.translation` (SentencePiece around greedy decoding)
 and `edge_demo.recurrent` (a recurrent step signature, the NTM copy task).
 `EdgeModel` offers each as a method of the same name, for convenience.
@@ -19,6 +19,7 @@ and `edge_demo.recurrent` (a recurrent step signature, the NTM copy task).
 import numpy as np
 
 from edge_demo import arrays as generic_arrays
+from edge_demo import fill as gap_fill
 from edge_demo import recurrent, seq2seq, translation
 from edge_demo.contract import check_finite, dequantize, quantize
 from edge_demo.errors import EdgeModelError
@@ -120,6 +121,10 @@ class EdgeModel:
     def translate(self, text, max_length=None):
         """`edge_demo.translation.translate` of this model."""
         return translation.translate(self, text, max_length)
+
+    def fill(self, text, gap_length=1, top_k=5):
+        """`edge_demo.fill.fill` of this model."""
+        return gap_fill.fill(self, text, gap_length, top_k)
 
     def run_steps(self, inputs, states=None):
         """`edge_demo.recurrent.run_steps` of this model."""

@@ -338,6 +338,35 @@ def _check_translation(fields, task, signatures):
             fields.string(task[key], f"task.{key}")
 
 
+FILL_INPUTS = ["token_ids", "padding_mask", "gap_mask"]
+
+
+def _check_fill(fields, task, signatures):
+    """A `fill` signature (XLNet's, `edge_demo.fill`): three `[1, T]`
+    inputs, `probabilities` `[1, T, V]`, and ids within the vocabulary."""
+    if "fill" not in signatures:
+        fields.fail("signatures", "a signature 'fill' for a task of kind 'fill'",
+                    sorted(signatures))
+    spec = signatures["fill"]
+    shapes = [t["shape"] for t in spec["inputs"]]
+    if sorted(_names(spec["inputs"])) != sorted(FILL_INPUTS) or any(
+        len(shape) != 2 or shape[0] != 1 or shape != shapes[0] for shape in shapes
+    ):
+        fields.fail("signatures.fill.inputs", f"inputs {FILL_INPUTS}, each [1, T]",
+                    [[t["name"], t["shape"]] for t in spec["inputs"]])
+    outputs = [t for t in spec["outputs"] if t["name"] == "probabilities"]
+    if not outputs or outputs[0]["shape"][:2] != shapes[0] or len(outputs[0]["shape"]) != 3:
+        fields.fail("signatures.fill.outputs", f"'probabilities' [1, {shapes[0][1]}, V]",
+                    [[t["name"], t["shape"]] for t in spec["outputs"]])
+    size = outputs[0]["shape"][-1]
+    why = f" (fill's probabilities have {size} classes)"
+    for key in ("pad_id", "start_id", "end_id"):
+        fields.integer(_get(task, key), f"task.{key}", 0, size - 1, why)
+    entry = fields.object(_get(task, "tokenizer"), "task.tokenizer")
+    fields.file_name(_get(entry, "file"), "task.tokenizer.file")
+    fields.sha256(_get(entry, "sha256"), "task.tokenizer.sha256")
+
+
 def _check_ntm_copy(fields, task, signatures):
     signature = _signature(fields, task, signatures, default="step")
     spec = signatures[signature]
@@ -398,4 +427,5 @@ _TASKS = {
     "seq2seq": _check_seq2seq,
     "translation": _check_translation,
     "ntm_copy": _check_ntm_copy,
+    "fill": _check_fill,
 }

@@ -86,19 +86,28 @@ def tokenizers(model):
 
 
 def _processor(model, side):
+    processor = load_processor(model, side, "a translation model")
+    _check_ids(model, side, processor.GetPieceSize())
+    return processor
+
+
+def load_processor(model, field, what):
+    """The SentencePiece processor of the file that the task's `field`
+    (`{"file", "sha256"}`) names beside the model, checked against its
+    SHA-256; `what` names the model in the error for a missing package."""
     try:
         import sentencepiece
     except ImportError as error:
         raise EdgeModelError(
-            f"{model.metadata_path}: a translation model needs the "
+            f"{model.metadata_path}: {what} needs the "
             "sentencepiece package (pip install sentencepiece)"
         ) from error
-    entry = model.task_fields(side)[side]
+    entry = model.task_fields(field)[field]  # checked by edge_demo.schema
     folder = os.path.dirname(os.path.abspath(model.metadata_path))
     path = os.path.join(folder, entry["file"])
     if not os.path.isfile(path):
         raise EdgeModelError(
-            f"{path}: the {side.replace('_', ' ')} named in "
+            f"{path}: the {field.replace('_', ' ')} named in "
             f"{model.metadata_path} is missing"
         )
     with open(path, "rb") as f:
@@ -115,7 +124,6 @@ def _processor(model, side):
         raise EdgeModelError(
             f"{path}: SentencePiece cannot read it ({' '.join(str(e).split())})"
         ) from None
-    _check_ids(model, side, processor.GetPieceSize())
     return processor
 
 

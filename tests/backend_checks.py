@@ -376,6 +376,15 @@ def _check_xlnet(tmp_path):
               "target_mapping": batch["target_mapping"]}
     _check_language_model(model, inputs, batch["target_ids"], batch["target_weights"],
                           tmp_path)
+    # fill: the masks built in keras.ops equal gap_batch's numpy ones.
+    from keras_attention.models.gap_filling import gap_logits
+
+    padding = np.arange(6)[None] < np.array([[6], [6], [4], [5]])
+    gap = (np.arange(6)[None] >= 1) & (np.arange(6)[None] < 3)
+    want = gap_logits(model, tokens, 1, 2, padding)
+    want = want - np.log(np.exp(want).sum(-1, keepdims=True))
+    got = np.log(_numpy(model.fill(tokens, padding.astype("int32"), gap.astype("int32")))[0])
+    _assert_same(got[:, 1:3], want, "fill")
 
 
 def _check_masked_lm(tmp_path):

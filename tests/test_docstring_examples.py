@@ -22,6 +22,13 @@ def test_docstring_example(name):
     assert result.attempted > 0 and result.failed == 0, result
 
 
+def test_gap_filler_example():
+    import keras_attention.gap_filler as found
+
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result
+
+
 @pytest.mark.parametrize(
     "module", ["graphs", "multi30k", "ntm_tasks", "permutation_lm", "subwords", "translation"]
 )

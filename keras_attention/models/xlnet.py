@@ -39,9 +39,33 @@ from keras_attention.layers.two_stream_relative_attention import (
     TwoStreamRelativeAttention,
 )
 from keras_attention.models._fresh_batches import FreshBatches
+from keras_attention.models.signature import Signature, TensorSpec
 from keras_attention.models.transformer_xl import _XLBlock, check_block_sizes
 
 INPUTS = ("token_ids", "perm_mask", "target_mapping")
+
+
+def fill_inputs(padding_mask, gap_mask):
+    """`perm_mask` `[B, T, T]` and `target_mapping` `[B, T, T]` that fill
+    a gap, in `keras.ops` (so they trace into an export): every position is
+    a target row, the gap's positions (`gap_mask` true) are predicted left to
+    right from every other real token (`padding_mask` true) and the gap's
+    earlier tokens, as `permutation_lm.gap_batch` orders them. Rows at
+    positions outside the gap are computed but mean nothing."""
+    real = ops.cast(padding_mask, "bool")  # [B, T]
+    gap = ops.logical_and(ops.cast(gap_mask, "bool"), real)
+    size = ops.shape(real)[1]
+    index = ops.arange(size)
+    before = index[None, :] < index[:, None]  # [T, T]: j < i
+    both = ops.logical_and(gap[:, :, None], gap[:, None, :])  # [B, T, T]
+    allowed = ops.logical_and(
+        real[:, None, :],
+        ops.logical_or(ops.logical_not(gap)[:, None, :],
+                       ops.logical_and(both, before[None])))
+    perm_mask = ops.cast(ops.logical_not(allowed), "float32")
+    mapping = ops.broadcast_to(ops.eye(size, dtype="float32")[None],
+                               ops.shape(perm_mask))
+    return perm_mask, mapping
 
 
 class _TwoStreamBlock(_XLBlock):
@@ -142,6 +166,41 @@ class XLNetLM(keras.Model):
         for block in self.blocks:
             h, g = block(h, g, perm_mask, mapping, training=training)
         return self.readout(g)  # [B, P, V]
+
+    def fill(self, token_ids, padding_mask, gap_mask):
+        """Probabilities `[B, T, V]` (float32) at every position, as the
+        model fills the gap marked by `gap_mask` (`fill_inputs`): at a gap
+        position, the distribution of its token given every real token
+        outside the gap and the gap's earlier tokens. What the `fill`
+        signature of `export_signatures` computes."""
+        perm_mask, mapping = fill_inputs(padding_mask, gap_mask)
+        logits = self({"token_ids": token_ids, "perm_mask": perm_mask,
+                       "target_mapping": mapping}, training=False)
+        return ops.softmax(ops.cast(logits, "float32"), axis=-1)
+
+    def export_signatures(self, sequence_length, batch_size=1):
+        """`{"fill": Signature}` with static shapes, for `export.convert`.
+
+        `fill` takes `token_ids` int32 `[batch_size, sequence_length]`,
+        `padding_mask` and `gap_mask` int32 of the same shape (1 for real
+        tokens and for the gap's positions) and returns `probabilities`
+        `[batch_size, sequence_length, V]` (`fill`). A device fills a gap of
+        `L` tokens in `L` calls, writing each chosen token into `token_ids`
+        before the next (`edge_demo.fill`).
+        """
+        check_positive_int("sequence_length", sequence_length)
+        check_positive_int("batch_size", batch_size)
+        shape = (batch_size, sequence_length)
+        if not self.built:  # an export needs the weights
+            ones = np.ones(shape, "int32")
+            self.fill(ones, ones, np.zeros(shape, "int32"))
+
+        def fill(token_ids, padding_mask, gap_mask):
+            return {"probabilities": self.fill(token_ids, padding_mask, gap_mask)}
+
+        return {"fill": Signature(fill, [TensorSpec(shape, "int32", "token_ids"),
+                                         TensorSpec(shape, "int32", "padding_mask"),
+                                         TensorSpec(shape, "int32", "gap_mask")])}
 
     def get_config(self):
         return {

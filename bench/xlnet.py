@@ -18,7 +18,9 @@
    then a span of 1, 2 or 3 tokens hidden in the middle of every
    validation caption and predicted (token accuracy, and the perplexity
    of the hidden tokens). The masked LM fills each hidden token on its
-   own, so its perplexity is a pseudo-perplexity.
+   own, so its perplexity is a pseudo-perplexity. XLNet's `fill` signature
+   is then exported in float32, dynamic range and int8 and run by
+   `edge_demo` on the same gaps (device token accuracy per mode).
 
 The float32 matmul peak of bench/attention.py is printed first, for
 comparing machines. `--parts` picks the sections (all by default).
@@ -32,6 +34,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 
 from edge_demo.quiet import quiet_process
@@ -44,7 +47,9 @@ from _load import bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edge_demo import load as load_edge_model  # noqa: E402
 from keras_attention.data import multi30k, subwords  # noqa: E402
+from keras_attention.gap_filler import GapFiller  # noqa: E402
 from keras_attention.models import (  # noqa: E402
     MaskedLM, MaskedLMDataset, PermutationLMDataset, TransformerXL, XLNetLM,
 )
@@ -144,21 +149,55 @@ def multi30k_rows(settings, path):
     settings["vocabulary"] = tokenizer.vocabulary_size
     train_rows = tokenizer.pack(train_en, settings["length"])
     test_rows = tokenizer.pack(test_en, settings["length"])
-    return tokenizer, train_rows, test_rows, len(train_en), len(test_en)
+    return tokenizer, train_rows, test_rows, train_en, len(test_en)
+
+
+def gap_rows(rows, length):
+    """The captions with room for a gap of `length` (a token on each side),
+    the gap's start in each, and the hidden tokens."""
+    lengths = rows["padding_mask"].sum(1)
+    fits = lengths >= length + 2
+    tokens, mask = rows["token_ids"][fits], rows["padding_mask"][fits]
+    start = (lengths[fits] - length) // 2
+    targets = np.take_along_axis(tokens, start[:, None] + np.arange(length), 1)
+    return tokens, mask, start, targets
+
+
+def device_gaps(model, tokenizer, rows, settings, calibration):
+    """XLNet's `fill` signature exported in each mode and run by edge_demo
+    (LiteRT, no TensorFlow) on the same gaps: token accuracy, the hidden
+    tokens before each one given (as `gap_scores` measures), and size."""
+    filler = GapFiller(model, tokenizer, settings["length"])
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for mode in ("float32", "dynamic", "int8"):
+            path = os.path.join(folder, f"xlnet_{mode}.tflite")
+            filler.export_tflite(path, mode, calibration_sentences=calibration)
+            device = load_edge_model(path)
+            correct = total = 0
+            for length in settings["gaps"]:
+                tokens, mask, start, targets = gap_rows(rows, length)
+                for row, real, first, target in zip(tokens, mask, start, targets):
+                    gap = np.zeros_like(row)
+                    gap[first : first + length] = 1
+                    out = device.run("fill", token_ids=row[None],
+                                     padding_mask=real[None].astype("int32"),
+                                     gap_mask=gap[None])["probabilities"][0]
+                    correct += int((out[first : first + length].argmax(-1) == target).sum())
+                    total += length
+            results[mode] = dict(accuracy=correct / total, tokens=total,
+                                 bytes=os.path.getsize(path))
+    return results
 
 
 def fill_gaps(model, rows, settings):
     """Scores of each gap length, and of all together: a span of `L`
     tokens in the middle of each caption, between its start and end ids."""
-    lengths = rows["padding_mask"].sum(1)
     scores, every_logit, every_target = {}, [], []
     for length in settings["gaps"]:
-        fits = lengths >= length + 2  # a token on each side
-        tokens, mask = rows["token_ids"][fits], rows["padding_mask"][fits]
-        start = (lengths[fits] - length) // 2
+        tokens, mask, start, targets = gap_rows(rows, length)
         logits = gap_logits(model, tokens, start, length, mask,
                             mask_token_id=settings["vocabulary"])
-        targets = np.take_along_axis(tokens, start[:, None] + np.arange(length), 1)
         scores[f"gap_{length}"] = gap_scores(logits, targets)
         every_logit.append(logits.reshape(-1, 1, logits.shape[-1]))
         every_target.append(targets.reshape(-1, 1))
@@ -167,7 +206,8 @@ def fill_gaps(model, rows, settings):
 
 
 def multi30k_gaps(settings, path):
-    tokenizer, train_rows, test_rows, read, read_test = multi30k_rows(settings, path)
+    tokenizer, train_rows, test_rows, train_en, read_test = multi30k_rows(settings, path)
+    read = len(train_en)
     t, b = settings["length"], settings["batch_size"]
     print(f"\n3. Gap filling on Multi30k English: {len(train_rows['kept'])} of {read} "
           f"training and {len(test_rows['kept'])} of {read_test} validation captions fit "
@@ -185,7 +225,14 @@ def multi30k_gaps(settings, path):
         print(f"{kind:<16}" + "".join(f"{scores[f'gap_{n}']['accuracy']:>10.3f}" for n in gaps)
               + f"{scores['all']['accuracy']:>10.3f}{scores['all']['perplexity']:>12.1f}"
               f"{timing['seconds'] / 60:>9.1f}", flush=True)
-    return rows
+        if kind == "xlnet":
+            xlnet = model
+    device = device_gaps(xlnet, tokenizer, test_rows, settings, train_en[:256])
+    print("\nXLNet's fill signature on the device (edge_demo, LiteRT), the same gaps:")
+    print(f"{'mode':<10}{'accuracy':>10}{'bytes':>12}")
+    for mode, figures in device.items():
+        print(f"{mode:<10}{figures['accuracy']:>10.3f}{figures['bytes']:>12}")
+    return rows, device
 
 
 def both_sides(settings):
@@ -262,7 +309,7 @@ def main():
     if "2" in parts:
         report["speed"] = speed(settings)
     if "3" in parts:
-        report["multi30k"] = multi30k_gaps(text_settings, data)
+        report["multi30k"], report["multi30k_device"] = multi30k_gaps(text_settings, data)
         report["multi30k_settings"] = text_settings
     emit_json(report, args.json)
 

@@ -23,7 +23,9 @@
    `edge_demo` on the same gaps (device token accuracy per mode).
 
 The float32 matmul peak of bench/attention.py is printed first, for
-comparing machines. `--parts` picks the sections (all by default).
+comparing machines. `--parts` picks the sections (all by default). The
+Multi30k captions come from `--data` (default ../shared/data/multi30k) or,
+where that folder is missing, are downloaded once into the cache.
 
     python bench/xlnet.py [--quick] [--parts 1,2,3] [--steps 3000]
         [--multi30k-steps 4000] [--data ../shared/data/multi30k]
@@ -205,6 +207,16 @@ def fill_gaps(model, rows, settings):
     return scores
 
 
+def summary_row(kind, scores, timing):
+    """One model's figures: flat columns first (the docs' table), then
+    every score and timing as measured."""
+    flat = {f"accuracy_gap_{key.split('_')[1]}": value["accuracy"]
+            for key, value in scores.items() if key.startswith("gap_")}
+    return dict(model=kind, accuracy=scores["all"]["accuracy"],
+                perplexity=scores["all"]["perplexity"], **flat,
+                minutes=timing["seconds"] / 60, scores=scores, **timing)
+
+
 def multi30k_gaps(settings, path):
     tokenizer, train_rows, test_rows, train_en, read_test = multi30k_rows(settings, path)
     read = len(train_en)
@@ -221,7 +233,7 @@ def multi30k_gaps(settings, path):
         model, timing = train(kind, train_rows["token_ids"], settings, True,
                               settings["steps"], train_rows["padding_mask"])
         scores = fill_gaps(model, test_rows, settings)
-        rows.append(dict(model=kind, **scores, **timing))
+        rows.append(summary_row(kind, scores, timing))
         print(f"{kind:<16}" + "".join(f"{scores[f'gap_{n}']['accuracy']:>10.3f}" for n in gaps)
               + f"{scores['all']['accuracy']:>10.3f}{scores['all']['perplexity']:>12.1f}"
               f"{timing['seconds'] / 60:>9.1f}", flush=True)
@@ -232,7 +244,7 @@ def multi30k_gaps(settings, path):
     print(f"{'mode':<10}{'accuracy':>10}{'bytes':>12}")
     for mode, figures in device.items():
         print(f"{mode:<10}{figures['accuracy']:>10.3f}{figures['bytes']:>12}")
-    return rows, device
+    return rows, [dict(mode=mode, **figures) for mode, figures in device.items()]
 
 
 def both_sides(settings):

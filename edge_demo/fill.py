@@ -10,8 +10,7 @@ its SHA-256, and the padding, start and end ids.
 The gap is written as three or more underscores: `"A man in a ___ hat"`.
 Its `gap_length` pieces are chosen left to right, one call each: a call gives
 the next piece's distribution, the most likely piece is written into
-`token_ids`, and the next call sees it. `fill_ids` does the same on ids, for
-measuring accuracy on held-out sentences.
+`token_ids`, and the next call sees it (`fill_ids`, on ids).
 """
 
 import dataclasses
@@ -96,7 +95,7 @@ def fill_ids(model, token_ids, gap_positions, exclude=()):
         )
     gap = np.zeros(length, np.int32)
     gap[positions] = 1
-    chosen, probabilities, distributions, call_ms = [], [], [], []
+    chosen, probabilities, call_ms, first = [], [], [], None
     for position in positions:
         began = time.perf_counter()
         out = model.run(
@@ -104,13 +103,14 @@ def fill_ids(model, token_ids, gap_positions, exclude=()):
             gap_mask=gap[None],
         )["probabilities"][0, position].astype(np.float64)
         call_ms.append((time.perf_counter() - began) * 1000)
-        distributions.append(out)
-        token = int(np.argmax(np.where(np.isin(np.arange(len(out)), list(exclude)),
-                                       -np.inf, out)))
+        first = out if first is None else first
+        allowed = out.copy()
+        allowed[list(exclude)] = -np.inf
+        token = int(np.argmax(allowed))
         token_ids[position] = token
         chosen.append(token)
         probabilities.append(float(out[token]))
-    return chosen, probabilities, distributions[0], call_ms
+    return chosen, probabilities, first, call_ms
 
 
 def fill(model, text, gap_length=1, top_k=5):
@@ -134,7 +134,8 @@ def fill(model, text, gap_length=1, top_k=5):
     task = model.task_fields("pad_id", "start_id", "end_id")
     left, right = (processor.encode(p.strip(), out_type=int) if p.strip() else []
                    for p in parts)
-    ids = [task["start_id"], *left, *[task["pad_id"]] * gap_length, *right, task["end_id"]]
+    # The gap holds any real id until its pieces are chosen.
+    ids = [task["start_id"], *left, *[task["start_id"]] * gap_length, *right, task["end_id"]]
     length = sequence_length(model)
     if len(ids) > length:
         raise EdgeModelError(
@@ -143,7 +144,6 @@ def fill(model, text, gap_length=1, top_k=5):
         )
     start = 1 + len(left)
     positions = list(range(start, start + gap_length))
-    ids[start : start + gap_length] = [task["start_id"]] * gap_length  # any real id
     ids += [task["pad_id"]] * (length - len(ids))
     special = {task["pad_id"], task["start_id"], task["end_id"], processor.unk_id()}
     chosen, probabilities, first, call_ms = fill_ids(model, ids, positions, exclude=special)

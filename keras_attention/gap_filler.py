@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from keras_attention.data import subwords
+from keras_attention.layers._validation import check_positive_int
 from keras_attention.models.xlnet import XLNetLM
 
 GAP = re.compile(r"_{3,}")
@@ -65,8 +66,7 @@ class GapFiller:
         with one gap, as `edge_demo.fill` builds them."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, received {type(text).__name__}")
-        if not isinstance(gap_length, int) or gap_length < 1:
-            raise ValueError(f"gap_length must be an int >= 1, received {gap_length!r}")
+        check_positive_int("gap_length", gap_length)
         parts = GAP.split(text)
         if len(parts) != 2:
             raise ValueError(

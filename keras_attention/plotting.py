@@ -28,6 +28,19 @@ def subplots(nrows=1, ncols=1, figsize=None, **kwargs):
     return figure, axes
 
 
+def colormap(name, bad=None):
+    """matplotlib's colour map `name`, with `bad` (a colour) for masked
+    cells where given."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            "plotting needs matplotlib, which is not installed: "
+            "pip install 'keras-attention[plot]'"
+        ) from None
+    return matplotlib.colormaps[name].with_extremes(bad=bad)
+
+
 def save(figure, path):
     """Write `figure` to `path` (its format from the extension), atomically:
     a failed write leaves any earlier file in place."""

@@ -33,9 +33,10 @@ def test_quick_tour_writes_its_report(tmp_path, capfd):
     page = open(index, encoding="utf-8").read()
     table = done.stdout.rstrip().rsplit("\n\n", 1)[0].rsplit("\n\n", 1)[-1]
     results = json.loads((tmp_path / "results.json").read_text())
-    names = ["rnn", "bahdanau", "transformer", "karate gatv2", "karate gcn", "ntm copy"]
+    names = ["rnn", "bahdanau", "transformer", "karate gatv2", "karate gcn", "ntm copy",
+             "xlnet dates"]
     assert [r["name"] for r in results] == names
-    sequence, graph, (ntm,) = results[:3], results[3:5], results[5:]
+    sequence, graph, (ntm, xlnet) = results[:3], results[3:5], results[5:]
     for result in graph:
         assert set(result["sizes"]) == {"float32", "dynamic", "int8"}
         assert result["default_mode"] == "float32"
@@ -72,8 +73,9 @@ def test_quick_tour_writes_its_report(tmp_path, capfd):
             assert f"]({picture})" in page
         assert (tmp_path / f"{result['name']}_int8.json").exists()
     # The attention models have alignment pictures; the plain ones have none.
-    assert [len(r["pictures"]) for r in results] == [0, 3, 3, 1, 0, 2]
+    assert [len(r["pictures"]) for r in results] == [0, 3, 3, 1, 0, 2, 1]
     _check_ntm(ntm, tmp_path, page, capfd)
+    _check_xlnet(xlnet, tmp_path, page, capfd)
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
     assert table.startswith("|") and table in page
     assert "| default export |" in table
@@ -124,6 +126,36 @@ def _check_ntm(ntm, tmp_path, page, capture):
     assert lines[start + 1 : start + 9] == rows
     assert lines[start + 9] == "output:"
     assert any(line.startswith("bit errors: ") for line in lines)
+
+
+def _check_xlnet(xlnet, tmp_path, page, capture):
+    assert set(xlnet["sizes"]) == set(xlnet["latency_ms"]) == {"float32", "dynamic", "int8"}
+    assert xlnet["sizes"]["dynamic"] < 0.6 * xlnet["sizes"]["float32"]
+    assert xlnet["default_mode"] == "float32" and xlnet["device_mode"] == "int8"
+    assert xlnet["metric"] == "months filled exactly"
+    for key in ("keras_accuracy", "device_accuracy", "device_agreement"):
+        assert 0.0 <= xlnet[key] <= 1.0
+    # The device fills from text as Keras does: a wrong gap position, a
+    # tokenizer that differs or a broken mask gives other months on most
+    # sentences, not on a few.
+    assert xlnet["device_agreement"] >= 0.8
+    assert len(xlnet["history"]["loss"]) == 3
+    assert xlnet["history"]["loss"][-1] < 0.9 * xlnet["history"]["loss"][0]
+    (picture,) = xlnet["pictures"]
+    assert picture == "xlnet_two_streams.png" and f"]({picture})" in page
+    assert (tmp_path / picture).stat().st_size > 1000
+    # The int8 file fills a gap from text through edge_demo's CLI, with the
+    # tokenizer beside it.
+    assert (tmp_path / "xlnet_int8.tokenizer.model").exists()
+    capture.readouterr()
+    model = tmp_path / "xlnet_int8.tflite"
+    text = "saturday, ___ 15th 2070 = 2070-02-15"
+    assert edge_main([str(model), "--text", text]) == 0
+    lines = capture.readouterr().out.splitlines()
+    (output,) = [line for line in lines if line.startswith("output:  ")]
+    filled = output[len("output:  "):]
+    assert filled.startswith("saturday, ") and filled.endswith(" 15th 2070 = 2070-02-15")
+    assert "___" not in filled and len(filled) > len("saturday,  15th 2070 = 2070-02-15")
 
 
 def test_command_line_help_and_unknown_command(capsys):

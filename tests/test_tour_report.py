@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_attention import plotting
 from keras_attention.data import ntm_tasks
-from keras_attention.tour import graph, ntm, sequence
+from keras_attention.tour import graph, ntm, sequence, xlnet
 from keras_attention.tour.report import COLUMN_NOTES, write_report
 from keras_attention.tour.result import ModelResult
 
@@ -18,6 +18,7 @@ FAMILY_NOTES = {
     "sequence": sequence.NOTES,
     "graph": graph.NOTES,
     "ntm": ntm.NOTES,
+    "xlnet": xlnet.NOTES,
 }
 
 
@@ -126,6 +127,8 @@ def test_both_pages_carry_the_same_notes(tmp_path):
     assert "decode_step" in latency["sequence"] and "encode" in latency["sequence"]
     assert "whole graph" in latency["graph"]
     assert "one call of the step signature" in latency["ntm"]
+    assert "one call of the fill signature" in latency["xlnet"]
+    assert "never its own piece" in dict(xlnet.NOTES)["Pictures"]
     assert "wrong memory row" in dict(ntm.NOTES)["Why int8 is blank"]
     assert dict(graph.NOTES)["Default export"].startswith("float32")
     assert graph.DEFAULT_MODE == "float32"

@@ -115,6 +115,32 @@ def test_a_target_is_predicted_from_what_its_order_allows():
         assert moved == (position != 3), position
 
 
+def test_attention_weights_follow_each_streams_mask():
+    # What the tour draws: content row i attends to itself and what its
+    # order allows, query row p to what the order allows and never to its
+    # own position; blocked entries are exactly 0, the rest sum to 1.
+    tokens, padding = _tokens(3)
+    model = _model()
+    inputs, _, _ = PermutationLMDataset(tokens, padding, batch_size=3, seed=2)[0]
+    content, query = model.attention_weights(inputs)
+    blocked = inputs["perm_mask"] > 0  # [B, T, T]
+    mapping = inputs["target_mapping"]  # [B, P, T]
+    assert content.shape == (3, 2, 2, 9, 9) and query.shape == (3, 2, 2, mapping.shape[1], 9)
+    for b in range(3):
+        for i in np.flatnonzero(padding[b]):
+            allowed = ~blocked[b, i] | (np.arange(9) == i)
+            assert np.all((content[b, :, :, i] > 0) == allowed[None, None]), (b, i)
+            np.testing.assert_allclose(content[b, :, :, i].sum(-1), 1.0, rtol=1e-5)
+        for p, row in enumerate(mapping[b]):
+            if row.sum() == 0:
+                continue  # an unused target row
+            t = int(row.argmax())
+            allowed = ~blocked[b, t]
+            assert not allowed[t]
+            assert np.all((query[b, :, :, p] > 0) == allowed[None, None]), (b, p)
+            np.testing.assert_allclose(query[b, :, :, p].sum(-1), 1.0, rtol=1e-5)
+
+
 def test_mixed_precision_keeps_float32_logits():
     tokens, padding = _tokens(8)
     model = _model(dtype="mixed_bfloat16")

@@ -76,12 +76,14 @@ class _TwoStreamBlock(_XLBlock):
     attention_class = TwoStreamRelativeAttention
     activation = "gelu"
 
-    def call(self, h, g, perm_mask, target_mapping, training=False):
-        h_new, g_new = self.attention(h, g, perm_mask, target_mapping=target_mapping,
-                                      training=training)
+    def call(self, h, g, perm_mask, target_mapping, training=False,
+             return_attention_scores=False):
+        h_new, g_new, *weights = self.attention(
+            h, g, perm_mask, target_mapping=target_mapping, training=training,
+            return_attention_scores=return_attention_scores)
         h = self._residual(h, h_new, self.attention_norm, training)
         g = self._residual(g, g_new, self.attention_norm, training)
-        return self._feedforward(h, training), self._feedforward(g, training)
+        return (self._feedforward(h, training), self._feedforward(g, training), *weights)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -149,6 +151,13 @@ class XLNetLM(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
+        h, g, mapping, perm_mask = self._streams(inputs, training)
+        for block in self.blocks:
+            h, g = block(h, g, perm_mask, mapping, training=training)
+        return self.readout(g)  # [B, P, V]
+
+    def _streams(self, inputs, training):
+        """The first layer of both streams, the mapping and the mask."""
         missing = [name for name in INPUTS if name not in inputs]
         if missing:
             raise ValueError(
@@ -163,9 +172,26 @@ class XLNetLM(keras.Model):
         g = ops.cast(self.query_embedding, h.dtype)[None, None, :] * ops.ones_like(
             mapping[..., :1])  # [B, P, D]
         g = self.drop(g, training=training)
+        return h, g, mapping, perm_mask
+
+    def attention_weights(self, inputs):
+        """Both streams' attention weights in every block, as numpy:
+        `(content [B, L, H, T, T], query [B, L, H, P, T])` for `L` blocks.
+
+        `inputs` as `call` takes them. Content row `i` holds what position
+        `i`'s content stream attends to (itself and every position earlier
+        in the order); query row `p` what target `p`'s query stream attends
+        to (every position earlier in the order, never its own). Blocked
+        entries are exactly 0.
+        """
+        h, g, mapping, perm_mask = self._streams(inputs, False)
+        content, query = [], []
         for block in self.blocks:
-            h, g = block(h, g, perm_mask, mapping, training=training)
-        return self.readout(g)  # [B, P, V]
+            h, g, weights_h, weights_g = block(h, g, perm_mask, mapping, training=False,
+                                               return_attention_scores=True)
+            content.append(ops.convert_to_numpy(ops.cast(weights_h, "float32")))
+            query.append(ops.convert_to_numpy(ops.cast(weights_g, "float32")))
+        return np.stack(content, axis=1), np.stack(query, axis=1)
 
     def fill(self, token_ids, padding_mask, gap_mask):
         """Probabilities `[B, T, V]` (float32) at every position, as the

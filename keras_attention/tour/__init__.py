@@ -9,8 +9,10 @@ only), checks the int8 one against Keras, and writes a report folder:
 and the same report as `index.html`, one self-contained page. The
 families: sequence (dates to ISO 8601: an RNN encoder-decoder, the same with
 Bahdanau attention, a Transformer), graph (Zachary's karate club: GATv2
-and GCN node classifiers) and ntm (a Neural Turing Machine learns to copy,
-and copies step by step on the device).
+and GCN node classifiers), ntm (a Neural Turing Machine learns to copy,
+and copies step by step on the device) and xlnet (a permutation language
+model fills the month hidden in a date sentence, from both sides, on the
+device from text).
 
 A family is one module in this package with a `NAME`, a
 `run(out_dir, quick) -> [ModelResult]` function and `NOTES`, the report's
@@ -18,9 +20,9 @@ notes on it as `(topic, text)` pairs (what its latency column times, its
 default export, a mode it leaves out and why); adding a family is adding
 its module name to `FAMILIES`.
 
-What it may import: everything below it (`keras_attention.models`, `data`,
-`layers`, `plotting`), the exporter and `edge_demo`; only the command line
-(`keras_attention.cli`) imports the tour.
+What it may import: everything below it (`keras_attention.gap_filler`,
+`translation`, `models`, `data`, `layers`, `plotting`), the exporter and
+`edge_demo`; only the command line (`keras_attention.cli`) imports the tour.
 """
 
 import importlib
@@ -33,6 +35,7 @@ FAMILIES = [
     "keras_attention.tour.sequence",
     "keras_attention.tour.graph",
     "keras_attention.tour.ntm",
+    "keras_attention.tour.xlnet",
 ]
 
 __all__ = ["FAMILIES", "ModelResult", "run_tour"]

@@ -16,7 +16,9 @@ families:
   sequence  dates to ISO 8601: an RNN encoder-decoder, the same with
             Bahdanau attention, a Transformer
   graph     Zachary's karate club: GATv2 and GCN node classifiers
-  ntm       a Neural Turing Machine learns to copy bit vectors"""
+  ntm       a Neural Turing Machine learns to copy bit vectors
+  xlnet     dates as sentences: an XLNet permutation LM fills the hidden
+            month from both sides"""
 
 EXAMPLES = """\
 examples:
@@ -24,6 +26,8 @@ examples:
   keras-attention tour --out tour_report        # the full tour
   python -m edge_demo tour_report/karate_gatv2_int8.tflite \\
       --inputs tour_report/karate_club.npz      # a tour model on the device
+  python -m edge_demo tour_report/xlnet_int8.tflite \\
+      --text "saturday, ___ 15th 2070 = 2070-02-15"  # XLNet fills the gap
 
 TensorFlow's, absl's and LiteRT's log lines are hidden unless --verbose."""
 

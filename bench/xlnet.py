@@ -28,7 +28,7 @@ Multi30k captions come from `--data` (default ../shared/data/multi30k) or,
 where that folder is missing, are downloaded once into the cache.
 
     python bench/xlnet.py [--quick] [--parts 1,2,3] [--steps 3000]
-        [--multi30k-steps 4000] [--data ../shared/data/multi30k]
+        [--multi30k-steps 4000] [--eval-every 0] [--data ../shared/data/multi30k]
         [--json bench/results/xlnet.json]
 """
 
@@ -108,7 +108,32 @@ def training_data(kind, train, settings, padding_mask=None):
     return dict(x=train[:, :-1], y=train[:, 1:], sample_weight=weights, batch_size=b)
 
 
-def train(kind, train_set, settings, jit_compile, steps, padding_mask=None):
+class GapCurve(keras.callbacks.Callback):
+    """Gap-filling scores every `every` steps of training (`fill_gaps` on
+    the validation rows): `points`, a list of `{steps, accuracy,
+    perplexity}`. Its own time is in `seconds`, left out of the training
+    time."""
+
+    def __init__(self, every, steps_per_epoch, rows, settings):
+        super().__init__()
+        self.every_epochs = max(1, round(every / steps_per_epoch))
+        self.steps_per_epoch, self.rows, self.settings = steps_per_epoch, rows, settings
+        self.epochs, self.points, self.seconds = 0, [], 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1  # across the two fits of `train`
+        if self.epochs % self.every_epochs:
+            return
+        start = time.perf_counter()
+        scores = fill_gaps(self.model, self.rows, self.settings)["all"]
+        self.points.append(dict(steps=self.epochs * self.steps_per_epoch,
+                                accuracy=scores["accuracy"], perplexity=scores["perplexity"]))
+        self.seconds += time.perf_counter() - start
+        print(f"  {self.points[-1]['steps']:>6} steps: accuracy "
+              f"{scores['accuracy']:.3f}, perplexity {scores['perplexity']:.1f}", flush=True)
+
+
+def train(kind, train_set, settings, jit_compile, steps, padding_mask=None, curve_rows=None):
     model = build(kind, settings)
     model.compile(optimizer=keras.optimizers.Adam(
                       keras.optimizers.schedules.CosineDecay(1e-3, steps)),
@@ -122,18 +147,27 @@ def train(kind, train_set, settings, jit_compile, steps, padding_mask=None):
     data = training_data(kind, train_set[:rows], settings,
                          None if padding_mask is None else padding_mask[:rows])
     epochs = max(1, steps // per_epoch)
+    every = settings.get("eval_every")
+    curve = GapCurve(every, per_epoch, curve_rows, settings) if every and curve_rows else None
+    callbacks = [curve] if curve else []
     start = time.perf_counter()
-    model.fit(**data, epochs=1, verbose=0)  # compiles
+    model.fit(**data, epochs=1, verbose=0, callbacks=callbacks)  # compiles
     warm = time.perf_counter()
+    first = curve.seconds if curve else 0.0
     if epochs > 1:
-        model.fit(**data, epochs=epochs - 1, verbose=0)
+        model.fit(**data, epochs=epochs - 1, verbose=0, callbacks=callbacks)
     done = time.perf_counter()
+    # The curve's evaluations are not training time.
+    later = (curve.seconds if curve else 0.0) - first
     tokens = (epochs - 1) * per_epoch * settings["batch_size"] * settings["length"]
-    return model, dict(
-        seconds=done - start, first_epoch_seconds=warm - start,
-        tokens_per_second=tokens / (done - warm) if epochs > 1 else None,
+    timing = dict(
+        seconds=done - start - first - later, first_epoch_seconds=warm - start - first,
+        tokens_per_second=tokens / (done - warm - later) if epochs > 1 else None,
         steps=epochs * per_epoch,
     )
+    if curve:
+        timing["curve"] = curve.points
+    return model, timing
 
 
 def middle_accuracy(model, test, settings):
@@ -232,7 +266,8 @@ def multi30k_gaps(settings, path):
     rows = []
     for kind in settings.get("models", KINDS):
         model, timing = train(kind, train_rows["token_ids"], settings, True,
-                              settings["steps"], train_rows["padding_mask"])
+                              settings["steps"], train_rows["padding_mask"],
+                              curve_rows=test_rows)
         scores = fill_gaps(model, test_rows, settings)
         rows.append(summary_row(kind, scores, timing))
         print(f"{kind:<16}" + "".join(f"{scores[f'gap_{n}']['accuracy']:>10.3f}" for n in gaps)
@@ -300,6 +335,10 @@ def main():
     parser.add_argument("--max-span-length", type=int, default=1,
                         help="Multi30k: XLNet's targets in spans of up to this many "
                              "tokens (default 1, single tokens)")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="Multi30k: also score the gaps about every this many "
+                             "training steps (whole epochs), a learning curve per "
+                             "model (default 0: at the end only)")
     parser.add_argument("--data", default=DEFAULT_DATA,
                         help="the Multi30k folder (default ../shared/data/multi30k; "
                              "downloaded into the cache if it is missing)")
@@ -321,7 +360,10 @@ def main():
         parser.error(f"--models must name some of {', '.join(KINDS)}, received {args.models!r}")
     if args.max_span_length < 1:
         parser.error(f"--max-span-length must be >= 1, received {args.max_span_length}")
-    text_settings.update(models=models, max_span_length=args.max_span_length)
+    if args.eval_every < 0:
+        parser.error(f"--eval-every must be >= 0, received {args.eval_every}")
+    text_settings.update(models=models, max_span_length=args.max_span_length,
+                         eval_every=args.eval_every)
     data = args.data if os.path.isdir(args.data) else None
     peak = bench_module("attention").matmul_peak_gflops()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -337,6 +379,9 @@ def main():
     if "3" in parts:
         report["multi30k"], report["multi30k_device"] = multi30k_gaps(text_settings, data)
         report["multi30k_settings"] = text_settings
+        report["multi30k_curve"] = [dict(model=row["model"], **point)
+                                    for row in report["multi30k"]
+                                    for point in row.get("curve", ())]
     emit_json(report, args.json)
 
 

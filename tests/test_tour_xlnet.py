@@ -39,3 +39,23 @@ def test_the_two_streams_picture_is_drawn(tmp_path):
     assert path.endswith("streams.png")
     with open(path, "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fill_all_scores_whole_months_from_the_text_with_its_gap():
+    sentences = xlnet.date_sentences(4, seed=2)
+    text = [xlnet._join(*parts) for parts in xlnet.date_sentences(200, seed=0)]
+    tokenizer = SubwordTokenizer.train(text, 120, model_type="bpe")
+    seen = []
+
+    def fill(gapped, gap_length):
+        # Right for the first two sentences, a wrong last piece after that.
+        index = len(seen)
+        seen.append(gapped)
+        left, month, right = sentences[index]
+        assert gapped == xlnet._join(left, "___", right)
+        truth = [tokenizer.id_to_piece(i) for i in tokenizer.encode(month, add_end=False)]
+        assert gap_length == len(truth)
+        return (truth if index < 2 else truth[:-1] + ["▁x"]), [0.5 * index]
+
+    accuracy, pieces, call_ms = xlnet.fill_all(fill, tokenizer, sentences)
+    assert accuracy == 0.5 and len(pieces) == 4 and call_ms == [0.0, 0.5, 1.0, 1.5]

@@ -134,17 +134,30 @@ def train(model, rows, settings):
 
 
 def fill_all(fill, tokenizer, sentences):
-    """`(accuracy, pieces per sentence, call_ms)`: `fill(text, gap_length)`
-    on every held-out sentence with its month hidden."""
+    """`(accuracy, pieces per sentence, call_ms)` of `fill(text, gap_length)
+    -> (pieces, call_ms)` on every sentence `(left, month, right)`, its
+    month hidden: the share whose month's pieces come out exactly."""
     filled, call_ms, right = [], [], 0
     for left, month, rest in sentences:
         truth = [tokenizer.id_to_piece(i) for i in tokenizer.encode(month, add_end=False)]
-        result = fill(_join(left, "___", rest), len(truth))
-        pieces = result["pieces"] if isinstance(result, dict) else result.pieces
-        call_ms.extend([] if isinstance(result, dict) else result.call_ms)
+        pieces, times = fill(_join(left, "___", rest), len(truth))
         filled.append(list(pieces))
+        call_ms.extend(times)
         right += list(pieces) == truth
     return right / len(sentences), filled, call_ms
+
+
+def keras_fill(filler):
+    """`GapFiller.fill` as `fill_all` takes it (untimed)."""
+    return lambda text, gap_length: (filler.fill(text, gap_length)["pieces"], [])
+
+
+def device_fill(device):
+    """`EdgeModel.fill` as `fill_all` takes it, with each call's time."""
+    def fill(text, gap_length):
+        filled = device.fill(text, gap_length)
+        return filled.pieces, filled.call_ms
+    return fill
 
 
 def two_streams_picture(model, tokenizer, parts, path, seed=0):
@@ -209,7 +222,7 @@ def run(out_dir, quick):
           f"{tokenizer.vocabulary_size} BPE pieces, {len(rows['kept'])} of "
           f"{len(train_text)} sentences fit T={SEQUENCE_LENGTH}", flush=True)
     history, seconds = train(model, rows, settings)
-    keras_accuracy, keras_pieces, _ = fill_all(filler.fill, tokenizer, test_parts)
+    keras_accuracy, keras_pieces, _ = fill_all(keras_fill(filler), tokenizer, test_parts)
     sizes, latency, device_pieces, device_accuracy = {}, {}, None, None
     for mode in MODES:
         path = os.path.join(out_dir, f"xlnet_{mode}.tflite")
@@ -217,7 +230,7 @@ def run(out_dir, quick):
                              calibration_sentences=train_text[: settings["calibration"]])
         sizes[mode] = os.path.getsize(path)
         device = edge_demo.load(path)
-        accuracy, pieces, call_ms = fill_all(device.fill, tokenizer, test_parts)
+        accuracy, pieces, call_ms = fill_all(device_fill(device), tokenizer, test_parts)
         latency[mode] = float(np.median(call_ms))
         if mode == "int8":
             device_accuracy, device_pieces = accuracy, pieces

@@ -22,9 +22,10 @@ def bench_module(name):
 
 
 def emit_json(report, path=None):
-    """Print `report` as one JSON line, and write it indented to `path` if given."""
+    """Print `report` as one JSON line, and write it indented to `path` if
+    given, atomically (a failed write leaves the old file)."""
+    from edge_demo.files import write_atomically
+
     print(json.dumps(report))
     if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as file:
-            json.dump(report, file, indent=2)
+        write_atomically(path, json.dumps(report, indent=2))

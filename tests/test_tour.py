@@ -1,4 +1,4 @@
-"""The tour's quick mode, end to end (about two minutes on 2 cores)."""
+"""The tour's quick mode, end to end (about three minutes on 2 cores)."""
 
 import base64
 import html

@@ -22,7 +22,7 @@ families:
 
 EXAMPLES = """\
 examples:
-  keras-attention tour --quick                  # about two minutes
+  keras-attention tour --quick                  # about three minutes
   keras-attention tour --out tour_report        # the full tour
   python -m edge_demo tour_report/karate_gatv2_int8.tflite \\
       --inputs tour_report/karate_club.npz      # a tour model on the device
@@ -40,7 +40,7 @@ def _parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="about two minutes: less data, fewer epochs"
+        "--quick", action="store_true", help="about three minutes: less data, fewer epochs"
     )
     parser.add_argument("--out", default="tour_report", help="report folder")
     parser.add_argument(

@@ -397,7 +397,7 @@ def main():
                                     for point in row.get("curve", ())]
     run = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine,
                matmul_peak_gflops=peak, command=" ".join(["bench/xlnet.py", *sys.argv[1:]]))
-    report["runs"] = {part: run for part in sorted(parts)}
+    report["runs"] = {part: dict(run, sections=list(PART_KEYS[part])) for part in sorted(parts)}
     emit_json(keep_other_parts(report, args.json, parts), args.json)
 
 

@@ -9,7 +9,9 @@ and the build puts there a table made from `bench/results/attention.json`
 wrote): the rows of the list at `multi_head.rows` (or one row per entry
 of a dict of dicts, named in a column "name"), with the columns named
 (all of them if none are), then a line naming the file, the machine and
-its matmul peak when the JSON records them. The figures live in the JSON
+its matmul peak when the JSON records them (those of the run that wrote
+the section where a JSON keeps its parts' runs apart, as
+bench/xlnet.py's `runs` do). The figures live in the JSON
 alone, so a page cannot drift from its benchmark; a missing file, path or
 column stops the build and says which.
 """
@@ -74,8 +76,23 @@ def figures_table(report, path, columns=None, where="figures"):
     return "\n".join(lines)
 
 
-def _source_line(name, report):
+def _run_of(report, path):
+    """The run that wrote the section `path` where the report keeps one per
+    part (`runs`: {part: {"sections": [...], "date", "machine",
+    "matmul_peak_gflops", ...}}), else the report itself."""
+    section = path.split(".")[0]
+    for run in (report.get("runs") or {}).values():
+        if isinstance(run, dict) and section in run.get("sections", ()):
+            return run
+    return report
+
+
+def _source_line(name, report, path=""):
     parts = [f"From `bench/results/{name}.json`"]
+    run = _run_of(report, path)
+    if run is not report and run.get("date"):
+        parts[0] += f" (run of {run['date']})"
+    report = run
     machine = report.get("machine")
     if isinstance(machine, dict):
         described = ", ".join(
@@ -100,7 +117,7 @@ def render(match, where):
     report = json.loads(file.read_text(encoding="utf-8"))
     columns = match["columns"].split(",") if match["columns"] else None
     table = figures_table(report, path, columns, where=f"{where} ({file.name})")
-    return f"{table}\n\n{_source_line(name, report)}"
+    return f"{table}\n\n{_source_line(name, report, path)}"
 
 
 def on_page_markdown(markdown, page, config, files):

@@ -152,6 +152,24 @@ def _hooks():
     return module
 
 
+def test_the_source_line_names_the_run_that_wrote_the_section():
+    # bench/xlnet.py keeps each part's run: its section's line names that
+    # run's date and matmul peak, not the file's last one.
+    hooks = _hooks()
+    report = {"machine": {"cores": 2}, "matmul_peak_gflops": 87.7, "runs": {
+        "1": {"sections": ["both_sides"], "date": "2026-12-06 06:49 UTC",
+              "machine": {"cores": 2}, "matmul_peak_gflops": 150.6},
+        "3": {"sections": ["multi30k", "multi30k_curve"], "date": "2026-12-06 07:13 UTC",
+              "machine": {"cores": 2}, "matmul_peak_gflops": 87.7}}}
+    line = hooks._source_line("xlnet", report, "both_sides")
+    assert line == ("From `bench/results/xlnet.json` (run of 2026-12-06 06:49 UTC); "
+                    "2 cores; float32 matmul peak 150.6 GFLOP/s.")
+    assert "07:13 UTC" in hooks._source_line("xlnet", report, "multi30k_curve")
+    # A section no run names, and a report without runs: the file's own.
+    assert hooks._source_line("xlnet", report, "speed").endswith("peak 87.7 GFLOP/s.")
+    assert "run of" not in hooks._source_line("xlnet", {"matmul_peak_gflops": 1.0}, "x")
+
+
 def test_figures_come_from_the_benchmarks_json():
     from mkdocs.exceptions import PluginError
 

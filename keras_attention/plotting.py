@@ -13,17 +13,23 @@ from edge_demo.files import write_atomically
 DPI = 110
 
 
-def subplots(nrows=1, ncols=1, figsize=None, **kwargs):
-    """`(figure, axes)` as `pyplot.subplots(nrows, ncols, figsize=..., **kwargs)`
-    gives them, without `pyplot`."""
+def _matplotlib():
+    """matplotlib, or an error that says how to install it."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib
+        import matplotlib.figure
     except ImportError:
         raise ImportError(
             "plotting needs matplotlib, which is not installed: "
             "pip install 'keras-attention[plot]'"
         ) from None
-    figure = Figure(figsize=figsize)
+    return matplotlib
+
+
+def subplots(nrows=1, ncols=1, figsize=None, **kwargs):
+    """`(figure, axes)` as `pyplot.subplots(nrows, ncols, figsize=..., **kwargs)`
+    gives them, without `pyplot`."""
+    figure = _matplotlib().figure.Figure(figsize=figsize)
     axes = figure.subplots(nrows, ncols, **kwargs)
     return figure, axes
 
@@ -31,14 +37,7 @@ def subplots(nrows=1, ncols=1, figsize=None, **kwargs):
 def colormap(name, bad=None):
     """matplotlib's colour map `name`, with `bad` (a colour) for masked
     cells where given."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError(
-            "plotting needs matplotlib, which is not installed: "
-            "pip install 'keras-attention[plot]'"
-        ) from None
-    return matplotlib.colormaps[name].with_extremes(bad=bad)
+    return _matplotlib().colormaps[name].with_extremes(bad=bad)
 
 
 def save(figure, path):

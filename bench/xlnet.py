@@ -67,7 +67,7 @@ KINDS = ("xlnet", "left_to_right", "masked")
 # where it hides among many random tokens; at T=5, V=8 XLNet fills 0.94.
 # Part 2 times rows of `speed_length`.
 FULL = dict(length=5, vocabulary=8, hidden_dim=128, num_heads=4, num_blocks=3,
-            batch_size=64, steps=3000, test=1000, speed_length=32)
+            batch_size=64, steps=3072, test=1000, speed_length=32)
 QUICK = dict(length=5, vocabulary=4, hidden_dim=32, num_heads=2, num_blocks=2,
              batch_size=64, steps=300, test=400, speed_length=16)
 # Multi30k: `length` tokens per caption (start and end ids included; the

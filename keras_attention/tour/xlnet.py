@@ -20,7 +20,8 @@ file fills the held-out gaps from text on the device runtime (`edge_demo`:
 numpy, SentencePiece and LiteRT), as `python -m edge_demo xlnet_int8.tflite
 --text "saturday, ___ 15th 2070 = 2070-02-15"` does. Accuracy is the share
 of held-out sentences whose month comes out exactly. The picture is both
-streams' attention on one sentence in a random factorization order.
+streams' attention on one sentence in a random factorization order that
+ends with the month.
 """
 
 import datetime
@@ -106,11 +107,8 @@ def date_sentences(n, seed):
         day = dates.FIRST_DAY + datetime.timedelta(days=int(offset))
         month = dates.MONTHS[day.month - 1]
         text = f"{dates.format_date(day, FORMATS[fmt])} = {day.isoformat()}"
-        if text.startswith(f"{month} "):
-            left, right = "", text[len(month) + 1:]
-        else:
-            left, right = text.split(f" {month} ")
-        sentences.append((left, month, right))
+        left, _, right = f" {text}".partition(f" {month} ")  # the month may lead
+        sentences.append((left.lstrip(), month, right))
     return sentences
 
 

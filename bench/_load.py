@@ -1,4 +1,5 @@
-"""Helpers the benchmarks share: loading a neighbour, printing the JSON.
+"""Helpers the benchmarks share: loading a neighbour, printing the JSON,
+keeping the parts of a report that a run left out.
 
 `bench_module` gives another benchmark of this folder as a module, loaded
 by path (bench/ is no package).
@@ -29,3 +30,25 @@ def emit_json(report, path=None):
     print(json.dumps(report))
     if path:
         write_atomically(path, json.dumps(report, indent=2))
+
+
+def keep_other_parts(report, path, parts, part_keys):
+    """`report`, with the parts it did not run taken from the report at
+    `path` where there is one.
+
+    A benchmark in parts (`--parts`) writes, for each part it ran, the keys
+    `part_keys[part]` and a run in `report["runs"][part]` (its date, machine,
+    peak and command); a later run of some parts keeps the others' figures
+    and runs from the file, so that the JSON always holds every part, each
+    with the run that measured it.
+    """
+    if not path or not os.path.exists(path) or set(parts) == set(part_keys):
+        return report
+    with open(path) as file:
+        old = json.load(file)
+    merged = dict(report, runs={**old.get("runs", {}), **report["runs"]})
+    for part in set(part_keys) - set(parts):
+        for key in part_keys[part]:
+            if key in old:
+                merged[key] = old[key]
+    return merged

@@ -33,7 +33,6 @@ where that folder is missing, are downloaded once into the cache.
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -46,7 +45,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json  # noqa: E402
+from _load import bench_module, emit_json, keep_other_parts  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -400,28 +399,12 @@ def main():
     run = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine,
                matmul_peak_gflops=peak, command=" ".join(["bench/xlnet.py", *sys.argv[1:]]))
     report["runs"] = {part: dict(run, sections=list(PART_KEYS[part])) for part in sorted(parts)}
-    emit_json(keep_other_parts(report, args.json, parts), args.json)
+    emit_json(keep_other_parts(report, args.json, parts, PART_KEYS), args.json)
 
 
 # What each part writes into the report.
 PART_KEYS = {"1": ("both_sides",), "2": ("speed",),
              "3": ("multi30k", "multi30k_device", "multi30k_settings", "multi30k_curve")}
-
-
-def keep_other_parts(report, path, parts):
-    """`report`, with the parts it did not run taken from the report at
-    `path` where there is one: each part's run (its date, machine, peak and
-    command) stays in `runs`."""
-    if not path or not os.path.exists(path) or parts == set(PART_KEYS):
-        return report
-    with open(path) as file:
-        old = json.load(file)
-    merged = dict(report, runs={**old.get("runs", {}), **report["runs"]})
-    for part in set(PART_KEYS) - parts:
-        for key in PART_KEYS[part]:
-            if key in old:
-                merged[key] = old[key]
-    return merged
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ DESCRIPTION = """\
 Run a model exported by keras-attention on this machine with the LiteRT
 runtime (numpy and ai-edge-litert only; no TensorFlow), and print its result
 and latency. The export writes MODEL.json beside MODEL.tflite; it says what
-the model is (a sequence-to-sequence or translation model, a classifier, a
-copy model, or "arrays": any model, arrays in and arrays out, as
+the model is (a sequence-to-sequence or translation model, a classifier, an
+image classifier, a copy model, or "arrays": any model, arrays in and arrays out, as
 keras-attention-export writes it), its vocabularies, SentencePiece files or
 labels, and how to check the file. A missing, truncated or changed file, a
 metadata field of the wrong type or range, and inputs that are not finite or
@@ -51,6 +51,9 @@ examples:
   # a classifier: inputs from a .npy file (a .npz, keyed by input name,
   # for a model with several inputs)
   python -m edge_demo out/classifier.tflite --inputs sample.npy --runs 50
+
+  # an image classifier (a ViT or a CNN): a PNG of the size it takes
+  python -m edge_demo out/vit_int8.tflite --image digit.png
 
   # a node classifier (graph family): one line per node; an array named
   # "labels" in the .npz (-1 for unknown) adds the accuracy
@@ -103,6 +106,10 @@ def _parser():
     parser.add_argument(
         "--text", help="sequence-to-sequence and translation models: the source "
         "text; fill models: a sentence with a gap written ___"
+    )
+    parser.add_argument(
+        "--image", help="image classifiers: the image file (PNG, or any format "
+        "Pillow reads) of the size the model takes"
     )
     parser.add_argument(
         "--gap-length", type=_positive_int, default=1,
@@ -235,6 +242,24 @@ def _fill(model, args):
         f"         first piece's candidates: {first}",
         f"latency: whole fill {_ms(summarize_ms([sum(r.call_ms) for r in runs]))} "
         f"({len(filled.call_ms)} calls, {args.runs} runs, {args.threads} thread(s))",
+    ]
+
+
+def _image_classification(model, args):
+    from edge_demo.images import classify_image
+
+    if args.image is None:
+        raise EdgeModelError(
+            f"{model.model_path} classifies images: give --image, e.g. --image digit.png")
+    found = classify_image(model, args.image)  # also the untimed warm-up
+    runs = [classify_image(model, args.image).call_ms for _ in range(args.runs)]
+    order = np.argsort(found.probabilities)[::-1][:3]
+    others = ", ".join(
+        f"{model.task['labels'][i]} {found.probabilities[i]:.3f}" for i in order[1:])
+    return [
+        f"input:   {args.image}",
+        f"output:  {found.label} ({found.probability:.4f}); next: {others}",
+        f"latency: {_ms(summarize_ms(runs))} ({args.runs} runs, {args.threads} thread(s))",
     ]
 
 
@@ -452,6 +477,7 @@ RUNS = {
     "seq2seq": _seq2seq,
     "classification": _classification,
     "node_classification": _classification,
+    "image_classification": _image_classification,
     "ntm_copy": _ntm_copy,
     "translation": _translation,
     "fill": _fill,

@@ -367,6 +367,24 @@ def _check_fill(fields, task, signatures):
     fields.sha256(_get(entry, "sha256"), "task.tokenizer.sha256")
 
 
+def _check_image_classification(fields, task, signatures):
+    """One input `[1, H, W, C]` (grey or RGB), logits `[1, K]`, a label per
+    class and a positive pixel scale (`edge_demo.images`)."""
+    _check_classification(fields, task, signatures)
+    name = _signature(fields, task, signatures)
+    inputs = signatures[name]["inputs"]
+    shape = inputs[0]["shape"] if len(inputs) == 1 else None
+    if not shape or len(shape) != 4 or shape[0] != 1 or shape[3] not in (1, 3):
+        fields.fail(f"signatures.{name}.inputs", "one input of images [1, H, W, C] "
+                    "with C 1 (grey) or 3 (RGB)",
+                    [[t["name"], t["shape"]] for t in inputs])
+    scale = _get(task, "pixel_scale")
+    if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
+            or not np.isfinite(scale) or scale <= 0):
+        fields.fail("task.pixel_scale", "a positive number (1/255 for 8-bit "
+                    "pixels to [0, 1])", scale)
+
+
 def _check_ntm_copy(fields, task, signatures):
     signature = _signature(fields, task, signatures, default="step")
     spec = signatures[signature]
@@ -424,6 +442,7 @@ _TASKS = {
     "arrays": _check_arrays,
     "classification": _check_classification,
     "node_classification": _check_classification,
+    "image_classification": _check_image_classification,
     "seq2seq": _check_seq2seq,
     "translation": _check_translation,
     "ntm_copy": _check_ntm_copy,

@@ -39,6 +39,7 @@ from keras_attention.layers import GraphPooling
 from keras_attention.layers import LearnedPositionalEmbedding
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.layers import NTMCell
+from keras_attention.layers import PatchEmbedding
 from keras_attention.layers import RelativeMultiHeadAttention
 from keras_attention.layers import SinusoidalPositionalEmbedding
 from keras_attention.layers import TransformerDecoderBlock
@@ -62,6 +63,7 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
     "NTMCell",
+    "PatchEmbedding",
     "RNNSeq2Seq",
     "RelativeMultiHeadAttention",
     "SinusoidalPositionalEmbedding",

@@ -40,7 +40,7 @@ def test_data_module_examples(module):
     assert result.attempted > 0 and result.failed == 0, result
 
 
-@pytest.mark.parametrize("module", ["masked_lm", "translation_models", "transformer_xl", "xlnet"])
+@pytest.mark.parametrize("module", ["masked_lm", "translation_models", "transformer_xl", "vision_models", "xlnet"])
 def test_model_module_examples(module):
     import importlib
 

@@ -3,7 +3,7 @@ public graph and translation data sets (read from a folder, or downloaded
 once and cached).
 
 What it holds: dates, the NTM tasks, subword tokenizers, Multi30k and the
-translation input, XLNet's permutation-LM inputs, and the `graphs` package (types, loaders, synthetic sets,
+translation input, MNIST, XLNet's permutation-LM inputs, and the `graphs` package (types, loaders, synthetic sets,
 link splits, input pipelines).
 
 What it may import: `keras_attention.layers` (the one edge-index check),
@@ -14,6 +14,7 @@ pipelines, imported when one is built. Never the models, the exporter,
 
 from keras_attention.data import dates
 from keras_attention.data import graphs
+from keras_attention.data import mnist
 from keras_attention.data import multi30k
 from keras_attention.data import ntm_tasks
 from keras_attention.data import permutation_lm
@@ -21,5 +22,5 @@ from keras_attention.data import subwords
 from keras_attention.data import translation
 
 __all__ = [
-    "dates", "graphs", "multi30k", "ntm_tasks", "permutation_lm", "subwords", "translation",
+    "dates", "graphs", "mnist", "multi30k", "ntm_tasks", "permutation_lm", "subwords", "translation",
 ]

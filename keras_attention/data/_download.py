@@ -47,6 +47,17 @@ def temporary_path(path, suffix=".part"):
     return partial
 
 
+def file_in_folder(folder, stem, holds):
+    """`{stem}.gz` or `{stem}` in `folder`, whichever exists; else a
+    `FileNotFoundError` naming both and what the folder should hold
+    (`holds`, e.g. "a Multi30k folder holds ...")."""
+    for name in (f"{stem}.gz", stem):
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f"{os.path.join(folder, stem)}[.gz] is missing: {holds}")
+
+
 def download(url, path):
     """Fetches `url` into the file `path`; a partial download never lands there.
 

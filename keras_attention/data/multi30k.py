@@ -31,6 +31,7 @@ from keras_attention.data._download import (
     default_cache_dir,
     download,
     fetch,
+    file_in_folder,
 )
 
 MULTI30K_URL = (
@@ -65,14 +66,9 @@ def _check_choice(name, value, choices):
 
 
 def _file_in_folder(folder, stem):
-    """`{stem}.gz` or `{stem}` in `folder`, whichever exists."""
-    for name in (f"{stem}.gz", stem):
-        candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
-            return candidate
-    raise FileNotFoundError(
-        f"{os.path.join(folder, stem)}[.gz] is missing: a Multi30k folder holds "
-        f"{{train,val,test_2016_flickr}}.{{de,en}}[.gz]"
+    return file_in_folder(
+        folder, stem,
+        "a Multi30k folder holds {train,val,test_2016_flickr}.{de,en}[.gz]",
     )
 
 

@@ -27,6 +27,7 @@ from keras_attention.layers.learned_positional_embedding import (
 )
 from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
 from keras_attention.layers.ntm_cell import NTMCell
+from keras_attention.layers.patch_embedding import PatchEmbedding
 from keras_attention.layers.relative_multi_head_attention import (
     RelativeMultiHeadAttention,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "MultiHeadSelfAttention",
     "NTMCell",
+    "PatchEmbedding",
     "RelativeMultiHeadAttention",
     "SinusoidalPositionalEmbedding",
     "TransformerDecoderBlock",

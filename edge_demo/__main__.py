@@ -55,6 +55,9 @@ examples:
   # an image classifier (a ViT or a CNN): a PNG of the size it takes
   python -m edge_demo out/vit_int8.tflite --image digit.png
 
+  # an image captioner: the caption of a scene
+  python -m edge_demo tour_report/captioner_int8.tflite --image scene.png
+
   # a node classifier (graph family): one line per node; an array named
   # "labels" in the .npz (-1 for unknown) adds the accuracy
   python -m edge_demo tour_report/karate_gat_int8.tflite \
@@ -108,8 +111,8 @@ def _parser():
         "text; fill models: a sentence with a gap written ___"
     )
     parser.add_argument(
-        "--image", help="image classifiers: the image file (PNG, or any format "
-        "Pillow reads) of the size the model takes"
+        "--image", help="image classifiers and captioners: the image file (PNG, or "
+        "any format Pillow reads) of the size the model takes"
     )
     parser.add_argument(
         "--gap-length", type=_positive_int, default=1,
@@ -260,6 +263,24 @@ def _image_classification(model, args):
         f"input:   {args.image}",
         f"output:  {found.label} ({found.probability:.4f}); next: {others}",
         f"latency: {_ms(summarize_ms(runs))} ({args.runs} runs, {args.threads} thread(s))",
+    ]
+
+
+def _captioning(model, args):
+    from edge_demo.images import caption_image
+
+    if args.image is None:
+        raise EdgeModelError(
+            f"{model.model_path} captions images: give --image, e.g. --image scene.png")
+    found = caption_image(model, args.image)  # also the untimed warm-up
+    runs = [caption_image(model, args.image) for _ in range(args.runs)]
+    return [
+        f"input:   {args.image}",
+        f"output:  {found.caption}",
+        f"latency: whole caption {_ms(summarize_ms([r.encode_ms + sum(r.step_ms) for r in runs]))} "
+        f"({len(found.step_ms)} steps, {args.runs} runs, {args.threads} thread(s))",
+        f"         encode {_ms(summarize_ms([r.encode_ms for r in runs]))}; "
+        f"step {_ms(summarize_ms([t for r in runs for t in r.step_ms]))}",
     ]
 
 
@@ -478,6 +499,7 @@ RUNS = {
     "classification": _classification,
     "node_classification": _classification,
     "image_classification": _image_classification,
+    "captioning": _captioning,
     "ntm_copy": _ntm_copy,
     "translation": _translation,
     "fill": _fill,

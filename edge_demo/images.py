@@ -1,10 +1,17 @@
-"""Classifying an image file on the device: a ViT's or a CNN's one signature.
+"""Images on the device: a classifier's label, a captioner's caption.
 
 A model of task kind `"image_classification"` (`vit_classifier` and
 `cnn_classifier` exported with the task of
 `keras_attention.models.image_task_metadata`) has one signature: `images` `[1, H, W, C]`, float32 in `[0, 1]`, in; logits
 `[1, K]` out. Its task names the labels and the pixel scale (1/255: an
 8-bit PNG's bytes to the model's range).
+
+A model of task kind `"captioning"` (`AttentiveCaptioner` and
+`TransformerCaptioner`, exported with the task of
+`keras_attention.models.caption_task_metadata`) has the `encode` /
+`decode_step` signatures of `edge_demo.seq2seq`, with one image `[1, H, W,
+C]` as `encode`'s `source`; its task names the caption's words and the
+pixel scale. `caption_image` decodes it greedily.
 
 An image is read with Pillow, which installs without TensorFlow: PNG, and
 any format Pillow reads. It is converted to grey (C = 1) or RGB (C = 3) and
@@ -80,11 +87,58 @@ def read_image(path, height, width, channels):
     return pixels.reshape(height, width, channels)
 
 
-def image_shape(model):
-    """`(height, width, channels)` of the model's `images` input."""
-    spec = model.spec(signature(model))
+def image_shape(model, name=None):
+    """`(height, width, channels)` of the image the signature `name` takes
+    (default: the classifier's)."""
+    spec = model.spec(name or signature(model))
     shape = spec["inputs"][0]["shape"]
     return tuple(shape[1:4])
+
+
+def _pixels(model, image, name=None):
+    """uint8 `[H, W, C]` of a file's path or of pixels, checked."""
+    height, width, channels = image_shape(model, name)
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(os.fspath(image), height, width, channels)
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8 or pixels.shape != (height, width, channels):
+        raise EdgeModelError(
+            f"image must be uint8 pixels [H, W, C] = [{height}, {width}, "
+            f"{channels}], received {pixels.dtype.name} {list(pixels.shape)}"
+        )
+    return pixels
+
+
+@dataclasses.dataclass
+class Captioned:
+    """What `caption_image` returns.
+
+    Attributes:
+        caption: the words, joined by spaces.
+        ids: the generated ids, without start and end.
+        encode_ms: the `encode` call's time.
+        step_ms: each `decode_step` call's time.
+    """
+
+    caption: str
+    ids: list
+    encode_ms: float
+    step_ms: list
+
+
+def caption_image(model, image, max_length=None):
+    """Caption one image (a file's path, or uint8 pixels `[H, W, C]`):
+    scaled by the task's `pixel_scale`, encoded once, then decoded greedily
+    (`edge_demo.seq2seq.greedy_decode`) into the task's `vocabulary`."""
+    from edge_demo.seq2seq import greedy_decode
+
+    pixels = _pixels(model, image, "encode")
+    scaled = pixels[None].astype(np.float32) * np.float32(model.task["pixel_scale"])
+    decoded = greedy_decode(model, scaled, max_length)  # [1, H, W, C] as the source
+    words = model.task["vocabulary"]
+    ids = decoded.tokens[0]
+    return Captioned(" ".join(words[i] for i in ids), ids, decoded.encode_ms,
+                     decoded.step_ms)
 
 
 def signature(model):
@@ -98,16 +152,7 @@ def classify_image(model, image):
     the signature runs once, and its logits become probabilities by a
     softmax.
     """
-    height, width, channels = image_shape(model)
-    if isinstance(image, (str, os.PathLike)):
-        pixels = read_image(os.fspath(image), height, width, channels)
-    else:
-        pixels = np.asarray(image)
-        if pixels.dtype != np.uint8 or pixels.shape != (height, width, channels):
-            raise EdgeModelError(
-                f"image must be uint8 pixels [H, W, C] = [{height}, {width}, "
-                f"{channels}], received {pixels.dtype.name} {list(pixels.shape)}"
-            )
+    pixels = _pixels(model, image)
     name = signature(model)
     spec = model.spec(name)
     scaled = pixels[None].astype(np.float32) * np.float32(model.task["pixel_scale"])

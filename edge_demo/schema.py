@@ -282,17 +282,20 @@ def _check_classification(fields, task, signatures):
                     f"{name!r} {shape}", labels)
 
 
-def _check_decoder(fields, task, signatures):
-    """What seq2seq and translation models share: the two signatures, ids
-    within the target vocabulary, and the step count within the cache."""
+def _check_decoder(fields, task, signatures, source="[B, S]"):
+    """What seq2seq, translation and captioning models share: the two
+    signatures, ids within the target vocabulary, and the step count within
+    the cache. `source` is the shape `encode`'s input must have, by its
+    letters: `[B, S]` (token ids) or `[1, H, W, C]` (an image)."""
     if not {"encode", "decode_step"} <= set(signatures):
         fields.fail("signatures", "'encode' and 'decode_step' for a task of kind "
                     f"{task['kind']!r}", sorted(signatures))
     encode, step = signatures["encode"], signatures["decode_step"]
+    rank = len(source.split(","))
     if _names(encode["inputs"]) != ["source"] or len(
         encode["inputs"][0]["shape"]
-    ) != 2:
-        fields.fail("signatures.encode.inputs", "one input 'source' [B, S]",
+    ) != rank:
+        fields.fail("signatures.encode.inputs", f"one input 'source' {source}",
                     [[t["name"], t["shape"]] for t in encode["inputs"]])
     logits = [t for t in step["outputs"] if t["name"] == "logits"]
     if not logits or not logits[0]["shape"]:
@@ -378,6 +381,26 @@ def _check_image_classification(fields, task, signatures):
         fields.fail(f"signatures.{name}.inputs", "one input of images [1, H, W, C] "
                     "with C 1 (grey) or 3 (RGB)",
                     [[t["name"], t["shape"]] for t in inputs])
+    _check_pixel_scale(fields, task)
+
+
+def _check_captioning(fields, task, signatures):
+    """An image captioner (`edge_demo.images.caption_image`): `encode` takes
+    one image `[1, H, W, C]`, the vocabulary names every class of the
+    logits, and the pixel scale is positive."""
+    size = _check_decoder(fields, task, signatures, source="[1, H, W, C]")
+    shape = signatures["encode"]["inputs"][0]["shape"]
+    if shape[0] != 1 or shape[3] not in (1, 3):
+        fields.fail("signatures.encode.inputs", "one image 'source' [1, H, W, C] with "
+                    "C 1 (grey) or 3 (RGB)", shape)
+    words = fields.strings(_get(task, "vocabulary"), "task.vocabulary")
+    if len(words) != size:
+        fields.fail("task.vocabulary", f"{size} words, one per class of decode_step's "
+                    "logits", words, f"{len(words)} words")
+    _check_pixel_scale(fields, task)
+
+
+def _check_pixel_scale(fields, task):
     scale = _get(task, "pixel_scale")
     if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
             or not np.isfinite(scale) or scale <= 0):
@@ -443,6 +466,7 @@ _TASKS = {
     "classification": _check_classification,
     "node_classification": _check_classification,
     "image_classification": _check_image_classification,
+    "captioning": _check_captioning,
     "seq2seq": _check_seq2seq,
     "translation": _check_translation,
     "ntm_copy": _check_ntm_copy,

@@ -30,7 +30,8 @@ def test_gap_filler_example():
 
 
 @pytest.mark.parametrize(
-    "module", ["graphs", "multi30k", "ntm_tasks", "permutation_lm", "subwords", "translation"]
+    "module",
+    ["graphs", "multi30k", "ntm_tasks", "permutation_lm", "scenes", "subwords", "translation"],
 )
 def test_data_module_examples(module):
     import importlib
@@ -40,7 +41,9 @@ def test_data_module_examples(module):
     assert result.attempted > 0 and result.failed == 0, result
 
 
-@pytest.mark.parametrize("module", ["masked_lm", "translation_models", "transformer_xl", "vision_models", "xlnet"])
+@pytest.mark.parametrize("module", [
+    "captioning", "masked_lm", "translation_models", "transformer_xl", "vision_models", "xlnet",
+])
 def test_model_module_examples(module):
     import importlib
 

@@ -3,7 +3,7 @@ public graph and translation data sets (read from a folder, or downloaded
 once and cached).
 
 What it holds: dates, the NTM tasks, subword tokenizers, Multi30k and the
-translation input, MNIST, XLNet's permutation-LM inputs, and the `graphs` package (types, loaders, synthetic sets,
+translation input, MNIST and captioned scenes of its digits, XLNet's permutation-LM inputs, and the `graphs` package (types, loaders, synthetic sets,
 link splits, input pipelines).
 
 What it may import: `keras_attention.layers` (the one edge-index check),
@@ -18,9 +18,11 @@ from keras_attention.data import mnist
 from keras_attention.data import multi30k
 from keras_attention.data import ntm_tasks
 from keras_attention.data import permutation_lm
+from keras_attention.data import scenes
 from keras_attention.data import subwords
 from keras_attention.data import translation
 
 __all__ = [
-    "dates", "graphs", "mnist", "multi30k", "ntm_tasks", "permutation_lm", "subwords", "translation",
+    "dates", "graphs", "mnist", "multi30k", "ntm_tasks", "permutation_lm", "scenes",
+    "subwords", "translation",
 ]

@@ -2,7 +2,7 @@
 
 What it holds: the sequence models (`RNNSeq2Seq`, `TransformerSeq2Seq`, the
 translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM` and its `MaskedLM` baseline (and `gap_filling`, the three filling a gap), the NTM and
-LSTM task models, the graph models, the image classifiers (a ViT and a CNN), and `signature`, the small spec with
+LSTM task models, the graph models, the image classifiers (a ViT and a CNN) and captioners, and `signature`, the small spec with
 which a model describes its device entry points.
 
 What it may import: `keras_attention.layers` and `keras_attention.data`,
@@ -41,6 +41,11 @@ from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 from keras_attention.models.transformer_xl import TransformerXL
 from keras_attention.models.masked_lm import MaskedLM, MaskedLMDataset
 from keras_attention.models.xlnet import PermutationLMDataset, XLNetLM
+from keras_attention.models.captioning import (
+    AttentiveCaptioner,
+    TransformerCaptioner,
+    caption_task_metadata,
+)
 from keras_attention.models.vision_models import (
     ImageBatches,
     as_model_images,
@@ -59,6 +64,9 @@ from keras_attention.models.translation_models import (
 )
 
 __all__ = [
+    "AttentiveCaptioner",
+    "TransformerCaptioner",
+    "caption_task_metadata",
     "ImageBatches",
     "as_model_images",
     "cnn_classifier",

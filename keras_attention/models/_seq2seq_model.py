@@ -130,7 +130,7 @@ class _Seq2SeqModel(keras.Model):
         construction would leave at the global one.
         """
         held = self.__dict__.pop("_held_attributes", {})
-        source = keras.Input((None,), dtype="int32", name="source")
+        source = self._source_input()
         decoder_inputs = keras.Input((None,), dtype="int32", name="decoder_inputs")
         logits = self._teacher_forced(source, decoder_inputs)  # [B, T, V]
         # super(), not keras.Model.__init__: the first functional
@@ -156,6 +156,15 @@ class _Seq2SeqModel(keras.Model):
 
     # -- subclasses ----------------------------------------------------------
 
+    def _source_input(self):
+        """The functional model's `source` input: token ids `[B, S]` of any
+        length up to `source_length`. An image captioner takes images."""
+        return keras.Input((None,), dtype="int32", name="source")
+
+    def _source_spec(self, batch_size):
+        """The `encode` signature's `source`: int32 `[batch_size, S]`."""
+        return TensorSpec((batch_size, self.source_length), "int32", name="source")
+
     def _teacher_forced(self, source, decoder_inputs):
         raise NotImplementedError
 
@@ -179,7 +188,8 @@ class _Seq2SeqModel(keras.Model):
     def export_signatures(self, batch_size=1):
         """`{"encode": Signature, "decode_step": Signature}` with static shapes.
 
-        `encode` takes `source` int32 `[batch_size, S]` and returns the
+        `encode` takes `source` (int32 `[batch_size, S]`, or what
+        `_source_spec` says: an image captioner's images) and returns the
         decoder's initial states and the encoder's memory by name;
         `decode_step` takes `token` int32 `[batch_size, 1]`, `step` int32
         `[1]` (the position of `token`, 0 for the start token) and everything
@@ -206,11 +216,7 @@ class _Seq2SeqModel(keras.Model):
         return {
             "encode": Signature(
                 encode,
-                [
-                    TensorSpec(
-                        (batch_size, self.source_length), "int32", name="source"
-                    )
-                ],
+                [self._source_spec(batch_size)],
             ),
             "decode_step": Signature(
                 decode_step,

@@ -19,6 +19,20 @@ the 60,000 and tests on the official 10,000.
    per mode.
 2. Training images per second of each, with and without XLA, on the same
    batches of 128 (after an epoch that compiles).
+3. Captions with attention: scenes of 2 to 4 digits on a 64 x 64 canvas
+   with a caption that says where each is (`keras_attention.data.scenes`),
+   8,000 made from the training digits and 1,000 held out from the test
+   digits. `AttentiveCaptioner` (Show, Attend and Tell: Bahdanau attention
+   over an LSTM, reading the CNN's 8 x 8 cells) and `TransformerCaptioner`
+   (two decoder blocks cross-attending to the same cells) train for the
+   same epochs (Adam, warm-up then a cosine). Reported on the held-out
+   scenes: exact-caption accuracy and BLEU (sacrebleu) of greedy captions,
+   and attention grounding, the share of digit words whose attention peak
+   falls inside that digit's box (teacher-forced on the reference
+   captions; the Transformer's last block, heads averaged). Each is then
+   exported as `encode` + `decode_step` in float32, dynamic range and int8
+   and captions `device_scenes` of them through `edge_demo`: exact match,
+   size and the median time of a whole caption per mode.
 
 Part 1 trains with XLA where a GPU is present and without it on a CPU
 (`--jit-compile` to choose): on the 2-core CPU, XLA's convolutions and
@@ -28,13 +42,15 @@ budget a test of the compiler rather than of the models.
 
 Goals (issue 19), each model within 15 minutes on a 2-core machine: the
 ViT at least 97.5% and within 1 point of the CNN; int8 within 1 point of
-float32, with a smaller file and a faster run than float32.
+float32, with a smaller file and a faster run than float32; caption exact
+match at least 90% with grounding at least 80% for the attention model,
+reported beside the Transformer variant.
 
 The float32 matmul peak of bench/attention.py is printed first, for
 comparing machines. `--parts` picks the sections (all by default); a run of
 some parts keeps the others' figures in the JSON.
 
-    python bench/vision.py [--quick] [--parts 1,2] [--epochs 40]
+    python bench/vision.py [--quick] [--parts 1,2,3] [--epochs 40]
         [--data ../shared/data/mnist] [--json bench/results/vision.json]
 """
 
@@ -57,9 +73,11 @@ import numpy as np  # noqa: E402
 
 import edge_demo  # noqa: E402
 from edge_demo.images import classify_image  # noqa: E402
-from keras_attention.data import mnist  # noqa: E402
+from edge_demo.images import caption_image  # noqa: E402
+from keras_attention.data import mnist, scenes  # noqa: E402
 from keras_attention.models import (  # noqa: E402
-    ImageBatches, as_model_images, cnn_classifier, compile_image_classifier,
+    AttentiveCaptioner, ImageBatches, TransformerCaptioner, as_model_images,
+    caption_task_metadata, cnn_classifier, compile_image_classifier,
     image_task_metadata, vit_classifier,
 )
 from keras_attention_export import Exporter  # noqa: E402
@@ -72,6 +90,12 @@ FULL = dict(train=8000, seed=0, epochs=40, batch_size=128, learning_rate=1e-3,
 QUICK = dict(train=1000, seed=0, epochs=2, batch_size=128, learning_rate=1e-3,
              rotation=0.03, shift=0.1, calibration=64, device_images=100,
              speed_images=512, test=200)
+# Part 3: scenes made from the training digits and from the test digits.
+CAPTIONS_FULL = dict(train_scenes=8000, test_scenes=1000, seed=1, epochs=20, batch_size=64,
+                     learning_rate=2e-3, attention_penalty=0.0, device_scenes=200)
+CAPTIONS_QUICK = dict(train_scenes=600, test_scenes=100, seed=1, epochs=2, batch_size=64,
+                      learning_rate=2e-3, attention_penalty=0.0, device_scenes=20)
+CAPTIONERS = {"attentive": AttentiveCaptioner, "transformer": TransformerCaptioner}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "mnist")
 
@@ -186,14 +210,106 @@ def speed(settings, train_set):
     return rows
 
 
-PART_KEYS = {"1": ("classifiers", "classifiers_device"), "2": ("speed",)}
+def scene_arrays(made):
+    """Images `[N, 64, 64, 1]` in [0, 1], decoder inputs and targets."""
+    ids = scenes.caption_ids(made.captions)
+    images = (made.images[..., None] / 255.0).astype("float32")
+    return images, ids[:, :-1], ids[:, 1:]
+
+
+def caption_weights(name, model, images, decoder_inputs):
+    """`[N, T, L]`: the attention `attention_grounding` reads."""
+    weights = model.attention_weights(images, decoder_inputs)
+    if name == "transformer":
+        weights = weights[:, -1].mean(axis=1)  # the last block, heads averaged
+    return weights
+
+
+def captions(settings, train_set, test_set, jit_compile):
+    import sacrebleu
+
+    made_train = scenes.digit_scenes(*train_set, settings["train_scenes"], seed=settings["seed"])
+    made_test = scenes.digit_scenes(*test_set, settings["test_scenes"], seed=settings["seed"] + 1)
+    images, decoder_inputs, targets = scene_arrays(made_train)
+    test_images, test_inputs, _ = scene_arrays(made_test)
+    print(f"\n3. Captions: {len(images):,} scenes of the training digits, "
+          f"{len(test_images):,} of the test digits; {settings['epochs']} epochs of "
+          f"{settings['batch_size']}, Adam with a cosine, "
+          f"{'with' if jit_compile else 'without'} XLA")
+    print(f"{'model':<13}{'parameters':>11}{'exact':>8}{'BLEU':>7}{'grounding':>11}{'minutes':>9}")
+    rows, device = [], []
+    folder = tempfile.mkdtemp(prefix="bench_vision_captions_")
+    steps = settings["epochs"] * -(-len(images) // settings["batch_size"])
+    for name, make in CAPTIONERS.items():
+        keras.utils.set_random_seed(settings["seed"])
+        extra = ({"attention_penalty": settings["attention_penalty"]}
+                 if name == "attentive" else {})
+        model = make(len(scenes.WORDS), scenes.MAX_CAPTION_LENGTH - 1, **extra)
+        warmup = steps // 20
+        model.compile(
+            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+                0.0, steps - warmup, warmup_target=settings["learning_rate"],
+                warmup_steps=warmup)),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile)
+        start = time.perf_counter()
+        model.fit({"source": images, "decoder_inputs": decoder_inputs}, targets,
+                  sample_weight=(targets != scenes.PAD_ID).astype("float32"),
+                  batch_size=settings["batch_size"], epochs=settings["epochs"], verbose=0)
+        seconds = time.perf_counter() - start
+        hypotheses = [scenes.ids_to_caption(row) for row in model.greedy_decode(test_images)]
+        exact = float(np.mean([h == r for h, r in zip(hypotheses, made_test.captions)]))
+        bleu = sacrebleu.corpus_bleu(hypotheses, [made_test.captions], tokenize="none").score
+        grounded, total = scenes.attention_grounding(
+            caption_weights(name, model, test_images, test_inputs), made_test,
+            model.grid_shape)
+        rows.append(dict(model=name, parameters=model.count_params(), exact_match=exact,
+                         bleu=bleu, grounding=grounded / total, minutes=seconds / 60,
+                         epochs=settings["epochs"]))
+        print(f"{name:<13}{model.count_params():>11,}{exact:>8.3f}{bleu:>7.1f}"
+              f"{grounded / total:>11.3f}{seconds / 60:>9.1f}", flush=True)
+        device += caption_device_figures(name, model, images, made_test, settings, folder)
+        keras.backend.clear_session()
+    print(f"\n   On the device (edge_demo, LiteRT, {settings['device_scenes']} held-out scenes)")
+    print(f"{'model':<13}{'mode':<9}{'size KB':>9}{'exact':>8}{'caption ms':>12}")
+    for row in device:
+        print(f"{row['model']:<13}{row['mode']:<9}{row['size_kb']:>9.0f}"
+              f"{row['exact_match']:>8.3f}{row['median_ms']:>12.2f}")
+    return rows, device
+
+
+def caption_device_figures(name, model, train_images, made_test, settings, folder):
+    count = settings["device_scenes"]
+    task = caption_task_metadata(model, scenes.WORDS)
+    calibration = model.representative_data(train_images[:64])
+    rows = []
+    with Exporter(model, model.export_signatures()) as exporter:
+        for mode in MODES:
+            path = os.path.join(folder, f"{name}_{mode}.tflite")
+            exporter.export_tflite(path, mode=mode, task=task,
+                                   representative_data=calibration if mode == "int8" else None)
+            on_device = edge_demo.load(path)
+            found = [caption_image(on_device, made_test.images[n][..., None])
+                     for n in range(count)]
+            rows.append(dict(
+                model=name, mode=mode, size_kb=os.path.getsize(path) / 1024,
+                exact_match=float(np.mean([f.caption == made_test.captions[n]
+                                           for n, f in enumerate(found)])),
+                median_ms=float(np.median([f.encode_ms + sum(f.step_ms) for f in found])),
+            ))
+    return rows
+
+
+PART_KEYS = {"1": ("classifiers", "classifiers_device"), "2": ("speed",),
+             "3": ("captions", "captions_device", "captions_settings")}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
-    parser.add_argument("--parts", default="1,2",
-                        help="the sections to run, of 1 (classifiers), 2 (speed)")
+    parser.add_argument("--parts", default="1,2,3",
+                        help="the sections to run, of 1 (classifiers), 2 (speed), "
+                             "3 (captions)")
     parser.add_argument("--epochs", type=int, help="part 1: training epochs per model")
     parser.add_argument("--jit-compile", choices=("auto", "yes", "no"), default="auto",
                         help="part 1: train with XLA (auto, the default: where a GPU "
@@ -210,7 +326,7 @@ def main():
     args = parser.parse_args()
     parts = {part.strip() for part in args.parts.split(",")}
     if not parts or not parts <= set(PART_KEYS):
-        parser.error(f"--parts must name some of 1 and 2, received {args.parts!r}")
+        parser.error(f"--parts must name some of 1, 2 and 3, received {args.parts!r}")
     settings = dict(QUICK if args.quick else FULL)
     if args.epochs is not None:
         if args.epochs < 1:
@@ -237,6 +353,11 @@ def main():
             settings, train_set, test_set)
     if "2" in parts:
         report["speed"] = speed(settings, train_set)
+    if "3" in parts:
+        caption_settings = dict(CAPTIONS_QUICK if args.quick else CAPTIONS_FULL)
+        report["captions"], report["captions_device"] = captions(
+            caption_settings, train_set, test_set, settings["jit_compile"])
+        report["captions_settings"] = caption_settings
     run = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine,
                matmul_peak_gflops=peak, data=described,
                command=" ".join(["bench/vision.py", *sys.argv[1:]]))

@@ -177,7 +177,7 @@ import importlib.abc, sys
 # Only what the `export` extra brings (TensorFlow, ai-edge-litert) and the base
 # install (Keras, numpy) may be imported: everything the other extras bring
 # fails to import, as if it were not installed.
-OTHER_EXTRAS = ("sentencepiece", "sacrebleu", "matplotlib", "tf2onnx",
+OTHER_EXTRAS = ("sentencepiece", "sacrebleu", "matplotlib", "skimage", "PIL", "tf2onnx",
                 "onnxruntime", "jax", "torch", "tensorflow_gnn", "tf_keras")
 
 class NotInstalled(importlib.abc.MetaPathFinder):

@@ -138,3 +138,28 @@ def test_bad_arguments_are_named(call, message):
     images, labels = _digits()
     with pytest.raises(ValueError, match=message):
         call(images, labels)
+
+
+def test_grounding_counts_peaks_inside_the_named_digits_box():
+    from keras_attention.data.scenes import Scenes, attention_grounding
+
+    # One 64 x 64 scene, an 8 x 8 grid of 8-pixel cells; digits boxed at
+    # rows 8-28, columns 40-56 (the cell at row 2, column 5 has its centre
+    # (20, 44) inside) and rows 36-60, columns 4-24 (cell (5, 1): (44, 12)).
+    scenes = Scenes(
+        images=np.zeros((1, 64, 64), np.uint8),
+        captions=["a 1 at top right and a 6 at bottom left"],
+        digits=np.array([[1, 6, -1, -1]]),
+        boxes=np.array([[[8, 40, 28, 56], [36, 4, 60, 24], [-1] * 4, [-1] * 4]]),
+        cells=np.array([[1, 2, -1, -1]]),
+    )
+    weights = np.full((1, 12, 64), 0.01)
+    weights[0, 1, 2 * 8 + 5] = 1  # "1" is word 1: on its digit
+    weights[0, 7, 0] = 1  # "6" is word 7: the top-left cell, off its digit
+    assert attention_grounding(weights, scenes, (8, 8)) == (1, 2)
+    weights[0, 7, 5 * 8 + 1] = 2  # now on it
+    assert attention_grounding(weights, scenes, (8, 8)) == (2, 2)
+    with pytest.raises(ValueError, match=r"weights must be \[N, T, L\] = \[1, T, 64\]"):
+        attention_grounding(weights[:, :, :32], scenes, (8, 8))
+    with pytest.raises(ValueError, match=r"names a digit at step 7, past the weights' 5 steps"):
+        attention_grounding(weights[:, :5], scenes, (8, 8))

@@ -197,3 +197,50 @@ def digit_word_positions(caption):
     in order: the `k`th is where the `k`th digit of `Scenes.digits` is
     named."""
     return [i for i, word in enumerate(caption.split(" ")) if word.isdigit()]
+
+
+def attention_grounding(weights, scenes, grid_shape):
+    """The share of digit words whose attention peak lies on that digit.
+
+    For the `k`th digit word of each scene's caption, the attention of the
+    step that emits it (`weights[n, position]`, the caption's words at steps
+    `0, 1, ...`) peaks at one feature cell; it counts as grounded when that
+    cell's centre, in pixels, lies inside the digit's ink box. This asks
+    whether the model looks where the word points, which a correct caption
+    alone does not show (Liu et al. 2017 measure "attention correctness"
+    the same way, on the reference captions).
+
+    Args:
+        weights: `[N, T, L]` attention over the `L = h w` cells at each
+            caption step, from teacher forcing on `scenes.captions` (e.g.
+            `AttentiveCaptioner.attention_weights(images, decoder_inputs)`).
+        scenes: the `Scenes` the weights are of.
+        grid_shape: `(h, w)` of the cells, which tile the canvas evenly.
+
+    Returns:
+        `(grounded, total)`: digit words whose peak is on their digit, and
+        all digit words.
+    """
+    weights = np.asarray(weights)
+    height, width = grid_shape
+    canvas = scenes.images.shape[1:3]
+    if weights.ndim != 3 or weights.shape[0] != len(scenes.captions) or (
+        weights.shape[2] != height * width
+    ):
+        raise ValueError(
+            f"weights must be [N, T, L] = [{len(scenes.captions)}, T, {height * width}], "
+            f"received weights.shape={weights.shape}")
+    cell_height, cell_width = canvas[0] / height, canvas[1] / width
+    grounded = total = 0
+    for n, caption in enumerate(scenes.captions):
+        for k, position in enumerate(digit_word_positions(caption)):
+            if position >= weights.shape[1]:
+                raise ValueError(
+                    f"captions[{n}] names a digit at step {position}, past the "
+                    f"weights' {weights.shape[1]} steps")
+            row, column = divmod(int(np.argmax(weights[n, position])), width)
+            centre_y, centre_x = (row + 0.5) * cell_height, (column + 0.5) * cell_width
+            top, left, bottom, right = scenes.boxes[n, k]
+            grounded += bool(top <= centre_y < bottom and left <= centre_x < right)
+            total += 1
+    return grounded, total

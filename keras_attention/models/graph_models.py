@@ -617,18 +617,73 @@ def gat_graph_classifier(
             version=version,
             name=f"gat_{i}",
         )(x, edges)  # [N, H*U]
+    logits = _graph_logits(x, graph_ids, readout, hidden_units, hidden_units * num_heads,
+                           graphs_per_batch, num_classes)  # [G, C]
+    return keras.Model([nodes, edges, graph_ids], logits, name="gat_graph_classifier")
+
+
+def _graph_logits(x, graph_ids, readout, attention_units, width, graphs_per_batch,
+                  num_classes):
+    """Each graph slot's logits `[G, C]` from node states `x` `[N, width]`:
+    the readout over each graph's nodes, the padding graph dropped, a Dense
+    layer."""
     slots = graphs_per_batch + 1  # the last one holds the padding nodes
     if readout == "attention":
-        pooled = AttentionPooling(hidden_units, num_graphs=slots, name="readout")(
+        pooled = AttentionPooling(attention_units, num_graphs=slots, name="readout")(
             x, graph_ids
         )
     else:
         pooled = GraphPooling(readout, num_graphs=slots, name="readout")(x, graph_ids)
-    pooled = ops.slice(
-        pooled, (0, 0), (graphs_per_batch, hidden_units * num_heads)
-    )  # [G, H*U], the padding graph dropped
-    logits = keras.layers.Dense(num_classes, name="logits")(pooled)  # [G, C]
-    return keras.Model([nodes, edges, graph_ids], logits, name="gat_graph_classifier")
+    pooled = ops.slice(pooled, (0, 0), (graphs_per_batch, width))  # [G, width]
+    return keras.layers.Dense(num_classes, name="logits")(pooled)  # [G, C]
+
+
+def gcn_graph_classifier(
+    num_features,
+    num_classes,
+    graphs_per_batch,
+    hidden_units=64,
+    num_layers=3,
+    readout="attention",
+    dropout=0.0,
+):
+    """GCN layers and a readout, for classifying whole graphs: the fixed-weight
+    baseline of `gat_graph_classifier`.
+
+    `num_layers` `GraphConvolution` layers of `hidden_units` with ReLUs
+    (Kipf and Welling 2017: each node averages its neighbours and itself
+    with fixed weights, `1 / sqrt(d_i d_j)`, where GAT learns them), over
+    the same padded disjoint unions, with the same readouts. With the
+    defaults, `hidden_units` equals `gat_graph_classifier`'s `num_heads *
+    hidden_units` (64), so the two differ in how they weigh neighbours and
+    not in width.
+
+    Args:
+        num_features, num_classes, graphs_per_batch, readout: as for
+            `gat_graph_classifier`.
+        hidden_units, num_layers: the GCN layers.
+        dropout: input dropout of every layer.
+
+    Returns:
+        An uncompiled functional `keras.Model` with inputs `[node_features
+        [N, F], edges [2, E], graph_ids [N]]` and output the logits `[G, C]`.
+    """
+    check_positive_int("num_features", num_features)
+    check_positive_int("num_classes", num_classes)
+    check_positive_int("graphs_per_batch", graphs_per_batch)
+    check_positive_int("hidden_units", hidden_units)
+    check_positive_int("num_layers", num_layers)
+    check_choice("readout", readout, READOUTS)
+    check_rate("dropout", dropout)
+    nodes, edges = _graph_inputs(num_features)
+    graph_ids = keras.Input(batch_shape=(None,), dtype="int32", name="graph_ids")
+    x = nodes
+    for i in range(num_layers):
+        x = GraphConvolution(hidden_units, activation="relu", dropout=dropout,
+                             name=f"gcn_{i}")(x, edges)  # [N, U]
+    logits = _graph_logits(x, graph_ids, readout, hidden_units, hidden_units,
+                           graphs_per_batch, num_classes)  # [G, C]
+    return keras.Model([nodes, edges, graph_ids], logits, name="gcn_graph_classifier")
 
 
 def _check_graph_sets(model, graphs_per_batch, train_graphs, test_graphs):

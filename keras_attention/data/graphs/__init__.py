@@ -23,6 +23,10 @@ The modules, each name re-exported here:
 - `synthetic`: `karate_club`, Zachary's karate club (1977), 34 members, two
   factions, one labelled member per faction; `motif_graphs`, generated graph
   classification with a known answer.
+- `images`: `superpixel_graph` (SLIC superpixels and their nearest
+  neighbours, as the superpixel MNIST benchmark builds them),
+  `pixel_grid_graph` and `image_graphs`, images as graph classification
+  sets.
 - `link_prediction`: `link_prediction_split` and `sample_negative_edges`,
   held-out edges and sampled non-edges.
 - `pipelines`: the `tf.data` pipelines that feed the reference models
@@ -48,6 +52,13 @@ from keras_attention.data.graphs.core import (
     dense_adjacency,
     to_undirected,
     validate_edges,
+)
+from keras_attention.data.graphs.images import (
+    image_graphs,
+    nearest_neighbour_edges,
+    pixel_grid_graph,
+    superpixel_graph,
+    superpixel_segments,
 )
 from keras_attention.data.graphs.link_prediction import (
     LinkSplit,
@@ -95,6 +106,7 @@ __all__ = [
     "batch_graphs",
     "dense_adjacency",
     "graph_batches",
+    "image_graphs",
     "karate_club",
     "link_dataset",
     "link_prediction_split",
@@ -102,8 +114,12 @@ __all__ = [
     "load_planetoid",
     "load_tu",
     "motif_graphs",
+    "nearest_neighbour_edges",
     "node_dataset",
+    "pixel_grid_graph",
     "sample_negative_edges",
+    "superpixel_graph",
+    "superpixel_segments",
     "to_undirected",
     "validate_edges",
 ]

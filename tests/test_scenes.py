@@ -140,25 +140,33 @@ def test_bad_arguments_are_named(call, message):
         call(images, labels)
 
 
-def test_grounding_counts_peaks_inside_the_named_digits_box():
+def test_grounding_counts_peaks_on_the_named_digits_box():
     from keras_attention.data.scenes import Scenes, attention_grounding
 
-    # One 64 x 64 scene, an 8 x 8 grid of 8-pixel cells; digits boxed at
-    # rows 8-28, columns 40-56 (the cell at row 2, column 5 has its centre
-    # (20, 44) inside) and rows 36-60, columns 4-24 (cell (5, 1): (44, 12)).
+    # One 64 x 64 scene, an 8 x 8 grid of 8-pixel cells. The "1" is a thin
+    # stroke, rows 8-28 and columns 42-46: the cell at row 2, column 5
+    # (pixels 16-24 x 40-48) has 8 x 4 = 32 of its 64 pixels on it, half:
+    # on the digit. The cell at column 6 (48-56) has none. The "6" is boxed
+    # at rows 36-60, columns 4-24: cell (5, 1) lies inside it.
     scenes = Scenes(
         images=np.zeros((1, 64, 64), np.uint8),
         captions=["a 1 at top right and a 6 at bottom left"],
         digits=np.array([[1, 6, -1, -1]]),
-        boxes=np.array([[[8, 40, 28, 56], [36, 4, 60, 24], [-1] * 4, [-1] * 4]]),
+        boxes=np.array([[[8, 42, 28, 46], [36, 4, 60, 24], [-1] * 4, [-1] * 4]]),
         cells=np.array([[1, 2, -1, -1]]),
     )
     weights = np.full((1, 12, 64), 0.01)
-    weights[0, 1, 2 * 8 + 5] = 1  # "1" is word 1: on its digit
+    weights[0, 1, 2 * 8 + 5] = 1  # "1" is word 1: on its stroke
     weights[0, 7, 0] = 1  # "6" is word 7: the top-left cell, off its digit
     assert attention_grounding(weights, scenes, (8, 8)) == (1, 2)
     weights[0, 7, 5 * 8 + 1] = 2  # now on it
     assert attention_grounding(weights, scenes, (8, 8)) == (2, 2)
+    weights[0, 1, 2 * 8 + 6] = 2  # the cell beside the stroke: off it
+    assert attention_grounding(weights, scenes, (8, 8)) == (1, 2)
+    # A quarter of a cell on the box is not enough: rows 8-28 against the
+    # cell at row 3 (24-32) overlap 4 rows, times 4 columns: 16 of 64.
+    weights[0, 1, 3 * 8 + 5] = 3
+    assert attention_grounding(weights, scenes, (8, 8)) == (1, 2)
     with pytest.raises(ValueError, match=r"weights must be \[N, T, L\] = \[1, T, 64\]"):
         attention_grounding(weights[:, :, :32], scenes, (8, 8))
     with pytest.raises(ValueError, match=r"names a digit at step 7, past the weights' 5 steps"):

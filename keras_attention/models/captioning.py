@@ -147,8 +147,10 @@ class _CoveragePenalty(keras.layers.Layer):
 class AttentiveCaptioner(_ImageCaptioner):
     """Show, Attend and Tell (Xu et al. 2015) with soft attention.
 
-    The CNN's `L` annotation vectors are the values of Bahdanau's additive
-    attention (`BahdanauDecoderCell` over an LSTM cell): at every word the
+    The CNN's `L` annotation vectors, each with a learned position vector
+    added (so that the context can say where it looked: the convolutions
+    say what is in a cell, not where the cell is), are the values of
+    Bahdanau's additive attention (`BahdanauDecoderCell` over an LSTM cell): at every word the
     decoder attends over the image from its previous state, and the word
     comes from its new state and the context, `readout([h_t; z_t])` (the
     paper's deep output, section 3.1.2, with one layer). The LSTM's first
@@ -157,6 +159,10 @@ class AttentiveCaptioner(_ImageCaptioner):
     training adds the doubly stochastic regularization of section 4.2.1,
     `lambda sum_i (1 - sum_t alpha_ti)^2`, which asks the decoder to give
     every part of the image about equal attention over the whole caption.
+    It is off by default: the paper used `lambda = 1` on 196 cells of
+    photographs, but on the digit scenes (64 cells, about 20 words, most
+    cells background) `lambda = 1` spread the attention over the background
+    and cost 5 points of exact captions (docs/benchmarks.md, Images).
 
     Decoding carries `state_h` and `state_c` `[B, units]`; `encode` also
     gives the memory every step reads: `values` `[B, L, Dv]` and `keys`
@@ -172,7 +178,7 @@ class AttentiveCaptioner(_ImageCaptioner):
         embedding_dim: the word embeddings' size.
         attention_units: `U`.
         dropout: on the word embeddings and before the readout.
-        attention_penalty: `lambda`; 0 for none.
+        attention_penalty: `lambda`; 0 (the default) for none.
         start_id, end_id: the caption's start and end tokens.
 
     Keyword arguments:
@@ -190,7 +196,7 @@ class AttentiveCaptioner(_ImageCaptioner):
 
     def __init__(self, vocabulary_size, caption_length, image_shape=(64, 64, 1),
                  filters=(16, 32, 64), units=128, embedding_dim=64, attention_units=64,
-                 dropout=0.1, attention_penalty=1.0, start_id=1, end_id=2, **kwargs):
+                 dropout=0.1, attention_penalty=0.0, start_id=1, end_id=2, **kwargs):
         image_shape, filters, grid = self._check_caption_arguments(
             vocabulary_size, caption_length, image_shape, filters, start_id, end_id)
         check_positive_int("units", units)
@@ -208,6 +214,10 @@ class AttentiveCaptioner(_ImageCaptioner):
         policy = self._layer_policy(kwargs)
         self.image_shape, self.filters, self.source_length = image_shape, filters, grid
         self._make_encoder(filters, policy)
+        # Where each cell is: the convolutions' features say what is there,
+        # not where, and a word like "top left" needs the context to say it.
+        self.cell_positions = LearnedPositionalEmbedding(grid, dtype=policy,
+                                                         name="cell_positions")
         self.init_h = keras.layers.Dense(units, activation="tanh", dtype=policy, name="init_h")
         self.init_c = keras.layers.Dense(units, activation="tanh", dtype=policy, name="init_c")
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, dtype=policy,
@@ -216,7 +226,9 @@ class AttentiveCaptioner(_ImageCaptioner):
             keras.layers.LSTMCell(units, dtype=policy, name="decoder_lstm_cell"),
             attention_units=attention_units, name="decoder_cell")
         self.decoder = BahdanauDecoder(cell, name="decoder")
-        self.coverage = _CoveragePenalty(attention_penalty, name="coverage_penalty")
+        # Only with a penalty: a layer the graph never calls stays unbuilt.
+        self.coverage = (_CoveragePenalty(attention_penalty, name="coverage_penalty")
+                         if attention_penalty > 0 else None)
         self.embedding_dropout = keras.layers.Dropout(dropout, dtype=policy,
                                                       name="embedding_dropout")
         self.output_dropout = keras.layers.Dropout(dropout, dtype=policy,
@@ -235,12 +247,17 @@ class AttentiveCaptioner(_ImageCaptioner):
         kwargs.setdefault("name", "attentive_captioner")
         self._functional_init(policy, **kwargs)
 
+    def _annotations(self, source):
+        """The cells' features with their learned positions added, `[B, L, Dv]`."""
+        values = self._features(source)
+        return ops.add(values, self.cell_positions(values))
+
     def _initial_state(self, values):
         mean = ops.mean(values, axis=1)  # [B, Dv]
         return self.init_h(mean), self.init_c(mean)  # [B, units] each
 
     def _teacher_forced(self, source, decoder_inputs, return_attention_scores=False):
-        values = self._features(source)  # [B, L, Dv]
+        values = self._annotations(source)  # [B, L, Dv]
         state = list(self._initial_state(values))
         embedded = self.embedding_dropout(self.embedding(decoder_inputs))  # [B, T, E]
         outputs, weights = self.decoder(
@@ -252,7 +269,7 @@ class AttentiveCaptioner(_ImageCaptioner):
         return (logits, weights) if return_attention_scores else logits
 
     def _encode(self, source):
-        values = self._features(source)
+        values = self._annotations(source)
         state_h, state_c = self._initial_state(values)
         return {"state_h": state_h, "state_c": state_c, "values": values,
                 "keys": self.decoder.cell.precompute_keys(values)}

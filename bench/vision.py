@@ -59,7 +59,8 @@ The float32 matmul peak of bench/attention.py is printed first, for
 comparing machines. `--parts` picks the sections (all by default); a run of
 some parts keeps the others' figures in the JSON.
 
-    python bench/vision.py [--quick] [--parts 1,2,3,4] [--epochs 40]
+    python bench/vision.py [--quick] [--parts 1,2,3,4] [--epochs 40] [--graph-epochs 20]
+        [--graph-kinds superpixels,grid]
         [--data ../shared/data/mnist] [--json bench/results/vision.json]
 """
 
@@ -363,6 +364,9 @@ def main():
                         help="the sections to run, of 1 (classifiers), 2 (speed), "
                              "3 (captions), 4 (graphs)")
     parser.add_argument("--epochs", type=int, help="part 1: training epochs per model")
+    parser.add_argument("--graph-epochs", type=int, help="part 4: epochs per model")
+    parser.add_argument("--graph-kinds", default="superpixels,grid",
+                        help="part 4: the graphs, of superpixels and grid")
     parser.add_argument("--jit-compile", choices=("auto", "yes", "no"), default="auto",
                         help="part 1: train with XLA (auto, the default: where a GPU "
                              "is present)")
@@ -412,6 +416,15 @@ def main():
         report["captions_settings"] = caption_settings
     if "4" in parts:
         graph_settings = dict(GRAPHS_QUICK if args.quick else GRAPHS_FULL)
+        kinds = tuple(k.strip() for k in args.graph_kinds.split(","))
+        if not kinds or not set(kinds) <= {"superpixels", "grid"}:
+            parser.error("--graph-kinds must name some of superpixels and grid, "
+                         f"received {args.graph_kinds!r}")
+        graph_settings["kinds"] = kinds
+        if args.graph_epochs is not None:
+            if args.graph_epochs < 1:
+                parser.error(f"--graph-epochs must be >= 1, received {args.graph_epochs}")
+            graph_settings["epochs"] = args.graph_epochs
         report["graphs"] = graph_classifiers(graph_settings, train_set, test_set,
                                              settings["jit_compile"])
         report["graphs_settings"] = graph_settings

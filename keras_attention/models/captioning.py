@@ -32,6 +32,7 @@ from keras_attention.layers import (
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
 from keras_attention.models.signature import TensorSpec
+from keras_attention.models.vision_models import _check_image_shape
 
 
 class _ImageCaptioner(_Seq2SeqModel):
@@ -40,12 +41,7 @@ class _ImageCaptioner(_Seq2SeqModel):
 
     def _check_caption_arguments(self, vocabulary_size, caption_length, image_shape,
                                  filters, start_id, end_id):
-        if (not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                           for d in image_shape)):
-            raise ValueError(
-                "image_shape must be (height, width, channels), three positive ints, "
-                f"received image_shape={image_shape!r}")
+        image_shape = _check_image_shape(image_shape)
         if not isinstance(filters, (tuple, list)) or not filters:
             raise ValueError(
                 f"filters must be a non-empty list of positive ints, received filters={filters!r}")

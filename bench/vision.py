@@ -29,7 +29,9 @@ the 60,000 and tests on the official 10,000.
    scenes: exact-caption accuracy and BLEU (sacrebleu) of greedy captions,
    and attention grounding, the share of digit words whose attention peak
    falls inside that digit's box (teacher-forced on the reference
-   captions; the Transformer's last block, heads averaged). Each is then
+   captions; the Transformer's last block, heads averaged), and "in cell",
+   the share whose peak is at least in the digit's quarter of the canvas.
+   Each is then
    exported as `encode` + `decode_step` in float32, dynamic range and int8
    and captions `device_scenes` of them through `edge_demo`: exact match,
    size and the median time of a whole caption per mode.
@@ -65,6 +67,7 @@ some parts keeps the others' figures in the JSON.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -257,7 +260,8 @@ def captions(settings, train_set, test_set, jit_compile):
           f"{len(test_images):,} of the test digits; {settings['epochs']} epochs of "
           f"{settings['batch_size']}, Adam with a cosine, "
           f"{'with' if jit_compile else 'without'} XLA")
-    print(f"{'model':<13}{'parameters':>11}{'exact':>8}{'BLEU':>7}{'grounding':>11}{'minutes':>9}")
+    print(f"{'model':<13}{'parameters':>11}{'exact':>8}{'BLEU':>7}{'grounding':>11}"
+          f"{'in cell':>9}{'minutes':>9}")
     rows, device = [], []
     folder = tempfile.mkdtemp(prefix="bench_vision_captions_")
     steps = settings["epochs"] * -(-len(images) // settings["batch_size"])
@@ -281,14 +285,17 @@ def captions(settings, train_set, test_set, jit_compile):
         hypotheses = [scenes.ids_to_caption(row) for row in model.greedy_decode(test_images)]
         exact = float(np.mean([h == r for h, r in zip(hypotheses, made_test.captions)]))
         bleu = sacrebleu.corpus_bleu(hypotheses, [made_test.captions], tokenize="none").score
-        grounded, total = scenes.attention_grounding(
-            caption_weights(name, model, test_images, test_inputs), made_test,
-            model.grid_shape)
+        weights = caption_weights(name, model, test_images, test_inputs)
+        grounded, total = scenes.attention_grounding(weights, made_test, model.grid_shape)
+        in_cell, _ = scenes.attention_grounding(weights, made_test, model.grid_shape,
+                                                region="cell")
         rows.append(dict(model=name, parameters=model.count_params(), exact_match=exact,
-                         bleu=bleu, grounding=grounded / total, minutes=seconds / 60,
+                         bleu=bleu, grounding=grounded / total,
+                         grounding_cell=in_cell / total, minutes=seconds / 60,
                          epochs=settings["epochs"]))
         print(f"{name:<13}{model.count_params():>11,}{exact:>8.3f}{bleu:>7.1f}"
-              f"{grounded / total:>11.3f}{seconds / 60:>9.1f}", flush=True)
+              f"{grounded / total:>11.3f}{in_cell / total:>9.3f}{seconds / 60:>9.1f}",
+              flush=True)
         device += caption_device_figures(name, model, images, made_test, settings, folder)
         keras.backend.clear_session()
     print(f"\n   On the device (edge_demo, LiteRT, {settings['device_scenes']} held-out scenes)")
@@ -345,11 +352,20 @@ def graph_classifiers(settings, train_set, test_set, jit_compile):
             minutes = (time.perf_counter() - start) / 60
             rows.append(dict(graphs=kind, model=name, mean_nodes=nodes,
                              parameters=model.count_params(), accuracy=float(accuracy),
-                             minutes=minutes))
+                             minutes=minutes, epochs=settings["epochs"]))
             print(f"{kind:<13}{name:<6}{nodes:>7.1f}{model.count_params():>12,}"
                   f"{accuracy:>10.4f}{minutes:>9.1f}", flush=True)
             keras.backend.clear_session()
     return rows
+
+
+def earlier_graph_rows(path, kinds):
+    """The rows of `path`'s part 4 for graph kinds other than `kinds`."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as file:
+        recorded = json.load(file)
+    return [row for row in recorded.get("graphs", []) if row["graphs"] not in kinds]
 
 
 PART_KEYS = {"1": ("classifiers", "classifiers_device"), "2": ("speed",),
@@ -427,6 +443,8 @@ def main():
             graph_settings["epochs"] = args.graph_epochs
         report["graphs"] = graph_classifiers(graph_settings, train_set, test_set,
                                              settings["jit_compile"])
+        # A run of some graph kinds keeps the recorded rows of the others.
+        report["graphs"] = earlier_graph_rows(args.json, kinds) + report["graphs"]
         report["graphs_settings"] = graph_settings
     run = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine,
                matmul_peak_gflops=peak, data=described,

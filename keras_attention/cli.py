@@ -17,7 +17,7 @@ commands:
 
 EXAMPLES = """\
 examples:
-  keras-attention tour --quick --out tour_report   # about three minutes
+  keras-attention tour --quick --out tour_report   # about four minutes
   keras-attention tour --help
 
 The other commands: keras-attention-export (a saved model to LiteRT) and

@@ -26,10 +26,11 @@ def _matplotlib():
     return matplotlib
 
 
-def subplots(nrows=1, ncols=1, figsize=None, **kwargs):
+def subplots(nrows=1, ncols=1, figsize=None, layout=None, **kwargs):
     """`(figure, axes)` as `pyplot.subplots(nrows, ncols, figsize=..., **kwargs)`
-    gives them, without `pyplot`."""
-    figure = _matplotlib().figure.Figure(figsize=figsize)
+    gives them, without `pyplot`. `layout="constrained"` for a figure whose
+    colorbar spans several axes (`save` then keeps that layout)."""
+    figure = _matplotlib().figure.Figure(figsize=figsize, layout=layout)
     axes = figure.subplots(nrows, ncols, **kwargs)
     return figure, axes
 
@@ -43,7 +44,8 @@ def colormap(name, bad=None):
 def save(figure, path):
     """Write `figure` to `path` (its format from the extension), atomically:
     a failed write leaves any earlier file in place."""
-    figure.tight_layout()
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
     extension = os.path.splitext(path)[1]
     image = io.BytesIO()
     figure.savefig(image, dpi=DPI, format=extension.lstrip(".") or "png")

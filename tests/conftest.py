@@ -66,6 +66,7 @@ SLOW_FIRST = [
     "test_tour.py",
     "test_backend_jax.py",
     "test_backend_torch.py",
+    "test_tour_images.py",
     "test_translation_models.py",
     "test_translation_report.py",
     "test_distributed.py",

@@ -171,3 +171,13 @@ def test_grounding_counts_peaks_on_the_named_digits_box():
         attention_grounding(weights[:, :, :32], scenes, (8, 8))
     with pytest.raises(ValueError, match=r"names a digit at step 7, past the weights' 5 steps"):
         attention_grounding(weights[:, :5], scenes, (8, 8))
+    # The looser test asks only for the digit's layout cell, a quarter of
+    # the canvas: cell (3, 5) is in the top right, the "1"'s; (5, 1) in the
+    # bottom left, the "6"'s.
+    assert attention_grounding(weights, scenes, (8, 8), region="cell") == (2, 2)
+    weights[0, 1, 3 * 8 + 3] = 4  # top left: the wrong quarter
+    weights[0, 7, 4 * 8 + 3] = 4  # row 4 (32-40) column 3: bottom left, the "6"'s
+    assert attention_grounding(weights, scenes, (8, 8), region="cell") == (1, 2)
+    assert attention_grounding(weights, scenes, (8, 8)) == (0, 2)
+    with pytest.raises(ValueError, match="region must be 'box' or 'cell', received region='ink'"):
+        attention_grounding(weights, scenes, (8, 8), region="ink")

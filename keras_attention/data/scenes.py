@@ -199,7 +199,7 @@ def digit_word_positions(caption):
     return [i for i, word in enumerate(caption.split(" ")) if word.isdigit()]
 
 
-def attention_grounding(weights, scenes, grid_shape):
+def attention_grounding(weights, scenes, grid_shape, region="box"):
     """The share of digit words whose attention peak lies on that digit.
 
     For the `k`th digit word of each scene's caption, the attention of the
@@ -212,17 +212,25 @@ def attention_grounding(weights, scenes, grid_shape):
     correct caption alone does not show (Liu et al. 2017 measure "attention
     correctness" the same way, on the reference captions).
 
+    With `region="cell"`, the looser test: the peak's centre lies in the
+    digit's cell of the canvas's 2 x 2 layout (a quarter of the canvas,
+    where the position words point), on the ink or not.
+
     Args:
         weights: `[N, T, L]` attention over the `L = h w` cells at each
             caption step, from teacher forcing on `scenes.captions` (e.g.
             `AttentiveCaptioner.attention_weights(images, decoder_inputs)`).
         scenes: the `Scenes` the weights are of.
         grid_shape: `(h, w)` of the cells, which tile the canvas evenly.
+        region: `"box"` (the digit's ink box) or `"cell"` (its layout
+            cell).
 
     Returns:
         `(grounded, total)`: digit words whose peak is on their digit, and
         all digit words.
     """
+    if region not in ("box", "cell"):
+        raise ValueError(f"region must be 'box' or 'cell', received region={region!r}")
     weights = np.asarray(weights)
     height, width = grid_shape
     canvas = scenes.images.shape[1:3]
@@ -241,6 +249,12 @@ def attention_grounding(weights, scenes, grid_shape):
                     f"captions[{n}] names a digit at step {position}, past the "
                     f"weights' {weights.shape[1]} steps")
             row, column = divmod(int(np.argmax(weights[n, position])), width)
+            if region == "cell":
+                below = (row + 0.5) * cell_height >= canvas[0] / 2
+                beside = (column + 0.5) * cell_width >= canvas[1] / 2
+                grounded += bool(2 * below + beside == scenes.cells[n, k])
+                total += 1
+                continue
             top, left, bottom, right = scenes.boxes[n, k]
             overlap_y = min(bottom, (row + 1) * cell_height) - max(top, row * cell_height)
             overlap_x = min(right, (column + 1) * cell_width) - max(left, column * cell_width)

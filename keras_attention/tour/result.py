@@ -43,3 +43,10 @@ class ModelResult:
     train_seconds: float = 0.0
     default_mode: str = ""
     device_mode: str = "int8"
+
+
+class FamilySkipped(Exception):
+    """Raised by a family's `run` when it cannot run on this machine (its
+    data is missing and cannot be downloaded); the message says why and what
+    to do. `run_tour` prints it, puts it in the report's notes and goes on
+    with the other families."""

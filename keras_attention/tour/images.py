@@ -122,10 +122,10 @@ NOTES = [
      "LiteRT has no int8 kernels for; the karate models in the graph family "
      "run the dense mode, which quantizes."),
     ("XLA",
-     "the ViT, the CNN and the captioner train without XLA on a CPU (its "
-     "convolutions ran about 3x slower with XLA there: bench/vision.py part "
-     "2; the captioner 3x slower too) and with it where a GPU is present; "
-     "the graph network trains with XLA."),
+     "the family trains without XLA on a CPU and with it where a GPU is "
+     "present: on this CPU XLA's convolutions ran about 3x slower "
+     "(bench/vision.py part 2) and the captioner 3x slower; the graph "
+     "network, about as fast either way, follows them."),
     ("Short runs",
      "about a minute of training each, far from what these models reach: "
      "bench/vision.py trains 40 epochs of 8,000 digits (ViT 0.95, CNN "
@@ -169,8 +169,7 @@ def find_mnist(path=None):
 
 
 def _jit_compile_images():
-    """XLA for the classifiers and the captioner only where a GPU is present
-    (the "XLA" note)."""
+    """XLA only where a GPU is present (the "XLA" note)."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
@@ -435,7 +434,7 @@ def draw_superpixel_attention(model, image, graph, path, layer="gat_0"):
     return figure
 
 
-def graph_result(train_set, test_set, split, out_dir, settings):
+def graph_result(train_set, test_set, split, out_dir, settings, jit_compile):
     train_graphs = image_graphs(*[a[: settings["graphs"]] for a in train_set])
     test_graphs = image_graphs(*[a[: settings["graph_test"]] for a in test_set])
     keras.utils.set_random_seed(SEED)
@@ -445,7 +444,7 @@ def graph_result(train_set, test_set, split, out_dir, settings):
     start = time.perf_counter()
     history, _ = train_graph_classifier(
         model, train_graphs, test_graphs, epochs=settings["graph_epochs"],
-        learning_rate=GRAPH_LEARNING_RATE, verbose=_verbose())
+        learning_rate=GRAPH_LEARNING_RATE, jit_compile=jit_compile, verbose=_verbose())
     seconds = time.perf_counter() - start
     everything = train_graphs + test_graphs
     budget = dict(max_nodes=max(g.num_nodes for g in everything),
@@ -541,6 +540,6 @@ def run(out_dir, quick, data=None):
                                     out_dir, settings))
     keras.backend.clear_session()
 
-    results.append(graph_result(train_set, test_set, split, out_dir, settings))
+    results.append(graph_result(train_set, test_set, split, out_dir, settings, jit_compile))
     keras.backend.clear_session()
     return results

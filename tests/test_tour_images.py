@@ -3,11 +3,12 @@ font and written in MNIST's format: its rows, files, pictures and report,
 how it finds MNIST, and what happens when it cannot."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
-from keras_attention.data import mnist
+from keras_attention.data import mnist, scenes
 from keras_attention.tour import FAMILIES, FamilySkipped, family_names, run_tour
 from keras_attention.tour import __main__ as tour_command
 from keras_attention.tour import images as family
@@ -111,6 +112,22 @@ def test_the_models_train_and_the_device_agrees_with_keras(toured):
     assert captioner["train_seconds"] > 0
 
 
+def test_the_device_commands_read_the_pngs_the_tour_writes(toured, capsys):
+    from edge_demo.__main__ import main as edge_main
+
+    out, _, _, _ = toured
+    capsys.readouterr()
+    assert edge_main([str(out / "mnist_cnn_int8.tflite"), "--image",
+                      str(out / "mnist_digit.png")]) == 0
+    assert re.search(r"^output:  [0-9] \(", capsys.readouterr().out, re.M)
+    assert edge_main([str(out / "scene_captioner_dynamic.tflite"), "--image",
+                      str(out / "scene.png"), "--runs", "1"]) == 0
+    caption = re.search(r"^output:  (.*)$", capsys.readouterr().out, re.M).group(1)
+    # After a few steps of training: words of the vocabulary (maybe none),
+    # not yet the scene's.
+    assert set(caption.split()) <= set(scenes.WORDS) - {scenes.PAD, scenes.START}
+
+
 def test_the_pictures_and_the_report(toured):
     out, index, table, results = toured
     pictures = [p for r in results for p in r["pictures"]]
@@ -134,7 +151,6 @@ def _drawn_attention(figure):
 
 
 def test_the_captions_picture_has_a_map_per_word_and_a_colorbar(tmp_path):
-    from keras_attention.data import scenes
     from keras_attention.models import AttentiveCaptioner
 
     images, labels = drawn_digits(40)

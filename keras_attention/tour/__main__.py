@@ -31,7 +31,10 @@ examples:
   python -m edge_demo tour_report/xlnet_int8.tflite \\
       --text "saturday, ___ 15th 2070 = 2070-02-15"  # XLNet fills the gap
   keras-attention tour --families images --mnist ~/data/mnist
-  python -m edge_demo tour_report/mnist_vit_float32.tflite --image digit.png
+  python -m edge_demo tour_report/mnist_cnn_int8.tflite \\
+      --image tour_report/mnist_digit.png       # a digit classified
+  python -m edge_demo tour_report/scene_captioner_dynamic.tflite \\
+      --image tour_report/scene.png             # a scene captioned
 
 TensorFlow's, absl's and LiteRT's log lines are hidden unless --verbose."""
 

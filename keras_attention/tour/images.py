@@ -492,6 +492,19 @@ def graph_result(train_set, test_set, split, out_dir, settings, jit_compile):
     return result
 
 
+def _write_png(path, pixels):
+    """uint8 grey `pixels` `[H, W]` as a PNG file, written atomically."""
+    import io
+
+    from PIL import Image
+
+    from edge_demo.files import write_atomically
+
+    encoded = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(encoded, format="PNG")
+    write_atomically(path, encoded.getvalue())
+
+
 def _print(result):
     print(f"{result.name}: {result.keras_accuracy:.3f} in Keras, "
           f"{result.device_accuracy:.3f} on the device ({result.device_mode}), "
@@ -512,6 +525,9 @@ def run(out_dir, quick, data=None):
     rng = np.random.default_rng(SEED)
     calibration = train_set[0][rng.choice(len(train_set[0]), settings["calibration"],
                                           replace=False)]
+    # A digit and a scene of the held-out images, for `python -m edge_demo
+    # FILE --image PNG` on the exported models.
+    _write_png(os.path.join(out_dir, "mnist_digit.png"), test_set[0][0])
     jit_compile = _jit_compile_images()
     results = []
     for name, make in (("vit", vit_classifier), ("cnn", cnn_classifier)):
@@ -531,6 +547,7 @@ def run(out_dir, quick, data=None):
 
     made_train = scenes.digit_scenes(*train_set, settings["scenes"], seed=SEED + 1)
     made_test = scenes.digit_scenes(*test_set, settings["scene_test"], seed=SEED + 2)
+    _write_png(os.path.join(out_dir, "scene.png"), made_test.images[0])
     keras.utils.set_random_seed(SEED)
     model = AttentiveCaptioner(len(scenes.WORDS), scenes.MAX_CAPTION_LENGTH - 1)
     print(f"\n--- scene captioner: {model.count_params():,} parameters, "

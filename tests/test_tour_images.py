@@ -225,3 +225,10 @@ def test_the_command_knows_the_families():
         tour_command._parser().parse_args(["--families", "sequence,pictures"])
     with pytest.raises(ValueError, match="families must name some of sequence"):
         run_tour(families=["pictures"])
+
+
+def test_the_mnist_option_must_name_a_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        tour_command._parser().parse_args(["--mnist", str(tmp_path / "absent")])
+    assert "--mnist: must be a folder; " in capsys.readouterr().err
+    assert tour_command._parser().parse_args(["--mnist", str(tmp_path)]).mnist == str(tmp_path)

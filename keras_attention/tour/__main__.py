@@ -1,16 +1,17 @@
 """`python -m keras_attention.tour [--quick] [--out DIR]` (`keras-attention tour`)."""
 
 import argparse
+import os
 import sys
 
 from edge_demo.quiet import quiet_logs
 
 DESCRIPTION = """\
 Train each family's reference models on built-in data (and MNIST for the
-images family, found as --mnist says), export them to LiteRT (float32, dynamic range and int8), run
-them on the device runtime (edge_demo: numpy and LiteRT only) and write a
-report folder: index.md with the table, training curves and attention
-pictures, and every exported model with its metadata.
+images family: --mnist), export them to LiteRT (float32, dynamic range and
+int8), run them on the device runtime (edge_demo: numpy and LiteRT only)
+and write a report folder: index.md with the table, training curves and
+attention pictures, and every exported model with its metadata.
 
 families:
   sequence  dates to ISO 8601: an RNN encoder-decoder, the same with
@@ -54,6 +55,12 @@ def _families(text):
     return names
 
 
+def _folder(text):
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"must be a folder; {text!r} is not one")
+    return text
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-attention tour",
@@ -71,7 +78,7 @@ def _parser():
              f"{','.join(_FAMILY_NAMES)})",
     )
     parser.add_argument(
-        "--mnist", metavar="DIR", default=None,
+        "--mnist", metavar="DIR", type=_folder, default=None,
         help="the folder of MNIST's IDX files (t10k-images-idx3-ubyte[.gz], "
              "t10k-labels-idx1-ubyte[.gz]) for the images family; by default "
              "the checkout's ../shared/data/mnist, else the download cache, "

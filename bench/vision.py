@@ -234,13 +234,6 @@ def speed(settings, train_set):
     return rows
 
 
-def scene_arrays(made):
-    """Images `[N, 64, 64, 1]` in [0, 1], decoder inputs and targets."""
-    ids = scenes.caption_ids(made.captions)
-    images = (made.images[..., None] / 255.0).astype("float32")
-    return images, ids[:, :-1], ids[:, 1:]
-
-
 def caption_weights(name, model, images, decoder_inputs):
     """`[N, T, L]`: the attention `attention_grounding` reads."""
     weights = model.attention_weights(images, decoder_inputs)
@@ -254,8 +247,8 @@ def captions(settings, train_set, test_set, jit_compile):
 
     made_train = scenes.digit_scenes(*train_set, settings["train_scenes"], seed=settings["seed"])
     made_test = scenes.digit_scenes(*test_set, settings["test_scenes"], seed=settings["seed"] + 1)
-    images, decoder_inputs, targets = scene_arrays(made_train)
-    test_images, test_inputs, _ = scene_arrays(made_test)
+    images, decoder_inputs, targets = scenes.captioning_arrays(made_train)
+    test_images, test_inputs, _ = scenes.captioning_arrays(made_test)
     print(f"\n3. Captions: {len(images):,} scenes of the training digits, "
           f"{len(test_images):,} of the test digits; {settings['epochs']} epochs of "
           f"{settings['batch_size']}, Adam with a cosine, "

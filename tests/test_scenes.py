@@ -140,6 +140,20 @@ def test_bad_arguments_are_named(call, message):
         call(images, labels)
 
 
+def test_captioning_arrays_are_the_images_scaled_and_the_ids_shifted():
+    from keras_attention.data.scenes import captioning_arrays
+
+    images = np.zeros((10, 28, 28), np.uint8)
+    images[:, 8:20, 10:18] = 255
+    made = digit_scenes(images, np.arange(10), count=3, seed=0)
+    pixels, decoder_inputs, targets = captioning_arrays(made)
+    assert pixels.dtype == np.float32 and pixels.shape == (3, 64, 64, 1)
+    np.testing.assert_array_equal(pixels[..., 0] * 255, made.images)
+    ids = caption_ids(made.captions)
+    np.testing.assert_array_equal(decoder_inputs, ids[:, :-1])
+    np.testing.assert_array_equal(targets, ids[:, 1:])
+
+
 def test_grounding_counts_peaks_on_the_named_digits_box():
     from keras_attention.data.scenes import Scenes, attention_grounding
 

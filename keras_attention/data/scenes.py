@@ -180,6 +180,16 @@ def caption_ids(captions, length=MAX_CAPTION_LENGTH):
     return ids
 
 
+def captioning_arrays(scenes):
+    """`(images, decoder_inputs, targets)` of `scenes` for a captioner's
+    `fit`: float32 images `[N, canvas, canvas, 1]` in `[0, 1]`, and the
+    caption ids (`caption_ids`) without their last and first column,
+    `[N, MAX_CAPTION_LENGTH - 1]` each (padding targets are id 0)."""
+    ids = caption_ids(scenes.captions)
+    images = (scenes.images[..., None] / 255.0).astype(np.float32)
+    return images, ids[:, :-1], ids[:, 1:]
+
+
 def ids_to_caption(ids):
     """The caption of generated ids: up to the first end, without start or
     padding."""

@@ -271,14 +271,8 @@ def _attention_over(axis, image, weights, top):
 # -- the captioner ----------------------------------------------------------------
 
 
-def scene_arrays(made):
-    """Images `[N, 64, 64, 1]` in [0, 1], decoder inputs and targets."""
-    ids = scenes.caption_ids(made.captions)
-    return (made.images[..., None] / 255.0).astype("float32"), ids[:, :-1], ids[:, 1:]
-
-
 def train_captioner(model, made, settings, jit_compile):
-    images, decoder_inputs, targets = scene_arrays(made)
+    images, decoder_inputs, targets = scenes.captioning_arrays(made)
     steps = settings["caption_epochs"] * -(-len(images) // CAPTION_BATCH_SIZE)
     warmup = max(1, steps // 20)
     model.compile(
@@ -301,9 +295,12 @@ def draw_caption_attention(model, image, path, columns=6):
     caption), its attention over the feature cells, drawn over the image.
     `image` is `[H, W]` uint8. Returns the `Figure`."""
     source = (image[None, ..., None] / 255.0).astype("float32")
-    ids = np.asarray(model.greedy_decode(source))[0]
-    words = scenes.ids_to_caption(ids).split() + [scenes.END]
-    weights = model.attention_weights(source)[0, : len(words)]  # [T, L]
+    decoded = np.asarray(model.greedy_decode(source))  # [1, T]
+    words = scenes.ids_to_caption(decoded[0]).split() + [scenes.END]
+    # Teacher-forced on its own greedy ids (start, then each id but the
+    # last): the weights of the steps that said them, without decoding again.
+    decoder_inputs = np.concatenate([[[model.start_id]], decoded[:, :-1]], axis=1)
+    weights = model.attention_weights(source, decoder_inputs)[0, : len(words)]  # [T, L]
     grid = model.grid_shape
     count = len(words) + 1
     rows = -(-count // columns)
@@ -329,11 +326,12 @@ def draw_caption_attention(model, image, path, columns=6):
 
 def captioner_result(model, history, seconds, made_train, made_test, split, out_dir,
                      settings):
-    test_images, _, _ = scene_arrays(made_test)
+    test_images, _, _ = scenes.captioning_arrays(made_test)
     keras_captions = [scenes.ids_to_caption(row)
                       for row in np.asarray(model.greedy_decode(test_images))]
     count = settings["device_scenes"]
-    calibration = model.representative_data(scene_arrays(made_train)[0][:32])
+    calibration = model.representative_data(
+        scenes.captioning_arrays(made_train)[0][:32])
     task = caption_task_metadata(model, scenes.WORDS)
     sizes, latency, device = {}, {}, {}
     with Exporter(model, model.export_signatures()) as exporter:

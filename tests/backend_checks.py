@@ -60,7 +60,9 @@ from keras_attention.layers import (  # noqa: E402
     TwoStreamRelativeAttention,
 )
 from keras_attention.models import (  # noqa: E402
+    AttentiveCaptioner,
     RNNSeq2Seq,
+    TransformerCaptioner,
     TransformerSeq2Seq,
     MaskedLM,
     TransformerXL,
@@ -71,6 +73,7 @@ from keras_attention.models import (  # noqa: E402
     gat_graph_classifier,
     gat_link_predictor,
     gat_node_classifier,
+    gcn_graph_classifier,
     gcn_node_classifier,
     greedy_search,
     lstm_model,
@@ -94,6 +97,7 @@ LAYER_TEST_MODULES = [
 ]
 
 RNG = np.random.default_rng(0)
+CAPTION_VOCABULARY, CAPTION_LENGTH = 12, 6
 JIT_COMPILE = keras.backend.backend() != "torch"
 
 # Items known to fail on a backend, with the reason: shown as XFAIL, and
@@ -346,6 +350,34 @@ def _seq2seq_task():
     )
 
 
+def _check_captioner(model, tmp_path):
+    """A captioner fits to captions of 24 x 24 images; the reloaded model
+    predicts the same; greedy decoding (the exported `decode_step`) gives
+    the teacher-forced attention of its own output, one map a word."""
+    images = RNG.random((4, 24, 24, 1)).astype("float32")
+    targets = RNG.integers(3, CAPTION_VOCABULARY, (4, CAPTION_LENGTH)).astype("int32")
+    targets[:, -1] = 2  # end token
+    targets[1, 3:] = 0  # a shorter caption
+    decoder_inputs = np.concatenate([np.ones((4, 1), "int32"), targets[:, :-1]], axis=1)
+    inputs = {"source": images, "decoder_inputs": decoder_inputs}
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=JIT_COMPILE,
+    )
+    _assert_trains(model, lambda: _fit(model, inputs, targets, (targets != 0).astype("float32")))
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
+                 "reloaded", atol=0.0)
+    decoded = model.greedy_decode(images)
+    assert decoded.shape == (4, CAPTION_LENGTH), decoded.shape
+    # [B, T, cells]; the Transformer's [B, blocks, heads, T, cells].
+    weights = np.asarray(model.attention_weights(images, decoder_inputs))
+    cells = int(np.prod(model.grid_shape))
+    assert (weights.shape[0], *weights.shape[-2:]) == (4, CAPTION_LENGTH, cells), weights.shape
+    _assert_same(weights.sum(axis=-1), np.ones(weights.shape[:-1]), "attention sums")
+
+
 def _check_transformer_xl(tmp_path):
     model = TransformerXL(
         vocabulary_size=11, batch_size=2, memory_length=3, hidden_dim=8,
@@ -502,13 +534,14 @@ def _link_predictor(tmp_path):
                        keras.losses.BinaryCrossentropy(from_logits=True), tmp_path)
 
 
-def _graph_classifier(readout, tmp_path):
+def _graph_classifier(make, readout, tmp_path):
     # Two graphs of 3 nodes, and the padding graph (id 2): one node.
     nodes, _ = _graph(num_nodes=7)
     edges = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 0, 4, 5, 3, 6]], "int32")
     graph_ids = np.array([0, 0, 0, 1, 1, 1, 2], "int32")
-    model = gat_graph_classifier(4, 2, graphs_per_batch=2, hidden_units=4,
-                                 num_heads=2, num_layers=2, readout=readout)
+    extra = {"num_heads": 2} if make is gat_graph_classifier else {}
+    model = make(4, 2, graphs_per_batch=2, hidden_units=4, num_layers=2, readout=readout,
+                 **extra)
     _check_graph_model(
         model, [nodes, edges, graph_ids], np.array([0, 1], "int32"),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True), tmp_path,
@@ -516,6 +549,14 @@ def _graph_classifier(readout, tmp_path):
 
 
 def model_items():
+    yield "model AttentiveCaptioner", lambda tmp: _check_captioner(
+        AttentiveCaptioner(CAPTION_VOCABULARY, CAPTION_LENGTH, image_shape=(24, 24, 1),
+                           filters=(4, 8), units=8, embedding_dim=6, attention_units=8,
+                           attention_penalty=0.5, dropout=0.1), tmp)
+    yield "model TransformerCaptioner", lambda tmp: _check_captioner(
+        TransformerCaptioner(CAPTION_VOCABULARY, CAPTION_LENGTH, image_shape=(24, 24, 1),
+                             filters=(4, 8), hidden_dim=8, num_heads=2, intermediate_dim=16,
+                             dropout=0.1), tmp)
     yield "model RNNSeq2Seq", lambda tmp: _check_seq2seq(
         RNNSeq2Seq(**_seq2seq_task(), units=8, embedding_dim=6, dropout=0.1), tmp,
         beam=False,
@@ -571,8 +612,10 @@ def model_items():
     yield "model gat_link_predictor", _link_predictor
     for readout in ("attention", "mean"):
         yield f"model gat_graph_classifier({readout})", (
-            lambda tmp, readout=readout: _graph_classifier(readout, tmp)
+            lambda tmp, readout=readout: _graph_classifier(gat_graph_classifier, readout, tmp)
         )
+    yield "model gcn_graph_classifier", lambda tmp: _graph_classifier(
+        gcn_graph_classifier, "mean", tmp)
 
 
 # -- runner ------------------------------------------------------------------------

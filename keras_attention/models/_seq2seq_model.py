@@ -30,6 +30,7 @@ from keras.src.layers.layer import BackendLayer
 
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.models._traced import traced
+from keras_attention.models._optimizer import OptimizerBuiltFirst
 from keras_attention.models.signature import Signature, TensorSpec
 
 PAD_ID = 0
@@ -39,7 +40,7 @@ PAD_ID = 0
 CALIBRATION_ROWS = 256
 
 
-class _Seq2SeqModel(keras.Model):
+class _Seq2SeqModel(OptimizerBuiltFirst, keras.Model):
     """Base of `RNNSeq2Seq` and `TransformerSeq2Seq` (private)."""
 
     # The mode `export.convert` uses when none is given: the fastest that

@@ -40,6 +40,7 @@ from keras_attention.layers.attention_pooling import AttentionPooling
 from keras_attention.layers.graph_attention import GraphAttention
 from keras_attention.layers.graph_convolution import GraphConvolution
 from keras_attention.layers.graph_pooling import GraphPooling
+from keras_attention.models._optimizer import build_optimizer
 
 READOUTS = ("attention",) + POOLING_MODES
 
@@ -370,6 +371,7 @@ def train_node_classifier(
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
+    build_optimizer(model)
     callbacks = [_RaiseOnNaN("train_node_classifier")]
     if validate and patience is not None:
         callbacks.append(
@@ -517,6 +519,7 @@ def train_link_predictor(
         metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
         jit_compile=jit_compile,
     )
+    build_optimizer(model)
     callbacks = [_RaiseOnNaN("train_link_predictor")]
     if patience is not None:
         callbacks.append(
@@ -760,6 +763,7 @@ def train_graph_classifier(
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
+    build_optimizer(model)
     train = graph_batches(
         train_graphs, graphs_per_batch, shuffle=True, seed=seed, **budget
     )

@@ -31,6 +31,7 @@ from keras_attention.data.permutation_lm import masked_lm_batch
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.learned_positional_embedding import LearnedPositionalEmbedding
 from keras_attention.layers.transformer_encoder_block import TransformerEncoderBlock
+from keras_attention.models._optimizer import OptimizerBuiltFirst
 from keras_attention.models._fresh_batches import FreshBatches
 from keras_attention.models.transformer_xl import check_block_sizes
 
@@ -38,7 +39,7 @@ INPUTS = ("token_ids", "padding_mask", "mask_positions")
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class MaskedLM(keras.Model):
+class MaskedLM(OptimizerBuiltFirst, keras.Model):
     """A masked language model: encoder blocks and a readout at the masks.
 
     Args:

@@ -41,6 +41,7 @@ from keras import ops
 from keras_attention.data import ntm_tasks
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.ntm_cell import NTMCell
+from keras_attention.models._optimizer import build_optimizer
 from keras_attention.models.signature import Signature, TensorSpec
 
 TASKS = ("copy", "repeat_copy", "associative_recall")
@@ -210,7 +211,7 @@ def compile_task_model(
         weighted_metrics=[ntm_tasks.BitsPerSequence(from_logits=True)],
         jit_compile=jit_compile,
     )
-    return model
+    return build_optimizer(model)
 
 
 def task_dataset(task, batch_size=BATCH_SIZE, seed=0, num_batches=None, **arguments):

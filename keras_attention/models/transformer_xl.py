@@ -41,6 +41,7 @@ from keras_attention.layers._validation import (
 from keras_attention.layers.relative_multi_head_attention import (
     RelativeMultiHeadAttention,
 )
+from keras_attention.models._optimizer import OptimizerBuiltFirst
 
 
 def check_block_sizes(hidden_dim, num_heads, intermediate_dim, num_blocks, dropout):
@@ -142,7 +143,7 @@ class _XLBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class TransformerXL(keras.Model):
+class TransformerXL(OptimizerBuiltFirst, keras.Model):
     """A Transformer-XL language model: tokens `[B, L]` -> next-token logits `[B, L, V]`.
 
     Args:

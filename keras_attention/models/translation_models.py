@@ -34,6 +34,7 @@ import keras
 from keras import ops
 
 from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.models._optimizer import build_optimizer
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 
@@ -249,7 +250,7 @@ def compile_translation_model(
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
-    return model
+    return build_optimizer(model)
 
 
 def train_translation_model(

@@ -17,6 +17,7 @@ from keras import ops
 
 from keras_attention.layers import PatchEmbedding, TransformerEncoderBlock
 from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.models._optimizer import build_optimizer
 
 
 def _check_image_shape(image_shape):
@@ -222,7 +223,7 @@ def compile_image_classifier(
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
-    return model
+    return build_optimizer(model)
 
 
 class ImageBatches(keras.utils.PyDataset):

@@ -38,6 +38,7 @@ from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.two_stream_relative_attention import (
     TwoStreamRelativeAttention,
 )
+from keras_attention.models._optimizer import OptimizerBuiltFirst
 from keras_attention.models._fresh_batches import FreshBatches
 from keras_attention.models.signature import Signature, TensorSpec
 from keras_attention.models.transformer_xl import _XLBlock, check_block_sizes
@@ -87,7 +88,7 @@ class _TwoStreamBlock(_XLBlock):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class XLNetLM(keras.Model):
+class XLNetLM(OptimizerBuiltFirst, keras.Model):
     """A permutation language model: XLNet's two-stream blocks and a readout.
 
     Args:

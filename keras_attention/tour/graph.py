@@ -26,6 +26,7 @@ import edge_demo
 from keras_attention_export import Exporter, Signature
 from keras_attention.data import graphs
 from keras_attention.layers import GraphAttention, GraphConvolution
+from keras_attention.models._optimizer import build_optimizer
 from keras_attention import plotting
 from keras_attention.tour.result import ModelResult
 
@@ -129,6 +130,7 @@ def train(model, graph, features, adjacency, settings, learning_rate):
         loss=keras.losses.SparseCategoricalCrossentropy(),
         jit_compile=True,
     )
+    build_optimizer(model)  # traced once, not twice (models/_optimizer.py)
     start = time.perf_counter()
     history = model.fit(
         data,

@@ -556,7 +556,7 @@ def model_items():
     yield "model TransformerCaptioner", lambda tmp: _check_captioner(
         TransformerCaptioner(CAPTION_VOCABULARY, CAPTION_LENGTH, image_shape=(24, 24, 1),
                              filters=(4, 8), hidden_dim=8, num_heads=2, intermediate_dim=16,
-                             dropout=0.1), tmp)
+                             num_decoder_blocks=1, dropout=0.1), tmp)
     yield "model RNNSeq2Seq", lambda tmp: _check_seq2seq(
         RNNSeq2Seq(**_seq2seq_task(), units=8, embedding_dim=6, dropout=0.1), tmp,
         beam=False,

@@ -352,8 +352,9 @@ def _seq2seq_task():
 
 def _check_captioner(model, tmp_path):
     """A captioner fits to captions of 24 x 24 images; the reloaded model
-    predicts the same; greedy decoding (the exported `decode_step`) gives
-    the teacher-forced attention of its own output, one map a word."""
+    predicts the same; greedy decoding (the exported `encode` and
+    `decode_step`) says what the teacher-forced model predicts from its own
+    output; the attention is one distribution over the cells a word."""
     images = RNG.random((4, 24, 24, 1)).astype("float32")
     targets = RNG.integers(3, CAPTION_VOCABULARY, (4, CAPTION_LENGTH)).astype("int32")
     targets[:, -1] = 2  # end token
@@ -371,6 +372,12 @@ def _check_captioner(model, tmp_path):
                  "reloaded", atol=0.0)
     decoded = model.greedy_decode(images)
     assert decoded.shape == (4, CAPTION_LENGTH), decoded.shape
+    forced = model.predict({"source": images, "decoder_inputs": model._decoder_inputs_of(decoded)},
+                           verbose=0).argmax(-1)
+    for row in range(4):
+        ended = np.flatnonzero(decoded[row] == 2)  # up to and with the end token
+        steps = ended[0] + 1 if len(ended) else CAPTION_LENGTH
+        np.testing.assert_array_equal(forced[row, :steps], decoded[row, :steps])
     # [B, T, cells]; the Transformer's [B, blocks, heads, T, cells].
     weights = np.asarray(model.attention_weights(images, decoder_inputs))
     cells = int(np.prod(model.grid_shape))

@@ -34,7 +34,6 @@ import keras
 from keras import ops
 
 from keras_attention.layers._validation import check_positive_int, check_rate
-from keras_attention.models._optimizer import build_optimizer
 from keras_attention.models.rnn_seq2seq import RNNSeq2Seq
 from keras_attention.models.transformer_seq2seq import TransformerSeq2Seq
 
@@ -250,7 +249,7 @@ def compile_translation_model(
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
-    return build_optimizer(model)
+    return model
 
 
 def train_translation_model(

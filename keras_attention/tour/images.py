@@ -297,10 +297,10 @@ def draw_caption_attention(model, image, path, columns=6):
     source = (image[None, ..., None] / 255.0).astype("float32")
     decoded = np.asarray(model.greedy_decode(source))  # [1, T]
     words = scenes.ids_to_caption(decoded[0]).split() + [scenes.END]
-    # Teacher-forced on its own greedy ids (start, then each id but the
-    # last): the weights of the steps that said them, without decoding again.
-    decoder_inputs = np.concatenate([[[model.start_id]], decoded[:, :-1]], axis=1)
-    weights = model.attention_weights(source, decoder_inputs)[0, : len(words)]  # [T, L]
+    # Teacher-forced on its own greedy ids: the weights of the steps that
+    # said them, without decoding again.
+    weights = model.attention_weights(
+        source, model._decoder_inputs_of(decoded))[0, : len(words)]  # [T, L]
     grid = model.grid_shape
     count = len(words) + 1
     rows = -(-count // columns)

@@ -17,6 +17,7 @@ import os
 import pickletools
 import re
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 import warnings
@@ -223,6 +224,21 @@ def check_zip(path):
         raise ValueError(f"it is not a complete zip file: {error}") from None
     if bad is not None:
         raise ValueError(f"its member {bad} fails its CRC check")
+
+
+def check_tar_gz(path):
+    """A gzipped tar archive that reads to its end: every member's header
+    and data, the gzip stream's CRC at the end."""
+    _starts_with(path, b"\x1f\x8b", "gzipped tar archive")
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                if member.isfile():
+                    with archive.extractfile(member) as data:
+                        while data.read(1 << 20):
+                            pass
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"it is not a complete tar.gz archive: {error}") from None
 
 
 def check_pickle(path):

@@ -37,6 +37,7 @@ from keras_attention.layers import GraphAttention
 from keras_attention.layers import GraphConvolution
 from keras_attention.layers import GraphPooling
 from keras_attention.layers import LearnedPositionalEmbedding
+from keras_attention.layers import MemoryNetwork
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.layers import NTMCell
 from keras_attention.layers import PatchEmbedding
@@ -61,6 +62,7 @@ __all__ = [
     "GraphConvolution",
     "GraphPooling",
     "LearnedPositionalEmbedding",
+    "MemoryNetwork",
     "MultiHeadSelfAttention",
     "NTMCell",
     "PatchEmbedding",

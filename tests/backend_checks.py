@@ -94,6 +94,7 @@ LAYER_TEST_MODULES = [
     "test_ntm_cell",
     "test_two_stream_relative_attention",
     "test_patch_embedding",
+    "test_memory_network",
 ]
 
 RNG = np.random.default_rng(0)
@@ -477,6 +478,32 @@ def _check_image_classifier(make, tmp_path):
                  "reloaded", atol=0.0)
 
 
+def _check_reader(reader, tmp_path, **kwargs):
+    """A question-answering reader on generated bAbI stories: a short `fit`
+    moves every weight and the reloaded model predicts the same; MemN2N's
+    attention model gives weights that sum to 1 over the filled slots."""
+    from keras_attention.data import babi
+    from keras_attention.models import attention_model, compile_qa_model, qa_model
+
+    samples = babi.samples_of(babi.generate_stories(2, 10, seed=0))
+    vocabulary = babi.Vocabulary.from_samples(samples)
+    arrays = babi.vectorize(samples, vocabulary, memory_size=12, sentence_length=7)
+    inputs = {"story": arrays["story"], "question": arrays["question"]}
+    model = compile_qa_model(
+        qa_model(reader, vocabulary.size, len(vocabulary.answers), memory_size=12,
+                 sentence_length=7, **kwargs),
+        learning_rate=0.05, jit_compile=JIT_COMPILE)
+    _assert_trains(model, lambda: _fit(model, inputs, arrays["answer"], batch_size=5))
+    reloaded = _reloaded(model, tmp_path)
+    _assert_same(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
+                 "reloaded", atol=0.0)
+    if reader == "memn2n":
+        _, weights = attention_model(reloaded).predict(inputs, verbose=0)
+        filled = np.any(arrays["story"] != 0, axis=-1)[:, None, :]  # [B, 1, M]
+        _assert_same(weights.sum(-1), np.ones(weights.shape[:2], "float32"), "weights")
+        assert np.all(np.where(filled, 0.0, weights) == 0.0), "an empty slot was attended"
+
+
 def _check_task_model(model, tmp_path):
     inputs = (RNG.random((4, 5, 3)) < 0.5).astype("float32")
     targets = (RNG.random((4, 5, 2)) < 0.5).astype("float32")
@@ -617,6 +644,12 @@ def model_items():
     yield "model cnn_classifier", lambda tmp: _check_image_classifier(
         lambda: cnn_classifier(filters=(4, 8), hidden_units=8), tmp)
     yield "model gat_link_predictor", _link_predictor
+    yield "model memn2n_model", lambda tmp: _check_reader("memn2n", tmp, hidden_dim=8,
+                                                          num_hops=2)
+    yield "model lstm_reader_model", lambda tmp: _check_reader("lstm", tmp, units=8,
+                                                               embedding_dim=8)
+    yield "model ntm_reader_model", lambda tmp: _check_reader(
+        "ntm", tmp, embedding_dim=8, ntm_memory_size=6, memory_width=4, controller_units=8)
     for readout in ("attention", "mean"):
         yield f"model gat_graph_classifier({readout})", (
             lambda tmp, readout=readout: _graph_classifier(gat_graph_classifier, readout, tmp)

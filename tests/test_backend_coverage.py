@@ -10,10 +10,12 @@ import keras_attention.models
 from tests.backend_checks import layer_items, model_items, unknown_length_items
 
 # Public names of keras_attention.models that build no model of their own:
-# helpers, data, metadata, and `translation_model`, which returns one of the
-# two seq2seq classes the items check.
+# helpers, data, metadata, `translation_model` and `qa_model`, which return
+# models the items check, and `attention_model`, a view of one.
 NOT_MODELS = {
     "translation_model",
+    "qa_model",  # one of the three readers, each with its item
+    "attention_model",  # memn2n_model's own call; its item checks the weights
 }
 MODEL_FACTORY_SUFFIXES = ("_classifier", "_model", "_predictor")
 # Layers checked inside another item rather than alone: the cells in the

@@ -2,7 +2,7 @@
 public graph and translation data sets (read from a folder, or downloaded
 once and cached).
 
-What it holds: dates, the NTM tasks, subword tokenizers, Multi30k and the
+What it holds: bAbI question answering (loader and generator), dates, the NTM tasks, subword tokenizers, Multi30k and the
 translation input, MNIST and captioned scenes of its digits, XLNet's permutation-LM inputs, and the `graphs` package (types, loaders, synthetic sets,
 link splits, input pipelines).
 
@@ -12,6 +12,7 @@ pipelines, imported when one is built. Never the models, the exporter,
 `edge_demo` or plotting.
 """
 
+from keras_attention.data import babi
 from keras_attention.data import dates
 from keras_attention.data import graphs
 from keras_attention.data import mnist
@@ -23,6 +24,6 @@ from keras_attention.data import subwords
 from keras_attention.data import translation
 
 __all__ = [
-    "dates", "graphs", "mnist", "multi30k", "ntm_tasks", "permutation_lm", "scenes",
+    "babi", "dates", "graphs", "mnist", "multi30k", "ntm_tasks", "permutation_lm", "scenes",
     "subwords", "translation",
 ]

@@ -3,7 +3,7 @@
 What it holds: one public layer per module (the multi-head attention core,
 its cached and relative subclasses, the Transformer blocks, positional
 embeddings, Bahdanau attention and its decoder, graph attention, convolution
-and pooling, the NTM cell), and private helpers beside them (`_masking`,
+and pooling, the NTM cell, the end-to-end memory network), and private helpers beside them (`_masking`,
 `_validation`, `_renamed`, `_graph`, `_attention_*`, `_ntm_*`).
 
 What it may import: Keras (`keras.ops` only, so every layer runs on the
@@ -25,6 +25,7 @@ from keras_attention.layers.graph_pooling import GraphPooling
 from keras_attention.layers.learned_positional_embedding import (
     LearnedPositionalEmbedding,
 )
+from keras_attention.layers.memory_network import MemoryNetwork
 from keras_attention.layers.multi_head_self_attention import MultiHeadSelfAttention
 from keras_attention.layers.ntm_cell import NTMCell
 from keras_attention.layers.patch_embedding import PatchEmbedding
@@ -50,6 +51,7 @@ __all__ = [
     "GraphConvolution",
     "GraphPooling",
     "LearnedPositionalEmbedding",
+    "MemoryNetwork",
     "MultiHeadSelfAttention",
     "NTMCell",
     "PatchEmbedding",

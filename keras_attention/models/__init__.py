@@ -2,7 +2,7 @@
 
 What it holds: the sequence models (`RNNSeq2Seq`, `TransformerSeq2Seq`, the
 translation recipes, greedy and beam search), `TransformerXL`, `XLNetLM` and its `MaskedLM` baseline (and `gap_filling`, the three filling a gap), the NTM and
-LSTM task models, the graph models, the image classifiers (a ViT and a CNN) and captioners, and `signature`, the small spec with
+LSTM task models, the question-answering readers (MemN2N, an LSTM, an NTM), the graph models, the image classifiers (a ViT and a CNN) and captioners, and `signature`, the small spec with
 which a model describes its device entry points.
 
 What it may import: `keras_attention.layers` and `keras_attention.data`,
@@ -56,6 +56,15 @@ from keras_attention.models.vision_models import (
     vit_attention,
     vit_classifier,
 )
+from keras_attention.models.memory_qa import (
+    LinearStart,
+    attention_model,
+    compile_qa_model,
+    lstm_reader_model,
+    memn2n_model,
+    ntm_reader_model,
+    qa_model,
+)
 from keras_attention.models.translation_models import (
     InverseSquareRootSchedule,
     SmoothedSparseCrossentropy,
@@ -65,6 +74,13 @@ from keras_attention.models.translation_models import (
 )
 
 __all__ = [
+    "LinearStart",
+    "attention_model",
+    "compile_qa_model",
+    "lstm_reader_model",
+    "memn2n_model",
+    "ntm_reader_model",
+    "qa_model",
     "AttentiveCaptioner",
     "TransformerCaptioner",
     "caption_task_metadata",

@@ -22,7 +22,7 @@ Run a model exported by keras-attention on this machine with the LiteRT
 runtime (numpy and ai-edge-litert only; no TensorFlow), and print its result
 and latency. The export writes MODEL.json beside MODEL.tflite; it says what
 the model is (a sequence-to-sequence or translation model, a classifier, an
-image classifier, a copy model, or "arrays": any model, arrays in and arrays out, as
+image classifier, a question-answering memory network, a copy model, or "arrays": any model, arrays in and arrays out, as
 keras-attention-export writes it), its vocabularies, SentencePiece files or
 labels, and how to check the file. A missing, truncated or changed file, a
 metadata field of the wrong type or range, and inputs that are not finite or
@@ -57,6 +57,11 @@ examples:
 
   # an image captioner: the caption of a scene
   python -m edge_demo tour_report/captioner_int8.tflite --image scene.png
+
+  # a memory network: a story (one sentence a line) and a question about
+  # it; prints the answer and the sentences each hop attended to
+  python -m edge_demo tour_report/memn2n_int8.tflite --story story.txt \
+      --question "Where is Mary?"
 
   # a node classifier (graph family): one line per node; an array named
   # "labels" in the .npz (-1 for unknown) adds the accuracy
@@ -113,6 +118,13 @@ def _parser():
     parser.add_argument(
         "--image", help="image classifiers and captioners: the image file (PNG, or "
         "any format Pillow reads) of the size the model takes"
+    )
+    parser.add_argument(
+        "--story", help="question-answering models: the story, a text file of "
+        "one sentence a line"
+    )
+    parser.add_argument(
+        "--question", help="question-answering models: the question about the story"
     )
     parser.add_argument(
         "--gap-length", type=_positive_int, default=1,
@@ -282,6 +294,32 @@ def _captioning(model, args):
         f"         encode {_ms(summarize_ms([r.encode_ms for r in runs]))}; "
         f"step {_ms(summarize_ms([t for r in runs for t in r.step_ms]))}",
     ]
+
+
+def _question_answering(model, args):
+    from edge_demo.qa import answer_question
+
+    if args.story is None or args.question is None:
+        raise EdgeModelError(
+            f"{model.model_path} answers questions about a story: give --story FILE "
+            "and --question TEXT")
+    found = answer_question(model, args.story, args.question)  # also the warm-up
+    runs = [answer_question(model, args.story, args.question).call_ms
+            for _ in range(args.runs)]
+    order = np.argsort(found.probabilities)[::-1]
+    others = ", ".join(f"{model.task['answers'][i]} {found.probabilities[i]:.3f}"
+                       for i in order[1:3])
+    lines = [
+        f"story:   {args.story} ({len(found.sentences)} sentences read)",
+        f"question: {args.question}",
+        f"answer:  {found.answer} ({found.probability:.4f}); next: {others}",
+    ]
+    for hop, weights in enumerate(found.attention, start=1):
+        top = np.argsort(weights)[::-1][:2]
+        attended = "; ".join(f"{weights[i]:.2f} {found.sentences[i]!r}" for i in top)
+        lines.append(f"hop {hop}:   {attended}")
+    return lines + [
+        f"latency: {_ms(summarize_ms(runs))} ({args.runs} runs, {args.threads} thread(s))"]
 
 
 def _load(path, what):
@@ -500,6 +538,7 @@ RUNS = {
     "node_classification": _classification,
     "image_classification": _image_classification,
     "captioning": _captioning,
+    "question_answering": _question_answering,
     "ntm_copy": _ntm_copy,
     "translation": _translation,
     "fill": _fill,

@@ -400,6 +400,46 @@ def _check_captioning(fields, task, signatures):
     _check_pixel_scale(fields, task)
 
 
+def _check_question_answering(fields, task, signatures):
+    """MemN2N's `answer` (`edge_demo.qa`): `story` int32 `[1, M, L]` and
+    `question` int32 `[1, L]` in, `answer` `[1, A]` and `attention` `[1, K,
+    M]` out; a word per id, an answer per class, a pattern that compiles."""
+    name = _signature(fields, task, signatures, default="answer")
+    signature = signatures[name]
+    inputs = {t["name"]: t for t in signature["inputs"]}
+    outputs = {t["name"]: t for t in signature["outputs"]}
+    story, question = inputs.get("story"), inputs.get("question")
+    if (story is None or question is None or len(story["shape"]) != 3
+            or len(question["shape"]) != 2 or story["shape"][0] != 1
+            or question["shape"] != [1, story["shape"][2]]
+            or {story["dtype"], question["dtype"]} != {"int32"}):
+        fields.fail(f"signatures.{name}.inputs",
+                    "int32 'story' [1, M, L] and 'question' [1, L]",
+                    [[t["name"], t["shape"], t["dtype"]] for t in signature["inputs"]])
+    answer, attention = outputs.get("answer"), outputs.get("attention")
+    memory_size, length = story["shape"][1], story["shape"][2]
+    if (answer is None or attention is None or len(answer["shape"]) != 2
+            or len(attention["shape"]) != 3 or attention["shape"][2] != memory_size):
+        fields.fail(f"signatures.{name}.outputs",
+                    f"'answer' [1, A] and 'attention' [1, K, {memory_size}]",
+                    [[t["name"], t["shape"]] for t in signature["outputs"]])
+    words = fields.strings(_get(task, "words"), "task.words")
+    answers = fields.strings(_get(task, "answers"), "task.answers")
+    if len(answers) != answer["shape"][1]:
+        fields.fail("task.answers", f"{answer['shape'][1]} answers, one per class of "
+                    "the 'answer' output", answers, f"{len(answers)} answers")
+    fields.integer(_get(task, "unknown_id"), "task.unknown_id", 0, max(len(words) - 1, 0))
+    fields.integer(_get(task, "memory_size"), "task.memory_size", memory_size, memory_size,
+                   " (the story input's slots)")
+    fields.integer(_get(task, "sentence_length"), "task.sentence_length", length, length,
+                   " (the story input's words a sentence)")
+    pattern = fields.string(_get(task, "token_pattern"), "task.token_pattern")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        fields.fail("task.token_pattern", "a regular expression", pattern, str(error))
+
+
 def _check_pixel_scale(fields, task):
     scale = _get(task, "pixel_scale")
     if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
@@ -467,6 +507,7 @@ _TASKS = {
     "node_classification": _check_classification,
     "image_classification": _check_image_classification,
     "captioning": _check_captioning,
+    "question_answering": _check_question_answering,
     "seq2seq": _check_seq2seq,
     "translation": _check_translation,
     "ntm_copy": _check_ntm_copy,

@@ -62,8 +62,10 @@ from keras_attention.models.memory_qa import (
     compile_qa_model,
     lstm_reader_model,
     memn2n_model,
+    memn2n_signatures,
     ntm_reader_model,
     qa_model,
+    qa_task_metadata,
 )
 from keras_attention.models.translation_models import (
     InverseSquareRootSchedule,
@@ -79,6 +81,8 @@ __all__ = [
     "compile_qa_model",
     "lstm_reader_model",
     "memn2n_model",
+    "memn2n_signatures",
+    "qa_task_metadata",
     "ntm_reader_model",
     "qa_model",
     "AttentiveCaptioner",

@@ -22,9 +22,11 @@ SGD; `LinearStart` ends MemN2N's linear start.
 import keras
 from keras import ops
 
+from keras_attention.data.babi import TOKEN_PATTERN
 from keras_attention.layers import MemoryNetwork, NTMCell
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.models._optimizer import build_optimizer
+from keras_attention.models.signature import Signature, TensorSpec
 
 READERS = ("memn2n", "lstm", "ntm")
 
@@ -246,3 +248,60 @@ class LinearStart(keras.callbacks.Callback):
                 if isinstance(layer, MemoryNetwork):
                     layer.set_attention_softmax(True)
             self.switched_at = epoch
+
+
+# -- to the device ------------------------------------------------------------
+
+
+def memn2n_signatures(model):
+    """The device entry point of a `memn2n_model`: `{"answer": Signature}`.
+
+    `answer` takes one story `story` int32 `[1, M, L]` and its question
+    `question` int32 `[1, L]`, and gives `answer`, the answers' softmax
+    probabilities float32 `[1, A]`, and `attention`, each hop's weights over
+    the slots float32 `[1, K, M]`.
+    """
+    with_attention = attention_model(model)
+    story = model.input["story"]
+    memory_size, sentence_length = story.shape[1], story.shape[2]
+
+    def answer(story, question):
+        logits, weights = with_attention({"story": story, "question": question},
+                                         training=False)
+        return {"answer": ops.softmax(ops.cast(logits, "float32"), axis=-1),
+                "attention": ops.cast(weights, "float32")}
+
+    return {"answer": Signature(answer, [
+        TensorSpec((1, memory_size, sentence_length), "int32", "story"),
+        TensorSpec((1, sentence_length), "int32", "question"),
+    ])}
+
+
+def qa_task_metadata(model, vocabulary):
+    """The `task` a `memn2n_model`'s export carries to the device.
+
+    `edge_demo` reads it (`python -m edge_demo memn2n.tflite --story
+    story.txt --question "Where is Mary?"`): kind `"question_answering"`,
+    the words by id (0 the padding, 1 an unknown word), the answers by
+    class, how text is split into words (`token_pattern`, after
+    lower-casing), and the memory's slots and sentence length.
+
+    Args:
+        model: a `memn2n_model`.
+        vocabulary: the `keras_attention.data.babi.Vocabulary` it was
+            trained with.
+    """
+    layer = model.get_layer("memory_network")
+    if len(vocabulary.words) != layer.vocabulary_size:
+        raise ValueError(
+            f"vocabulary must have the model's {layer.vocabulary_size} words, "
+            f"received {len(vocabulary.words)}")
+    if len(vocabulary.answers) != layer.num_answers:
+        raise ValueError(
+            f"vocabulary must have the model's {layer.num_answers} answers, "
+            f"received {len(vocabulary.answers)}")
+    story = model.input["story"]
+    return {"kind": "question_answering", "signature": "answer",
+            "words": list(vocabulary.words), "answers": list(vocabulary.answers),
+            "unknown_id": 1, "token_pattern": TOKEN_PATTERN, "lowercase": True,
+            "memory_size": int(story.shape[1]), "sentence_length": int(story.shape[2])}

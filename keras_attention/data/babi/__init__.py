@@ -39,11 +39,11 @@ from keras_attention.data.babi._load import (
     load_babi,
     task_file_name,
 )
-from keras_attention.data.babi._vectorize import Vocabulary, tokenize, vectorize
+from keras_attention.data.babi._vectorize import TOKEN_PATTERN, Vocabulary, tokenize, vectorize
 
 __all__ = [
     "BABI_SHA256", "BABI_URL", "BabiFormatError", "GENERATED_TASKS", "Question", "Sample",
-    "Story", "TASK_NAMES", "Vocabulary", "babi_archive", "format_babi", "generate_babi",
+    "Story", "TASK_NAMES", "TOKEN_PATTERN", "Vocabulary", "babi_archive", "format_babi", "generate_babi",
     "generate_stories", "load_babi", "parse_babi", "read_babi", "samples_of",
     "task_file_name", "tokenize", "vectorize", "write_babi",
 ]

@@ -10,7 +10,10 @@ import re
 import numpy as np
 
 PAD, UNKNOWN = "<pad>", "<unk>"
-_WORD = re.compile(r"[a-z0-9]+")
+# A word, after lower-casing: what `tokenize` keeps. An export carries the
+# pattern to the device (`qa_task_metadata`), so both sides split text alike.
+TOKEN_PATTERN = "[a-z0-9]+"
+_WORD = re.compile(TOKEN_PATTERN)
 
 
 def tokenize(sentence):

@@ -1,11 +1,11 @@
-"""`keras-attention COMMAND`: the library's command line (`tour` for now)."""
+"""`keras-attention COMMAND`: the library's command line (`tour`, `ask`)."""
 
 import argparse
 import importlib
 import sys
 
 # Each command and the module whose `main(argv)` runs it.
-COMMANDS = {"tour": "keras_attention.tour.__main__"}
+COMMANDS = {"tour": "keras_attention.tour.__main__", "ask": "keras_attention.ask"}
 
 DESCRIPTION = """\
 The command line of keras-attention. Each command takes its own --help.
@@ -13,12 +13,15 @@ The command line of keras-attention. Each command takes its own --help.
 commands:
   tour   train every family's reference models on built-in data, export them
          to LiteRT (float32, dynamic range, int8), run them on the device
-         runtime (edge_demo) and write a report folder"""
+         runtime (edge_demo) and write a report folder
+  ask    ask a memory network questions about a story, and see the facts it
+         attended to"""
 
 EXAMPLES = """\
 examples:
   keras-attention tour --quick --out tour_report   # about four minutes
   keras-attention tour --help
+  keras-attention ask --task 2 --question "Where is the football?"
 
 The other commands: keras-attention-export (a saved model to LiteRT) and
 python -m edge_demo (run an exported model with LiteRT only)."""

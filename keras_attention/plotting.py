@@ -78,3 +78,41 @@ def colorbar(figure, image, axis, label, fontsize=8):
     bar.set_label(label, fontsize=fontsize)
     bar.ax.tick_params(labelsize=fontsize - 1)
     return bar
+
+
+def plot_hop_attention(sentences, weights, supporting, question, answer, path, title=None):
+    """A story read by a memory network: each hop's weight on each sentence.
+
+    Args:
+        sentences: the story's sentences, oldest first (`S` of them).
+        weights: `[K, S]`, hop `k`'s attention over the sentences.
+        supporting: indices of the supporting facts, marked with a star.
+        question, answer: shown in the title.
+        path: where to write the figure.
+        title: the figure's title (default: the question and answer).
+
+    Returns:
+        The `Figure`.
+    """
+    import numpy as np
+
+    weights = np.asarray(weights, dtype="float32")
+    hops, count = weights.shape
+    if count != len(sentences):
+        raise ValueError(
+            f"weights must be [K, {len(sentences)}] for {len(sentences)} sentences, "
+            f"received {list(weights.shape)}")
+    labels = [f"{'* ' if i in set(supporting) else ''}{i + 1}. {s}"
+              for i, s in enumerate(sentences)]
+    figure, axis = subplots(figsize=(2.4 + 0.55 * hops + 0.055 * max(map(len, labels)),
+                                     1.4 + 0.26 * count))
+    image = axis.imshow(weights.T, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    axis.set_xticks(range(hops), [f"hop {k + 1}" for k in range(hops)], fontsize=8)
+    axis.set_yticks(range(count), labels, fontsize=7)
+    for i, label in enumerate(axis.get_yticklabels()):
+        if i in set(supporting):
+            label.set_fontweight("bold")
+    axis.set_title(title or f"{question} {answer}\n* supporting fact", fontsize=9)
+    colorbar(figure, image, axis, "attention weight (each hop sums to 1)")
+    save(figure, path)
+    return figure

@@ -12,6 +12,7 @@ from keras_attention.models import (
     compile_qa_model,
     memn2n_model,
     qa_model,
+    support_recall,
 )
 
 MEMORY, LENGTH = 20, 8
@@ -109,3 +110,27 @@ def test_linear_start_switches_on_a_plateau():
 def test_an_unknown_reader_is_named():
     with pytest.raises(ValueError, match="reader must be one of .*received reader='gru'"):
         qa_model("gru", 10, 3)
+
+
+def test_support_recall_by_hand():
+    weights = np.array([
+        [[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]],  # hop 1 on slot 1, hop 2 on slot 0
+        [[0.2, 0.2, 0.6], [0.1, 0.1, 0.8]],  # both on slot 2
+    ])
+    supporting = np.array([[False, True, False], [False, False, True]])
+    np.testing.assert_allclose(support_recall(weights, supporting), [1.0, 0.5])
+    with pytest.raises(ValueError, match="weights must be"):
+        support_recall(weights[0], supporting)
+
+
+def test_the_hop_attention_plot(tmp_path):
+    from keras_attention.plotting import plot_hop_attention
+
+    figure = plot_hop_attention(["Mary went to the hallway.", "John moved to the garden."],
+                                [[0.9, 0.1], [0.3, 0.7]], [0], "Where is Mary?", "hallway",
+                                tmp_path / "hops.png")
+    assert (tmp_path / "hops.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels[0].startswith("* 1.") and labels[1].startswith("2.")
+    with pytest.raises(ValueError, match="weights must be \\[K, 2\\] for 2 sentences"):
+        plot_hop_attention(["a.", "b."], [[1.0, 0.0, 0.0]], [0], "q?", "a", tmp_path / "x.png")

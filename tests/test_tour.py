@@ -27,7 +27,7 @@ def test_quick_tour_writes_its_report(tmp_path, capfd):
     command = pathlib.Path(sys.executable).with_name("keras-attention")
     done, transcript = run(
         [command, "tour", "--quick", "--out", tmp_path,
-         "--families", "sequence,graph,ntm,xlnet"], TIMEOUT,
+         "--families", "sequence,graph,ntm,xlnet,qa"], TIMEOUT,
         env=optimized_xla_environment(),
     )
     assert done.returncode == 0, transcript
@@ -38,9 +38,9 @@ def test_quick_tour_writes_its_report(tmp_path, capfd):
     table = done.stdout.rstrip().rsplit("\n\n", 1)[0].rsplit("\n\n", 1)[-1]
     results = json.loads((tmp_path / "results.json").read_text())
     names = ["rnn", "bahdanau", "transformer", "karate gatv2", "karate gcn", "ntm copy",
-             "xlnet dates"]
+             "xlnet dates", "memn2n qa1", "memn2n qa2"]
     assert [r["name"] for r in results] == names
-    sequence, graph, (ntm, xlnet) = results[:3], results[3:5], results[5:]
+    sequence, graph, (ntm, xlnet), qa = results[:3], results[3:5], results[5:7], results[7:]
     for result in graph:
         assert set(result["sizes"]) == {"float32", "dynamic", "int8"}
         assert result["default_mode"] == "float32"
@@ -77,8 +77,9 @@ def test_quick_tour_writes_its_report(tmp_path, capfd):
             assert f"]({picture})" in page
         assert (tmp_path / f"{result['name']}_int8.json").exists()
     # The attention models have alignment pictures; the plain ones have none.
-    assert [len(r["pictures"]) for r in results] == [0, 3, 3, 1, 0, 2, 1]
+    assert [len(r["pictures"]) for r in results] == [0, 3, 3, 1, 0, 2, 1, 0, 1]
     _check_ntm(ntm, tmp_path, page, capfd)
+    _check_qa(qa, tmp_path, page, capfd)
     _check_xlnet(xlnet, tmp_path, page, capfd)
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
     assert table.startswith("|") and table in page
@@ -101,6 +102,29 @@ def _check_html(results, tmp_path, table):
         assert f'<img src="data:image/png;base64,{data}"' in page
     assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', page))
     assert '<h2 id="notes">Notes</h2>' in page and "<script" not in page
+
+
+def _check_qa(rows, tmp_path, page, capture):
+    for row in rows:
+        assert set(row["sizes"]) == set(row["latency_ms"]) == {"float32", "dynamic", "int8"}
+        assert row["default_mode"] == row["device_mode"] == "int8"
+        assert row["metric"].startswith("test questions answered right (task ")
+        assert row["history"]["loss"][-1] < row["history"]["loss"][0]
+    # Task 1 (one supporting fact) is learnt even in the quick tour; the
+    # device agrees with Keras.
+    assert rows[0]["keras_accuracy"] >= 0.9, rows[0]
+    for row in rows:
+        assert row["device_agreement"] >= 0.9, row
+    (picture,) = rows[1]["pictures"]
+    assert (tmp_path / picture).stat().st_size > 1000 and f"]({picture})" in page
+    # The int8 model answers a story written to a file, through the CLI.
+    story = tmp_path / "story.txt"
+    story.write_text("Mary moved to the bathroom.\nJohn went to the hallway.\n")
+    capture.readouterr()
+    model = tmp_path / "memn2n_qa1_int8.tflite"
+    assert edge_main([str(model), "--story", str(story), "--question", "Where is Mary?"]) == 0
+    printed = capture.readouterr().out
+    assert "answer:  bathroom (" in printed and "hop 1:" in printed
 
 
 def _check_ntm(ntm, tmp_path, page, capture):

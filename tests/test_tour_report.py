@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_attention import plotting
 from keras_attention.data import ntm_tasks
-from keras_attention.tour import graph, ntm, sequence, xlnet
+from keras_attention.tour import graph, ntm, qa, sequence, xlnet
 from keras_attention.tour.report import COLUMN_NOTES, write_report
 from keras_attention.tour.result import ModelResult
 
@@ -19,6 +19,7 @@ FAMILY_NOTES = {
     "graph": graph.NOTES,
     "ntm": ntm.NOTES,
     "xlnet": xlnet.NOTES,
+    "qa": qa.NOTES,
 }
 
 

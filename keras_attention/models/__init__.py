@@ -66,6 +66,7 @@ from keras_attention.models.memory_qa import (
     ntm_reader_model,
     qa_model,
     qa_task_metadata,
+    support_recall,
 )
 from keras_attention.models.translation_models import (
     InverseSquareRootSchedule,
@@ -83,6 +84,7 @@ __all__ = [
     "memn2n_model",
     "memn2n_signatures",
     "qa_task_metadata",
+    "support_recall",
     "ntm_reader_model",
     "qa_model",
     "AttentiveCaptioner",

@@ -20,6 +20,7 @@ SGD; `LinearStart` ends MemN2N's linear start.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_attention.data.babi import TOKEN_PATTERN
@@ -183,6 +184,30 @@ def qa_model(reader, vocabulary_size, num_answers, memory_size=50, sentence_leng
         raise ValueError(f"reader must be one of {READERS}, received reader={reader!r}")
     return builders[reader](vocabulary_size, num_answers, memory_size=memory_size,
                             sentence_length=sentence_length, **kwargs)
+
+
+def support_recall(weights, supporting):
+    """Attention as evidence: for each hop, the share of questions whose
+    most attended sentence is a supporting fact.
+
+    Args:
+        weights: `[N, K, M]`, each hop's attention over the slots
+            (`attention_model`'s second output).
+        supporting: boolean `[N, M]`, the supporting facts' slots
+            (`vectorize`'s `"supporting"`).
+
+    Returns:
+        float64 `[K]`.
+    """
+    weights = np.asarray(weights)
+    supporting = np.asarray(supporting, bool)
+    if weights.ndim != 3 or supporting.shape != (weights.shape[0], weights.shape[2]):
+        raise ValueError(
+            "weights must be [N, K, M] and supporting [N, M], received "
+            f"weights.shape={weights.shape} and supporting.shape={supporting.shape}")
+    top = np.argmax(weights, axis=-1)  # [N, K]
+    hit = np.take_along_axis(supporting[:, None, :], top[..., None], axis=-1)[..., 0]
+    return hit.mean(axis=0)
 
 
 OPTIMIZERS = ("adam", "sgd")

@@ -12,7 +12,8 @@ Bahdanau attention, a Transformer), graph (Zachary's karate club: GATv2
 and GCN node classifiers), ntm (a Neural Turing Machine learns to copy,
 and copies step by step on the device) and xlnet (a permutation language
 model fills the month hidden in a date sentence, from both sides, on the
-device from text) and images (MNIST digits: a Vision Transformer beside a
+device from text), qa (a memory network answers questions about generated
+bAbI-style stories, and shows which sentences each hop read) and images (MNIST digits: a Vision Transformer beside a
 CNN, a captioner attending over scenes of digits, a GAT over superpixel
 graphs).
 
@@ -41,6 +42,7 @@ FAMILIES = [
     "keras_attention.tour.graph",
     "keras_attention.tour.ntm",
     "keras_attention.tour.xlnet",
+    "keras_attention.tour.qa",
     "keras_attention.tour.images",
 ]
 

@@ -42,7 +42,7 @@ TensorFlow's, absl's and LiteRT's log lines are hidden unless --verbose."""
 
 # The families' short names (keras_attention.tour.FAMILIES), here without
 # importing the tour (which imports TensorFlow) before --help.
-_FAMILY_NAMES = ("sequence", "graph", "ntm", "xlnet", "images")
+_FAMILY_NAMES = ("sequence", "graph", "ntm", "xlnet", "qa", "images")
 
 
 def _families(text):

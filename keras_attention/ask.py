@@ -1,0 +1,245 @@
+"""A fact base you can question: a memory network over a story, in Keras.
+
+`StoryReader` joins a trained `memn2n_model` and the `Vocabulary` it was
+trained with. `answer(sentences, question)` reads the story's last `M`
+sentences and returns the answer with each hop's attention over them, the
+facts the model looked at. `keras-attention ask` trains one on a generated
+task (or loads one it saved), prints a story (a generated one, or the
+user's file) and answers the questions typed or given.
+
+Example:
+
+>>> reader = StoryReader.train(task=1, epochs=2, num_questions=100)
+>>> found = reader.answer(["Mary moved to the bathroom.", "John went to the hallway."],
+...                       "Where is Mary?")
+>>> found.attention.shape
+(3, 2)
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+
+from keras_attention.data import babi
+from keras_attention.data._download import temporary_path
+from keras_attention.models.memory_qa import attention_model, compile_qa_model, memn2n_model
+
+MEMORY_SIZE = 50
+
+
+@dataclasses.dataclass
+class Answer:
+    """What `StoryReader.answer` returns.
+
+    Attributes:
+        answer: the most likely answer.
+        probability: its probability.
+        sentences: the sentences read (the story's last `M`).
+        attention: float32 `[K, len(sentences)]`, each hop's weights.
+    """
+
+    answer: str
+    probability: float
+    sentences: list
+    attention: np.ndarray
+
+    def attended(self, top=2):
+        """Per hop, the `top` most attended sentences as `(weight, sentence)`."""
+        return [[(float(w[i]), self.sentences[i]) for i in np.argsort(w)[::-1][:top]]
+                for w in self.attention]
+
+
+class StoryReader:
+    """A trained `memn2n_model` and its `Vocabulary`.
+
+    Args:
+        model: a `memn2n_model`.
+        vocabulary: the `keras_attention.data.babi.Vocabulary` it was
+            trained with.
+    """
+
+    def __init__(self, model, vocabulary):
+        layer = model.get_layer("memory_network")
+        if layer.vocabulary_size != vocabulary.size or layer.num_answers != len(vocabulary.answers):
+            raise ValueError(
+                f"vocabulary has {vocabulary.size} words and {len(vocabulary.answers)} "
+                f"answers; the model takes {layer.vocabulary_size} and gives "
+                f"{layer.num_answers}: they must be trained together")
+        self.model = model
+        self.vocabulary = vocabulary
+        self._with_attention = attention_model(model)
+        story = model.input["story"]
+        self.memory_size, self.sentence_length = int(story.shape[1]), int(story.shape[2])
+
+    @classmethod
+    def train(cls, task=2, num_questions=1000, epochs=40, seed=0, verbose=0):
+        """A reader trained on `num_questions` generated questions of `task`."""
+        import keras
+
+        samples = babi.samples_of(babi.generate_stories(task, num_questions, seed=seed))
+        vocabulary = babi.Vocabulary.from_samples(samples)
+        length = max(len(babi.tokenize(s)) for sample in samples
+                     for s in (*sample.facts, sample.question))
+        arrays = babi.vectorize(samples, vocabulary, MEMORY_SIZE, length)
+        keras.utils.set_random_seed(seed)
+        model = memn2n_model(vocabulary.size, len(vocabulary.answers), memory_size=MEMORY_SIZE,
+                             sentence_length=length, seed=seed)
+        compile_qa_model(model, steps_per_epoch=int(np.ceil(len(samples) / 32)))
+        model.fit({"story": arrays["story"], "question": arrays["question"]},
+                  arrays["answer"], batch_size=32, epochs=epochs, verbose=verbose)
+        return cls(model, vocabulary)
+
+    def answer(self, sentences, question):
+        """The answer to `question` about `sentences` (oldest first).
+
+        Raises:
+            ValueError: no sentence, or a sentence or question longer than
+                the model's sentences (naming it).
+        """
+        sentences = [str(s).strip() for s in sentences if str(s).strip()]
+        if not sentences:
+            raise ValueError("sentences must hold at least one sentence, received none")
+        kept = sentences[-self.memory_size:]
+        sample = babi.Sample(tuple(kept), question, self.vocabulary.answers[0], ())
+        arrays = babi.vectorize([sample], self.vocabulary, self.memory_size,
+                                self.sentence_length)
+        logits, weights = self._with_attention.predict(
+            {"story": arrays["story"], "question": arrays["question"]}, verbose=0)
+        shifted = np.exp(logits[0] - logits[0].max())
+        probabilities = shifted / shifted.sum()
+        best = int(np.argmax(probabilities))
+        return Answer(self.vocabulary.answers[best], float(probabilities[best]), kept,
+                      weights[0, :, : len(kept)].astype("float32"))
+
+    def save(self, folder):
+        """`folder/memn2n.keras` and `folder/vocabulary.json`, each written
+        whole (a temporary file renamed into place)."""
+        os.makedirs(folder, exist_ok=True)
+        model_path = os.path.join(folder, "memn2n.keras")
+        partial = temporary_path(model_path, suffix=".keras")
+        try:
+            self.model.save(partial)
+            os.replace(partial, model_path)
+            words = os.path.join(folder, "vocabulary.json")
+            partial = temporary_path(words)
+            with open(partial, "w", encoding="utf-8") as file:
+                json.dump(self.vocabulary.to_config(), file)
+            os.replace(partial, words)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    @classmethod
+    def load(cls, folder):
+        """A reader `save` wrote."""
+        import keras
+
+        paths = [os.path.join(folder, name) for name in ("memn2n.keras", "vocabulary.json")]
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} is not a saved reader: it lacks {', '.join(missing)} "
+                "(keras-attention ask --save FOLDER writes both)")
+        with open(paths[1], encoding="utf-8") as file:
+            vocabulary = babi.Vocabulary.from_config(json.load(file))
+        return cls(keras.saving.load_model(paths[0]), vocabulary)
+
+
+DESCRIPTION = """\
+Ask a memory network questions about a story. It trains an end-to-end
+memory network (MemN2N) on a generated bAbI-style task (about half a
+minute on 2 CPU cores), or loads one saved with --save, prints the story
+(a generated test story, or your --story file, one sentence a line) and
+answers each question: given with --question, or typed, one a line, until
+an empty line or end of input. For each answer it prints the sentences
+each hop attended to."""
+
+EXAMPLES = """\
+examples:
+  keras-attention ask --task 2 --question "Where is the football?"
+  keras-attention ask --task 1 --save reader/     # then type questions
+  keras-attention ask --model reader/ --story my_story.txt"""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-attention ask", description=DESCRIPTION, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", type=int, default=2, choices=babi.GENERATED_TASKS,
+                        help="the generated task to train on (default 2)")
+    parser.add_argument("--model", help="a reader saved with --save, instead of training")
+    parser.add_argument("--save", help="save the trained reader in this folder")
+    parser.add_argument("--story", help="a text file, one sentence a line (default: a "
+                                        "generated test story of the task)")
+    parser.add_argument("--question", action="append", default=[],
+                        help="a question (repeatable); without one, questions are read "
+                             "from the input")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _story(args):
+    if args.story is None:
+        story = babi.generate_stories(args.task, 5, seed=args.seed + 1000)[0]
+        sample = story.samples()[-1]
+        return list(sample.facts), [s.question for s in story.samples()]
+    if not os.path.isfile(args.story):
+        raise FileNotFoundError(f"--story {args.story}: no such file")
+    with open(args.story, encoding="utf-8") as file:
+        sentences = [line.strip() for line in file if line.strip()]
+    if not sentences:
+        raise ValueError(f"--story {args.story} holds no sentence (one a line)")
+    return sentences, []
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        if args.model:
+            reader = StoryReader.load(args.model)
+        else:
+            print(f"training a memory network on generated task {args.task} "
+                  f"({babi.TASK_NAMES[args.task]}) ...", flush=True)
+            reader = StoryReader.train(args.task, epochs=args.epochs, seed=args.seed)
+        if args.save:
+            reader.save(args.save)
+            print(f"saved: {args.save}")
+        sentences, examples = _story(args)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("story:")
+    for i, sentence in enumerate(sentences, start=1):
+        print(f"  {i:2d} {sentence}")
+    questions = args.question
+    if not questions:
+        if examples:
+            print(f"questions like: {'; '.join(dict.fromkeys(examples))}")
+        interactive = sys.stdin.isatty()
+        questions = _typed(interactive)
+    for question in questions:
+        try:
+            found = reader.answer(sentences, question)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        print(f"{question} -> {found.answer} ({found.probability:.3f})")
+        for hop, attended in enumerate(found.attended(), start=1):
+            print(f"  hop {hop}: " + "; ".join(f"{w:.2f} {s!r}" for w, s in attended))
+    return 0
+
+
+def _typed(interactive):
+    while True:
+        try:
+            line = input("question> " if interactive else "")
+        except EOFError:
+            return
+        if not line.strip():
+            return
+        yield line.strip()

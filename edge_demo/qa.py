@@ -24,7 +24,7 @@ import numpy as np
 
 from edge_demo.errors import EdgeModelError
 
-_LINE_NUMBER = re.compile(r"^\s*\d+\s+")
+_LINE_NUMBER = re.compile(r"^\s*[0-9]+\s+")
 
 
 @dataclasses.dataclass
@@ -51,9 +51,15 @@ class Answered:
 def read_story(path):
     """The sentences of the story file `path`, in order.
 
+    One sentence a line; blank lines are skipped and a leading line number
+    is dropped, so the statements of one bAbI story can be pasted as they
+    are. A bAbI question line (it holds a tab, then its answer) is refused,
+    since its answer would sit in the memory, and so is numbering that
+    starts again at 1 (a second story).
+
     Raises:
-        EdgeModelError: naming `path`: missing, not UTF-8, or without a
-            sentence.
+        EdgeModelError: naming `path` (and the line): missing, not UTF-8,
+            without a sentence, a question line, or a second story.
     """
     if not os.path.isfile(path):
         raise EdgeModelError(f"{path}: no such story file")
@@ -62,8 +68,23 @@ def read_story(path):
             lines = file.read().splitlines()
     except UnicodeDecodeError as error:
         raise EdgeModelError(f"{path}: the story is not UTF-8 text ({error})") from None
-    sentences = [_LINE_NUMBER.sub("", line).strip() for line in lines]
-    sentences = [s for s in sentences if s]
+    sentences, numbered = [], 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if "\t" in line:
+            raise EdgeModelError(
+                f"{path}, line {number}: a question line (it holds a tab and an answer); "
+                "a story file holds statements only, one a line")
+        found = _LINE_NUMBER.match(line)
+        if found:
+            value = int(found.group(0))
+            if value == 1 and numbered:
+                raise EdgeModelError(
+                    f"{path}, line {number}: the numbering starts again at 1, a second "
+                    "story; a story file holds one")
+            numbered = value
+        sentences.append(_LINE_NUMBER.sub("", line).strip())
     if not sentences:
         raise EdgeModelError(f"{path}: the story holds no sentence (one a line)")
     return sentences

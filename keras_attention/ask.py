@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from edge_demo.errors import EdgeModelError
 from keras_attention.data import babi
 from keras_attention.data._download import temporary_path
 from keras_attention.models.memory_qa import attention_model, compile_qa_model, memn2n_model
@@ -103,6 +104,8 @@ class StoryReader:
         sentences = [str(s).strip() for s in sentences if str(s).strip()]
         if not sentences:
             raise ValueError("sentences must hold at least one sentence, received none")
+        if not babi.tokenize(str(question)):
+            raise ValueError(f"question must hold a word, received {question!r}")
         kept = sentences[-self.memory_size:]
         sample = babi.Sample(tuple(kept), question, self.vocabulary.answers[0], ())
         arrays = babi.vectorize([sample], self.vocabulary, self.memory_size,
@@ -144,8 +147,12 @@ class StoryReader:
             raise FileNotFoundError(
                 f"{folder} is not a saved reader: it lacks {', '.join(missing)} "
                 "(keras-attention ask --save FOLDER writes both)")
-        with open(paths[1], encoding="utf-8") as file:
-            vocabulary = babi.Vocabulary.from_config(json.load(file))
+        try:
+            with open(paths[1], encoding="utf-8") as file:
+                vocabulary = babi.Vocabulary.from_config(json.load(file))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{paths[1]} is not a vocabulary `save` wrote: {error!r}") from None
         return cls(keras.saving.load_model(paths[0]), vocabulary)
 
 
@@ -165,12 +172,20 @@ examples:
   keras-attention ask --model reader/ --story my_story.txt"""
 
 
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, received {text}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-attention ask", description=DESCRIPTION, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", type=int, default=2, choices=babi.GENERATED_TASKS,
-                        help="the generated task to train on (default 2)")
+                        help="the generated task to train on, and whose story to show "
+                             "without --story (default 2)")
     parser.add_argument("--model", help="a reader saved with --save, instead of training")
     parser.add_argument("--save", help="save the trained reader in this folder")
     parser.add_argument("--story", help="a text file, one sentence a line (default: a "
@@ -178,7 +193,7 @@ def _parser():
     parser.add_argument("--question", action="append", default=[],
                         help="a question (repeatable); without one, questions are read "
                              "from the input")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=_positive_int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -188,13 +203,10 @@ def _story(args):
         story = babi.generate_stories(args.task, 5, seed=args.seed + 1000)[0]
         sample = story.samples()[-1]
         return list(sample.facts), [s.question for s in story.samples()]
-    if not os.path.isfile(args.story):
-        raise FileNotFoundError(f"--story {args.story}: no such file")
-    with open(args.story, encoding="utf-8") as file:
-        sentences = [line.strip() for line in file if line.strip()]
-    if not sentences:
-        raise ValueError(f"--story {args.story} holds no sentence (one a line)")
-    return sentences, []
+    # The device's reader of story files, so that both read a file alike.
+    from edge_demo.qa import read_story
+
+    return read_story(args.story), []
 
 
 def main(argv=None):
@@ -210,7 +222,7 @@ def main(argv=None):
             reader.save(args.save)
             print(f"saved: {args.save}")
         sentences, examples = _story(args)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EdgeModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("story:")

@@ -157,12 +157,34 @@ def test_position_encoding_by_hand():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(weights)[0, 0], [0.5, 1 / 3], rtol=1e-6)
 
 
+def test_position_encoding_counts_words_not_padding():
+    """A left-padded sentence and padding between words weigh each word as
+    the same sentence padded on the right."""
+    right = keras.ops.convert_to_tensor([[True, True, True, False, False]])
+    left = keras.ops.convert_to_tensor([[False, False, True, True, True]])
+    inside = keras.ops.convert_to_tensor([[True, False, True, False, True]])
+    want = keras.ops.convert_to_numpy(position_encoding(right, 4))[0, :3]
+    for mask, words in ((left, [2, 3, 4]), (inside, [0, 2, 4])):
+        got = keras.ops.convert_to_numpy(position_encoding(mask, 4))[0]
+        np.testing.assert_allclose(got[words], want, rtol=1e-6)
+    # And the layer gives the same answer for either padding.
+    layer = MemoryNetwork(V, A, hidden_dim=D, memory_size=M, temporal_encoding=False)
+    story = np.zeros((1, M, L), "int32")
+    story[0, 0, :3] = [3, 4, 5]
+    shifted = np.zeros_like(story)
+    shifted[0, 0, 1:] = [3, 4, 5]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(story, QUESTION[:1])),
+                               keras.ops.convert_to_numpy(layer(shifted, QUESTION[:1])),
+                               atol=1e-6)
+
+
 def test_recency_by_hand():
     filled = keras.ops.convert_to_tensor([[True, True, False, True, False]])
     # Newer sentences than each slot: slot 0 has slots 1 and 3 after it.
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(recency(filled))[0, [0, 1, 3]],
                                   [2, 1, 0])
-    # An empty memory inserted after slot 1 ages slot 0 and slot 1 is not aged by its own.
+    # An empty memory just before slot 1's sentence ages the older slot 0
+    # by one, not slot 1 itself nor the newer slot 3.
     blanks = keras.ops.convert_to_tensor([[0, 1, 0, 0, 0]])
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(recency(filled, blanks))[0, [0, 1, 3]], [3, 1, 0])
@@ -273,6 +295,8 @@ def test_bad_arguments_are_named():
         MemoryNetwork(V, A, sentence_encoding="bow")
     with _raises("temporal_noise"):
         MemoryNetwork(V, A, temporal_noise=1.5)
+    with _raises("linear_start must be True or False", "linear_start='no'"):
+        MemoryNetwork(V, A, linear_start="no")
     with _raises("story must have at most memory_size=4 slots", "(3, 5, 4)"):
         MemoryNetwork(V, A, memory_size=4)(STORY, QUESTION)
     with _raises("story must be word ids of shape [B, M, L]", "(3, 4)"):

@@ -14,8 +14,9 @@ SENTENCE_ENCODINGS = ("bag_of_words", "position")
 def position_encoding(word_mask, hidden_dim):
     """The weights `l_kj` of the paper's position encoding (section 4.1).
 
-    `l_kj = (1 - j/J) - (k/d)(1 - 2j/J)` for word `j` (1-based) of a
-    sentence of `J` words and embedding unit `k` of `d`; padding gets 0.
+    `l_kj = (1 - j/J) - (k/d)(1 - 2j/J)` for word `j` (1-based, counting
+    words only, so padding on either side changes nothing) of a sentence of
+    `J` words and embedding unit `k` of `d`; padding gets 0.
 
     Args:
         word_mask: boolean `[..., L]`, true for the words of a sentence.
@@ -26,7 +27,9 @@ def position_encoding(word_mask, hidden_dim):
     """
     words = ops.cast(word_mask, "float32")
     length = ops.maximum(ops.sum(words, axis=-1, keepdims=True), 1.0)  # [..., 1]: J
-    j = ops.arange(1, ops.shape(word_mask)[-1] + 1, dtype="float32")  # [L]
+    # A word's place among the sentence's words, wherever the padding is
+    # (left-padded rows, as keras.utils.pad_sequences makes by default).
+    j = ops.cumsum(words, axis=-1)  # [..., L]
     ratio = (j / length)[..., None]  # [..., L, 1]: j / J
     k = ops.arange(1, hidden_dim + 1, dtype="float32") / hidden_dim  # [d]: k / d
     weights = (1.0 - ratio) - k * (1.0 - 2.0 * ratio)  # [..., L, d]
@@ -38,8 +41,9 @@ def recency(slot_mask, blanks=None):
 
     Slots are in time order (oldest first); empty slots between or after
     the sentences are skipped, so the most recent sentence gets 0 wherever
-    it sits. `blanks` (int `[B, M]`, 0 or 1) inserts that many empty
-    memories just after a slot, the paper's random noise (section 4.1).
+    it sits. `blanks` (int `[B, M]`, 0 or 1) puts an empty memory just
+    before a sentence in time, the paper's random noise (section 4.1): every
+    older sentence ages by one, the newest stays at 0.
 
     Returns:
         int32 `[B, M]`.
@@ -47,7 +51,8 @@ def recency(slot_mask, blanks=None):
     filled = ops.cast(slot_mask, "int32")
     if blanks is not None:
         filled = filled + ops.cast(blanks, "int32") * filled
-    # The filled slots after each one: a reversed cumulative sum, less itself.
+    # Each slot's own count (its sentence and the blank before it) left
+    # out of a reversed cumulative sum: what lies after it in time.
     newer = ops.flip(ops.cumsum(ops.flip(filled, axis=1), axis=1), axis=1) - filled
     return newer
 
@@ -77,8 +82,8 @@ class MemoryNetwork(keras.layers.Layer):
 
     With `temporal_encoding`, memory `i` adds a learned `T_A(r)` (input)
     and `T_C(r)` (output) for its recency `r` (0 for the newest sentence);
-    in training, `temporal_noise` inserts that share of empty memories at
-    random, so that the model does not lean on exact positions (the
+    in training, `temporal_noise` is the chance of an empty memory before
+    each sentence, so that the model does not lean on exact positions (the
     paper's RN).
 
     Weight tying (section 2.2):
@@ -111,8 +116,8 @@ class MemoryNetwork(keras.layers.Layer):
         weight_tying: `"adjacent"` or `"layer_wise"`.
         sentence_encoding: `"position"` or `"bag_of_words"`.
         temporal_encoding: add the learned recency embeddings.
-        temporal_noise: in training, the chance of an empty memory inserted
-            after each sentence (0.1 in the paper); 0 turns it off.
+        temporal_noise: in training, the chance of an empty memory before
+            each sentence (the paper adds 10%); 0 turns it off.
         linear_start: start without the hops' softmax.
         embeddings_initializer: of every embedding and temporal matrix
             (the paper's N(0, 0.1)).
@@ -187,9 +192,13 @@ class MemoryNetwork(keras.layers.Layer):
         self.num_hops = num_hops
         self.weight_tying = weight_tying
         self.sentence_encoding = sentence_encoding
-        self.temporal_encoding = bool(temporal_encoding)
+        for name, value in (("temporal_encoding", temporal_encoding),
+                            ("linear_start", linear_start)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, received {name}={value!r}")
+        self.temporal_encoding = temporal_encoding
         self.temporal_noise = temporal_noise
-        self.linear_start = bool(linear_start)
+        self.linear_start = linear_start
         self.embeddings_initializer = keras.initializers.get(
             embeddings_initializer or keras.initializers.RandomNormal(stddev=0.1)
         )

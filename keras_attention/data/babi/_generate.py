@@ -23,9 +23,10 @@ layout so that `load_babi` reads both:
 
 How they differ from the released tasks: a smaller vocabulary (four
 people, six places, three objects, a few verbs each), five questions to a
-story after a few statements each, so stories stay under 50 statements
-(the memory that MemN2N reads) and every supporting fact is inside it; a
-question is asked only where the world settles its answer.
+story after a few statements each, and a question asked only where the
+world settles its answer and its supporting facts are among the last 50
+statements (the memory that MemN2N reads). Task 3's stories grow past 50
+statements, as the released ones do.
 """
 
 import os
@@ -228,15 +229,24 @@ def generate_story(task, rng):
         raise ValueError(
             f"task must be one of the generated tasks {GENERATED_TASKS}, received task={task!r}"
         )
+    while True:
+        story = _try_story(task, rng)
+        if story is not None:
+            return story
+
+
+def _try_story(task, rng):
+    """A story, or None where its world stops settling new questions (task
+    3's objects, once they have been everywhere twice, settle no "before"):
+    the caller starts another."""
     world = _World(rng)
     low, high = STATEMENTS_BEFORE_QUESTION[task]
     asked = set()
 
     def fresh_question():
         """A question not asked before in this story (the same words, answer
-        and supporting facts), whose supporting facts
-        are among the last `MEMORY_SIZE` statements; None if a few draws
-        find none."""
+        and supporting facts), whose supporting facts are among the last
+        `MEMORY_SIZE` statements; None if a few draws find none."""
         statements = [i for i, line in enumerate(world.lines, 1) if isinstance(line, str)]
         oldest = statements[max(0, len(statements) - MEMORY_SIZE)]
         for _ in range(8):
@@ -251,9 +261,13 @@ def generate_story(task, rng):
         for _ in range(rng.integers(low, high + 1)):
             _statement(world, task)
         question = fresh_question()
-        while question is None:  # the world settles no new question yet: go on
+        for _ in range(MEMORY_SIZE):  # the world settles no new question yet: go on
+            if question is not None:
+                break
             _statement(world, task)
             question = fresh_question()
+        if question is None:
+            return None
         asked.add(question)
         world.ask(*question)
     return Story(tuple(world.lines))

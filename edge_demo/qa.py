@@ -94,10 +94,10 @@ class _Words:
     """The task's text-to-ids rule, checked once."""
 
     def __init__(self, model):
-        task = model.task_fields("words", "answers", "token_pattern", "unknown_id",
-                                 "memory_size", "sentence_length")
+        task = model.task_fields("words", "answers", "token_pattern", "lowercase",
+                                 "unknown_id", "memory_size", "sentence_length")
         self.pattern = re.compile(task["token_pattern"])
-        self.lowercase = bool(task.get("lowercase", False))
+        self.lowercase = task["lowercase"]
         self.index = {word: i for i, word in enumerate(task["words"])}
         self.unknown_id = task["unknown_id"]
         self.memory_size = task["memory_size"]

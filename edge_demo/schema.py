@@ -423,12 +423,18 @@ def _check_question_answering(fields, task, signatures):
         fields.fail(f"signatures.{name}.outputs",
                     f"'answer' [1, A] and 'attention' [1, K, {memory_size}]",
                     [[t["name"], t["shape"]] for t in signature["outputs"]])
-    words = fields.strings(_get(task, "words"), "task.words")
-    answers = fields.strings(_get(task, "answers"), "task.answers")
+    # The padding and the unknown word at least, each word once.
+    words = fields.strings(_get(task, "words"), "task.words", min_length=2, unique=True)
+    answers = fields.strings(_get(task, "answers"), "task.answers", min_length=1, unique=True)
     if len(answers) != answer["shape"][1]:
         fields.fail("task.answers", f"{answer['shape'][1]} answers, one per class of "
                     "the 'answer' output", answers, f"{len(answers)} answers")
-    fields.integer(_get(task, "unknown_id"), "task.unknown_id", 0, max(len(words) - 1, 0))
+    # Not 0, the padding: an unknown word would vanish from its sentence.
+    fields.integer(_get(task, "unknown_id"), "task.unknown_id", 1, len(words) - 1)
+    lowercase = _get(task, "lowercase")
+    if not isinstance(lowercase, bool):
+        fields.fail("task.lowercase", "true or false (whether text is lower-cased before "
+                    "token_pattern splits it)", lowercase)
     fields.integer(_get(task, "memory_size"), "task.memory_size", memory_size, memory_size,
                    " (the story input's slots)")
     fields.integer(_get(task, "sentence_length"), "task.sentence_length", length, length,

@@ -69,6 +69,19 @@ def test_a_malformed_line_is_named(tmp_path, text, line, reason):
     assert reason in str(error.value)
 
 
+def test_what_the_format_cannot_hold_is_refused():
+    with pytest.raises(TypeError, match="lines must be the lines of a file"):
+        babi.parse_babi(RELEASED, "qa.txt")
+    with pytest.raises(babi.BabiFormatError, match="qa.txt, line 1: a line starts with its id"):
+        babi.parse_babi(["\u00b2 Mary moved."], "qa.txt")  # a Unicode digit is no id
+    tabbed = babi.Story(("Mary\tmoved.",))
+    with pytest.raises(ValueError, match="line 1 of a story cannot be written"):
+        babi.format_babi([tabbed])
+    unsupported = babi.Story(("Mary moved.", babi.Question("Where is Mary?", "x", ())))
+    with pytest.raises(ValueError, match="line 2 of a story cannot be written"):
+        babi.format_babi([unsupported])
+
+
 def test_an_empty_or_binary_file_is_named(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
@@ -354,3 +367,11 @@ def test_vectorize_keeps_the_recent_facts_and_marks_the_support():
     with pytest.raises(ValueError, match="answer 'room9' is not one of"):
         babi.vectorize([babi.Sample(facts, "Where?", "room9", (0,))], vocabulary)
     assert babi.Vocabulary.from_config(vocabulary.to_config()) == vocabulary
+    with pytest.raises(ValueError, match="sentence_length must be a positive int"):
+        babi.vectorize(samples, vocabulary, sentence_length=0)
+    with pytest.raises(ValueError, match="sample 0 has a fact without a word: '...'"):
+        babi.vectorize([babi.Sample(("...",), "Where?", "room0", (0,))], vocabulary)
+    # Generators are read once, whole.
+    assert babi.Vocabulary.from_samples(iter(samples)) == vocabulary
+    np.testing.assert_array_equal(
+        babi.vectorize(iter(samples), vocabulary, memory_size=4)["story"], arrays["story"])

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from keras_attention.data import babi
-from keras_attention.layers import MemoryNetwork
 from keras_attention.models import (
     LinearStart,
     attention_model,
@@ -104,7 +103,39 @@ def test_linear_start_switches_on_a_plateau():
         fresh = LinearStart()
         fresh.set_model(model)
         fresh.on_epoch_end(0, {"loss": 1.0})
-    assert isinstance(layer, MemoryNetwork)
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="LinearStart needs a model with a MemoryNetwork"):
+        stuck = LinearStart(patience=1)
+        stuck.set_model(plain)
+        stuck.on_epoch_end(0, {"val_loss": 1.0})
+        stuck.on_epoch_end(1, {"val_loss": 1.0})
+
+
+def test_linear_start_ends_inside_a_compiled_fit(task_two):
+    """The switch is a variable the compiled step reads: after LinearStart
+    ends it mid-fit, the same compiled model attends with a softmax."""
+    vocabulary, arrays = task_two
+    model = memn2n_model(vocabulary.size, len(vocabulary.answers), memory_size=MEMORY,
+                         sentence_length=LENGTH, hidden_dim=8, linear_start=True)
+    compile_qa_model(model)
+    seen = []
+
+    class Plateau(keras.callbacks.Callback):  # the validation loss stops falling
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = 1.0
+
+    class Weights(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            _, weights = attention_model(self.model).predict(_inputs(arrays, 8), verbose=0)
+            seen.append(np.abs(weights.sum(-1) - 1).max())
+
+    switch = LinearStart(patience=1)
+    model.fit(_inputs(arrays), arrays["answer"], validation_data=(_inputs(arrays, 8),
+              arrays["answer"][:8]), batch_size=32, epochs=3, verbose=0,
+              callbacks=[Plateau(), switch, Weights()])
+    assert switch.switched_at == 1
+    assert seen[0] > 1e-3 and seen[2] < 1e-5, seen  # linear, then a softmax
+    assert model.jit_compile
 
 
 def test_an_unknown_reader_is_named():

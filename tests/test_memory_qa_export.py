@@ -25,9 +25,10 @@ MEMORY, LENGTH = 10, 6
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A MemN2N trained a little on generated task 1, exported in the three
-    modes; its Keras answers and attention on the first 20 questions."""
-    samples = babi.samples_of(babi.generate_stories(1, 200, seed=0))
+    """A MemN2N trained a little on generated task 2, exported in the three
+    modes; its Keras answers and attention on the first 20 questions. Its
+    stories run up to 26 sentences, so both sides keep the last 10."""
+    samples = babi.samples_of(babi.generate_stories(2, 200, seed=0))
     vocabulary = babi.Vocabulary.from_samples(samples)
     arrays = babi.vectorize(samples, vocabulary, memory_size=MEMORY, sentence_length=LENGTH)
     keras.utils.set_random_seed(0)
@@ -48,6 +49,7 @@ def exported(tmp_path_factory):
                 representative_data=(
                     {"answer": {k: v[:100] for k, v in inputs.items()}}
                     if mode == "int8" else None))
+    assert max(len(s.facts) for s in samples[:20]) > MEMORY
     return dict(samples=samples[:20], vocabulary=vocabulary, logits=logits,
                 weights=weights, paths=paths, model=model, folder=folder)
 
@@ -61,28 +63,48 @@ def test_the_device_answers_as_keras_does(exported, mode, atol):
         found = answer_question(device, list(sample.facts), sample.question)
         agree += found.answer == answers[int(np.argmax(exported["logits"][i]))]
         n = len(found.sentences)
+        assert found.sentences == list(sample.facts[-MEMORY:])
         assert found.attention.shape == (3, n)
         np.testing.assert_allclose(found.attention, exported["weights"][i][:, :n], atol=atol)
+        if mode != "int8":  # the same sentence read hardest at every hop
+            np.testing.assert_array_equal(np.argmax(found.attention, -1),
+                                          np.argmax(exported["weights"][i][:, :n], -1))
         # int8 outputs come in steps of 1/256.
         np.testing.assert_allclose(found.probabilities.sum(), 1.0, atol=2e-2 if mode == "int8" else 1e-5)
     assert agree == len(exported["samples"]) if mode != "int8" else agree >= 18
 
 
 def test_the_command_answers_and_shows_what_it_read(exported, tmp_path, capsys):
-    sample = exported["samples"][3]
+    sample = next(s for s in exported["samples"] if len(s.facts) <= MEMORY)
     story = tmp_path / "story.txt"
     # Numbered as in a bAbI file, with a blank line: both are dropped.
     story.write_text("\n".join(f"{i} {fact}" for i, fact in enumerate(sample.facts, 1))
                      + "\n\n", encoding="utf-8")
     assert read_story(story) == list(sample.facts)
-    status = edge_main([str(exported["paths"]["int8"]), "--story", str(story),
+    status = edge_main([str(exported["paths"]["float32"]), "--story", str(story),
                         "--question", sample.question, "--runs", "2"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert f"answer:  {sample.answer} (" in out
-    assert out.count("\nhop ") == 3
-    supporting = sample.facts[sample.supporting[0]]
-    assert repr(supporting) in out  # the fact that settles it is among those attended
+    i = exported["samples"].index(sample)
+    answer = exported["vocabulary"].answers[int(np.argmax(exported["logits"][i]))]
+    assert f"answer:  {answer} (" in out
+    hops = [line for line in out.splitlines() if line.startswith("hop ")]
+    assert len(hops) == 3
+    for hop, line in enumerate(hops):  # each hop's most attended sentence first
+        top = sample.facts[int(np.argmax(exported["weights"][i][hop, :len(sample.facts)]))]
+        assert line.split("; ")[0].endswith(repr(top)), (line, top)
+
+
+def test_a_story_file_with_a_question_or_a_second_story_is_refused(tmp_path):
+    question = tmp_path / "question.txt"
+    question.write_text("1 Mary moved to the hallway.\n2 Where is Mary? \thallway\t1\n")
+    with pytest.raises(EdgeModelError, match="question.txt, line 2: a question line"):
+        read_story(question)
+    two = tmp_path / "two.txt"
+    two.write_text("1 Mary moved to the hallway.\n2 John went to the garden.\n"
+                   "1 Sandra moved to the office.\n")
+    with pytest.raises(EdgeModelError, match="two.txt, line 3: the numbering starts again"):
+        read_story(two)
 
 
 def test_bad_stories_and_questions_are_named(exported, tmp_path, capsys):
@@ -107,13 +129,21 @@ def test_bad_stories_and_questions_are_named(exported, tmp_path, capsys):
     assert "give --story FILE and --question TEXT" in capsys.readouterr().err
 
 
-def test_a_metadata_that_does_not_fit_is_refused(exported, tmp_path):
+@pytest.mark.parametrize("field, change", [
+    ("answers", lambda task: task["answers"][:-1]),
+    ("unknown_id", lambda task: 0),
+    ("lowercase", lambda task: "yes"),
+    ("words", lambda task: task["words"][:2] + task["words"][1:]),
+    ("memory_size", lambda task: task["memory_size"] + 1),
+    ("token_pattern", lambda task: "[a-z"),
+])
+def test_a_metadata_that_does_not_fit_is_refused(exported, tmp_path, field, change):
     path = exported["paths"]["float32"]
     metadata = json.loads(path.with_suffix(".json").read_text())
-    metadata["task"]["answers"] = metadata["task"]["answers"][:-1]
+    metadata["task"][field] = change(metadata["task"])
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(metadata))
-    with pytest.raises(EdgeModelError, match="task.answers"):
+    with pytest.raises(EdgeModelError, match=f"task.{field}"):
         edge_demo.load(path, broken)
 
 

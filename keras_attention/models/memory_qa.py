@@ -227,9 +227,14 @@ def compile_qa_model(model, optimizer="adam", learning_rate=0.01, steps_per_epoc
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, received optimizer={optimizer!r}")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
+            or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a positive number, received "
+                         f"learning_rate={learning_rate!r}")
     rate = learning_rate
     if steps_per_epoch is not None:
         check_positive_int("steps_per_epoch", steps_per_epoch)
+        check_positive_int("anneal_every", anneal_every)
         rate = keras.optimizers.schedules.ExponentialDecay(
             learning_rate, decay_steps=anneal_every * steps_per_epoch, decay_rate=0.5,
             staircase=True,
@@ -269,9 +274,14 @@ class LinearStart(keras.callbacks.Callback):
             return
         self.wait += 1
         if self.wait >= self.patience:
-            for layer in self.model._flatten_layers():
-                if isinstance(layer, MemoryNetwork):
-                    layer.set_attention_softmax(True)
+            layers = [layer for layer in self.model._flatten_layers()
+                      if isinstance(layer, MemoryNetwork)]
+            if not layers:
+                raise ValueError(
+                    f"LinearStart needs a model with a MemoryNetwork layer; "
+                    f"{self.model.name!r} has none")
+            for layer in layers:
+                layer.set_attention_softmax(True)
             self.switched_at = epoch
 
 

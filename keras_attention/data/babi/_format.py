@@ -90,6 +90,10 @@ def parse_babi(lines, source="<lines>"):
             ids, or a supporting id that names no earlier statement of the
             story.
     """
+    if isinstance(lines, (str, bytes)):
+        raise TypeError(
+            f"lines must be the lines of a file (a list, or an open file), received one "
+            f"{type(lines).__name__}; parse_babi_text takes a whole file's text")
     stories, current = [], []
     statement_ids = set()
 
@@ -105,7 +109,7 @@ def parse_babi(lines, source="<lines>"):
         if not line.strip():
             fail(number, line, "an empty line")
         head, _, text = line.partition(" ")
-        if not head.isdigit() or not text.strip():
+        if not (head.isascii() and head.isdigit()) or not text.strip():
             fail(number, line, "a line starts with its id, a space and its text")
         line_id = int(head)
         if line_id == 1:
@@ -128,7 +132,7 @@ def parse_babi(lines, source="<lines>"):
         if not question or not answer:
             fail(number, line, "a question line needs a question and an answer")
         support_ids = support.split()
-        if not support_ids or not all(i.isdigit() for i in support_ids):
+        if not support_ids or not all(i.isascii() and i.isdigit() for i in support_ids):
             fail(number, line, "the supporting ids must be integers separated by spaces")
         support_ids = tuple(int(i) for i in support_ids)
         unknown = [i for i in support_ids if i not in statement_ids]
@@ -174,6 +178,11 @@ def format_babi(stories):
     out = []
     for story in stories:
         for line_id, line in enumerate(story.lines, start=1):
+            text = line.text + line.answer if isinstance(line, Question) else line
+            if "\t" in text or "\n" in text or (isinstance(line, Question) and not line.supporting):
+                raise ValueError(
+                    f"line {line_id} of a story cannot be written in the bAbI format (a tab "
+                    f"or newline in its text, or a question without supporting facts): {line!r}")
             if isinstance(line, Question):
                 support = " ".join(str(i) for i in line.supporting)
                 out.append(f"{line_id} {line.text} \t{line.answer}\t{support}\n")

@@ -39,6 +39,7 @@ class Vocabulary:
     def from_samples(cls, samples):
         """The words of every fact and question of `samples` and their answers,
         each in sorted order (so the same samples give the same ids)."""
+        samples = list(samples)
         words = set()
         for sample in samples:
             for sentence in (*sample.facts, sample.question):
@@ -106,12 +107,20 @@ def vectorize(samples, vocabulary, memory_size=50, sentence_length=None):
             sample and the sentence), an answer the vocabulary lacks, or
             a `memory_size` that is not a positive int.
     """
-    if isinstance(memory_size, bool) or not isinstance(memory_size, int) or memory_size < 1:
-        raise ValueError(f"memory_size must be a positive int, received memory_size={memory_size!r}")
+    for name, value in (("memory_size", memory_size), ("sentence_length", sentence_length)):
+        if value is None and name == "sentence_length":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
+    samples = list(samples)
     encoded = []
-    for sample in samples:
+    for index, sample in enumerate(samples):
         kept = len(sample.facts) - min(len(sample.facts), memory_size)
         facts = [vocabulary.ids(fact) for fact in sample.facts[kept:]]
+        for fact, ids in zip(sample.facts[kept:], facts):
+            if not ids:
+                # An all-padding slot reads as empty: the fact would vanish.
+                raise ValueError(f"sample {index} has a fact without a word: {fact!r}")
         supporting = [i - kept for i in sample.supporting if i >= kept]
         encoded.append((facts, vocabulary.ids(sample.question),
                         vocabulary.answer_id(sample.answer), supporting))

@@ -79,11 +79,16 @@ def figures_table(report, path, columns=None, where="figures"):
 def _run_of(report, path):
     """The run that wrote the section `path` where the report keeps one per
     part (`runs`: {part: {"sections": [...], "date", "machine",
-    "matmul_peak_gflops", ...}}), else the report itself."""
+    "matmul_peak_gflops", ...}}), else its `last_run`, else the report
+    itself."""
     section = path.split(".")[0]
     for run in (report.get("runs") or {}).values():
         if isinstance(run, dict) and section in run.get("sections", ()):
             return run
+    # A report that keeps rows from several runs names its latest one
+    # (bench/memory_qa.py's `last_run`; each row keeps its own).
+    if isinstance(report.get("last_run"), dict):
+        return report["last_run"]
     return report
 
 

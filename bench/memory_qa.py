@@ -76,7 +76,7 @@ from keras_attention.models import (  # noqa: E402
     support_recall,
 )
 
-MEMORY_SIZE = 50
+MEMORY_SIZE = babi.MEMORY_SIZE
 BATCH_SIZE = 32
 MODES = ("float32", "dynamic", "int8")
 READER_SIZES = {
@@ -124,8 +124,7 @@ def load_task(task, size, data, quick):
     # seen in training is scored, as wrong, rather than left out.
     words = babi.Vocabulary.from_samples(train).words
     vocabulary = babi.Vocabulary(words, tuple(sorted({s.answer for s in train + test})))
-    length = max(len(babi.tokenize(s)) for sample in train + test
-                 for s in (*sample.facts[-MEMORY_SIZE:], sample.question))
+    length = babi.longest_sentence(train + test, MEMORY_SIZE)
     arrays = {split: babi.vectorize(samples, vocabulary, MEMORY_SIZE, length)
               for split, samples in (("train", train), ("test", test))}
     return vocabulary, arrays, test, length

@@ -25,11 +25,12 @@ import sys
 import numpy as np
 
 from edge_demo.errors import EdgeModelError
+from edge_demo.files import write_atomically
 from keras_attention.data import babi
 from keras_attention.data._download import temporary_path
 from keras_attention.models.memory_qa import attention_model, compile_qa_model, memn2n_model
 
-MEMORY_SIZE = 50
+MEMORY_SIZE = babi.MEMORY_SIZE
 
 
 @dataclasses.dataclass
@@ -83,8 +84,7 @@ class StoryReader:
 
         samples = babi.samples_of(babi.generate_stories(task, num_questions, seed=seed))
         vocabulary = babi.Vocabulary.from_samples(samples)
-        length = max(len(babi.tokenize(s)) for sample in samples
-                     for s in (*sample.facts, sample.question))
+        length = babi.longest_sentence(samples, MEMORY_SIZE)
         arrays = babi.vectorize(samples, vocabulary, MEMORY_SIZE, length)
         keras.utils.set_random_seed(seed)
         model = memn2n_model(vocabulary.size, len(vocabulary.answers), memory_size=MEMORY_SIZE,
@@ -127,14 +127,11 @@ class StoryReader:
         try:
             self.model.save(partial)
             os.replace(partial, model_path)
-            words = os.path.join(folder, "vocabulary.json")
-            partial = temporary_path(words)
-            with open(partial, "w", encoding="utf-8") as file:
-                json.dump(self.vocabulary.to_config(), file)
-            os.replace(partial, words)
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
+        write_atomically(os.path.join(folder, "vocabulary.json"),
+                         json.dumps(self.vocabulary.to_config()))
 
     @classmethod
     def load(cls, folder):

@@ -38,7 +38,7 @@ from keras_attention.tour.result import ModelResult
 from keras_attention_export import Exporter
 
 NAME = "qa"
-MEMORY_SIZE = 50
+MEMORY_SIZE = babi.MEMORY_SIZE
 MODEL = dict(hidden_dim=20, num_hops=3, temporal_noise=0.1)
 FULL = dict(tasks=(1, 2, 3, 6, 7, 11), epochs=40, test=1000)
 QUICK = dict(tasks=(1, 2), epochs=15, test=200)
@@ -91,8 +91,7 @@ def run(out_dir, quick):
         train = babi.samples_of(babi.load_babi(task, "train", path=folder))
         test = babi.samples_of(babi.load_babi(task, "test", path=folder))[: settings["test"]]
         vocabulary = babi.Vocabulary.from_samples(train)
-        length = max(len(babi.tokenize(s)) for sample in train + test
-                     for s in (*sample.facts[-MEMORY_SIZE:], sample.question))
+        length = babi.longest_sentence(train + test, MEMORY_SIZE)
         arrays = babi.vectorize(train, vocabulary, MEMORY_SIZE, length)
         test_arrays = babi.vectorize(test, vocabulary, MEMORY_SIZE, length)
         keras.utils.set_random_seed(0)

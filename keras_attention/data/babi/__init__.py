@@ -39,11 +39,18 @@ from keras_attention.data.babi._load import (
     load_babi,
     task_file_name,
 )
-from keras_attention.data.babi._vectorize import TOKEN_PATTERN, Vocabulary, tokenize, vectorize
+from keras_attention.data.babi._vectorize import (
+    MEMORY_SIZE,
+    TOKEN_PATTERN,
+    Vocabulary,
+    longest_sentence,
+    tokenize,
+    vectorize,
+)
 
 __all__ = [
-    "BABI_SHA256", "BABI_URL", "BabiFormatError", "GENERATED_TASKS", "Question", "Sample",
+    "BABI_SHA256", "BABI_URL", "BabiFormatError", "GENERATED_TASKS", "MEMORY_SIZE", "Question", "Sample",
     "Story", "TASK_NAMES", "TOKEN_PATTERN", "Vocabulary", "babi_archive", "format_babi", "generate_babi",
-    "generate_stories", "load_babi", "parse_babi", "read_babi", "samples_of",
+    "generate_stories", "load_babi", "longest_sentence", "parse_babi", "read_babi", "samples_of",
     "task_file_name", "tokenize", "vectorize", "write_babi",
 ]

@@ -35,6 +35,7 @@ import numpy as np
 
 from keras_attention.data.babi._format import Question, Story, write_babi
 from keras_attention.data.babi._load import SIZES, TASK_NAMES, task_file_name
+from keras_attention.data.babi._vectorize import MEMORY_SIZE
 
 PEOPLE = {"Mary": "she", "Sandra": "she", "John": "he", "Daniel": "he"}
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
@@ -46,9 +47,6 @@ PRONOUN_OPENINGS = ("Then", "After that", "Afterwards", "Following that")
 COUNTS = ("none", "one", "two", "three")
 GENERATED_TASKS = (1, 2, 3, 6, 7, 11)
 QUESTIONS_PER_STORY = 5
-# The statements a reader keeps (the paper's memory of 50): every question's
-# supporting facts are among the last MEMORY_SIZE statements before it.
-MEMORY_SIZE = 50
 # Training questions per size; the test files hold TEST_QUESTIONS for both,
 # the same file, as the released en/ and en-10k/ share their test sets.
 SIZE_QUESTIONS = {"1k": 1_000, "10k": 10_000}
@@ -318,8 +316,12 @@ def generate_babi(folder, tasks=GENERATED_TASKS, sizes=tuple(SIZES), seed=0):
                 f"received {tasks!r}"
             )
         test = generate_stories(task, TEST_QUESTIONS, seed=[seed, task, 0])
+        # One stream for every size: a smaller training set is the start of
+        # the largest, so the largest is drawn once and cut.
+        largest = generate_stories(task, max(SIZE_QUESTIONS[size] for size in sizes),
+                                   seed=[seed, task, 1])
         for size in sizes:
-            train = generate_stories(task, SIZE_QUESTIONS[size], seed=[seed, task, 1])
+            train = largest[: SIZE_QUESTIONS[size] // QUESTIONS_PER_STORY]
             out = os.path.join(folder, SIZES[size])
             write_babi(train, os.path.join(out, task_file_name(task, "train")))
             write_babi(test, os.path.join(out, task_file_name(task, "test")))

@@ -10,6 +10,8 @@ import re
 import numpy as np
 
 PAD, UNKNOWN = "<pad>", "<unk>"
+# The sentences a reader keeps, the most recent ones: the paper's memory of 50.
+MEMORY_SIZE = 50
 # A word, after lower-casing: what `tokenize` keeps. An export carries the
 # pattern to the device (`qa_task_metadata`), so both sides split text alike.
 TOKEN_PATTERN = "[a-z0-9]+"
@@ -81,7 +83,15 @@ class Vocabulary:
         return cls(tuple(config["words"]), tuple(config["answers"]))
 
 
-def vectorize(samples, vocabulary, memory_size=50, sentence_length=None):
+def longest_sentence(samples, memory_size=MEMORY_SIZE):
+    """The most words in a question, or in a fact a memory of `memory_size`
+    keeps, over `samples`: the `sentence_length` that holds them all (give
+    it the training and the test samples, so that both vectorize alike)."""
+    return max((len(tokenize(sentence)) for sample in samples
+                for sentence in (*sample.facts[-memory_size:], sample.question)), default=1)
+
+
+def vectorize(samples, vocabulary, memory_size=MEMORY_SIZE, sentence_length=None):
     """The arrays a memory reader trains on.
 
     A story longer than `memory_size` statements keeps its most recent

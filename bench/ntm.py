@@ -217,6 +217,36 @@ def bench_step_time(attention, repeats, batch=32, steps=41):
     ]
 
 
+def tables(report):
+    """The flat tables that docs/ renders (`<!-- figures: ntm copy_table -->`):
+    `report` with `copy_table`, `recall_table` and `step_time_table` added,
+    one flat row per model (or cell), made from the nested rows."""
+
+    def training(row):
+        keys = ("model", "parameters", "steps", "minutes", "reached",
+                "steps_to_target", "minutes_to_target", "final_bits")
+        return {key: row[key] for key in keys}
+
+    def tested(row, unit):
+        flat = {}
+        for size, test in row["tests"].items():
+            flat[f"bits_{unit}_{size}"] = test["bits"]
+            flat[f"exact_{unit}_{size}"] = test["exact"]
+        return flat
+
+    times = {(r["cell"], r["jit_compile"]): r["ms_per_step"] for r in report["step_time"]}
+    return dict(
+        report,
+        copy_table=[dict(training(r), **tested(r, "length")) for r in report["copy"]],
+        recall_table=[dict(training(r), **tested(r, "items")) for r in report["recall"]],
+        step_time_table=[
+            dict(cell=cell, ms_per_step=times.get((cell, False)),
+                 xla_ms_per_step=times.get((cell, True)))
+            for cell in dict.fromkeys(r["cell"] for r in report["step_time"])
+        ],
+    )
+
+
 def _maybe(value, fmt):
     return "-" if value is None else format(value, fmt)
 
@@ -325,6 +355,8 @@ def main():
     peak = attention.matmul_peak_gflops()
     start = time.perf_counter()
     report = dict(
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        command="bench/ntm.py " + " ".join(sys.argv[1:]),
         machine=dict(processor=platform.processor() or platform.machine(),
                      cores=os.cpu_count(), tensorflow=tf.__version__,
                      keras=keras.__version__),
@@ -336,6 +368,7 @@ def main():
         step_time=bench_step_time(attention, args.repeats) if "timing" in tasks else [],
     )
     report["total_minutes"] = (time.perf_counter() - start) / 60
+    report = tables(report)
     print_tables(report)
     print(f"\ntotal: {report['total_minutes']:.1f} minutes")
     emit_json(report, args.json)

@@ -80,7 +80,7 @@ def _run_of(report, path):
     """The run that wrote the section `path` where the report keeps one per
     part (`runs`: {part: {"sections": [...], "date", "machine",
     "matmul_peak_gflops", ...}}), else its `last_run`, else the report
-    itself."""
+    itself (bench/ntm.py's, with its own `date`)."""
     section = path.split(".")[0]
     for run in (report.get("runs") or {}).values():
         if isinstance(run, dict) and section in run.get("sections", ()):
@@ -95,7 +95,7 @@ def _run_of(report, path):
 def _source_line(name, report, path=""):
     parts = [f"From `bench/results/{name}.json`"]
     run = _run_of(report, path)
-    if run is not report and run.get("date"):
+    if run.get("date"):
         parts[0] += f" (run of {run['date']})"
     report = run
     machine = report.get("machine")

@@ -31,6 +31,7 @@ from keras_attention.data._download import temporary_path
 from keras_attention.models.memory_qa import attention_model, compile_qa_model, memn2n_model
 
 MEMORY_SIZE = babi.MEMORY_SIZE
+DEFAULT_TASK = 2
 
 
 @dataclasses.dataclass
@@ -62,17 +63,23 @@ class StoryReader:
         model: a `memn2n_model`.
         vocabulary: the `keras_attention.data.babi.Vocabulary` it was
             trained with.
+        task: the generated task it was trained on, if one was (`ask`
+            shows a story of that task unless told another).
     """
 
-    def __init__(self, model, vocabulary):
+    def __init__(self, model, vocabulary, task=None):
         layer = model.get_layer("memory_network")
         if layer.vocabulary_size != vocabulary.size or layer.num_answers != len(vocabulary.answers):
             raise ValueError(
                 f"vocabulary has {vocabulary.size} words and {len(vocabulary.answers)} "
                 f"answers; the model takes {layer.vocabulary_size} and gives "
                 f"{layer.num_answers}: they must be trained together")
+        if task is not None and task not in babi.GENERATED_TASKS:
+            raise ValueError(f"task must be None or one of the generated tasks "
+                             f"{babi.GENERATED_TASKS}, received task={task!r}")
         self.model = model
         self.vocabulary = vocabulary
+        self.task = task
         self._with_attention = attention_model(model)
         story = model.input["story"]
         self.memory_size, self.sentence_length = int(story.shape[1]), int(story.shape[2])
@@ -92,7 +99,7 @@ class StoryReader:
         compile_qa_model(model, steps_per_epoch=int(np.ceil(len(samples) / 32)))
         model.fit({"story": arrays["story"], "question": arrays["question"]},
                   arrays["answer"], batch_size=32, epochs=epochs, verbose=verbose)
-        return cls(model, vocabulary)
+        return cls(model, vocabulary, task=task)
 
     def answer(self, sentences, question):
         """The answer to `question` about `sentences` (oldest first).
@@ -119,8 +126,9 @@ class StoryReader:
                       weights[0, :, : len(kept)].astype("float32"))
 
     def save(self, folder):
-        """`folder/memn2n.keras` and `folder/vocabulary.json`, each written
-        whole (a temporary file renamed into place)."""
+        """`folder/memn2n.keras`, `folder/vocabulary.json` and
+        `folder/reader.json` (the task it was trained on), each written whole
+        (a temporary file renamed into place)."""
         os.makedirs(folder, exist_ok=True)
         model_path = os.path.join(folder, "memn2n.keras")
         partial = temporary_path(model_path, suffix=".keras")
@@ -132,6 +140,7 @@ class StoryReader:
                 os.remove(partial)
         write_atomically(os.path.join(folder, "vocabulary.json"),
                          json.dumps(self.vocabulary.to_config()))
+        write_atomically(os.path.join(folder, "reader.json"), json.dumps({"task": self.task}))
 
     @classmethod
     def load(cls, folder):
@@ -150,7 +159,20 @@ class StoryReader:
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(
                 f"{paths[1]} is not a vocabulary `save` wrote: {error!r}") from None
-        return cls(keras.saving.load_model(paths[0]), vocabulary)
+        # reader.json came later than the other two: a reader saved without
+        # it loads, with no task.
+        task = None
+        path = os.path.join(folder, "reader.json")
+        if os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8") as file:
+                    task = json.load(file)["task"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{path} is not what `save` wrote: {error!r}") from None
+            if task is not None and task not in babi.GENERATED_TASKS:
+                raise ValueError(f"{path}: task must be null or one of the generated tasks "
+                                 f"{babi.GENERATED_TASKS}, received {task!r}")
+        return cls(keras.saving.load_model(paths[0]), vocabulary, task=task)
 
 
 DESCRIPTION = """\
@@ -180,9 +202,10 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-attention ask", description=DESCRIPTION, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", type=int, default=2, choices=babi.GENERATED_TASKS,
+    parser.add_argument("--task", type=int, default=None, choices=babi.GENERATED_TASKS,
                         help="the generated task to train on, and whose story to show "
-                             "without --story (default 2)")
+                             "without --story (default 2; with --model, the task the "
+                             "reader was trained on)")
     parser.add_argument("--model", help="a reader saved with --save, instead of training")
     parser.add_argument("--save", help="save the trained reader in this folder")
     parser.add_argument("--story", help="a text file, one sentence a line (default: a "
@@ -195,9 +218,9 @@ def _parser():
     return parser
 
 
-def _story(args):
+def _story(args, task):
     if args.story is None:
-        story = babi.generate_stories(args.task, 5, seed=args.seed + 1000)[0]
+        story = babi.generate_stories(task, 5, seed=args.seed + 1000)[0]
         sample = story.samples()[-1]
         return list(sample.facts), [s.question for s in story.samples()]
     # The device's reader of story files, so that both read a file alike.
@@ -211,14 +234,19 @@ def main(argv=None):
     try:
         if args.model:
             reader = StoryReader.load(args.model)
+            task = args.task or reader.task or DEFAULT_TASK
+            if args.story is None and reader.task not in (None, task):
+                print(f"note: the reader was trained on task {reader.task}; the story "
+                      f"is of task {task}", flush=True)
         else:
-            print(f"training a memory network on generated task {args.task} "
-                  f"({babi.TASK_NAMES[args.task]}) ...", flush=True)
-            reader = StoryReader.train(args.task, epochs=args.epochs, seed=args.seed)
+            task = args.task or DEFAULT_TASK
+            print(f"training a memory network on generated task {task} "
+                  f"({babi.TASK_NAMES[task]}) ...", flush=True)
+            reader = StoryReader.train(task, epochs=args.epochs, seed=args.seed)
         if args.save:
             reader.save(args.save)
             print(f"saved: {args.save}")
-        sentences, examples = _story(args)
+        sentences, examples = _story(args, task)
     except (OSError, ValueError, EdgeModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_attention.ask import StoryReader
+from keras_attention.data import babi
 from keras_attention.cli import main as cli_main
 
 STORY = ["Mary moved to the bathroom.", "John went to the hallway.",
@@ -35,8 +36,16 @@ def test_save_and_load(reader, tmp_path):
     a, b = reader.answer(STORY, "Where is Mary?"), loaded.answer(STORY, "Where is Mary?")
     assert a.answer == b.answer
     np.testing.assert_allclose(a.attention, b.attention, atol=1e-6)
+    assert (reader.task, loaded.task) == (1, 1)
     with pytest.raises(FileNotFoundError, match="is not a saved reader: it lacks"):
         StoryReader.load(tmp_path / "nothing")
+    # A reader saved before reader.json existed loads, with no task; a
+    # damaged reader.json is named.
+    (tmp_path / "reader" / "reader.json").write_text('{"task": 4}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"reader.json: task must be null or one of"):
+        StoryReader.load(tmp_path / "reader")
+    (tmp_path / "reader" / "reader.json").unlink()
+    assert StoryReader.load(tmp_path / "reader").task is None
 
 
 def test_the_command(reader, tmp_path, capsys, monkeypatch):
@@ -56,3 +65,20 @@ def test_the_command(reader, tmp_path, capsys, monkeypatch):
     assert cli_main(["ask", "--model", str(tmp_path / "reader"),
                      "--story", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt: no such story file" in capsys.readouterr().err
+
+
+def test_a_saved_reader_is_shown_a_story_of_its_own_task(reader, tmp_path, capsys):
+    # Trained on task 1: without --task or --story, the story is task 1's
+    # (the command's default task is 2).
+    reader.save(tmp_path / "reader")
+    assert cli_main(["ask", "--model", str(tmp_path / "reader"),
+                     "--question", "Where is Mary?"]) == 0
+    out = capsys.readouterr().out
+    expected = babi.generate_stories(1, 5, seed=1000)[0].samples()[-1].facts
+    assert all(f" {sentence}\n" in out for sentence in expected), out
+    assert "note:" not in out
+    # Told another task, it says so.
+    assert cli_main(["ask", "--model", str(tmp_path / "reader"), "--task", "2",
+                     "--question", "Where is Mary?"]) == 0
+    assert "note: the reader was trained on task 1; the story is of task 2" in (
+        capsys.readouterr().out)

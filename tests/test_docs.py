@@ -168,6 +168,10 @@ def test_the_source_line_names_the_run_that_wrote_the_section():
     # A section no run names, and a report without runs: the file's own.
     assert hooks._source_line("xlnet", report, "speed").endswith("peak 87.7 GFLOP/s.")
     assert "run of" not in hooks._source_line("xlnet", {"matmul_peak_gflops": 1.0}, "x")
+    # A report of one run that records its date (bench/ntm.py's) names it.
+    assert hooks._source_line("ntm", {"date": "2026-12-06 20:13 UTC", "machine": {"cores": 2}},
+                              "copy_table") == (
+        "From `bench/results/ntm.json` (run of 2026-12-06 20:13 UTC); 2 cores.")
 
 
 def test_figures_come_from_the_benchmarks_json():

@@ -86,15 +86,18 @@ MODES = ("float32", "dynamic", "int8")
 # The joint reader: one MemN2N trained on every task of the run together, as
 # the paper's joint models are (its d = 50 for them).
 JOINT = "memn2n-joint"
+# Each reader's model (`qa_model`'s name): the joint reader is a MemN2N.
+MODEL_OF = {"memn2n": "memn2n", JOINT: "memn2n", "ntm": "ntm", "lstm": "lstm"}
+MEMN2N = dict(hidden_dim=20, num_hops=3, linear_start=True, temporal_noise=0.1)
 READER_SIZES = {
-    "memn2n": dict(hidden_dim=20, num_hops=3, linear_start=True, temporal_noise=0.1),
-    JOINT: dict(hidden_dim=50, num_hops=3, linear_start=True, temporal_noise=0.1),
+    "memn2n": MEMN2N,
+    JOINT: dict(MEMN2N, hidden_dim=50),
     "ntm": dict(embedding_dim=32, ntm_memory_size=64, memory_width=20, controller_units=100),
     "lstm": dict(units=128, embedding_dim=64),
 }
 QUICK_SIZES = {
-    "memn2n": dict(hidden_dim=20, num_hops=3, linear_start=True, temporal_noise=0.1),
-    JOINT: dict(hidden_dim=20, num_hops=3, linear_start=True, temporal_noise=0.1),
+    "memn2n": MEMN2N,
+    JOINT: MEMN2N,
     "ntm": dict(embedding_dim=16, ntm_memory_size=16, memory_width=8, controller_units=32),
     "lstm": dict(units=32, embedding_dim=16),
 }
@@ -164,14 +167,14 @@ def train_reader(reader, vocabulary, train, tests, length, seed, settings, minut
             train["answer"][index]
 
     sizes = (QUICK_SIZES if settings["quick"] else READER_SIZES)[reader]
-    model = qa_model(reader.split("-")[0], vocabulary.size, len(vocabulary.answers),
+    model = qa_model(MODEL_OF[reader], vocabulary.size, len(vocabulary.answers),
                      memory_size=MEMORY_SIZE, sentence_length=length, **sizes)
     steps = int(np.ceil(len(fit_index) / BATCH_SIZE))
     compile_qa_model(model, steps_per_epoch=steps)
     budget = Budget(minutes * 60)
     callbacks = [budget]
     linear_start = None
-    memn2n = reader.startswith("memn2n")
+    memn2n = MODEL_OF[reader] == "memn2n"
     if memn2n:
         linear_start = LinearStart(patience=2)
         callbacks.append(linear_start)
@@ -184,10 +187,11 @@ def train_reader(reader, vocabulary, train, tests, length, seed, settings, minut
     if memn2n:
         row["linear_start_ended"] = linear_start.switched_at
     tested = {}
+    with_attention = attention_model(model) if memn2n else None
     for task, test in tests.items():
         inputs = {"story": test["story"], "question": test["question"]}
         if memn2n:
-            logits, weights = attention_model(model).predict(inputs, batch_size=256, verbose=0)
+            logits, weights = with_attention.predict(inputs, batch_size=256, verbose=0)
             figures = dict(support_recall=support_recall(weights, test["supporting"]).tolist())
         else:
             logits, figures = model.predict(inputs, batch_size=256, verbose=0), {}
@@ -213,13 +217,13 @@ def device_accuracy(model, vocabulary, train, tests, out_dir, name):
             path = os.path.join(out_dir, f"{name}_{mode}.tflite")
             exporter.export_tflite(path, mode=mode, task=qa_task_metadata(model, vocabulary),
                                    representative_data=calibration if mode == "int8" else None)
-            device = edge_demo.load(path)
+            device, size = edge_demo.load(path), os.path.getsize(path)
             for task, samples in tests.items():
                 right = sum(
                     answer_question(device, list(s.facts), s.question).answer == s.answer
                     for s in samples)
                 results[task][f"device_{mode}"] = 100 * right / len(samples)
-                results[task][f"bytes_{mode}"] = os.path.getsize(path)
+                results[task][f"bytes_{mode}"] = size
     return results
 
 
@@ -227,7 +231,7 @@ def run_group(reader, size, group, loaded, settings, run, scratch):
     """The seeds of `reader` trained on the tasks of `group` together: a
     table row per task."""
     vocabulary, train, tests, length = prepare({task: loaded[task] for task in group})
-    memn2n = reader.startswith("memn2n")
+    memn2n = MODEL_OF[reader] == "memn2n"
     runs, best_model = [], None
     for seed in range(settings["seeds"] if memn2n else settings["baseline_seeds"]):
         model, row, tested = train_reader(reader, vocabulary, train, tests, length, seed,

@@ -295,11 +295,8 @@ def print_tables(report):
               + cells)
     print("\nTime per step, forward + backward in keras.layers.RNN, B=32, T=41")
     print(f"{'cell':<28}{'ms/step':>10}{'XLA ms/step':>13}")
-    times = {
-        (r["cell"], r["jit_compile"]): r["ms_per_step"] for r in report["step_time"]
-    }
-    for cell in dict.fromkeys(r["cell"] for r in report["step_time"]):
-        print(f"{cell:<28}{times[(cell, False)]:>10.3f}{times[(cell, True)]:>13.3f}")
+    for row in report["step_time_table"]:
+        print(f"{row['cell']:<28}{row['ms_per_step']:>10.3f}{row['xla_ms_per_step']:>13.3f}")
 
 
 def main():

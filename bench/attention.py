@@ -10,11 +10,24 @@
 2. Per-step time of the teacher-forced `BahdanauDecoder` against the same
    decoder built on `keras.layers.AdditiveAttention`.
 
+3. With `--sweep`, a length sweep: forward plus backward of causal
+   self-attention, D=256, 8 heads, at T = 256, 1,024, 4,096, 8,192 and
+   32,768 with B=1 (and T up to 4,096 with B=4), for ours (`block_size=None`:
+   blocks with an online softmax from T*S = 2048^2 on) and Keras's layer,
+   each with and without XLA. Each configuration runs in a process of its
+   own, which reports its median step time and the growth of its peak
+   resident memory over the memory it held before the first step; a
+   process gets at most `--memory-limit-gib` of data (RLIMIT_DATA), so a
+   layer that needs more fails alone, reported as out of memory, without
+   the machine's OOM killer.
+
 Machines differ several-fold, so every figure is compared only within this
 run and reported as a fraction of the float32 matrix-product peak measured
 at the start. Prints a table and writes JSON (`--json`).
 
     python bench/attention.py [--repeats 20] [--json bench/results/attention.json]
+    python bench/attention.py --sweep [--lengths 256,1024,4096,8192,32768]
+                              [--json bench/results/attention_lengths.json]
 """
 
 import argparse
@@ -281,6 +294,122 @@ def bench_bahdanau(batch, source_length, target_length, units, repeats):
     return {key: seconds / target_length for key, seconds in results.items()}
 
 
+# -- the length sweep ---------------------------------------------------------------
+
+SWEEP_DIM, SWEEP_HEADS = 256, 8
+SWEEP_LENGTHS = (256, 1024, 4096, 8192, 32768)
+SWEEP_BATCH_4_UP_TO = 4096  # B=4 too at these lengths
+
+
+def _resident_kib():
+    with open("/proc/self/status") as file:
+        for line in file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def sweep_worker(layer_name, batch, length, jit, repeats):
+    """One configuration of the sweep, in this process: prints its JSON line."""
+    import resource
+
+    x = tf.random.normal((batch, length, SWEEP_DIM), seed=0)
+    key_dim = SWEEP_DIM // SWEEP_HEADS
+    if layer_name == "ours":
+        layer = MultiHeadSelfAttention(num_heads=SWEEP_HEADS, key_dim=key_dim)
+        layer(x[:, :8])
+        call = lambda t: layer(t, use_causal_mask=True)  # noqa: E731
+    else:
+        layer = keras.layers.MultiHeadAttention(num_heads=SWEEP_HEADS, key_dim=key_dim)
+        layer(x[:, :8], x[:, :8])
+        call = lambda t: layer(t, t, use_causal_mask=True)  # noqa: E731
+    step = _train_step(call, layer.trainable_variables, jit)
+    before = _resident_kib()
+    run = lambda: [g.numpy() for g in step(x)]  # noqa: E731
+    start = time.perf_counter()
+    run()  # traces, compiles, runs once
+    first = time.perf_counter() - start
+    seconds = _median_seconds(run, repeats, warmup=0) if repeats else first
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps(dict(seconds=seconds, first_seconds=first,
+                          memory_mib=(peak - before) / 1024)))
+
+
+def sweep(lengths, repeats, memory_limit_gib, peak):
+    """Every configuration in its own process; the rows of the table."""
+    configs = [(1, length) for length in lengths]
+    configs += [(4, length) for length in lengths if length <= SWEEP_BATCH_4_UP_TO]
+    rows = []
+    for batch, length in configs:
+        for jit in (False, True):
+            for name in ("ours", "keras"):
+                command = [sys.executable, os.path.abspath(__file__), "--sweep-worker",
+                           f"{name},{batch},{length},{int(jit)}",
+                           "--repeats", str(repeats if length <= 8192 else 1),
+                           "--memory-limit-gib", str(memory_limit_gib)]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                row = dict(layer=name, batch=batch, length=length, jit_compile=jit)
+                if done.returncode == 0:
+                    row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+                    row["ms"] = row["seconds"] * 1e3
+                    flops = attention_flops(batch, length, SWEEP_DIM, SWEEP_HEADS)
+                    row["fraction_of_peak"] = flops / row["seconds"] / 1e9 / peak
+                    row["status"] = "ok"
+                else:
+                    text = done.stdout + done.stderr
+                    out_of_memory = any(word in text for word in (
+                        "ResourceExhausted", "bad_alloc", "MemoryError", "OOM",
+                        "Cannot allocate memory", "failed to allocate"))
+                    row["status"] = ("out of memory" if out_of_memory or done.returncode < 0
+                                     else f"failed ({done.returncode})")
+                    row["error"] = text.strip().splitlines()[-1][-300:] if text.strip() else ""
+                rows.append(row)
+                _print_sweep_row(row)
+    return rows
+
+
+def _print_sweep_row(row):
+    label = f"{row['layer']:<6} B={row['batch']} T={row['length']:<6} " \
+            f"{'XLA' if row['jit_compile'] else 'eager':<6}"
+    if row["status"] == "ok":
+        print(f"{label}{row['ms']:>11.1f} ms{row['memory_mib']:>10.0f} MiB"
+              f"{row['fraction_of_peak']:>9.1%} of peak", flush=True)
+    else:
+        print(f"{label}  {row['status']}: {row.get('error', '')[:120]}", flush=True)
+
+
+def sweep_ratios(rows):
+    """Ours against Keras's at each (B, T, XLA), and ours' memory growth
+    from one length to the next (B=1, same XLA setting)."""
+    found = {(r["layer"], r["batch"], r["length"], r["jit_compile"]): r for r in rows}
+    ratios = []
+    for (layer, batch, length, jit), row in sorted(found.items()):
+        if layer != "ours" or row["status"] != "ok":
+            continue
+        keras_row = found.get(("keras", batch, length, jit))
+        entry = dict(batch=batch, length=length, jit_compile=jit)
+        if keras_row and keras_row["status"] == "ok":
+            entry["time_vs_keras"] = row["seconds"] / keras_row["seconds"]
+            entry["memory_vs_keras"] = row["memory_mib"] / max(keras_row["memory_mib"], 1e-9)
+        else:
+            entry["keras"] = keras_row["status"] if keras_row else "not run"
+        ratios.append(entry)
+    # Linear memory doubles with T: the growth of ours from each length to
+    # the next (B=1).
+    for entry in ratios:
+        if entry["batch"] != 1:
+            continue
+        row = found[("ours", 1, entry["length"], entry["jit_compile"])]
+        shorter = [r for r in rows if r["layer"] == "ours" and r["batch"] == 1
+                   and r["jit_compile"] == entry["jit_compile"] and r["status"] == "ok"
+                   and r["length"] < entry["length"]]
+        if shorter:
+            previous = max(shorter, key=lambda r: r["length"])
+            entry["memory_growth_from"] = previous["length"]
+            entry["memory_growth"] = row["memory_mib"] / max(previous["memory_mib"], 1e-9)
+    return ratios
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
@@ -288,8 +417,49 @@ def main():
     parser.add_argument("--jax-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, absl's and LiteRT's log lines")
+    parser.add_argument("--sweep", action="store_true",
+                        help="the length sweep (part 3) instead of parts 1 and 2")
+    parser.add_argument("--lengths", default=",".join(map(str, SWEEP_LENGTHS)))
+    parser.add_argument("--memory-limit-gib", type=float, default=20.0,
+                        help="the most data one sweep process may hold")
+    parser.add_argument("--sweep-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     batch, length, dim, heads = 16, 256, 256, 8
+    if args.sweep_worker:
+        import resource
+
+        limit = int(args.memory_limit_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        name, batch, length, jit = args.sweep_worker.split(",")
+        sweep_worker(name, int(batch), int(length), bool(int(jit)), args.repeats)
+        return
+    if args.sweep:
+        peak = matmul_peak_gflops()
+        lengths = [int(t) for t in args.lengths.split(",")]
+        print(f"machine: {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+        print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
+        print(f"causal self-attention, forward + backward, D={SWEEP_DIM} H={SWEEP_HEADS}; "
+              "memory: growth of the process's peak RSS", flush=True)
+        rows = sweep(lengths, min(args.repeats, 5), args.memory_limit_gib, peak)
+        ratios = sweep_ratios(rows)
+        print("\nours against Keras's layer (time and memory, below 1: ours is less)")
+        for entry in ratios:
+            tail = (f"time {entry['time_vs_keras']:.2f}x, memory {entry['memory_vs_keras']:.2f}x"
+                    if "time_vs_keras" in entry else f"Keras: {entry['keras']}")
+            if "memory_growth" in entry:
+                tail += (f"; memory {entry['memory_growth']:.2f}x that at "
+                         f"T={entry['memory_growth_from']}")
+            print(f"  B={entry['batch']} T={entry['length']:<6} "
+                  f"{'XLA' if entry['jit_compile'] else 'eager':<6}{tail}")
+        emit_json(dict(
+            machine=dict(processor=platform.processor() or platform.machine(),
+                         cores=os.cpu_count(), tensorflow=tf.__version__,
+                         keras=keras.__version__),
+            matmul_peak_gflops=peak, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            command=" ".join(["bench/attention.py", *sys.argv[1:]]),
+            dim=SWEEP_DIM, heads=SWEEP_HEADS, rows=rows, ratios=ratios), args.json)
+        return
     if args.jax_worker:
         jax_worker(batch, length, dim, heads, args.repeats)
         return

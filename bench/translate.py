@@ -25,7 +25,14 @@ hour here is about 4,000 steps of 4,096 tokens, where the paper's 4,000
 warm-up steps would never reach the peak. Each model's row and weights are
 kept in `--out` (`<model>/bench_row.json`, and `language_model.json`) and a
 later run reuses them instead of training again (`--retrain` to start
-over), so the three hours can be run one model at a time.
+over), so the three hours can be run one model at a time. `--models` names
+the parts to run: some of `seq2seq`, `rnnsearch`, `transformer` and
+`language-model`. The JSON (`--json`) keeps the rows of the parts a run
+left out from the file it replaces, so `--models transformer --json
+bench/results/translate.json` on one day and `--models rnnsearch` on the
+next fill one table; each row names the run that measured it (date,
+machine, matmul peak, command), and `table` holds the flat rows the docs
+show.
 
 Goals (issue 7), each model trained for at most 60 minutes on a 2-core
 machine: Transformer at least 36 BLEU, RNNsearch at least 30, the model
@@ -37,6 +44,7 @@ activation ranges from the 0.9 quantile of the calibration samples' extremes,
 greedy column's counterpart.
 
     python bench/translate.py [--quick] [--minutes 60] [--data ../shared/data/multi30k]
+                              [--models seq2seq,rnnsearch,transformer,language-model]
                               [--out bench/results/translate] [--json FILE]
 """
 
@@ -65,6 +73,8 @@ from keras_attention.models import translation_models  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax"]
+LANGUAGE_MODEL = "language-model"
+PARTS = (*translation_models.KINDS, LANGUAGE_MODEL)
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "multi30k")
 
 
@@ -166,6 +176,48 @@ def train_language_model(args, quick, minutes, train_ids, validation_ids, vocabu
     )
 
 
+def flat_row(row):
+    """The docs' row of one translation model's bench row."""
+    flat = dict(model=row["model"], parameters=row["parameters"],
+                train_minutes=row["train_minutes"], steps=row["steps"],
+                bleu_greedy=row["greedy"]["bleu"], bleu_beam=row["beam"]["bleu"],
+                chrf_beam=row["beam"]["chrf"])
+    for mode in DEVICE_MODES:
+        found = row.get("device", {}).get(mode)
+        flat[f"device_{mode}"] = None if found is None else found["bleu"]
+    flat.update(tokens_per_second_xla=row["tokens_per_second_xla"],
+                tokens_per_second_no_xla=row["tokens_per_second_no_xla"])
+    run = row.get("run") or {}
+    flat.update(matmul_peak_gflops=run.get("matmul_peak_gflops"), date=run.get("date"))
+    return flat
+
+
+def merged_report(report, path):
+    """`report`, with the models, language model and BLEU-by-length curves
+    it did not measure taken from the JSON at `path` where there is one,
+    and the flat rows the docs show: `table` from the merged models (in
+    `PARTS` order), `language_model_table` from the language model."""
+    old = {}
+    if path and os.path.exists(path):
+        with open(path) as file:
+            old = json.load(file)
+    measured = {row["model"] for row in report["models"]}
+    rows = [row for row in old.get("models", []) if row["model"] not in measured]
+    rows = sorted(rows + report["models"], key=lambda row: PARTS.index(row["model"]))
+    by_length = {k: v for k, v in old.get("by_length", {}).items() if k not in measured}
+    merged = dict(report, models=rows, by_length={**by_length, **report["by_length"]},
+                  table=[flat_row(row) for row in rows])
+    if merged.get("language_model") is None:
+        merged["language_model"] = old.get("language_model")
+    lm = merged["language_model"]
+    if lm:
+        merged["language_model_table"] = [dict(
+            {k: v for k, v in lm.items() if k != "run"},
+            matmul_peak_gflops=(lm.get("run") or {}).get("matmul_peak_gflops"),
+            date=(lm.get("run") or {}).get("date"))]
+    return merged
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -180,7 +232,9 @@ def main():
                         help="training budget per model (default 60)")
     parser.add_argument("--lm-minutes", type=float, default=None,
                         help="Transformer-XL budget (default 20)")
-    parser.add_argument("--models", default=",".join(translation_models.KINDS))
+    parser.add_argument("--models", default=",".join(PARTS),
+                        help=f"the parts to run, some of {', '.join(PARTS)}; the JSON "
+                        "keeps the others' rows from the file it replaces")
     parser.add_argument("--vocabulary", type=int, default=8000)
     parser.add_argument("--tokens-per-batch", type=int, default=4096)
     parser.add_argument("--max-length", type=int, default=64)
@@ -206,13 +260,21 @@ def main():
     quick = args.quick
     minutes = args.minutes if args.minutes is not None else (1.0 if quick else 60.0)
     lm_minutes = args.lm_minutes if args.lm_minutes is not None else (0.5 if quick else 20.0)
-    kinds = args.models.split(",")
+    parts = [part.strip() for part in args.models.split(",") if part.strip()]
+    if not parts or not set(parts) <= set(PARTS):
+        parser.error(f"--models must name some of {', '.join(PARTS)}, "
+                     f"received {args.models!r}")
+    kinds = [part for part in parts if part != LANGUAGE_MODEL]
     os.makedirs(args.out, exist_ok=True)
 
     attention = bench_module("attention")
     peak = attention.matmul_peak_gflops()
+    machine = dict(processor=platform.processor() or platform.machine(), cores=os.cpu_count())
     print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s, "
           f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    run = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine,
+               matmul_peak_gflops=peak, minutes=minutes, quick=quick,
+               command=" ".join(["bench/translate.py", *sys.argv[1:]]))
 
     train_de, train_en = multi30k.load_multi30k("train", path=args.data)
     val_de, val_en = multi30k.load_multi30k("validation", path=args.data)
@@ -308,6 +370,7 @@ def main():
             greedy=translation_tools.evaluate(greedy, val_en),
             beam=translation_tools.evaluate(beam, val_en),
             beam_sentences_per_second=len(val_de) / beam_seconds,
+            run=run,
         )
         translator.save(os.path.join(args.out, kind))
         measure_device(row, translator, kind)
@@ -321,7 +384,10 @@ def main():
 
     # Transformer-XL on the English side.
     lm_path = os.path.join(args.out, "language_model.json")
-    if os.path.exists(lm_path) and not args.retrain:
+    lm_row = None
+    if LANGUAGE_MODEL not in parts:
+        pass
+    elif os.path.exists(lm_path) and not args.retrain:
         with open(lm_path) as file:
             lm_row = json.load(file)
         print(f"\nTransformer-XL: results of an earlier run, from {lm_path}")
@@ -329,30 +395,37 @@ def main():
         lm_row = train_language_model(args, quick, lm_minutes, target_ids,
                                       target_tokenizer.encode(val_en),
                                       target_tokenizer.vocabulary_size)
+        lm_row["run"] = run
         with open(lm_path, "w") as file:
             json.dump(lm_row, file, indent=2)
 
+    result = merged_report(
+        dict(matmul_peak_gflops=peak, machine=machine, last_run=run, settings=vars(args),
+             models=rows, language_model=lm_row,
+             by_length={k: v["by_length"] for k, v in report.items()}),
+        args.json)
     print(f"\nfloat32 matmul peak (2048^3): {peak:.1f} GFLOP/s on "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+          f"{machine['processor']}, {machine['cores']} cores")
     print(f"Multi30k de->en, validation {len(val_de)} sentences; budget {minutes:g} min "
-          f"per model; beam {args.beam}, length penalty {args.length_penalty}")
+          f"per model; beam {args.beam}, length penalty {args.length_penalty}"
+          + (f"; rows of earlier runs from {args.json}" if args.json else ""))
     print(f"{'model':<12}{'params':>11}{'min':>6}{'epochs':>7}{'tok/s XLA':>11}"
           f"{'tok/s':>9}{'BLEU greedy':>13}{'BLEU beam':>11}{'chrF beam':>11}"
-          f"{'device BLEU f32/dyn/int8/int8 min-max':>40}")
-    for row in rows:
+          f"{'device BLEU f32/dyn/int8/int8 min-max':>40}  run")
+    for row in result["models"]:
         print(f"{row['model']:<12}{row['parameters']:>11,}{row['train_minutes']:>6.1f}"
               f"{row['epochs']:>7}{row['tokens_per_second_xla']:>11.0f}"
               f"{row['tokens_per_second_no_xla']:>9.0f}{row['greedy']['bleu']:>13.2f}"
               f"{row['beam']['bleu']:>11.2f}{row['beam']['chrf']:>11.2f}"
-              + f"{' / '.join(_bleu(row['device'].get(m)) for m in DEVICE_MODES):>40}")
-    print(f"\nTransformer-XL LM (English), {lm_row['parameters']:,} parameters, "
-          f"{lm_row['train_minutes']:.1f} min: validation perplexity at segment length "
-          f"{lm_row['segment_length']}: {lm_row['perplexity_with_memory']:.2f} with "
-          f"{lm_row['memory_length']} positions of memory, "
-          f"{lm_row['perplexity_without_memory']:.2f} without")
-    result = dict(matmul_peak_gflops=peak, settings=vars(args), models=rows,
-                  language_model=lm_row,
-                  by_length={k: v["by_length"] for k, v in report.items()})
+              + f"{' / '.join(_bleu(row['device'].get(m)) for m in DEVICE_MODES):>40}"
+              + f"  {(row.get('run') or {}).get('date', '-')}")
+    lm_row = result["language_model"]
+    if lm_row:
+        print(f"\nTransformer-XL LM (English), {lm_row['parameters']:,} parameters, "
+              f"{lm_row['train_minutes']:.1f} min: validation perplexity at segment length "
+              f"{lm_row['segment_length']}: {lm_row['perplexity_with_memory']:.2f} with "
+              f"{lm_row['memory_length']} positions of memory, "
+              f"{lm_row['perplexity_without_memory']:.2f} without")
     emit_json(result, args.json)
 
 

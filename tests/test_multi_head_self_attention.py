@@ -62,6 +62,27 @@ CASES = [
         trainable_params=4 * 256 + 4 * 16,
     ),
     harness.LayerCase(
+        # Blocks of 4 with an online softmax (keras_attention/layers/
+        # _online_softmax.py): 3 query and 3 key blocks, the last padded,
+        # grouped heads, padding from the Keras mask or the query_mask.
+        name="online_softmax_blocks_causal_padded",
+        cls=MultiHeadSelfAttention,
+        init_kwargs=dict(num_heads=2, key_dim=8, num_key_value_heads=1, block_size=4),
+        inputs={"query": _normal(B, 11, D)},
+        call_kwargs={"use_causal_mask": True},
+        masks={"query": harness.lengths_mask([11, 7], 11)},
+        explicit_mask=lambda m: {"query_mask": m["query"]},
+        # query 16x2x8 + 16, key and value 16x1x8 + 8 each, output 2x8x16 + 16
+        trainable_weights=8,
+        trainable_params=2 * (256 + 16) + 2 * (128 + 8),
+        # Its loops convert as While ops; the LiteRT export of long
+        # sequences is not a use this path is for.
+        tflite=False,
+        # No softmax op: the online softmax's exponentials, float32 under
+        # mixed precision, are pinned in tests/test_online_softmax.py.
+        has_softmax=False,
+    ),
+    harness.LayerCase(
         name="cross_scores",
         cls=MultiHeadSelfAttention,
         init_kwargs=dict(num_heads=4, key_dim=8, value_dim=6, output_shape=10),

@@ -141,6 +141,33 @@ def zero_empty_rows(output, mask):
     return ops.where(has_key, output, ops.zeros_like(output))
 
 
+def rows_with_a_key(query_mask, key_mask, q_len, causal=False, query_start=0):
+    """`[B, T]` (or `None`: every row): which query rows may attend to some
+    key, from the factored masks `[B, T]` and `[B, S]`, never `[T, S]`.
+
+    A causal row `t` sees keys up to `query_start + t`: it has one when the
+    first valid key comes no later.
+    """
+    has_key = None
+    if key_mask is not None:
+        valid = ops.cast(key_mask, "bool")  # [B, S]
+        if causal:
+            key_len = ops.shape(valid)[1]
+            first = ops.where(ops.any(valid, axis=-1),
+                              ops.argmax(ops.cast(valid, "int32"), axis=-1), key_len)
+            positions = query_start + ops.arange(q_len, dtype="int32")
+            has_key = ops.cast(first, "int32")[:, None] <= positions[None, :]
+        else:
+            has_key = ops.broadcast_to(ops.any(valid, axis=-1)[:, None],
+                                       (ops.shape(valid)[0], q_len))
+    elif causal and query_start < 0:
+        has_key = (query_start + ops.arange(q_len, dtype="int32") >= 0)[None, :]
+    if query_mask is not None:
+        rows = ops.cast(query_mask, "bool")
+        has_key = rows if has_key is None else ops.logical_and(has_key, rows)
+    return has_key
+
+
 def zero_unattended_values(value, mask):
     """`value` `[B, H, S, V]` with zeros at the keys no query may attend to.
 

@@ -1,0 +1,260 @@
+"""Attention in blocks with an online softmax: memory linear in the length (private).
+
+The plain path holds the scores `[B, H, T, S]`, and its gradient keeps them
+(and the weights) for the backward pass: memory grows with `T * S`. Here the
+queries and keys go in blocks: for each query block, the key blocks it may
+see are read one at a time, keeping a running maximum, a running sum of
+exponentials and a running weighted sum of values (the online softmax,
+Milakov and Gimelshein 2018), so that no more than one `[B, H, bq, bk]`
+block of scores exists at a time. The forward pass keeps the output and
+each row's log-sum-exp; the backward pass recomputes each block's weights
+from them rather than storing them (FlashAttention, Dao et al. 2022,
+Algorithm 2 and its backward), so training memory is linear in `T` too.
+Each pass writes its result a block at a time, as the output of a
+`keras.ops.scan`, never by updating a slice of a whole tensor (PyTorch's
+`slice_update` copies the tensor); the backward runs in two passes, `dK`
+and `dV` by key block, then `dQ` by query block, which recomputes the
+scores once more than one pass would (7 block products against 5) and
+keeps every accumulator a block in size.
+Causal key blocks entirely above a query block's last position are never
+visited: about half the arithmetic of the full product.
+
+The loops are `keras.ops.scan` and `keras.ops.fori_loop`, so the graph's
+size does not grow with `T` (`tf.while_loop`s on TensorFlow, `lax` loops on
+JAX, Python loops on PyTorch), and the gradient is `keras.ops.custom_gradient`, the same on
+the three backends.
+
+Masks stay factored, never `[T, S]`: causal (query row `t` at position
+`query_start + t` sees keys up to it) and a key padding mask `[B, S]`.
+Scores and weights are float32 whatever the inputs' dtype; a query row
+with no key to attend to gets a zero output, as `masked_softmax` gives it,
+and no NaN in the gradients.
+"""
+
+import math
+
+from keras import ops
+
+from keras_attention.layers._validation import concrete_dim
+
+# Rows or keys a block, and the fewest scores (T * S) for which a layer with
+# block_size=None takes this path: below it the plain path's one product is
+# faster and its [T, S] scores are small.
+DEFAULT_BLOCK_SIZE = 256
+AUTO_MIN_SCORES = 2048 * 2048
+
+
+def _blocks(length, size):
+    return max(1, -(-length // size))
+
+
+def _pad_to(x, length, axis=2):
+    missing = length - x.shape[axis]
+    if missing == 0:
+        return x
+    widths = [(0, 0)] * len(x.shape)
+    widths[axis] = (0, missing)
+    return ops.pad(x, widths)
+
+
+def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal=False,
+                             query_start=0, block_size=DEFAULT_BLOCK_SIZE,
+                             query_valid=None):
+    """Softmax attention of `[B, H, T, K]` queries over `[B, H, S, K]` keys
+    and `[B, H, S, V]` values, in blocks of `block_size` rows and keys.
+
+    Args:
+        key_valid: `None` or `[B, S]`, true (or 1) where a key may be attended.
+        query_valid: `None` or `[B, T]`, false where a query row is padding:
+            its output is zero.
+        scale: the factor of the scores (`1 / sqrt(K)` in the Transformer).
+        causal: query row `t` sees keys `0 .. query_start + t`.
+        query_start: a Python int, where query 0 sits among the keys.
+        block_size: rows and keys per block.
+
+    Returns:
+        `[B, H, T, V]` in the query's dtype; zero for a row that sees no key.
+
+    The lengths, heads and widths must be static (the blocks are counted in
+    Python), the batch need not; `T` and `S` need not divide by the block
+    size (the last block is padded, the padding masked).
+    """
+    heads, q_len, k_dim = (concrete_dim(d) for d in query.shape[1:])
+    key_len = concrete_dim(key.shape[2])
+    v_dim = concrete_dim(value.shape[3])
+    if None in (heads, q_len, key_len, k_dim, v_dim):
+        raise ValueError(
+            "online_softmax_attention needs static shapes, received query "
+            f"{tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
+    if not isinstance(query_start, int):
+        raise ValueError(f"query_start must be a Python int, received {query_start!r}")
+    size = int(block_size)
+    num_q, num_k = _blocks(q_len, size), _blocks(key_len, size)
+    dtype = query.dtype
+    batch = ops.shape(query)[0]  # may be unknown until run
+    valid = (ops.ones((batch, key_len), "float32") if key_valid is None
+             else ops.cast(ops.cast(key_valid, "bool"), "float32"))
+    # [B, 1, 1, S'] with the padded keys invalid.
+    valid = _pad_to(valid, num_k * size, axis=1)[:, None, None, :]
+
+    def block_mask(i, j):
+        """`[B, 1, bq, bk]` (or `[B, 1, 1, bk]`) bool: which keys of block `j` rows of block `i` see."""
+        allowed = ops.slice(valid, (0, 0, 0, j * size), (batch, 1, 1, size)) > 0.5
+        if causal:
+            rows = query_start + i * size + ops.arange(size, dtype="int32")[:, None]
+            cols = j * size + ops.arange(size, dtype="int32")[None, :]
+            allowed = ops.logical_and(allowed, (cols <= rows)[None, None])
+        return allowed
+
+    def last_key_block(i):
+        """One past the last key block that rows of query block `i` may see."""
+        if not causal:
+            return num_k
+        last_position = query_start + (i + 1) * size - 1
+        return ops.minimum(num_k, ops.maximum(last_position // size + 1, 0))
+
+    def first_query_block(j):
+        """The first query block whose rows may see key block `j`."""
+        if not causal:
+            return 0
+        return ops.minimum(num_q, ops.maximum((j * size - query_start) // size, 0))
+
+    def scores_of(q_block, k_block, i, j):
+        scores = ops.matmul(q_block, ops.transpose(k_block, (0, 1, 3, 2)))
+        scores = ops.cast(scores, "float32") * scale
+        return scores, block_mask(i, j)
+
+    def row_block(x, i):
+        return ops.slice(x, (0, 0, i * size, 0), (batch, heads, size, x.shape[3]))
+
+    # Each scan below goes over block indices and outputs one block a step;
+    # its carry has the outputs' structure (Keras's TensorFlow scan asks it):
+    # a block of zeros, passed through unchanged.
+    def zeros(width):
+        return ops.zeros((batch, heads, size, width), "float32")
+
+    def block_indices(count):
+        return ops.arange(count, dtype="int32")
+
+    def stacked(blocks):
+        """`[n, B, H, size, X]` blocks from a scan -> `[B, H, n * size, X]`."""
+        n, _, _, _, width = blocks.shape
+        blocks = ops.transpose(blocks, (1, 2, 0, 3, 4))
+        return ops.reshape(blocks, (-1, heads, n * size, width))
+
+    def forward(q, k, v):
+        q = _pad_to(q, num_q * size)
+        k, v = _pad_to(k, num_k * size), _pad_to(v, num_k * size)
+
+        def query_block(carry, i):
+            q_block = row_block(q, i)
+
+            def key_block(j, state):
+                maximum, total, acc = state
+                k_block, v_block = row_block(k, j), row_block(v, j)
+                scores, mask = scores_of(q_block, k_block, i, j)
+                scores = ops.where(mask, scores, -math.inf)
+                new_max = ops.maximum(maximum, ops.max(scores, axis=-1))
+                # A row with no key yet keeps -inf: shift by 0 there.
+                shift = ops.where(ops.isfinite(new_max), new_max, 0.0)
+                weights = ops.where(mask, ops.exp(scores - shift[..., None]), 0.0)
+                decay = ops.where(ops.isfinite(maximum), ops.exp(maximum - shift), 0.0)
+                total = total * decay + ops.sum(weights, axis=-1)
+                acc = acc * decay[..., None] + ops.cast(
+                    ops.matmul(ops.cast(weights, v_block.dtype), v_block), "float32")
+                return new_max, total, acc
+
+            state = (ops.full((batch, heads, size), -math.inf, "float32"),
+                     ops.zeros((batch, heads, size), "float32"),
+                     ops.zeros((batch, heads, size, v_dim), "float32"))
+            maximum, total, acc = ops.fori_loop(0, last_key_block(i), key_block, state)
+            seen = total > 0.0
+            block_out = ops.where(seen[..., None],
+                                  acc / ops.where(seen, total, 1.0)[..., None], 0.0)
+            # +inf for a row with no key: exp(score - inf) = 0 in the backward.
+            block_lse = ops.where(seen, maximum + ops.log(ops.where(seen, total, 1.0)),
+                                  math.inf)
+            return carry, (block_out, block_lse[..., None])
+
+        _, (out, lse) = ops.scan(query_block, (zeros(v_dim), zeros(1)), block_indices(num_q))
+        return stacked(out), stacked(lse)[..., 0]
+
+    def backward(q, k, v, out, lse, upstream):
+        """Two passes, each writing its gradient a block at a time: the key
+        blocks' `dK`, `dV` (reading the query blocks that see them), then
+        the query blocks' `dQ` (reading the key blocks they see). Each
+        recomputes its weights from the log-sum-exp."""
+        q = _pad_to(q, num_q * size)
+        k, v = _pad_to(k, num_k * size), _pad_to(v, num_k * size)
+        upstream = _pad_to(ops.cast(upstream, "float32"), num_q * size)
+        # D_t = sum_v dO_tv O_tv, the softmax's correction per row.
+        correction = ops.sum(upstream * out, axis=-1)  # [B, H, T']
+
+        def block_gradients(q_block, k_block, v_block, i, j):
+            """This block's weights and the gradient of its scores (scaled)."""
+            scores, mask = scores_of(q_block, k_block, i, j)
+            lse_i = ops.slice(lse, (0, 0, i * size), (batch, heads, size))
+            weights = ops.where(mask, ops.exp(scores - lse_i[..., None]), 0.0)
+            d_out = row_block(upstream, i)  # [B, H, bq, V]
+            d_weights = ops.matmul(
+                d_out, ops.transpose(ops.cast(v_block, "float32"), (0, 1, 3, 2)))
+            corr_i = ops.slice(correction, (0, 0, i * size), (batch, heads, size))
+            return weights, d_out, weights * (d_weights - corr_i[..., None]) * scale
+
+        def key_block(carry, j):
+            k_block, v_block = row_block(k, j), row_block(v, j)
+
+            def query_block(i, state):
+                d_k, d_v = state
+                q_block = row_block(q, i)
+                weights, d_out, d_scores = block_gradients(q_block, k_block, v_block, i, j)
+                d_v = d_v + ops.matmul(ops.transpose(weights, (0, 1, 3, 2)), d_out)
+                d_k = d_k + ops.matmul(ops.transpose(d_scores, (0, 1, 3, 2)),
+                                       ops.cast(q_block, "float32"))
+                return d_k, d_v
+
+            state = (ops.zeros((batch, heads, size, k_dim), "float32"),
+                     ops.zeros((batch, heads, size, v_dim), "float32"))
+            return carry, ops.fori_loop(first_query_block(j), num_q, query_block, state)
+
+        def query_block(carry, i):
+            q_block = row_block(q, i)
+
+            def key_block(j, d_q):
+                k_block, v_block = row_block(k, j), row_block(v, j)
+                _, _, d_scores = block_gradients(q_block, k_block, v_block, i, j)
+                return d_q + ops.matmul(d_scores, ops.cast(k_block, "float32"))
+
+            d_q = ops.fori_loop(0, last_key_block(i), key_block,
+                                ops.zeros((batch, heads, size, k_dim), "float32"))
+            return carry, d_q
+
+        _, (d_key, d_value) = ops.scan(key_block, (zeros(k_dim), zeros(v_dim)),
+                                       block_indices(num_k))
+        _, d_query = ops.scan(query_block, zeros(k_dim), block_indices(num_q))
+        return (ops.cast(stacked(d_query)[:, :, :q_len], query.dtype),
+                ops.cast(stacked(d_key)[:, :, :key_len], key.dtype),
+                ops.cast(stacked(d_value)[:, :, :key_len], value.dtype))
+
+    @ops.custom_gradient
+    def attention(q, k, v):
+        out, lse = forward(q, k, v)
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # TensorFlow and JAX: grad(upstream)
+                (upstream,) = args
+            return backward(q, k, v, out, lse, upstream)
+
+        return ops.cast(out[:, :, :q_len], dtype), grad
+
+    # Padding may hold anything, NaN included: select it away (`where`, whose
+    # gradient there is zero) so that no 0 * NaN reaches a real row.
+    if key_valid is not None:
+        keys = ops.cast(key_valid, "bool")[:, None, :, None]  # [B, 1, S, 1]
+        key = ops.where(keys, key, ops.zeros((), key.dtype))
+        value = ops.where(keys, value, ops.zeros((), value.dtype))
+    if query_valid is None:
+        return attention(query, key, value)
+    rows = ops.cast(query_valid, "bool")[:, None, :, None]  # [B, 1, T, 1]
+    attended = attention(ops.where(rows, query, ops.zeros((), query.dtype)), key, value)
+    return ops.where(rows, attended, ops.zeros((), attended.dtype))

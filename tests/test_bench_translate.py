@@ -1,0 +1,70 @@
+"""bench/translate.py's JSON: a run of some models keeps the others' rows."""
+
+import importlib.util
+import json
+import pathlib
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def translate():
+    sys.path.insert(0, str(BENCH))  # its `from _load import ...`
+    try:
+        spec = importlib.util.spec_from_file_location("bench_translate", BENCH / "translate.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def _row(model, bleu, date):
+    scores = dict(bleu=bleu, chrf=2 * bleu)
+    return dict(model=model, parameters=10, train_minutes=60.0, steps=100, epochs=3,
+                tokens_per_second_xla=2000.0, tokens_per_second_no_xla=1000.0,
+                greedy=scores, beam=dict(bleu=bleu + 1, chrf=2 * bleu + 1),
+                device={"int8": dict(bleu=bleu - 0.5)},
+                run=dict(date=date, matmul_peak_gflops=300.0))
+
+
+def _report(rows, language_model=None):
+    return dict(models=rows, language_model=language_model,
+                by_length={row["model"]: [row["greedy"]["bleu"]] for row in rows})
+
+
+def test_a_run_of_one_model_keeps_the_others_rows(translate, tmp_path):
+    path = tmp_path / "translate.json"
+    first = translate.merged_report(
+        _report([_row("transformer", 30.0, "day 1"), _row("seq2seq", 10.0, "day 1")],
+                language_model=dict(perplexity_with_memory=40.0)), str(path))
+    path.write_text(json.dumps(first))
+    # Day 2 measures RNNsearch and the Transformer again, not the rest.
+    second = translate.merged_report(
+        _report([_row("transformer", 37.0, "day 2"), _row("rnnsearch", 35.0, "day 2")]),
+        str(path))
+    assert [r["model"] for r in second["models"]] == ["seq2seq", "rnnsearch", "transformer"]
+    table = {r["model"]: r for r in second["table"]}
+    assert (table["seq2seq"]["bleu_greedy"], table["seq2seq"]["date"]) == (10.0, "day 1")
+    assert (table["transformer"]["bleu_greedy"], table["transformer"]["date"]) == (37.0, "day 2")
+    assert table["transformer"]["bleu_beam"] == 38.0 and table["transformer"]["chrf_beam"] == 75.0
+    assert table["rnnsearch"]["device_int8"] == 34.5
+    assert table["rnnsearch"]["device_float32"] is None  # not measured: a dash in the docs
+    assert second["by_length"] == {"seq2seq": [10.0], "transformer": [37.0], "rnnsearch": [35.0]}
+    # The language model was not run on day 2: day 1's stays.
+    assert second["language_model"] == dict(perplexity_with_memory=40.0)
+    assert second["language_model_table"] == [
+        dict(perplexity_with_memory=40.0, matmul_peak_gflops=None, date=None)]
+    assert translate.merged_report(_report([_row("seq2seq", 1.0, "x")]), None)["table"][0][
+        "bleu_greedy"] == 1.0
+
+
+def test_the_models_option_names_the_parts(translate, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["translate.py", "--models", "transformer,lstm"])
+    with pytest.raises(SystemExit):
+        translate.main()
+    assert "--models must name some of seq2seq, rnnsearch, transformer, language-model, " \
+        "received 'transformer,lstm'" in capsys.readouterr().err

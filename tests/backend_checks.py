@@ -247,6 +247,63 @@ def unknown_length_items():
     yield "fused path MultiHeadSelfAttention", lambda tmp: importlib.import_module(
         "tests.test_multi_head_self_attention"
     ).check_fused_path()
+    yield "online softmax blocks equal the plain path", _online_softmax_equals_plain
+
+
+def _gradients(loss, arrays):
+    """The gradients of the scalar `loss(*tensors)` with respect to each array,
+    by the backend's own differentiation."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.grad(loss, argnums=tuple(range(len(arrays))))(*arrays)
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+        loss(*tensors).backward()
+        return [t.grad for t in tensors]
+    import tensorflow as tf
+
+    tensors = [tf.constant(a) for a in arrays]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        value = loss(*tensors)
+    return tape.gradient(value, tensors)
+
+
+def _online_softmax_equals_plain(tmp_path):
+    """Outputs and gradients of the blocked path (this backend's loops and
+    custom gradient) against the plain masked softmax, causal after a
+    memory, padded, lengths that the blocks do not divide."""
+    from keras_attention.layers import _masking as masks
+    from keras_attention.layers._online_softmax import online_softmax_attention
+
+    query, key, value = _normal(2, 2, 7, 4), _normal(2, 2, 10, 4), _normal(2, 2, 10, 3)
+    valid = np.ones((2, 10), bool)
+    valid[0, :5] = False  # with the memory of 3: rows 0 and 1 of sequence 0 see nothing
+    valid[1, 8:] = False
+    target = _normal(2, 2, 7, 3)
+
+    def blocked(q, k, v):
+        return online_softmax_attention(q, k, v, valid, scale=0.5, causal=True,
+                                        query_start=3, block_size=3)
+
+    def plain(q, k, v):
+        mask = masks.combine(masks.padding_mask(None, valid),
+                             masks.causal_mask(7, 10, 3)[None, None])
+        scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 1, 3, 2))) * 0.5
+        return keras.ops.matmul(masks.masked_softmax(scores, mask), v)
+
+    _assert_same(blocked(query, key, value), plain(query, key, value), "outputs")
+    grads = [
+        _gradients(lambda *t, f=f: keras.ops.sum(f(*t) * keras.ops.convert_to_tensor(target)),
+                   [query, key, value])
+        for f in (blocked, plain)
+    ]
+    for got, want, name in zip(*grads, ("query", "key", "value")):
+        _assert_same(got, want, f"d{name}", atol=1e-5)
 
 
 def _decoder_block_unknown_lengths(tmp_path):

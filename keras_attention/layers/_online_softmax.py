@@ -97,14 +97,25 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
     # [B, 1, 1, S'] with the padded keys invalid.
     valid = _pad_to(valid, num_k * size, axis=1)[:, None, None, :]
 
-    def block_mask(i, j):
-        """`[B, 1, bq, bk]` (or `[B, 1, 1, bk]`) bool: which keys of block `j` rows of block `i` see."""
-        allowed = ops.slice(valid, (0, 0, 0, j * size), (batch, 1, 1, size)) > 0.5
-        if causal:
+    # Keys that padding hides: the caller's, and those that pad S to blocks.
+    keys_masked = key_valid is not None or key_len % size != 0
+
+    def block_mask(i, j, diagonal):
+        """Which keys of block `j` the rows of block `i` see: `[B, 1, bq, bk]`
+        on a causal diagonal block, `[B, 1, 1, bk]` (padding only) or `None`
+        (every key) on a block wholly below the diagonal."""
+        allowed = None
+        if keys_masked:
+            allowed = ops.slice(valid, (0, 0, 0, j * size), (batch, 1, 1, size)) > 0.5
+        if diagonal:
             rows = query_start + i * size + ops.arange(size, dtype="int32")[:, None]
             cols = j * size + ops.arange(size, dtype="int32")[None, :]
-            allowed = ops.logical_and(allowed, (cols <= rows)[None, None])
+            causal_part = (cols <= rows)[None, None]
+            allowed = causal_part if allowed is None else ops.logical_and(allowed, causal_part)
         return allowed
+
+    def masked(mask, x, fill):
+        return x if mask is None else ops.where(mask, x, fill)
 
     def last_key_block(i):
         """One past the last key block that rows of query block `i` may see."""
@@ -113,16 +124,51 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         last_position = query_start + (i + 1) * size - 1
         return ops.minimum(num_k, ops.maximum(last_position // size + 1, 0))
 
+    def full_key_blocks(i):
+        """The key blocks `0 ..` this that every row of query block `i` sees
+        whole (causal: their last key is at or before the block's first row)."""
+        if not causal:
+            return num_k
+        return ops.minimum(num_k, ops.maximum((query_start + i * size + 1) // size, 0))
+
     def first_query_block(j):
         """The first query block whose rows may see key block `j`."""
         if not causal:
             return 0
         return ops.minimum(num_q, ops.maximum((j * size - query_start) // size, 0))
 
-    def scores_of(q_block, k_block, i, j):
+    def first_full_query_block(j):
+        """The first query block all of whose rows see key block `j` whole."""
+        if not causal:
+            return 0
+        first = -((query_start + 1 - (j + 1) * size) // size)  # ceil((.. - qs) / size)
+        return ops.minimum(num_q, ops.maximum(first, first_query_block(j)))
+
+    def key_ranges(i):
+        """`(start, stop, diagonal)` ranges of the key blocks query block `i` reads."""
+        if not causal:
+            return [(0, num_k, False)]
+        full = full_key_blocks(i)
+        return [(0, full, False), (full, last_key_block(i), True)]
+
+    def query_ranges(j):
+        """`(start, stop, diagonal)` ranges of the query blocks that read key block `j`."""
+        if not causal:
+            return [(0, num_q, False)]
+        full = first_full_query_block(j)
+        return [(first_query_block(j), full, True), (full, num_q, False)]
+
+    def loops(ranges, step, state):
+        """`step(index, state, diagonal)` over each range in turn."""
+        for start, stop, diagonal in ranges:
+            state = ops.fori_loop(start, stop,
+                                  lambda n, s, d=diagonal: step(n, s, d), state)
+        return state
+
+    def scores_of(q_block, k_block, i, j, diagonal):
         scores = ops.matmul(q_block, ops.transpose(k_block, (0, 1, 3, 2)))
         scores = ops.cast(scores, "float32") * scale
-        return scores, block_mask(i, j)
+        return scores, block_mask(i, j, diagonal)
 
     def row_block(x, i):
         return ops.slice(x, (0, 0, i * size, 0), (batch, heads, size, x.shape[3]))
@@ -149,15 +195,15 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         def query_block(carry, i):
             q_block = row_block(q, i)
 
-            def key_block(j, state):
+            def key_block(j, state, diagonal):
                 maximum, total, acc = state
                 k_block, v_block = row_block(k, j), row_block(v, j)
-                scores, mask = scores_of(q_block, k_block, i, j)
-                scores = ops.where(mask, scores, -math.inf)
+                scores, mask = scores_of(q_block, k_block, i, j, diagonal)
+                scores = masked(mask, scores, -math.inf)
                 new_max = ops.maximum(maximum, ops.max(scores, axis=-1))
                 # A row with no key yet keeps -inf: shift by 0 there.
                 shift = ops.where(ops.isfinite(new_max), new_max, 0.0)
-                weights = ops.where(mask, ops.exp(scores - shift[..., None]), 0.0)
+                weights = masked(mask, ops.exp(scores - shift[..., None]), 0.0)
                 decay = ops.where(ops.isfinite(maximum), ops.exp(maximum - shift), 0.0)
                 total = total * decay + ops.sum(weights, axis=-1)
                 acc = acc * decay[..., None] + ops.cast(
@@ -167,7 +213,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
             state = (ops.full((batch, heads, size), -math.inf, "float32"),
                      ops.zeros((batch, heads, size), "float32"),
                      ops.zeros((batch, heads, size, v_dim), "float32"))
-            maximum, total, acc = ops.fori_loop(0, last_key_block(i), key_block, state)
+            maximum, total, acc = loops(key_ranges(i), key_block, state)
             seen = total > 0.0
             block_out = ops.where(seen[..., None],
                                   acc / ops.where(seen, total, 1.0)[..., None], 0.0)
@@ -190,11 +236,11 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         # D_t = sum_v dO_tv O_tv, the softmax's correction per row.
         correction = ops.sum(upstream * out, axis=-1)  # [B, H, T']
 
-        def block_gradients(q_block, k_block, v_block, i, j):
+        def block_gradients(q_block, k_block, v_block, i, j, diagonal):
             """This block's weights and the gradient of its scores (scaled)."""
-            scores, mask = scores_of(q_block, k_block, i, j)
+            scores, mask = scores_of(q_block, k_block, i, j, diagonal)
             lse_i = ops.slice(lse, (0, 0, i * size), (batch, heads, size))
-            weights = ops.where(mask, ops.exp(scores - lse_i[..., None]), 0.0)
+            weights = masked(mask, ops.exp(scores - lse_i[..., None]), 0.0)
             d_out = row_block(upstream, i)  # [B, H, bq, V]
             d_weights = ops.matmul(
                 d_out, ops.transpose(ops.cast(v_block, "float32"), (0, 1, 3, 2)))
@@ -204,10 +250,11 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         def key_block(carry, j):
             k_block, v_block = row_block(k, j), row_block(v, j)
 
-            def query_block(i, state):
+            def query_block(i, state, diagonal):
                 d_k, d_v = state
                 q_block = row_block(q, i)
-                weights, d_out, d_scores = block_gradients(q_block, k_block, v_block, i, j)
+                weights, d_out, d_scores = block_gradients(q_block, k_block, v_block, i, j,
+                                                           diagonal)
                 d_v = d_v + ops.matmul(ops.transpose(weights, (0, 1, 3, 2)), d_out)
                 d_k = d_k + ops.matmul(ops.transpose(d_scores, (0, 1, 3, 2)),
                                        ops.cast(q_block, "float32"))
@@ -215,18 +262,18 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
 
             state = (ops.zeros((batch, heads, size, k_dim), "float32"),
                      ops.zeros((batch, heads, size, v_dim), "float32"))
-            return carry, ops.fori_loop(first_query_block(j), num_q, query_block, state)
+            return carry, loops(query_ranges(j), query_block, state)
 
         def query_block(carry, i):
             q_block = row_block(q, i)
 
-            def key_block(j, d_q):
+            def key_block(j, d_q, diagonal):
                 k_block, v_block = row_block(k, j), row_block(v, j)
-                _, _, d_scores = block_gradients(q_block, k_block, v_block, i, j)
+                _, _, d_scores = block_gradients(q_block, k_block, v_block, i, j, diagonal)
                 return d_q + ops.matmul(d_scores, ops.cast(k_block, "float32"))
 
-            d_q = ops.fori_loop(0, last_key_block(i), key_block,
-                                ops.zeros((batch, heads, size, k_dim), "float32"))
+            d_q = loops(key_ranges(i), key_block,
+                        ops.zeros((batch, heads, size, k_dim), "float32"))
             return carry, d_q
 
         _, (d_key, d_value) = ops.scan(key_block, (zeros(k_dim), zeros(v_dim)),

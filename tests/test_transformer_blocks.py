@@ -289,6 +289,8 @@ def test_padded_encoder_positions_do_not_change_the_decoder():
         (dict(layer_norm_epsilon=0.0), "layer_norm_epsilon"),
         (dict(normalize_first="yes"), "normalize_first"),
         (dict(activation="no_such_activation"), "activation"),
+        (dict(attention_block_size=-2), "attention_block_size"),
+        (dict(attention_block_size=4, dropout=0.1), "attention_block_size"),
     ],
 )
 def test_bad_constructor_arguments(cls, kwargs, name):
@@ -351,3 +353,30 @@ def test_decoder_returns_cross_attention_scores():
     decoder_only(x)
     with pytest.raises(ValueError, match="built without encoder_sequence"):
         decoder_only(x, return_attention_scores=True)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_blocks_in_attention_blocks_equal_the_plain_blocks(normalize_first):
+    # A decoder block (causal self-attention, padded cross-attention) and an
+    # encoder block whose attention runs in blocks of 4 with an online
+    # softmax, against the same weights on the plain path.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 10, 8)).astype("float32")
+    encoded = rng.normal(size=(2, 9, 8)).astype("float32")
+    x_mask = np.array([[True] * 10, [True] * 6 + [False] * 4])
+    encoded_mask = np.array([[True] * 9, [True] * 5 + [False] * 4])
+    for cls, inputs, call in [
+        (TransformerEncoderBlock, (x,), dict(padding_mask=x_mask, use_causal_mask=True)),
+        (TransformerDecoderBlock, (x, encoded),
+         dict(decoder_padding_mask=x_mask, encoder_padding_mask=encoded_mask)),
+    ]:
+        blocked, plain = (cls(intermediate_dim=16, num_heads=2, normalize_first=normalize_first,
+                              attention_block_size=size) for size in (4, 0))
+        want_config = blocked.get_config()
+        assert want_config["attention_block_size"] == 4
+        assert cls.from_config(want_config).attention_block_size == 4
+        plain(*inputs, **call)
+        blocked(*inputs, **call)
+        blocked.set_weights(plain.get_weights())
+        np.testing.assert_allclose(blocked(*inputs, **call), plain(*inputs, **call),
+                                   atol=1e-5)

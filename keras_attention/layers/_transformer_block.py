@@ -36,6 +36,7 @@ class _TransformerBlock(keras.layers.Layer):
         *,
         normalize_first=False,
         key_dim=None,
+        attention_block_size=None,
         **kwargs,
     ):
         # KerasHub's order up to bias_initializer; after it KerasHub's
@@ -71,6 +72,21 @@ class _TransformerBlock(keras.layers.Layer):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.key_dim = key_dim
+        if attention_block_size is not None and (
+                isinstance(attention_block_size, bool)
+                or not isinstance(attention_block_size, int) or attention_block_size < 0):
+            raise ValueError(
+                "attention_block_size must be None (blocks for long sequences), 0 "
+                f"(never) or a positive int, received attention_block_size="
+                f"{attention_block_size!r}"
+            )
+        if attention_block_size and dropout:
+            raise ValueError(
+                f"attention_block_size={attention_block_size} runs attention in blocks, "
+                f"which have no attention dropout; received dropout={dropout} "
+                "(attention_block_size=None uses blocks when dropout is off)"
+            )
+        self.attention_block_size = attention_block_size
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
         self.normalize_first = normalize_first
@@ -115,6 +131,7 @@ class _TransformerBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=self.key_dim or dim // self.num_heads,
             dropout=self.dropout,
+            block_size=self.attention_block_size,
             **self._sublayer_initializers(),
             dtype=self.dtype_policy,
             name=name,
@@ -204,5 +221,6 @@ class _TransformerBlock(keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             "normalize_first": self.normalize_first,
             "key_dim": self.key_dim,
+            "attention_block_size": self.attention_block_size,
         }
         return {**super().get_config(), **config}

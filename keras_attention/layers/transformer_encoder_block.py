@@ -52,6 +52,10 @@ class TransformerEncoderBlock(_TransformerBlock):
             (keyword-only).
         key_dim: size of each head's query, key and value projections;
             defaults to `D // num_heads` (keyword-only).
+        attention_block_size: the attention's `block_size` (keyword-only):
+            attention in blocks with an online softmax, memory linear in
+            the length; `None` for long sequences when no dropout is at
+            work, an int always, 0 never (see `MultiHeadSelfAttention`).
 
     Call arguments:
         inputs: `[B, T, D]`.

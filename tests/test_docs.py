@@ -188,9 +188,10 @@ def test_figures_come_from_the_benchmarks_json():
         "| implementation | ms |", "| --- | --- |", "| ours | 128.9 |", "| keras | 195.4 |",
     ]
     assert "| yes |" in hooks.figures_table(report, "multi_head.rows")
-    by_name = {"cora": {"jit_compile": False, "gat": {"mean": 83.44}, "gcn": {"mean": 81.8}}}
+    by_name = {"cora": {"jit_compile": False, "gat": {"mean": 83.44}, "gcn": {"mean": 38.01},
+                        "gin": {"mean": 0.9687}}}
     assert hooks.figures_table(by_name, "cora").splitlines()[2:] == [
-        "| gat | 83.4 |", "| gcn | 81.8 |",
+        "| gat | 83.4 |", "| gcn | 38.0 |", "| gin | 0.969 |",
     ]
     with pytest.raises(PluginError, match="'multi_head.cols' has no 'cols'"):
         hooks.figures_table(report, "multi_head.cols")

@@ -356,13 +356,15 @@ def sweep(lengths, repeats, memory_limit_gib, peak):
                     row["fraction_of_peak"] = flops / row["seconds"] / 1e9 / peak
                     row["status"] = "ok"
                 else:
-                    text = done.stdout + done.stderr
-                    out_of_memory = any(word in text for word in (
+                    lines = (done.stdout + done.stderr).strip().splitlines()
+                    memory_lines = [line for line in lines if any(word in line for word in (
                         "ResourceExhausted", "bad_alloc", "MemoryError", "OOM",
-                        "Cannot allocate memory", "failed to allocate"))
-                    row["status"] = ("out of memory" if out_of_memory or done.returncode < 0
+                        "Cannot allocate memory", "failed to allocate"))]
+                    row["status"] = ("out of memory" if memory_lines or done.returncode < 0
                                      else f"failed ({done.returncode})")
-                    row["error"] = text.strip().splitlines()[-1][-300:] if text.strip() else ""
+                    # The line that says why (not the last log line).
+                    row["error"] = (memory_lines or lines or [""])[-1].strip()[-300:]
+                    row["returncode"] = done.returncode
                 rows.append(row)
                 _print_sweep_row(row)
     return rows

@@ -165,7 +165,7 @@ def test_refuses_what_it_cannot_block():
 # -- the layer's blocked path ----------------------------------------------------
 
 from keras_attention.layers import MultiHeadSelfAttention  # noqa: E402
-from keras_attention.layers import multi_head_self_attention as mhsa_module  # noqa: E402
+from keras_attention.layers import _attention_blocks as mhsa_module  # noqa: E402
 
 
 def _twins(**kwargs):

@@ -7,30 +7,13 @@ from keras import ops
 
 from keras_attention.layers import _attention_checks as checks
 from keras_attention.layers import _masking as masks
-from keras_attention.layers._attention_projections import (
-    from_sequences,
-    make_projection,
-    normalized_axes,
-    scores_layout,
-    to_sequences,
-)
+from keras_attention.layers._attention_blocks import block_plan, blocked_call
 from keras_attention.layers._attention_paths import (
-    blocked_causal_attention,
-    causal_blocks,
-    fused_attention,
-)
-from keras_attention.layers._online_softmax import (
-    AUTO_MIN_SCORES,
-    DEFAULT_BLOCK_SIZE,
-    online_softmax_attention,
-)
+    blocked_causal_attention, causal_blocks, fused_attention)
+from keras_attention.layers._attention_projections import (
+    from_sequences, make_projection, normalized_axes, scores_layout, to_sequences)
 from keras_attention.layers._renamed import refuse_renamed
-from keras_attention.layers._validation import (
-    check_positive_int,
-    check_rate,
-    concrete_dim,
-    in_symbolic_scope,
-)
+from keras_attention.layers._validation import check_positive_int, check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -86,16 +69,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         num_key_value_heads: `H_kv`, a divisor of `H`: each group of
             `H / H_kv` query heads shares a key and value head (keyword-only).
         block_size: attention in blocks of this many queries and keys with
-            an online softmax (FlashAttention's algorithm in `keras.ops`),
-            whose memory grows linearly in `T` and `S`, training included,
-            where the plain path holds `[B, H, T, S]` scores (keyword-only).
-            `None` (the default) uses blocks of 256 for long sequences
-            (`T * S` of at least 2048 * 2048, static lengths) when the call
-            allows them: no `attention_mask`, no scores returned, no dropout
-            at work; an int uses blocks of that size at every length and
-            refuses a call that cannot (naming what); 0 never does. It
-            takes the causal and padding masks, not `sliding_window` or
-            `dropout`, and outputs what the plain path outputs.
+            an online softmax, memory linear in `T` (keyword-only): `None`
+            for `T * S >= 2048^2` when the call allows it (no
+            `attention_mask`, scores or dropout at work), an int always, 0
+            never (docs/guides/transformer.md, "Long sequences").
 
     Call arguments:
         query: `[B, T, D]` (or more axes before `D`).
@@ -238,20 +215,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         masks.check_mask_dtypes(kwargs, checks.MASK_ARGS)
         return super().__call__(*args, **kwargs)
 
-    def call(
-        self,
-        query,
-        value=None,
-        key=None,
-        query_mask=None,
-        value_mask=None,
-        key_mask=None,
-        attention_mask=None,
-        return_attention_scores=False,
-        training=None,
-        use_causal_mask=False,
-        mask=None,
-    ):
+    def call(self, query, value=None, key=None, query_mask=None, value_mask=None,
+             key_mask=None, attention_mask=None, return_attention_scores=False,
+             training=None, use_causal_mask=False, mask=None):
         masks.check_mask("mask", mask)
         query_mask = mask if query_mask is None else query_mask
         checks.check_call(
@@ -263,12 +229,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         q = self._query_dense(query)  # [B, T, H, K]
         k = self._key_dense(key)  # [B, S, H_kv, K]
         v = self._value_dense(value)  # [B, S, H_kv, V]
-        size = self._block_plan(query, key, attention_mask, return_attention_scores,
-                                training)
+        size = block_plan(self, MultiHeadSelfAttention, query, key, attention_mask,
+                          return_attention_scores, training)
         if size:
-            return self._blocked_call(query, q, k, v, query_mask,
-                                      masks.combine(value_mask, key_mask),
-                                      use_causal_mask, size)
+            return blocked_call(self, query, q, k, v, query_mask,
+                                masks.combine(value_mask, key_mask), use_causal_mask, size)
         full_mask = None
         if self._sequence_axis_only(len(query.shape)):
             q_len, key_len = ops.shape(query)[1], ops.shape(key)[1]
@@ -291,67 +256,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )  # [B, T, H, V], [B, H, T, S]
         output = self._project_output(attended, query, full_mask)
         return (output, scores) if return_attention_scores else output
-
-    # -- attention in blocks (keras_attention/layers/_online_softmax.py) --------
-
-    def _block_plan(self, query, key, attention_mask, return_scores, training):
-        """The block size this call runs in, or `None` for the plain path."""
-        if self.block_size == 0 or self.flash_attention or in_symbolic_scope():
-            # While Keras infers the output's shape, the plain path gives the
-            # same (and PyTorch's unknown lengths stand in as 83 there).
-            return None
-        q_len, key_len = concrete_dim(query.shape[1]), concrete_dim(key.shape[1])
-        cannot = []
-        if type(self)._compute_scores is not MultiHeadSelfAttention._compute_scores or (
-                type(self)._compute_attention
-                is not MultiHeadSelfAttention._compute_attention):
-            cannot.append(f"{type(self).__name__}'s own attention scores")
-        if not self._sequence_axis_only(len(query.shape)):
-            cannot.append(f"attention_axes={self.attention_axes} on a rank "
-                          f"{len(query.shape)} input (blocks take [B, T, D])")
-        if return_scores:
-            cannot.append("return_attention_scores=True (the [T, S] scores blocks avoid)")
-        if attention_mask is not None:
-            cannot.append("an attention_mask (blocks take the causal and padding masks)")
-        if self.sliding_window is not None:
-            cannot.append(f"sliding_window={self.sliding_window}")
-        if self.dropout and training:
-            cannot.append(f"dropout={self.dropout} in training")
-        if q_len is None or key_len is None:
-            cannot.append(f"lengths unknown when traced (T={query.shape[1]}, "
-                          f"S={key.shape[1]})")
-        if self.block_size is None:
-            if cannot or q_len * key_len < AUTO_MIN_SCORES:
-                return None
-            return DEFAULT_BLOCK_SIZE
-        if cannot:
-            raise ValueError(
-                f"block_size={self.block_size} runs attention in blocks, which "
-                f"cannot take {'; '.join(cannot)}: use block_size=None (blocks "
-                "where they can run) or 0"
-            )
-        return self.block_size
-
-    def _blocked_call(self, query, q, k, v, query_mask, key_mask, causal, size):
-        """`call` on the blocked path: projected `[B, T, H, K]`, `[B, S, H_kv, K]`,
-        `[B, S, H_kv, V]` and the `[B, T]`, `[B, S]` masks to the output."""
-        q_len, key_len = query.shape[1], k.shape[1]
-        query_start = self._query_start(q_len, key_len)
-        heads_first = (0, 2, 1, 3)
-        q = ops.transpose(q, heads_first)  # [B, H, T, K]
-        k = self._repeat_groups(ops.transpose(k, heads_first))  # [B, H, S, K]
-        v = self._repeat_groups(ops.transpose(v, heads_first))  # [B, H, S, V]
-        attended = online_softmax_attention(
-            q, k, v, key_mask, query_valid=query_mask,
-            scale=1.0 / math.sqrt(self.key_dim), causal=causal,
-            query_start=query_start, block_size=size,
-        )  # [B, H, T, V]
-        output = self._project_output(ops.transpose(attended, heads_first), query, None)
-        has_key = masks.rows_with_a_key(query_mask, key_mask, q_len, causal, query_start)
-        if has_key is None:
-            return output
-        has_key = ops.reshape(has_key, tuple(ops.shape(has_key)) + (1,))
-        return ops.where(has_key, output, ops.zeros_like(output))
 
     def _query_start(self, q_len, key_len):
         """Where query 0 sits among the keys: Keras's causal mask lets query

@@ -92,13 +92,13 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
     num_q, num_k = _blocks(q_len, size), _blocks(key_len, size)
     dtype = query.dtype
     batch = ops.shape(query)[0]  # may be unknown until run
-    valid = (ops.ones((batch, key_len), "float32") if key_valid is None
-             else ops.cast(ops.cast(key_valid, "bool"), "float32"))
-    # [B, 1, 1, S'] with the padded keys invalid.
-    valid = _pad_to(valid, num_k * size, axis=1)[:, None, None, :]
-
     # Keys that padding hides: the caller's, and those that pad S to blocks.
     keys_masked = key_valid is not None or key_len % size != 0
+    if keys_masked:
+        valid = (ops.ones((batch, key_len), "float32") if key_valid is None
+                 else ops.cast(ops.cast(key_valid, "bool"), "float32"))
+        # [B, 1, 1, S'] with the padded keys invalid.
+        valid = _pad_to(valid, num_k * size, axis=1)[:, None, None, :]
 
     def block_mask(i, j, diagonal):
         """Which keys of block `j` the rows of block `i` see: `[B, 1, bq, bk]`
@@ -175,7 +175,8 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
 
     # Each scan below goes over block indices and outputs one block a step;
     # its carry has the outputs' structure (Keras's TensorFlow scan asks it):
-    # a block of zeros, passed through unchanged.
+    # a block of zeros, passed through unchanged. The loops' accumulators
+    # start from the same zeros.
     def zeros(width):
         return ops.zeros((batch, heads, size, width), "float32")
 
@@ -189,8 +190,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         return ops.reshape(blocks, (-1, heads, n * size, width))
 
     def forward(q, k, v):
-        q = _pad_to(q, num_q * size)
-        k, v = _pad_to(k, num_k * size), _pad_to(v, num_k * size)
+        """`q`, `k`, `v` padded to whole blocks -> the output and log-sum-exp."""
 
         def query_block(carry, i):
             q_block = row_block(q, i)
@@ -211,8 +211,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
                 return new_max, total, acc
 
             state = (ops.full((batch, heads, size), -math.inf, "float32"),
-                     ops.zeros((batch, heads, size), "float32"),
-                     ops.zeros((batch, heads, size, v_dim), "float32"))
+                     ops.zeros((batch, heads, size), "float32"), zeros(v_dim))
             maximum, total, acc = loops(key_ranges(i), key_block, state)
             seen = total > 0.0
             block_out = ops.where(seen[..., None],
@@ -229,9 +228,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         """Two passes, each writing its gradient a block at a time: the key
         blocks' `dK`, `dV` (reading the query blocks that see them), then
         the query blocks' `dQ` (reading the key blocks they see). Each
-        recomputes its weights from the log-sum-exp."""
-        q = _pad_to(q, num_q * size)
-        k, v = _pad_to(k, num_k * size), _pad_to(v, num_k * size)
+        recomputes its weights from the log-sum-exp (all padded to blocks)."""
         upstream = _pad_to(ops.cast(upstream, "float32"), num_q * size)
         # D_t = sum_v dO_tv O_tv, the softmax's correction per row.
         correction = ops.sum(upstream * out, axis=-1)  # [B, H, T']
@@ -260,9 +257,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
                                        ops.cast(q_block, "float32"))
                 return d_k, d_v
 
-            state = (ops.zeros((batch, heads, size, k_dim), "float32"),
-                     ops.zeros((batch, heads, size, v_dim), "float32"))
-            return carry, loops(query_ranges(j), query_block, state)
+            return carry, loops(query_ranges(j), query_block, (zeros(k_dim), zeros(v_dim)))
 
         def query_block(carry, i):
             q_block = row_block(q, i)
@@ -272,8 +267,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
                 _, _, d_scores = block_gradients(q_block, k_block, v_block, i, j, diagonal)
                 return d_q + ops.matmul(d_scores, ops.cast(k_block, "float32"))
 
-            d_q = loops(key_ranges(i), key_block,
-                        ops.zeros((batch, heads, size, k_dim), "float32"))
+            d_q = loops(key_ranges(i), key_block, zeros(k_dim))
             return carry, d_q
 
         _, (d_key, d_value) = ops.scan(key_block, (zeros(k_dim), zeros(v_dim)),
@@ -285,6 +279,9 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
 
     @ops.custom_gradient
     def attention(q, k, v):
+        # Padded to whole blocks once, for both passes.
+        q = _pad_to(q, num_q * size)
+        k, v = _pad_to(k, num_k * size), _pad_to(v, num_k * size)
         out, lse = forward(q, k, v)
 
         def grad(*args, upstream=None):

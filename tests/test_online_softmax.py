@@ -272,3 +272,16 @@ def test_an_explicit_block_size_says_what_it_cannot_take():
     config = layer.get_config()
     assert config["block_size"] == 4
     assert MultiHeadSelfAttention.from_config(config).block_size == 4
+
+
+def test_an_output_shape_of_several_axes_zeroes_its_empty_rows():
+    # [B, T, 2, 3] outputs: a padded row is zero across both trailing axes.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 9, 8)).astype("float32")
+    mask = np.ones((2, 9), bool)
+    mask[1, 5:] = False
+    blocked, plain = _twins(num_heads=2, key_dim=4, output_shape=(2, 3))
+    _build_twin(blocked, plain, x.shape)
+    out = _same_call(blocked, plain, [tf.constant(x)], query_mask=mask,
+                     use_causal_mask=True)
+    assert out.shape == (2, 9, 2, 3) and np.all(out.numpy()[1, 5:] == 0.0)

@@ -78,5 +78,6 @@ def blocked_call(layer, query, q, k, v, query_mask, key_mask, causal, size):
     has_key = masks.rows_with_a_key(query_mask, key_mask, q_len, causal, query_start)
     if has_key is None:
         return output
-    has_key = ops.reshape(has_key, tuple(ops.shape(has_key)) + (1,))
+    for _ in range(len(output.shape) - 2):  # [B, T, *output_shape]
+        has_key = has_key[..., None]
     return ops.where(has_key, output, ops.zeros_like(output))

@@ -9,6 +9,7 @@ and what came.
 from keras_attention.layers._masking import check_mask, dtype_name
 from keras_attention.layers._renamed import named
 from keras_attention.layers._validation import (
+    check_block_size,
     check_positive_int,
     check_shape,
     concrete_dim,
@@ -59,25 +60,13 @@ def check_constructor(layer):
             "flash_attention=True has no attention dropout; received "
             f"dropout={layer.dropout}"
         )
-    if layer.block_size is not None:
-        size = layer.block_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(
-                "block_size must be None (blocks for long sequences), 0 (never) "
-                f"or a positive int, received block_size={size!r}"
-            )
-        if size and layer.dropout:
-            raise ValueError(
-                f"block_size={size} runs attention in blocks, which have no "
-                f"attention dropout; received dropout={layer.dropout} (block_size=None "
-                "uses blocks when dropout is off: at inference, or with dropout=0)"
-            )
-        if size and (layer.flash_attention or layer.sliding_window is not None):
-            other = ("flash_attention=True" if layer.flash_attention
-                     else f"sliding_window={layer.sliding_window}")
-            raise ValueError(
-                f"block_size={size} cannot go with {other}: set one of them"
-            )
+    check_block_size("block_size", layer.block_size, layer.dropout)
+    if layer.block_size and (layer.flash_attention or layer.sliding_window is not None):
+        other = ("flash_attention=True" if layer.flash_attention
+                 else f"sliding_window={layer.sliding_window}")
+        raise ValueError(
+            f"block_size={layer.block_size} cannot go with {other}: set one of them"
+        )
     if layer.flash_attention and layer.value_dim not in (None, layer.key_dim):
         # keras.ops.dot_product_attention on JAX gives the output the
         # query's shape.

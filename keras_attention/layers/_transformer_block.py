@@ -5,7 +5,8 @@ import keras
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
 from keras_attention.layers._masking import check_mask, check_mask_dtypes
 from keras_attention.layers._renamed import named, refuse_renamed
-from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers._validation import (
+    check_block_size, check_positive_int, check_rate)
 from keras_attention.layers.cached_multi_head_attention import CachedMultiHeadAttention
 
 
@@ -72,20 +73,7 @@ class _TransformerBlock(keras.layers.Layer):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.key_dim = key_dim
-        if attention_block_size is not None and (
-                isinstance(attention_block_size, bool)
-                or not isinstance(attention_block_size, int) or attention_block_size < 0):
-            raise ValueError(
-                "attention_block_size must be None (blocks for long sequences), 0 "
-                f"(never) or a positive int, received attention_block_size="
-                f"{attention_block_size!r}"
-            )
-        if attention_block_size and dropout:
-            raise ValueError(
-                f"attention_block_size={attention_block_size} runs attention in blocks, "
-                f"which have no attention dropout; received dropout={dropout} "
-                "(attention_block_size=None uses blocks when dropout is off)"
-            )
+        check_block_size("attention_block_size", attention_block_size, dropout)
         self.attention_block_size = attention_block_size
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon

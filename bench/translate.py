@@ -211,10 +211,10 @@ def merged_report(report, path):
         merged["language_model"] = old.get("language_model")
     lm = merged["language_model"]
     if lm:
+        run = lm.get("run") or {}
         merged["language_model_table"] = [dict(
             {k: v for k, v in lm.items() if k != "run"},
-            matmul_peak_gflops=(lm.get("run") or {}).get("matmul_peak_gflops"),
-            date=(lm.get("run") or {}).get("date"))]
+            matmul_peak_gflops=run.get("matmul_peak_gflops"), date=run.get("date"))]
     return merged
 
 
@@ -384,14 +384,12 @@ def main():
 
     # Transformer-XL on the English side.
     lm_path = os.path.join(args.out, "language_model.json")
-    lm_row = None
-    if LANGUAGE_MODEL not in parts:
-        pass
-    elif os.path.exists(lm_path) and not args.retrain:
+    lm_row = None  # not run: merged_report keeps the JSON's
+    if LANGUAGE_MODEL in parts and os.path.exists(lm_path) and not args.retrain:
         with open(lm_path) as file:
             lm_row = json.load(file)
         print(f"\nTransformer-XL: results of an earlier run, from {lm_path}")
-    else:
+    elif LANGUAGE_MODEL in parts:
         lm_row = train_language_model(args, quick, lm_minutes, target_ids,
                                       target_tokenizer.encode(val_en),
                                       target_tokenizer.vocabulary_size)
@@ -400,7 +398,7 @@ def main():
             json.dump(lm_row, file, indent=2)
 
     result = merged_report(
-        dict(matmul_peak_gflops=peak, machine=machine, last_run=run, settings=vars(args),
+        dict(last_run=run, settings=vars(args),
              models=rows, language_model=lm_row,
              by_length={k: v["by_length"] for k, v in report.items()}),
         args.json)

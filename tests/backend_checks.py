@@ -277,8 +277,8 @@ def _online_softmax_equals_plain(tmp_path):
     """Outputs and gradients of the blocked path (this backend's loops and
     custom gradient) against the plain masked softmax, causal after a
     memory, padded, lengths that the blocks do not divide."""
-    from keras_attention.layers import _masking as masks
     from keras_attention.layers._online_softmax import online_softmax_attention
+    from tests.test_online_softmax import _plain
 
     query, key, value = _normal(2, 2, 7, 4), _normal(2, 2, 10, 4), _normal(2, 2, 10, 3)
     valid = np.ones((2, 10), bool)
@@ -291,10 +291,7 @@ def _online_softmax_equals_plain(tmp_path):
                                         query_start=3, block_size=3)
 
     def plain(q, k, v):
-        mask = masks.combine(masks.padding_mask(None, valid),
-                             masks.causal_mask(7, 10, 3)[None, None])
-        scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 1, 3, 2))) * 0.5
-        return keras.ops.matmul(masks.masked_softmax(scores, mask), v)
+        return _plain(q, k, v, valid, 0.5, True, 3)
 
     _assert_same(blocked(query, key, value), plain(query, key, value), "outputs")
     grads = [

@@ -9,6 +9,8 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
+from keras_attention.layers import MultiHeadSelfAttention
+from keras_attention.layers import _attention_blocks as mhsa_module
 from keras_attention.layers import _masking as masks
 from keras_attention.layers._online_softmax import online_softmax_attention
 
@@ -163,9 +165,6 @@ def test_refuses_what_it_cannot_block():
 
 
 # -- the layer's blocked path ----------------------------------------------------
-
-from keras_attention.layers import MultiHeadSelfAttention  # noqa: E402
-from keras_attention.layers import _attention_blocks as mhsa_module  # noqa: E402
 
 
 def _twins(**kwargs):

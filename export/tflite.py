@@ -552,8 +552,8 @@ def _merge_constant_tensors(model, subgraph_index, subgraph):
 
 def _check_runs(flatbuffer, signatures, mode):
     """Run every signature once on zeros: a converted model may still lack a
-    kernel (int16x8 has no int16 SQUARED_DIFFERENCE, which LayerNormalization
-    needs), and that must fail here, not on the device."""
+    kernel (int16x8 has no int16 SQUARED_DIFFERENCE, which Keras's
+    LayerNormalization needs), and that must fail here, not on the device."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=flatbuffer)

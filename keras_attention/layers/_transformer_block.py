@@ -3,6 +3,7 @@
 import keras
 
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
+from keras_attention.layers._quantizable_norm import QuantizableLayerNormalization
 from keras_attention.layers._masking import check_mask, check_mask_dtypes
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
@@ -126,9 +127,9 @@ class _TransformerBlock(keras.layers.Layer):
         )
 
     def _layer_norm(self, name):
-        # Keras's LayerNormalization computes in float32 under mixed
-        # precision and returns the compute dtype.
-        return keras.layers.LayerNormalization(
+        # Keras's LayerNormalization, in a form whose int8 LiteRT conversion
+        # stays integer; float32 under mixed precision, like Keras's.
+        return QuantizableLayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
         )
 

@@ -17,6 +17,7 @@ from keras import ops
 
 from keras_attention.layers import PatchEmbedding, TransformerEncoderBlock
 from keras_attention.layers._validation import check_positive_int, check_rate
+from keras_attention.layers._quantizable_norm import QuantizableLayerNormalization
 from keras_attention.models._optimizer import build_optimizer
 
 
@@ -101,7 +102,7 @@ def vit_classifier(
         )(x)  # [B, N + 1, D]
     # Pre-LN blocks leave their sum unnormalised: one more LayerNorm, in
     # float32, as the mixed-precision guide does for normalisations.
-    x = keras.layers.LayerNormalization(epsilon=1e-6, dtype="float32", name="final_norm")(x)
+    x = QuantizableLayerNormalization(epsilon=1e-6, dtype="float32", name="final_norm")(x)
     class_state = x[:, 0]  # [B, D], the class token's
     logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(class_state)
     return keras.Model(images, logits, name=name)

@@ -188,7 +188,8 @@ def flat_row(row):
     flat.update(tokens_per_second_xla=row["tokens_per_second_xla"],
                 tokens_per_second_no_xla=row["tokens_per_second_no_xla"])
     run = row.get("run") or {}
-    flat.update(matmul_peak_gflops=run.get("matmul_peak_gflops"), date=run.get("date"))
+    flat.update(matmul_peak_gflops=run.get("matmul_peak_gflops"), date=run.get("date"),
+                device_date=(row.get("device_run") or run).get("date"))
     return flat
 
 
@@ -255,6 +256,10 @@ def main():
     parser.add_argument("--retrain", action="store_true",
                         help="train every model again, even one whose results "
                         "an earlier run saved in --out")
+    parser.add_argument("--export-again", action="store_true",
+                        help="export the models an earlier run trained (in --out) "
+                        "again and measure their device columns with this code; "
+                        "the training and the host's figures stay")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     quick = args.quick
@@ -332,8 +337,11 @@ def main():
             with open(row_path) as file:
                 row = json.load(file)
             print(f"\n{kind}: results of an earlier run, from {row_path}", flush=True)
-            if row.get("range_quantile") != args.range_quantile and not quick:
-                # Exported again with this run's int8 settings; training stays.
+            if not quick and (args.export_again
+                              or row.get("range_quantile") != args.range_quantile):
+                # Exported again with this run's code and int8 settings; the
+                # training and the host's figures stay those of row["run"].
+                row["device_run"] = run
                 measure_device(row, translators[kind], kind)
             rows.append(row)
             continue

@@ -60,6 +60,14 @@ def test_a_run_of_one_model_keeps_the_others_rows(translate, tmp_path):
         dict(perplexity_with_memory=40.0, matmul_peak_gflops=None, date=None)]
     assert translate.merged_report(_report([_row("seq2seq", 1.0, "x")]), None)["table"][0][
         "bleu_greedy"] == 1.0
+    assert table["seq2seq"]["device_date"] == "day 1"  # exported by the run that trained it
+
+
+def test_a_model_exported_again_names_both_runs(translate):
+    # --export-again: day 1 trained, day 3 exported and measured the device.
+    row = dict(_row("transformer", 30.0, "day 1"), device_run=dict(date="day 3"))
+    (flat,) = translate.merged_report(_report([row]), None)["table"]
+    assert (flat["date"], flat["device_date"]) == ("day 1", "day 3")
 
 
 def test_the_models_option_names_the_parts(translate, monkeypatch, capsys):

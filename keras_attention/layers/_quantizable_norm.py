@@ -29,6 +29,8 @@ class QuantizableLayerNormalization(keras.layers.LayerNormalization):
 
     Example:
 
+    >>> import keras
+    >>> from keras import ops
     >>> from keras_attention.layers._quantizable_norm import (
     ...     QuantizableLayerNormalization)
     >>> x = keras.random.normal((2, 3, 8), seed=0)

@@ -72,7 +72,12 @@ from keras_attention.models import decoding, transformer_xl  # noqa: E402
 from keras_attention.models import translation_models  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax"]
+DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax", "int8_float_attention"]
+# int8 with the attention's products of activations and its softmax in float
+# (export.convert's float_ops), whose int8 kernels are the slow ones.
+ATTENTION_OPS = ("BATCH_MATMUL", "SOFTMAX")
+# Validation sentences each mode translates, in turn, to time the device.
+SPEED_SENTENCES = 200
 LANGUAGE_MODEL = "language-model"
 PARTS = (*translation_models.KINDS, LANGUAGE_MODEL)
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "multi30k")
@@ -122,28 +127,58 @@ def device_bleu(translator, out_dir, kind, train_sources, sources, references, m
 
     `int8` takes its activation ranges from the `range_quantile` quantile of
     the calibration samples' extremes; `int8_minmax` is the converter's own
-    ranges (overall min and max), for comparison.
+    ranges (overall min and max), for comparison; `int8_float_attention` is
+    `int8` with `ATTENTION_OPS` left in float.
     """
     from edge_demo.runtime import load
 
-    results = {}
+    results, devices = {}, {}
     for mode in modes:
         path = os.path.join(out_dir, f"{kind}_{mode}.tflite")
         translator.export_tflite(
             path, mode="int8" if mode.startswith("int8") else mode,
             calibration_sentences=train_sources[:64],
-            range_quantile=range_quantile if mode == "int8" else None,
+            range_quantile=(range_quantile if mode in ("int8", "int8_float_attention")
+                            else None),
+            float_ops=ATTENTION_OPS if mode == "int8_float_attention" else None,
         )
-        device = load(path)
+        devices[mode] = load(path)
         start = time.perf_counter()
-        hypotheses = [device.translate(sentence).text for sentence in sources]
+        hypotheses = [devices[mode].translate(sentence).text for sentence in sources]
         results[mode] = dict(
             **translation_tools.evaluate(hypotheses, references),
             kib=os.path.getsize(path) / 1024,
-            sentences_per_second=len(sources) / (time.perf_counter() - start),
+            pass_sentences_per_second=len(sources) / (time.perf_counter() - start),
         )
         print(f"  {kind} on LiteRT, {mode}: {results[mode]}", flush=True)
+    for mode, speed in device_speed(devices, sources[:SPEED_SENTENCES]).items():
+        results[mode]["sentences_per_second"] = speed
+    print(f"  {kind} on LiteRT, sentences per second, interleaved: "
+          + ", ".join(f"{m} {r['sentences_per_second']:.1f}" for m, r in results.items()),
+          flush=True)
     return results
+
+
+def device_speed(devices, sentences, rounds=3):
+    """Sentences per second of each file, the modes timed in turn on every
+    sentence, so that a change in the machine's speed (other load, clock)
+    reaches them alike; the median of `rounds` passes over `sentences`.
+
+    A separate pass per mode, one after the other, varied by up to 1.5x
+    between files that run the same kernels."""
+    passes = {mode: [] for mode in devices}
+    for round_index in range(rounds):
+        seconds = dict.fromkeys(devices, 0.0)
+        order = list(devices)
+        for i, sentence in enumerate(sentences):
+            shift = (round_index + i) % len(order)  # who goes first rotates
+            for mode in order[shift:] + order[:shift]:
+                start = time.perf_counter()
+                devices[mode].translate(sentence)
+                seconds[mode] += time.perf_counter() - start
+        for mode in devices:
+            passes[mode].append(len(sentences) / seconds[mode])
+    return {mode: float(np.median(speeds)) for mode, speeds in passes.items()}
 
 
 def train_language_model(args, quick, minutes, train_ids, validation_ids, vocabulary_size):
@@ -193,11 +228,29 @@ def flat_row(row):
     return flat
 
 
+def device_rows(row):
+    """The docs' rows of one model's device columns: one per export mode."""
+    found = []
+    for mode in DEVICE_MODES:
+        result = row.get("device", {}).get(mode)
+        if result is None:
+            continue
+        interleaved = "pass_sentences_per_second" in result
+        found.append(dict(
+            model=row["model"], mode=mode, bleu=result["bleu"], kib=result["kib"],
+            sentences_per_second=result["sentences_per_second"],
+            timing=(f"interleaved, {SPEED_SENTENCES} sentences" if interleaved
+                    else "one pass, 1,014 sentences"),
+            date=(row.get("device_run") or row.get("run") or {}).get("date")))
+    return found
+
+
 def merged_report(report, path):
     """`report`, with the models, language model and BLEU-by-length curves
     it did not measure taken from the JSON at `path` where there is one,
     and the flat rows the docs show: `table` from the merged models (in
-    `PARTS` order), `language_model_table` from the language model."""
+    `PARTS` order), `device_table` (a row per model and export mode),
+    `language_model_table` from the language model."""
     old = {}
     if path and os.path.exists(path):
         with open(path) as file:
@@ -207,7 +260,8 @@ def merged_report(report, path):
     rows = sorted(rows + report["models"], key=lambda row: PARTS.index(row["model"]))
     by_length = {k: v for k, v in old.get("by_length", {}).items() if k not in measured}
     merged = dict(report, models=rows, by_length={**by_length, **report["by_length"]},
-                  table=[flat_row(row) for row in rows])
+                  table=[flat_row(row) for row in rows],
+                  device_table=[flat for row in rows for flat in device_rows(row)])
     if merged.get("language_model") is None:
         merged["language_model"] = old.get("language_model")
     lm = merged["language_model"]
@@ -417,13 +471,13 @@ def main():
           + (f"; rows of earlier runs from {args.json}" if args.json else ""))
     print(f"{'model':<12}{'params':>11}{'min':>6}{'epochs':>7}{'tok/s XLA':>11}"
           f"{'tok/s':>9}{'BLEU greedy':>13}{'BLEU beam':>11}{'chrF beam':>11}"
-          f"{'device BLEU f32/dyn/int8/int8 min-max':>40}  run")
+          f"{'device BLEU f32/dyn/int8/min-max/float attention':>50}  run")
     for row in result["models"]:
         print(f"{row['model']:<12}{row['parameters']:>11,}{row['train_minutes']:>6.1f}"
               f"{row['epochs']:>7}{row['tokens_per_second_xla']:>11.0f}"
               f"{row['tokens_per_second_no_xla']:>9.0f}{row['greedy']['bleu']:>13.2f}"
               f"{row['beam']['bleu']:>11.2f}{row['beam']['chrf']:>11.2f}"
-              + f"{' / '.join(_bleu(row['device'].get(m)) for m in DEVICE_MODES):>40}"
+              + f"{' / '.join(_bleu(row['device'].get(m)) for m in DEVICE_MODES):>50}"
               + f"  {(row.get('run') or {}).get('date', '-')}")
     lm_row = result["language_model"]
     if lm_row:

@@ -182,6 +182,7 @@ def convert(
     input_shapes=None,
     keep_tensor_names=False,
     range_quantile=None,
+    float_ops=None,
 ):
     """Convert `model` to a LiteRT flatbuffer; returns its bytes.
 
@@ -212,6 +213,14 @@ def convert(
             (0, 1] sets each range from that quantile of the samples' own
             maxima and minima instead (`export.ranges`), so that rare
             outliers saturate rather than coarsen every other value.
+        float_ops: `int8` only: builtin op names (`"BATCH_MATMUL"`,
+            `"SOFTMAX"`, ...) that the quantizer leaves in float, with a
+            dequantize before and a quantize after each. Attention's core
+            is the use: `("BATCH_MATMUL", "SOFTMAX")` keeps the products
+            of two activations (scores, weighted sums) and the softmax in
+            float, whose int8 kernels ran two to five times slower than
+            float on a 2-core x86 CPU, while the projections, which hold
+            the weights, stay int8.
 
     Raises:
         ValueError: an unknown mode or a bad argument.
@@ -232,6 +241,7 @@ def convert(
             integer_io=integer_io,
             keep_tensor_names=keep_tensor_names,
             range_quantile=range_quantile,
+            float_ops=float_ops,
         )
 
 
@@ -317,6 +327,7 @@ class Exporter:
         integer_io=False,
         keep_tensor_names=False,
         range_quantile=None,
+        float_ops=None,
     ):
         """The flatbuffer in `mode`; the arguments are `convert`'s."""
         model = self.model
@@ -344,6 +355,7 @@ class Exporter:
                     "range_quantile must be a number in (0, 1], received "
                     f"range_quantile={range_quantile!r}"
                 )
+        float_ops = _check_float_ops(float_ops, mode)
         signatures = self.signatures
         calibration = None
         if mode in ("int8", "int16x8"):
@@ -379,13 +391,13 @@ class Exporter:
                 io_type = tf.int8 if mode == "int8" else tf.int16
                 converter.inference_input_type = io_type
                 converter.inference_output_type = io_type
-        if range_quantile is not None:
+        if range_quantile is not None or float_ops:
             converter._experimental_calibrate_only = True
         try:
             flatbuffer = converter.convert()
-            if range_quantile is not None:
-                flatbuffer = _quantize_with_ranges(
-                    flatbuffer, calibration, range_quantile, integer_io
+            if range_quantile is not None or float_ops:
+                flatbuffer = _quantize_calibrated(
+                    flatbuffer, calibration, range_quantile, integer_io, float_ops
                 )
         except Exception as error:  # the converter raises ConverterError
             unsupported = _unsupported_ops(str(error))
@@ -432,26 +444,57 @@ def write_model_files(path, flatbuffer, mode, task=None):
     return write_metadata(path, mode, task=task or {"kind": "arrays"})
 
 
-def _quantize_with_ranges(calibrated, calibration, quantile, integer_io):
-    """Int8 from a calibrated-only flatbuffer, with `export.ranges`' ranges."""
+def _quantize_calibrated(calibrated, calibration, quantile, integer_io, float_ops):
+    """Int8 from a calibrated-only flatbuffer: with `export.ranges`' ranges
+    where `quantile` is given, leaving `float_ops` in float."""
     from tensorflow.lite.python import convert as lite_convert
 
     from keras_attention_export import ranges
 
-    samples = [
-        (None, element) if isinstance(element, dict) else element
-        for element in calibration()
-    ]
-    calibrated = ranges.with_ranges(
-        calibrated, ranges.per_sample_extremes(calibrated, samples), quantile
-    )
+    if quantile is not None:
+        samples = [
+            (None, element) if isinstance(element, dict) else element
+            for element in calibration()
+        ]
+        calibrated = ranges.with_ranges(
+            calibrated, ranges.per_sample_extremes(calibrated, samples), quantile
+        )
     io_type = tf.int8 if integer_io else tf.float32
     return lite_convert.mlir_quantize(
         calibrated,
         fully_quantize=integer_io,
         input_data_type=io_type,
         output_data_type=io_type,
+        denylisted_ops=list(float_ops) or None,
     )
+
+
+def _check_float_ops(float_ops, mode):
+    """`float_ops` as a sorted tuple of builtin op names (empty for None)."""
+    if float_ops is None:
+        return ()
+    if not isinstance(float_ops, (list, tuple, set, frozenset)) or not all(
+        isinstance(op, str) for op in float_ops
+    ):
+        raise ValueError(
+            "float_ops must be a list of builtin op names such as "
+            f"['BATCH_MATMUL', 'SOFTMAX'], received float_ops={float_ops!r}"
+        )
+    if mode != "int8":
+        raise ValueError(
+            f"float_ops is for the int8 mode, received float_ops={float_ops!r} "
+            f"with mode={mode!r}"
+        )
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    known = {name for name in vars(schema.BuiltinOperator) if name.isupper()}
+    unknown = sorted(set(float_ops) - known)
+    if unknown:
+        raise ValueError(
+            f"float_ops must name LiteRT builtin ops (such as BATCH_MATMUL, "
+            f"SOFTMAX, MEAN), received unknown names {unknown}"
+        )
+    return tuple(sorted(set(float_ops)))
 
 
 def _refuse_loops(saved_model_dir, mode, model):

@@ -119,7 +119,8 @@ class Translator:
     # -- to a device -----------------------------------------------------------
 
     def export_tflite(self, path, mode=None, calibration_sentences=None,
-                      num_calibration_sentences=64, range_quantile=None):
+                      num_calibration_sentences=64, range_quantile=None,
+                      float_ops=None):
         """Export for `edge_demo`: the `.tflite`, its metadata and the tokenizers.
 
         Writes `path` with the model's `encode` and `decode_step`
@@ -137,7 +138,7 @@ class Translator:
             calibration_sentences: source sentences whose decoding calibrates
                 the int8 and int16x8 modes (required for them).
             num_calibration_sentences: how many of them to use.
-            range_quantile: for `int8`, see `export.convert`.
+            range_quantile, float_ops: for `int8`, see `export.convert`.
 
         Returns:
             The metadata's path.
@@ -183,6 +184,7 @@ class Translator:
                 num_calibration_samples=100_000,  # every recorded step
                 task=task,
                 range_quantile=range_quantile,
+                float_ops=float_ops,
             )
             tokenizers.commit()
         return metadata

@@ -27,7 +27,7 @@ def _row(model, bleu, date):
     return dict(model=model, parameters=10, train_minutes=60.0, steps=100, epochs=3,
                 tokens_per_second_xla=2000.0, tokens_per_second_no_xla=1000.0,
                 greedy=scores, beam=dict(bleu=bleu + 1, chrf=2 * bleu + 1),
-                device={"int8": dict(bleu=bleu - 0.5)},
+                device={"int8": dict(bleu=bleu - 0.5, kib=100.0, sentences_per_second=50.0)},
                 run=dict(date=date, matmul_peak_gflops=300.0))
 
 
@@ -66,8 +66,12 @@ def test_a_run_of_one_model_keeps_the_others_rows(translate, tmp_path):
 def test_a_model_exported_again_names_both_runs(translate):
     # --export-again: day 1 trained, day 3 exported and measured the device.
     row = dict(_row("transformer", 30.0, "day 1"), device_run=dict(date="day 3"))
-    (flat,) = translate.merged_report(_report([row]), None)["table"]
+    merged = translate.merged_report(_report([row]), None)
+    (flat,) = merged["table"]
     assert (flat["date"], flat["device_date"]) == ("day 1", "day 3")
+    (device,) = merged["device_table"]
+    assert (device["model"], device["mode"], device["bleu"]) == ("transformer", "int8", 29.5)
+    assert device["date"] == "day 3"
 
 
 def test_the_models_option_names_the_parts(translate, monkeypatch, capsys):
@@ -76,3 +80,31 @@ def test_the_models_option_names_the_parts(translate, monkeypatch, capsys):
         translate.main()
     assert "--models must name some of seq2seq, rnnsearch, transformer, language-model, " \
         "received 'transformer,lstm'" in capsys.readouterr().err
+
+
+def test_device_rows_say_how_they_were_timed(translate):
+    row = _row("rnnsearch", 30.0, "day 1")
+    (one_pass,) = translate.device_rows(row)
+    assert one_pass["timing"].startswith("one pass")
+    row["device"]["int8"]["pass_sentences_per_second"] = 40.0
+    (interleaved,) = translate.device_rows(row)
+    assert interleaved["timing"].startswith("interleaved")
+    assert interleaved["sentences_per_second"] == 50.0
+
+
+def test_device_speed_times_the_modes_in_turn(translate):
+    import time
+
+    class Device:
+        def __init__(self, seconds):
+            self.seconds, self.calls = seconds, 0
+
+        def translate(self, sentence):
+            self.calls += 1
+            time.sleep(self.seconds)
+
+    devices = {"slow": Device(0.004), "fast": Device(0.002)}
+    speeds = translate.device_speed(devices, ["a sentence"] * 10, rounds=3)
+    assert devices["slow"].calls == devices["fast"].calls == 30
+    assert 1.4 < speeds["fast"] / speeds["slow"] < 2.6
+    assert 150 < speeds["slow"] < 260  # about 1 / 0.004 s

@@ -481,6 +481,50 @@ def test_a_kernel_missing_on_the_device_fails_the_export():
         )
 
 
+def test_int8_with_the_attention_core_left_in_float():
+    model = _mhsa()
+    data = _data(model)
+    sample = {"x": data["x"][:1]}
+    want = model.predict(sample, verbose=0)
+    for integer_io in (False, True):
+        flatbuffer = export.convert(
+            model, mode="int8", representative_data=data, num_calibration_samples=32,
+            integer_io=integer_io, float_ops=["SOFTMAX", "BATCH_MATMUL"],
+        )
+        # Scores and weighted sum, and the softmax: float; the projections
+        # (FULLY_CONNECTED) stay int8, as the mode check requires.
+        assert float_ops(flatbuffer) == {"BATCH_MATMUL": 2, "SOFTMAX": 1}
+        runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+        if integer_io:
+            assert runner.get_output_details()["logits"]["dtype"] == np.int8
+            continue
+        got = run_signature(runner, sample)["logits"]
+        # The int8 bound of test_every_mode_on_every_sequence_layer, in float
+        # outputs: 16 steps of a 256-step range.
+        assert np.abs(got - want).max() <= 16 * (want.max() - want.min()) / 256
+    plain = export.convert(model, mode="int8", representative_data=data,
+                           num_calibration_samples=32)
+    assert float_ops(plain) == {}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mode="int8", float_ops="SOFTMAX"), "float_ops must be a list of builtin op names"),
+        (dict(mode="int8", float_ops=["SOFTMAX", 3]), "float_ops must be a list"),
+        (dict(mode="int8", float_ops=["SOFTMAX", "ATTENTION"]),
+         r"unknown names \['ATTENTION'\]"),
+        (dict(mode="dynamic", float_ops=["SOFTMAX"]), "float_ops is for the int8 mode"),
+    ],
+)
+def test_float_ops_are_checked(kwargs, message):
+    model = _mhsa()
+    if kwargs["mode"] == "int8":
+        kwargs["representative_data"] = _data(model)
+    with pytest.raises(ValueError, match=message):
+        export.convert(model, **kwargs)
+
+
 def test_onnx_parity(tmp_path):
     from keras_attention_export.onnx import export_onnx, onnx_max_error
 

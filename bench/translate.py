@@ -224,8 +224,14 @@ def flat_row(row):
                 tokens_per_second_no_xla=row["tokens_per_second_no_xla"])
     run = row.get("run") or {}
     flat.update(matmul_peak_gflops=run.get("matmul_peak_gflops"), date=run.get("date"),
-                device_date=(row.get("device_run") or run).get("date"))
+                device_date=_device_date(row))
     return flat
+
+
+def _device_date(row):
+    """When `row`'s device columns were measured: by `--export-again`'s run
+    where one did, else by the run that trained the model."""
+    return (row.get("device_run") or row.get("run") or {}).get("date")
 
 
 def device_rows(row):
@@ -240,8 +246,8 @@ def device_rows(row):
             model=row["model"], mode=mode, bleu=result["bleu"], kib=result["kib"],
             sentences_per_second=result["sentences_per_second"],
             timing=(f"interleaved, {SPEED_SENTENCES} sentences" if interleaved
-                    else "one pass, 1,014 sentences"),
-            date=(row.get("device_run") or row.get("run") or {}).get("date")))
+                    else "one pass over the validation set"),
+            date=_device_date(row)))
     return found
 
 

@@ -20,13 +20,8 @@ from edge_demo.contract import quantize as quantize_tensor
 from edge_demo.files import write_atomically
 from edge_demo.loading import load
 from edge_demo.model import call_signature
+from keras_attention_export.verify import BUILTIN_NAMES, TYPE_NAMES
 
-_BUILTIN_NAMES = {
-    code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()
-}
-_TENSOR_TYPES = {
-    code: name.lower() for name, code in vars(schema.TensorType).items() if name.isupper()
-}
 # Ops at a quantized model's edges that are there to change the type.
 _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 
@@ -41,7 +36,7 @@ def operators(flatbuffer):
 
         def types(indices):
             return [
-                _TENSOR_TYPES.get(graph.Tensors(int(i)).Type(), "?")
+                TYPE_NAMES.get(graph.Tensors(int(i)).Type(), "?")
                 for i in indices
                 if i >= 0
             ]
@@ -50,7 +45,7 @@ def operators(flatbuffer):
             op = graph.Operators(o)
             code = codes[op.OpcodeIndex()]
             builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            name = _BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
+            name = BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
             if name == "CUSTOM":
                 name = f"CUSTOM:{code.CustomCode().decode()}"
             found.append(

@@ -30,7 +30,7 @@ from keras_attention_export.calibration import representative_dataset
 from keras_attention_export.errors import ExportError, FlexOpsError
 from keras_attention_export.metadata import write_metadata
 from keras_attention_export.outputs import StagedFiles, check_paths
-from keras_attention_export.verify import check_mode
+from keras_attention_export.verify import BUILTIN_NAMES, check_mode
 
 tf = import_tensorflow("keras_attention_export (LiteRT conversion)")
 
@@ -485,10 +485,7 @@ def _check_float_ops(float_ops, mode):
             f"float_ops is for the int8 mode, received float_ops={float_ops!r} "
             f"with mode={mode!r}"
         )
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    known = {name for name in vars(schema.BuiltinOperator) if name.isupper()}
-    unknown = sorted(set(float_ops) - known)
+    unknown = sorted(set(float_ops) - set(BUILTIN_NAMES.values()))
     if unknown:
         raise ValueError(
             f"float_ops must name LiteRT builtin ops (such as BATCH_MATMUL, "

@@ -25,10 +25,11 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from keras_attention_export.errors import ExportError
 
-_BUILTIN_NAMES = {
+# LiteRT's builtin op names and tensor type names by code (also export.report's).
+BUILTIN_NAMES = {
     code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()
 }
-_TYPE_NAMES = {
+TYPE_NAMES = {
     code: name.lower()
     for name, code in vars(schema.TensorType).items()
     if name.isupper()
@@ -53,7 +54,7 @@ class _Tensor:
     def __init__(self, model, graph, index):
         tensor = graph.Tensors(index)
         self.index = index
-        self.type = _TYPE_NAMES.get(tensor.Type(), "?")
+        self.type = TYPE_NAMES.get(tensor.Type(), "?")
         buffer = model.Buffers(tensor.Buffer()) if tensor.Buffer() else None
         self.constant = buffer is not None and (
             buffer.DataLength() > 0 or buffer.Offset() > 1
@@ -73,7 +74,7 @@ def _operators(model):
             op = graph.Operators(o)
             code = codes[op.OpcodeIndex()]
             builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            name = _BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
+            name = BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
             inputs = [
                 _Tensor(model, graph, int(i)) if i >= 0 else None
                 for i in (op.InputsAsNumpy() if op.InputsLength() else [])
@@ -100,7 +101,7 @@ def _signature_types(model):
             for i in range(count):
                 entry = get(i)
                 tensor = graph.Tensors(entry.TensorIndex())
-                type_name = _TYPE_NAMES.get(tensor.Type(), "?")
+                type_name = TYPE_NAMES.get(tensor.Type(), "?")
                 found.append((key, kind, entry.Name().decode(), type_name))
     return found
 

@@ -5,9 +5,9 @@ Keras's `LayerNormalization` computes `x * inv + (beta - mean * inv)`, with
 TF 2.21's quantizer leaves in float: in an `int8` file every normalization
 then dequantizes, negates in float and quantizes again (the Multi30k
 Transformer had 15 such float islands, one per normalization). Written as
-`(x - mean) * inv + beta`, every op of the normalization (`MEAN`,
-`SQUARED_DIFFERENCE`, `SUB`, `RSQRT`, `MUL`, `ADD`) has an int8 kernel and
-the file stays integer from end to end.
+`(x - mean) * inv + beta`, with the variance as a mean of products, every
+op of the normalization (`MEAN`, `SUB`, `MUL`, `ADD`, `RSQRT`) has an int8
+and an int16 kernel, and the file stays integer from end to end.
 
 The arithmetic is the same in float (to rounding), and so are the weights,
 the config and the float32 computation under mixed precision.

@@ -3,8 +3,8 @@
 import keras
 
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
-from keras_attention.layers._quantizable_norm import QuantizableLayerNormalization
 from keras_attention.layers._masking import check_mask, check_mask_dtypes
+from keras_attention.layers._quantizable_norm import QuantizableLayerNormalization
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_block_size, check_positive_int, check_rate)

@@ -18,12 +18,22 @@
 2. Profile: where our layer's time goes, from sub-computations of the same
    shapes timed alone (projection, gathers, segment reductions), and a lean
    GAT written in plain TensorFlow ops without the layer's checks.
+3. With `--sweep`, scaling in E: forward plus backward of one layer at
+   N=50,000 and E = 50,000 to 5,000,000 (`--sweep-edges`), for our GAT and
+   GATv2 with and without XLA and TF-GNN's `GATv2Conv` with XLA. Each
+   configuration runs in a process of its own, which reports its median
+   step time and how far its peak resident memory grew over what it held
+   before the first step (the graph and the weights). Time and memory
+   should grow linearly in E: the table gives each row's growth over the
+   previous E beside the growth of E itself.
 
 Cora accuracy of the reference models is `bench/gat_accuracy.py`'s. Prints
 tables, the machine's float32 matmul peak, and JSON (`--json`).
 
     python bench/gat_speed.py [--quick] [--nodes 50000] [--edges 500000]
                               [--json PATH]
+    python bench/gat_speed.py --sweep [--sweep-edges 50000,...,5000000]
+                              [--json bench/results/gat_scaling.json]
 """
 
 import argparse
@@ -146,19 +156,12 @@ def our_steps(shape, heads, units):
     return steps
 
 
-def tfgnn_steps(shape, heads, units):
-    """TF-GNN's `GATv2Conv` steps; run in a process with TF_USE_LEGACY_KERAS=1."""
-    import tensorflow as tf
-    import tensorflow_gnn as tfgnn
-    from tensorflow_gnn.models import gat_v2
-
-    features, senders, receivers = random_graph(*shape)
-    x = tf.constant(features)
-    graph = tfgnn.GraphTensor.from_pieces(
+def _tfgnn_graph(tf, tfgnn, x, senders, receivers):
+    """A `GraphTensor` of one node set (features `x`) and one edge set."""
+    return tfgnn.GraphTensor.from_pieces(
         node_sets={
             "nodes": tfgnn.NodeSet.from_fields(
-                sizes=tf.constant([len(features)]),
-                features={tfgnn.HIDDEN_STATE: x},
+                sizes=tf.shape(x)[:1], features={tfgnn.HIDDEN_STATE: x}
             )
         },
         edge_sets={
@@ -171,6 +174,17 @@ def tfgnn_steps(shape, heads, units):
             )
         },
     )
+
+
+def tfgnn_steps(shape, heads, units):
+    """TF-GNN's `GATv2Conv` steps; run in a process with TF_USE_LEGACY_KERAS=1."""
+    import tensorflow as tf
+    import tensorflow_gnn as tfgnn
+    from tensorflow_gnn.models import gat_v2
+
+    features, senders, receivers = random_graph(*shape)
+    x = tf.constant(features)
+    graph = _tfgnn_graph(tf, tfgnn, x, senders, receivers)
     conv = gat_v2.GATv2Conv(
         num_heads=heads, per_head_channels=units, receiver_tag=tfgnn.TARGET
     )  # bias and ReLU by default
@@ -496,6 +510,151 @@ def print_profile(results, args):
             f"{row[m]:>22.1f}" if m in row else f"{'-':>22}" for m in modes))
 
 
+# -- 3. scaling in E ------------------------------------------------------------
+
+SWEEP_EDGES = (50_000, 150_000, 500_000, 1_500_000, 5_000_000)
+SWEEP_CONFIGS = (  # (implementation, XLA)
+    ("ours_gat", True), ("ours_gatv2", True), ("tfgnn_gatv2", True),
+    ("ours_gat", False), ("ours_gatv2", False),
+)
+
+
+def _resident_kib():
+    with open("/proc/self/status") as file:
+        for line in file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def sweep_worker(name, shape, heads, units, jit, repeats):
+    """One configuration of the sweep, in this process: prints its JSON line.
+
+    The layer is built on a two-node graph, so that nothing of the full
+    graph's size runs before the memory baseline is read.
+    """
+    import resource
+
+    import tensorflow as tf
+
+    features, senders, receivers = random_graph(*shape)
+    x = tf.constant(features)
+    small_x, small_edges = x[:2], np.array([[0], [1]], np.int32)
+    if name.startswith("ours_"):
+        from keras_attention import GraphAttention
+
+        layer = GraphAttention(
+            units, heads, version=name[len("ours_"):], add_self_loops=False,
+            activation="relu",
+        )
+        layer(small_x, tf.constant(small_edges))
+        edges = tf.constant(np.stack([senders, receivers]))
+        forward, variables = (lambda t: layer(t, edges)), layer.trainable_variables
+    else:
+        import tensorflow_gnn as tfgnn
+        from tensorflow_gnn.models import gat_v2
+
+        conv = gat_v2.GATv2Conv(
+            num_heads=heads, per_head_channels=units, receiver_tag=tfgnn.TARGET
+        )
+        conv(_tfgnn_graph(tf, tfgnn, small_x, *small_edges), edge_set_name="edges")
+        graph = _tfgnn_graph(tf, tfgnn, x, senders, receivers)
+
+        def forward(t):
+            replaced = graph.replace_features(
+                node_sets={"nodes": {tfgnn.HIDDEN_STATE: t}}
+            )
+            return conv(replaced, edge_set_name="edges")
+
+        variables = conv.trainable_variables
+    step = _tf_train_step(tf, forward, variables, jit)
+    before = _resident_kib()
+    run = lambda: [g.numpy() for g in step(x)]  # noqa: E731
+    start = time.perf_counter()
+    run()  # traces, compiles, runs once
+    first = time.perf_counter() - start
+    seconds = _median_seconds(run, repeats)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps(dict(seconds=seconds, first_seconds=first,
+                          memory_mib=(peak - before) / 1024)))
+
+
+def sweep(args, edge_counts):
+    """Every configuration in its own process; the rows of the table."""
+    site = ensure_gnn_site()
+    rows = []
+    for name, jit in SWEEP_CONFIGS:
+        for num_edges in edge_counts:
+            row = dict(implementation=name, jit_compile=jit, nodes=args.nodes,
+                       edges=num_edges)
+            env = dict(os.environ)
+            if name.startswith("tfgnn"):
+                if site is None:
+                    row.update(status="not installed (pip into build/gnn-site failed)")
+                    rows.append(row)
+                    continue
+                env["TF_USE_LEGACY_KERAS"] = "1"
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [site] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+                )
+            command = [
+                sys.executable, os.path.abspath(__file__), "--sweep-worker",
+                f"{name},{int(jit)}", "--nodes", str(args.nodes),
+                "--edges", str(num_edges), "--features", str(args.features),
+                "--heads", str(args.heads), "--units", str(args.units),
+                "--repeats", str(args.repeats if num_edges <= 500_000 else 3),
+                "--memory-limit-gib", str(args.memory_limit_gib),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  check=False, env=env)
+            if done.returncode == 0:
+                row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+                row["ms"] = row["seconds"] * 1e3
+                row["ns_per_edge"] = row["seconds"] / num_edges * 1e9
+                row["status"] = "ok"
+            else:
+                lines = (done.stdout + done.stderr).strip().splitlines()
+                memory_lines = [line for line in lines if any(word in line for word in (
+                    "ResourceExhausted", "bad_alloc", "MemoryError", "OOM",
+                    "Cannot allocate memory", "failed to allocate"))]
+                row["status"] = ("out of memory" if memory_lines or done.returncode < 0
+                                 else f"failed ({done.returncode})")
+                row["error"] = (memory_lines or lines or [""])[-1].strip()[-300:]
+            _add_growth(row, rows)
+            rows.append(row)
+            _print_sweep_row(row)
+    return rows
+
+
+def _add_growth(row, rows):
+    """The row's time and memory over those of the previous E of the same
+    implementation and XLA setting, beside E's own growth."""
+    if row["status"] != "ok":
+        return
+    previous = [r for r in rows if r["implementation"] == row["implementation"]
+                and r["jit_compile"] == row["jit_compile"] and r["status"] == "ok"]
+    if not previous:
+        return
+    last = previous[-1]
+    row["edges_growth"] = row["edges"] / last["edges"]
+    row["time_growth"] = row["seconds"] / last["seconds"]
+    row["memory_growth"] = row["memory_mib"] / max(last["memory_mib"], 1e-9)
+
+
+def _print_sweep_row(row):
+    label = (f"{LABELS[row['implementation']].strip():<40}"
+             f"{'XLA' if row['jit_compile'] else 'eager':<6}E={row['edges']:<10,}")
+    if row["status"] != "ok":
+        print(f"{label}  {row['status']}: {row.get('error', '')[:120]}", flush=True)
+        return
+    growth = ""
+    if "edges_growth" in row:
+        growth = (f"   x{row['edges_growth']:.1f} edges: time x{row['time_growth']:.2f}, "
+                  f"memory x{row['memory_growth']:.2f}")
+    print(f"{label}{row['ms']:>10.1f} ms{row['ns_per_edge']:>8.0f} ns/edge"
+          f"{row['memory_mib']:>9.0f} MiB{growth}", flush=True)
+
+
 # -- main ----------------------------------------------------------------------
 
 def main():
@@ -514,7 +673,22 @@ def main():
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, absl's and LiteRT's log lines")
     parser.add_argument("--worker", choices=["tfgnn", "pyg"], help=argparse.SUPPRESS)
+    parser.add_argument("--sweep", action="store_true",
+                        help="the scaling sweep in E (part 3) instead of parts 1 and 2")
+    parser.add_argument("--sweep-edges", default=",".join(map(str, SWEEP_EDGES)))
+    parser.add_argument("--memory-limit-gib", type=float, default=20.0,
+                        help="the most data one sweep process may hold")
+    parser.add_argument("--sweep-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sweep_worker:
+        import resource
+
+        limit = int(args.memory_limit_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        name, jit = args.sweep_worker.split(",")
+        shape = (args.nodes, args.edges, args.features)
+        return sweep_worker(name, shape, args.heads, args.units, bool(int(jit)),
+                            args.repeats)
     if args.worker:
         shape = (args.nodes, args.edges, args.features)
         return worker(args.worker, shape, args.heads, args.units, args.warmup)
@@ -532,6 +706,26 @@ def main():
           f"Keras {keras.__version__}")
     print(f"float32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
     print(f"load average (1, 5, 15 min) at the start: {_load()}")
+    if args.sweep:
+        edge_counts = [int(e) for e in args.sweep_edges.split(",")]
+        if args.quick:
+            edge_counts = [e // 5 for e in edge_counts[:3]]
+        print(f"forward + backward of one layer, N={args.nodes:,} F={args.features} "
+              f"H={args.heads} U={args.units}; memory: growth of the process's "
+              "peak RSS", flush=True)
+        rows = sweep(args, edge_counts)
+        print(f"load average (1, 5, 15 min) at the end: {_load()}")
+        emit_json(dict(
+            machine=dict(processor=platform.processor() or platform.machine(),
+                         cores=os.cpu_count(), tensorflow=tf.__version__,
+                         keras=keras.__version__),
+            matmul_peak_gflops=peak,
+            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            command=" ".join(["bench/gat_speed.py", *sys.argv[1:]]),
+            nodes=args.nodes, features=args.features, heads=args.heads,
+            units=args.units, rows=rows, load_average_at_end=os.getloadavg(),
+        ), args.json)
+        return
     best, missing = bench_throughput(args)
     rows = print_throughput(best, missing, args, peak)
     profile = bench_profile(args)

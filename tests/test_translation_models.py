@@ -243,6 +243,28 @@ def test_inverse_square_root_schedule_by_hand():
     assert float(again(10)) == pytest.approx(float(schedule(10)))
 
 
+def test_xla_by_default_where_it_pays(tiny_task):
+    # bench/xla_cpu.py: on a CPU, XLA speeds up seq2seq's step but slows
+    # RNNsearch's (its dropout draws); Keras's "auto" keeps XLA where a GPU
+    # is. The backend decides what "auto" gives.
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    gpu = False
+    if on_tensorflow:
+        import tensorflow as tf
+
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+    seq2seq = compile_translation_model(_model("seq2seq", tiny_task))
+    rnnsearch = compile_translation_model(_model("rnnsearch", tiny_task))
+    transformer = compile_translation_model(_model("transformer", tiny_task))
+    assert seq2seq.jit_compile is True
+    if on_tensorflow:
+        assert rnnsearch.jit_compile is gpu
+        assert transformer.jit_compile is gpu
+    # An explicit choice is kept.
+    forced = compile_translation_model(_model("rnnsearch", tiny_task), jit_compile=True)
+    assert forced.jit_compile is True
+
+
 def test_recipes_per_kind(tiny_task):
     transformer = compile_translation_model(_model("transformer", tiny_task))
     assert isinstance(transformer.optimizer._learning_rate, InverseSquareRootSchedule)

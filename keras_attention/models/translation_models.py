@@ -15,7 +15,7 @@ The story of attention in translation, three models on one task:
 `TransformerSeq2Seq`, functional, with `encode` / `decode_step` for export
 and `keras_attention.models.decoding` for beam search);
 `compile_translation_model` compiles it with its kind's training recipe for
-`model.fit(jit_compile=True)`, on batches from
+`model.fit` (XLA where it pays, see its `jit_compile`), on batches from
 `keras_attention.data.translation.translation_dataset`.
 
 The default sizes suit Multi30k (29,000 pairs, 8,000-piece vocabularies) on
@@ -212,7 +212,7 @@ def compile_translation_model(
     learning_rate=None,
     label_smoothing=None,
     warmup_steps=TRANSFORMER_WARMUP_STEPS,
-    jit_compile=True,
+    jit_compile=None,
 ):
     """Compile `model` with its kind's recipe for `model.fit`.
 
@@ -227,10 +227,23 @@ def compile_translation_model(
     tokens (sample weights: the padding mask); the metric is token
     accuracy over the same tokens.
 
+    Args:
+        jit_compile: XLA for the train step: True, False, `"auto"` (Keras's
+            rule: XLA unless TensorFlow sees only CPUs), or None, the
+            kind's default from `bench/xla_cpu.py`: True for seq2seq, whose
+            step XLA speeds up on a CPU too, and `"auto"` for rnnsearch and
+            the Transformer. On a CPU, XLA draws their dropout masks with
+            TensorFlow's stateless random ops about 60 times slower than
+            TensorFlow's own kernels do, and RNNsearch's step ran at 0.71x
+            the speed without XLA (1.00x without dropout). With a GPU they
+            are compiled.
+
     Returns:
         `model`, compiled.
     """
     kind = model_kind(model)
+    if jit_compile is None:
+        jit_compile = True if kind == "seq2seq" else "auto"
     if kind == "transformer":
         rate = learning_rate
         if rate is None:

@@ -1,0 +1,58 @@
+"""bench/gat_speed.py's scaling sweep: one configuration's process, and
+the growth the table reports."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def gat_speed():
+    sys.path.insert(0, str(BENCH))  # its `from _load import ...`
+    try:
+        spec = importlib.util.spec_from_file_location("bench_gat_speed", BENCH / "gat_speed.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def _row(edges, seconds, memory_mib, name="ours_gat", jit=True, status="ok"):
+    return dict(implementation=name, jit_compile=jit, edges=edges, seconds=seconds,
+                memory_mib=memory_mib, status=status)
+
+
+def test_growth_is_over_the_previous_edge_count_of_the_same_configuration(gat_speed):
+    rows = []
+    for row in (_row(1000, 0.01, 10.0), _row(1000, 0.05, 30.0, jit=False),
+                _row(3000, 0.02, 40.0, status="out of memory"), _row(10_000, 0.08, 50.0)):
+        gat_speed._add_growth(row, rows)
+        rows.append(row)
+    first, eager, failed, last = rows
+    assert "time_growth" not in first and "time_growth" not in eager
+    assert "time_growth" not in failed
+    # Over the 1,000-edge XLA row, not the eager one nor the failed one.
+    assert last["edges_growth"] == pytest.approx(10.0)
+    assert last["time_growth"] == pytest.approx(8.0)
+    assert last["memory_growth"] == pytest.approx(5.0)
+
+
+def test_a_sweep_worker_reports_time_and_memory_from_its_own_process(tmp_path):
+    command = [sys.executable, str(BENCH / "gat_speed.py"), "--sweep-worker", "ours_gatv2,0",
+               "--nodes", "500", "--edges", "4000", "--features", "8", "--heads", "2",
+               "--units", "4", "--repeats", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result) == {"seconds", "first_seconds", "memory_mib"}
+    # The first call traces and compiles; the median is of the calls after it.
+    assert 0 < result["seconds"] < result["first_seconds"]
+    assert result["memory_mib"] >= 0

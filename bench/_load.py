@@ -52,3 +52,30 @@ def keep_other_parts(report, path, parts, part_keys):
             if key in old:
                 merged[key] = old[key]
     return merged
+
+
+MEMORY_WORDS = ("ResourceExhausted", "bad_alloc", "MemoryError", "OOM",
+                "Cannot allocate memory", "failed to allocate")
+
+
+def failed_run(done):
+    """`(status, error)` of a benchmark subprocess that exited non-zero:
+    "out of memory" when its output says so or a signal killed it, else
+    "failed (code)"; the error is the line that says why (not the last log
+    line), at most 300 characters."""
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    memory_lines = [line for line in lines if any(word in line for word in MEMORY_WORDS)]
+    status = ("out of memory" if memory_lines or done.returncode < 0
+              else f"failed ({done.returncode})")
+    return status, (memory_lines or lines or [""])[-1].strip()[-300:]
+
+
+def machine():
+    """The processor, cores and library versions a report names."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    return dict(processor=platform.processor() or platform.machine(),
+                cores=os.cpu_count(), tensorflow=tf.__version__, keras=keras.__version__)

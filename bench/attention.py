@@ -49,7 +49,7 @@ import subprocess  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _load import emit_json  # noqa: E402
+from _load import emit_json, failed_run  # noqa: E402
 
 from keras_attention import BahdanauDecoder, BahdanauDecoderCell  # noqa: E402
 from keras_attention import MultiHeadSelfAttention  # noqa: E402
@@ -356,14 +356,7 @@ def sweep(lengths, repeats, memory_limit_gib, peak):
                     row["fraction_of_peak"] = flops / row["seconds"] / 1e9 / peak
                     row["status"] = "ok"
                 else:
-                    lines = (done.stdout + done.stderr).strip().splitlines()
-                    memory_lines = [line for line in lines if any(word in line for word in (
-                        "ResourceExhausted", "bad_alloc", "MemoryError", "OOM",
-                        "Cannot allocate memory", "failed to allocate"))]
-                    row["status"] = ("out of memory" if memory_lines or done.returncode < 0
-                                     else f"failed ({done.returncode})")
-                    # The line that says why (not the last log line).
-                    row["error"] = (memory_lines or lines or [""])[-1].strip()[-300:]
+                    row["status"], row["error"] = failed_run(done)
                     row["returncode"] = done.returncode
                 rows.append(row)
                 _print_sweep_row(row)

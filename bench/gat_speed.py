@@ -51,7 +51,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json  # noqa: E402
+from _load import bench_module, emit_json, failed_run, machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -613,13 +613,7 @@ def sweep(args, edge_counts):
                 row["ns_per_edge"] = row["seconds"] / num_edges * 1e9
                 row["status"] = "ok"
             else:
-                lines = (done.stdout + done.stderr).strip().splitlines()
-                memory_lines = [line for line in lines if any(word in line for word in (
-                    "ResourceExhausted", "bad_alloc", "MemoryError", "OOM",
-                    "Cannot allocate memory", "failed to allocate"))]
-                row["status"] = ("out of memory" if memory_lines or done.returncode < 0
-                                 else f"failed ({done.returncode})")
-                row["error"] = (memory_lines or lines or [""])[-1].strip()[-300:]
+                row["status"], row["error"] = failed_run(done)
             _add_growth(row, rows)
             rows.append(row)
             _print_sweep_row(row)
@@ -716,10 +710,7 @@ def main():
         rows = sweep(args, edge_counts)
         print(f"load average (1, 5, 15 min) at the end: {_load()}")
         emit_json(dict(
-            machine=dict(processor=platform.processor() or platform.machine(),
-                         cores=os.cpu_count(), tensorflow=tf.__version__,
-                         keras=keras.__version__),
-            matmul_peak_gflops=peak,
+            machine=machine(), matmul_peak_gflops=peak,
             date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             command=" ".join(["bench/gat_speed.py", *sys.argv[1:]]),
             nodes=args.nodes, features=args.features, heads=args.heads,

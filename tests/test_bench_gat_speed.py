@@ -56,3 +56,15 @@ def test_a_sweep_worker_reports_time_and_memory_from_its_own_process(tmp_path):
     # The first call traces and compiles; the median is of the calls after it.
     assert 0 < result["seconds"] < result["first_seconds"]
     assert result["memory_mib"] >= 0
+
+
+def test_a_failed_run_names_its_reason_not_its_last_log_line(gat_speed):
+    done = subprocess.CompletedProcess(
+        [], 1, stdout="",
+        stderr="ResourceExhausted: OOM when allocating tensor [5000000,64]\nI0000 a log line\n")
+    assert gat_speed.failed_run(done) == (
+        "out of memory", "ResourceExhausted: OOM when allocating tensor [5000000,64]")
+    killed = subprocess.CompletedProcess([], -9, stdout="", stderr="")
+    assert gat_speed.failed_run(killed) == ("out of memory", "")
+    other = subprocess.CompletedProcess([], 2, stdout="", stderr="ValueError: bad --edges\n")
+    assert gat_speed.failed_run(other) == ("failed (2)", "ValueError: bad --edges")

@@ -232,11 +232,12 @@ def compile_translation_model(
             rule: XLA unless TensorFlow sees only CPUs), or None, the
             kind's default from `bench/xla_cpu.py`: True for seq2seq, whose
             step XLA speeds up on a CPU too, and `"auto"` for rnnsearch and
-            the Transformer. On a CPU, XLA draws their dropout masks with
-            TensorFlow's stateless random ops about 60 times slower than
-            TensorFlow's own kernels do, and RNNsearch's step ran at 0.71x
-            the speed without XLA (1.00x without dropout). With a GPU they
-            are compiled.
+            the Transformer. On a CPU, XLA draws Keras's dropout masks
+            (TensorFlow's stateless random ops) about 90 times slower than
+            TensorFlow's own kernels do: RNNsearch's step ran at 0.59x the
+            speed without XLA, 1.12x without dropout. The Transformer's ran
+            at 1.00x there, and at 0.78x in `bench/translate.py`. With a
+            GPU both are compiled.
 
     Returns:
         `model`, compiled.

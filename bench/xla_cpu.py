@@ -1,5 +1,5 @@
-"""Why XLA trains the translation models slower than TensorFlow's own
-kernels on a CPU (issue 21, item 5): the random draws of dropout.
+"""Why XLA trained the translation models slower than TensorFlow's own
+kernels on a CPU (issue 21, item 5): the random draws of Keras's dropout.
 
 1. The draws alone: uniform numbers of the shape of RNNsearch's readout
    input, `[160, 24, 512]`, as Keras draws them on TensorFlow
@@ -11,10 +11,11 @@ kernels on a CPU (issue 21, item 5): the random draws of dropout.
    their default sizes, an 8,000-piece vocabulary on each side, B=160,
    S=T=24 random pieces, `train_on_batch`), with and without XLA, with
    their dropout and with none: the share of the XLA step that dropout
-   costs, against its share without XLA; and with their dropout drawn by
+   costs, against its share without XLA; and with Keras's dropout drawn by
    Philox (Keras's TensorFlow `dropout` replaced for this measurement only,
-   `philox_dropout`): what a dropout whose draws stay fast under XLA would
-   give.
+   `philox_dropout`). seq2seq and RNNsearch draw their dropout with the
+   library's `HashDropout` (keras_attention/layers/_random.py), which the
+   replacement leaves alone; the Transformer's layers use Keras's.
 
 Prints both tables, the machine's float32 matmul peak, and JSON
 (`--json`).

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.bahdanau_decoder import BahdanauDecoder
 from keras_attention.layers.bahdanau_decoder_cell import BahdanauDecoderCell
@@ -172,13 +173,13 @@ class RNNSeq2Seq(_Seq2SeqModel):
             self.decoder = keras.layers.GRU(
                 units, return_sequences=True, dtype=policy, name="decoder"
             )
-        self.source_dropout = keras.layers.Dropout(
+        self.source_dropout = HashDropout(
             dropout, dtype=policy, name="source_dropout"
         )
-        self.target_dropout = keras.layers.Dropout(
+        self.target_dropout = HashDropout(
             dropout, dtype=policy, name="target_dropout"
         )
-        self.output_dropout = keras.layers.Dropout(
+        self.output_dropout = HashDropout(
             dropout, dtype=policy, name="output_dropout"
         )
         # float32 logits (and softmax) under a mixed precision policy too.

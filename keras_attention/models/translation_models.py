@@ -230,21 +230,22 @@ def compile_translation_model(
     Args:
         jit_compile: XLA for the train step: True, False, `"auto"` (Keras's
             rule: XLA unless TensorFlow sees only CPUs), or None, the
-            kind's default from `bench/xla_cpu.py`: True for seq2seq, whose
-            step XLA speeds up on a CPU too, and `"auto"` for rnnsearch and
-            the Transformer. On a CPU, XLA draws Keras's dropout masks
-            (TensorFlow's stateless random ops) about 90 times slower than
-            TensorFlow's own kernels do: RNNsearch's step ran at 0.59x the
-            speed without XLA, 1.12x without dropout. The Transformer's ran
-            at 1.00x there, and at 0.78x in `bench/translate.py`. With a
-            GPU both are compiled.
+            kind's default from `bench/xla_cpu.py`: True for seq2seq and
+            RNNsearch, `"auto"` for the Transformer. On a CPU, XLA draws
+            Keras's dropout masks (TensorFlow's stateless random ops) about
+            90 times slower than TensorFlow's own kernel does. The RNN
+            models draw theirs with a counter-based hash that XLA fuses
+            (`HashDropout`), and XLA runs RNNsearch's step at 1.05x the
+            speed without it (0.59x with Keras's dropout). The
+            Transformer's blocks use Keras's dropout: 0.83x on a CPU. With
+            a GPU all three are compiled.
 
     Returns:
         `model`, compiled.
     """
     kind = model_kind(model)
     if jit_compile is None:
-        jit_compile = True if kind == "seq2seq" else "auto"
+        jit_compile = "auto" if kind == "transformer" else True
     if kind == "transformer":
         rate = learning_rate
         if rate is None:

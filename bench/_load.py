@@ -79,3 +79,12 @@ def machine():
 
     return dict(processor=platform.processor() or platform.machine(),
                 cores=os.cpu_count(), tensorflow=tf.__version__, keras=keras.__version__)
+
+
+def resident_kib():
+    """This process's resident memory now, KiB (Linux's VmRSS)."""
+    with open("/proc/self/status") as file:
+        for line in file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")

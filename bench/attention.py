@@ -49,7 +49,7 @@ import subprocess  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _load import emit_json, failed_run  # noqa: E402
+from _load import emit_json, failed_run, resident_kib  # noqa: E402
 
 from keras_attention import BahdanauDecoder, BahdanauDecoderCell  # noqa: E402
 from keras_attention import MultiHeadSelfAttention  # noqa: E402
@@ -301,14 +301,6 @@ SWEEP_LENGTHS = (256, 1024, 4096, 8192, 32768)
 SWEEP_BATCH_4_UP_TO = 4096  # B=4 too at these lengths
 
 
-def _resident_kib():
-    with open("/proc/self/status") as file:
-        for line in file:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 def sweep_worker(layer_name, batch, length, jit, repeats):
     """One configuration of the sweep, in this process: prints its JSON line."""
     import resource
@@ -324,7 +316,7 @@ def sweep_worker(layer_name, batch, length, jit, repeats):
         layer(x[:, :8], x[:, :8])
         call = lambda t: layer(t, t, use_causal_mask=True)  # noqa: E731
     step = _train_step(call, layer.trainable_variables, jit)
-    before = _resident_kib()
+    before = resident_kib()
     run = lambda: [g.numpy() for g in step(x)]  # noqa: E731
     start = time.perf_counter()
     run()  # traces, compiles, runs once

@@ -51,7 +51,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json, failed_run, machine  # noqa: E402
+from _load import bench_module, emit_json, failed_run, machine, resident_kib  # noqa: E402
 import numpy as np  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -519,14 +519,6 @@ SWEEP_CONFIGS = (  # (implementation, XLA)
 )
 
 
-def _resident_kib():
-    with open("/proc/self/status") as file:
-        for line in file:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 def sweep_worker(name, shape, heads, units, jit, repeats):
     """One configuration of the sweep, in this process: prints its JSON line.
 
@@ -568,7 +560,7 @@ def sweep_worker(name, shape, heads, units, jit, repeats):
 
         variables = conv.trainable_variables
     step = _tf_train_step(tf, forward, variables, jit)
-    before = _resident_kib()
+    before = resident_kib()
     run = lambda: [g.numpy() for g in step(x)]  # noqa: E731
     start = time.perf_counter()
     run()  # traces, compiles, runs once

@@ -235,9 +235,9 @@ def compile_translation_model(
             Keras's dropout masks (TensorFlow's stateless random ops) about
             90 times slower than TensorFlow's own kernel does. The RNN
             models draw theirs with a counter-based hash that XLA fuses
-            (`HashDropout`), and XLA runs RNNsearch's step at 1.05x the
-            speed without it (0.59x with Keras's dropout). The
-            Transformer's blocks use Keras's dropout: 0.83x on a CPU. With
+            (`HashDropout`), and XLA runs RNNsearch's step at 1.01x to
+            1.05x the speed without it (0.59x with Keras's dropout). The
+            Transformer's blocks use Keras's dropout: 0.80x on a CPU. With
             a GPU all three are compiled.
 
     Returns:

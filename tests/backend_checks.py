@@ -248,6 +248,7 @@ def unknown_length_items():
         "tests.test_multi_head_self_attention"
     ).check_fused_path()
     yield "online softmax blocks equal the plain path", _online_softmax_equals_plain
+    yield "online softmax blocks drop what the plain path drops", _online_softmax_dropout
 
 
 def _gradients(loss, arrays):
@@ -292,6 +293,38 @@ def _online_softmax_equals_plain(tmp_path):
 
     def plain(q, k, v):
         return _plain(q, k, v, valid, 0.5, True, 3)
+
+    _assert_same(blocked(query, key, value), plain(query, key, value), "outputs")
+    grads = [
+        _gradients(lambda *t, f=f: keras.ops.sum(f(*t) * keras.ops.convert_to_tensor(target)),
+                   [query, key, value])
+        for f in (blocked, plain)
+    ]
+    for got, want, name in zip(*grads, ("query", "key", "value")):
+        _assert_same(got, want, f"d{name}", atol=1e-5)
+
+
+def _online_softmax_dropout(tmp_path):
+    """With attention dropout, the blocked path (its mask drawn a block at a
+    time, twice: forward and backward) against the plain softmax with the
+    whole mask applied: outputs and gradients, on this backend's loops."""
+    from keras_attention.layers import _masking as masks
+    from keras_attention.layers._online_softmax import online_softmax_attention
+    from keras_attention.layers._random import attention_keep
+
+    query, key, value = _normal(2, 2, 7, 4), _normal(2, 2, 7, 4), _normal(2, 2, 7, 3)
+    target = _normal(2, 2, 7, 3)
+    seeds, rate = np.array([8, 21]), 0.3
+    keep = attention_keep((2, 2, 7, 7), rate, seeds)
+
+    def blocked(q, k, v):
+        return online_softmax_attention(q, k, v, scale=0.5, causal=True, block_size=3,
+                                        dropout=rate, dropout_seeds=seeds)
+
+    def plain(q, k, v):
+        scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 1, 3, 2))) * 0.5
+        weights = masks.masked_softmax(scores, masks.causal_mask(7, 7, 0)[None, None])
+        return keras.ops.matmul(keras.ops.where(keep, weights / (1 - rate), 0.0), v)
 
     _assert_same(blocked(query, key, value), plain(query, key, value), "outputs")
     grads = [
@@ -709,6 +742,9 @@ def model_items():
     yield "model vit_classifier", lambda tmp: _check_image_classifier(
         lambda: vit_classifier(num_blocks=2, hidden_dim=16, num_heads=2,
                                intermediate_dim=32), tmp)
+    yield "model vit_classifier(overlapping patches)", lambda tmp: _check_image_classifier(
+        lambda: vit_classifier(num_blocks=1, hidden_dim=16, num_heads=2,
+                               intermediate_dim=32, patch_kernel_size=(8, 6)), tmp)
     yield "model cnn_classifier", lambda tmp: _check_image_classifier(
         lambda: cnn_classifier(filters=(4, 8), hidden_units=8), tmp)
     yield "model gat_link_predictor", _link_predictor

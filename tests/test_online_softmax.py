@@ -219,6 +219,46 @@ def test_the_layer_in_blocks_equals_the_plain_layer_with_padding(causal):
     assert np.isfinite(got).all()
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_dropout_in_blocks_drops_what_the_plain_path_drops(causal):
+    # The same seed, so the same seeds drawn: the blocks' mask, drawn a
+    # block at a time in the forward and again in the backward pass, must
+    # be the plain path's whole mask, outputs and gradients alike.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 11, 8)).astype("float32")
+    mask = np.ones((2, 11), bool)
+    mask[1, 8:] = False
+    blocked, plain = _twins(num_heads=2, key_dim=4, dropout=0.3, seed=5)
+    _build_twin(blocked, plain, x.shape)
+    out = _same_call(blocked, plain, [tf.constant(x)], query_mask=mask,
+                     use_causal_mask=causal, training=True)
+    # It did drop: not the output without dropout, and not the next draw.
+    quiet = plain(x, query_mask=mask, use_causal_mask=causal, training=False)
+    assert np.abs(out.numpy() - quiet.numpy()).max() > 1e-2
+    again = blocked(x, query_mask=mask, use_causal_mask=causal, training=True)
+    assert np.abs(out.numpy() - again.numpy()).max() > 1e-2
+
+
+def test_the_blocks_dropout_is_the_mask_applied_by_hand():
+    # Independent of the plain path: numpy attention with the mask that
+    # attention_keep gives the whole [B, H, T, S], scaled by 1 / (1 - p).
+    from keras_attention.layers._random import attention_keep
+
+    query, key, value, _ = _inputs(9, 9, False, seed=3)
+    seeds, rate = np.array([4, 9]), 0.25
+    got = online_softmax_attention(query, key, value, scale=0.5, causal=True, block_size=4,
+                                   dropout=rate, dropout_seeds=seeds)
+    keep = ops.convert_to_numpy(attention_keep((2, 3, 9, 9), rate, seeds))
+    assert 0.6 < keep.mean() < 0.9
+    q, k, v = (ops.convert_to_numpy(t).astype("float64") for t in (query, key, value))
+    logits = q @ k.transpose(0, 1, 3, 2) * 0.5
+    logits = np.where(np.tril(np.ones((9, 9), bool)), logits, -np.inf)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    want = np.where(keep, weights / (1 - rate), 0.0) @ v
+    np.testing.assert_allclose(ops.convert_to_numpy(got), want, atol=1e-5)
+
+
 def test_cross_attention_with_key_and_value_masks():
     rng = np.random.default_rng(1)
     query = rng.normal(size=(2, 9, 6)).astype("float32")
@@ -247,11 +287,13 @@ def test_block_size_none_takes_blocks_for_long_sequences_only(monkeypatch):
     assert calls == []  # 11 * 11 scores: under the threshold
     layer(np.zeros((1, 12, 8), "float32"), training=False)
     assert calls == [mhsa_module.DEFAULT_BLOCK_SIZE]
-    # Dropout at work, scores asked for, an attention mask: the plain path.
+    # Dropout at work: blocks too, which draw it a block at a time.
     layer(np.zeros((1, 12, 8), "float32"), training=True)
+    assert len(calls) == 2
+    # Scores asked for, an attention mask: the plain path.
     layer(np.zeros((1, 12, 8), "float32"), return_attention_scores=True)
     layer(np.zeros((1, 12, 8), "float32"), attention_mask=np.ones((12, 12), bool))
-    assert len(calls) == 1
+    assert len(calls) == 2
 
 
 def test_an_explicit_block_size_says_what_it_cannot_take():
@@ -262,9 +304,6 @@ def test_an_explicit_block_size_says_what_it_cannot_take():
         layer(x, return_attention_scores=True)
     with pytest.raises(ValueError, match="cannot take an attention_mask"):
         layer(x, attention_mask=np.ones((8, 8), bool))
-    with pytest.raises(ValueError, match=r"block_size=4 runs attention in blocks, which "
-                       r"have no attention dropout; received dropout=0.1"):
-        MultiHeadSelfAttention(num_heads=2, key_dim=4, block_size=4, dropout=0.1)
     with pytest.raises(ValueError, match=r"block_size must be None \(blocks for long "
                        r"sequences\), 0 \(never\) or a positive int, received block_size=-1"):
         MultiHeadSelfAttention(num_heads=2, key_dim=4, block_size=-1)

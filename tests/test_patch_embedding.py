@@ -35,6 +35,16 @@ CASES = [
         trainable_params=96 + 48,
         has_softmax=False,
     ),
+    harness.LayerCase(
+        name="overlapping",
+        cls=PatchEmbedding,
+        init_kwargs=dict(hidden_dim=D, patch_size=4, kernel_size=(8, 6)),
+        inputs={"inputs": _images(B, H, W, C)},
+        trainable_weights=4,  # kernel, bias, class token, positions
+        # kernel 8*6*2*6 = 576, bias 6, class token 6, positions (2*2 + 1)*6 = 30
+        trainable_params=576 + 6 + 6 + 30,
+        has_softmax=False,
+    ),
 ]
 
 
@@ -89,6 +99,41 @@ def test_equals_cutting_patches_and_one_dense_layer(patch_size, use_class_token,
     assert layer.grid_shape == (H // patch[0], W // patch[1])
 
 
+def overlapping_windows(images, kernel, bias, positions, patch, window):
+    """Each token's `window`, centred on its patch of the zero-padded image,
+    flattened and projected (no class token), by hand."""
+    b, h, w, c = images.shape
+    (ph, pw), (kh, kw) = patch, window
+    my, mx = (kh - ph) // 2, (kw - pw) // 2
+    padded = np.zeros((b, h + 2 * my, w + 2 * mx, c), "float32")
+    padded[:, my:my + h, mx:mx + w] = images
+    rows = [padded[:, i * ph:i * ph + kh, j * pw:j * pw + kw].reshape(b, -1)
+            for i in range(h // ph) for j in range(w // pw)]  # row by row
+    tokens = np.stack(rows, axis=1) @ kernel.reshape(kh * kw * c, -1) + bias
+    return tokens + positions
+
+
+@pytest.mark.parametrize("patch_size,kernel_size", [(4, 8), ((2, 4), (4, 6)), (4, (4, 6))])
+def test_overlapping_patches_equal_windows_cut_by_hand(patch_size, kernel_size):
+    keras.utils.set_random_seed(5)
+    layer = PatchEmbedding(D, patch_size, kernel_size=kernel_size, use_class_token=False)
+    images = _images(3, H, W, C)
+    layer.build(images.shape)
+    layer._projection.bias.assign(RNG.normal(size=(D,)).astype("float32"))
+    patch = (patch_size,) * 2 if isinstance(patch_size, int) else patch_size
+    window = (kernel_size,) * 2 if isinstance(kernel_size, int) else kernel_size
+    want = overlapping_windows(
+        images, np.asarray(layer._projection.kernel), np.asarray(layer._projection.bias),
+        np.asarray(layer.position_embedding), patch, window)
+    got = keras.ops.convert_to_numpy(layer(images))
+    np.testing.assert_allclose(got, want, atol=harness.FLOAT32_ATOL)
+    # The same grid as without overlap: one token per patch.
+    assert layer.grid_shape == (H // patch[0], W // patch[1])
+    # The border windows reach into the padding: a window that ignored it
+    # (valid, unpadded) would give fewer tokens or shifted ones.
+    assert got.shape == (3, (H // patch[0]) * (W // patch[1]), D)
+
+
 def test_each_image_is_embedded_alone():
     # A reshape that mixes the batch with the patches passes at B = 1 only.
     layer = PatchEmbedding(D, 4)
@@ -116,6 +161,12 @@ def test_the_class_token_and_positions_start_as_the_paper_does():
     (dict(hidden_dim=8, patch_size=True), r"received patch_size=True"),
     (dict(hidden_dim=8, patch_size="4"), r"received patch_size='4'"),
     (dict(hidden_dim=8, patch_size=4, use_class_token=1), r"use_class_token must be a bool"),
+    (dict(hidden_dim=8, patch_size=4, kernel_size=2),
+     r"kernel_size must be at least patch_size .* received kernel_size=2 and patch_size=4"),
+    (dict(hidden_dim=8, patch_size=4, kernel_size=7),
+     r"larger by an even number of pixels .* received kernel_size=7"),
+    (dict(hidden_dim=8, patch_size=4, kernel_size=(8, 0)),
+     r"kernel_size must be a positive int or a pair"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_attention.layers._random import HashDropout, dropout, uniform
+from keras_attention.layers._random import (
+    HashDropout, attention_keep, dropout, grid_uniform, uniform,
+)
 
 
 def _lowbias32(x):
@@ -30,6 +32,30 @@ def _expected_uniform(size, seeds):
 def test_the_numbers_are_the_hash_computed_by_hand(seeds):
     got = keras.ops.convert_to_numpy(uniform((3, 50), np.array(seeds, np.int64)))
     np.testing.assert_array_equal(got.ravel(), _expected_uniform(150, seeds))
+
+
+def test_grid_numbers_are_the_hash_of_row_and_column_by_hand():
+    seeds = (3, 99)
+    first = _lowbias32(np.uint64(seeds[0]) ^ 0x3C6EF372)
+    second = _lowbias32(np.uint64(seeds[1]) ^ 0x5851F42D)
+    rows = np.arange(5, dtype=np.uint64)[:, None] + 1000
+    columns = np.arange(7, dtype=np.uint64)[None, :]
+    bits = _lowbias32((_lowbias32(_lowbias32(rows ^ first) ^ columns) + second) & 0xFFFFFFFF)
+    want = (bits >> 8).astype(np.float32) * np.float32(2.0**-24)
+    got = grid_uniform(np.arange(5, dtype=np.int32)[:, None] + 1000,
+                       np.arange(7, dtype=np.int32)[None, :], np.array(seeds))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
+
+
+def test_a_block_of_the_attention_mask_is_that_block_of_the_whole():
+    seeds, shape = np.array([1, 2]), (2, 3, 10, 12)
+    whole = keras.ops.convert_to_numpy(attention_keep(shape, 0.4, seeds))
+    assert abs(whole.mean() - 0.6) < 0.1
+    block = attention_keep((2, 3, 4, 5), 0.4, seeds, row_start=4, column_start=6, length=10)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(block), whole[:, :, 4:8, 6:11])
+    # Heads and sequences get their own rows: no two share a mask.
+    flat = whole.reshape(6, -1)
+    assert len({row.tobytes() for row in flat}) == 6
 
 
 def test_the_numbers_are_uniform_and_independent():

@@ -29,6 +29,11 @@ def test_default_sizes_compare_at_a_similar_parameter_count():
     # head 48*10 + 10.
     assert cnn.count_params() == 320 + 9_248 + 18_496 + 36_928 + 150_576 + 490
     assert abs(cnn.count_params() / vit.count_params() - 1) < 0.1
+    # Overlapping 8x8 windows: only the projection grows, 8*8*64 against
+    # 4*4*64 weights; the grid, and so the positions, stay 7x7.
+    overlapping = vit_classifier(patch_kernel_size=8)
+    assert overlapping.count_params() == vit.count_params() + (64 - 16) * 64
+    assert overlapping.get_layer("patches").grid_shape == (7, 7)
 
 
 def test_the_vit_is_the_papers_layout():

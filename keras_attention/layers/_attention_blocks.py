@@ -42,8 +42,6 @@ def block_plan(layer, base, query, key, attention_mask, return_scores, training)
         cannot.append("an attention_mask (blocks take the causal and padding masks)")
     if layer.sliding_window is not None:
         cannot.append(f"sliding_window={layer.sliding_window}")
-    if layer.dropout and training:
-        cannot.append(f"dropout={layer.dropout} in training")
     if q_len is None or key_len is None:
         cannot.append(f"lengths unknown when traced (T={query.shape[1]}, S={key.shape[1]})")
     if layer.block_size is None:
@@ -59,10 +57,14 @@ def block_plan(layer, base, query, key, attention_mask, return_scores, training)
     return layer.block_size
 
 
-def blocked_call(layer, query, q, k, v, query_mask, key_mask, causal, size):
+def blocked_call(layer, query, q, k, v, query_mask, key_mask, causal, size, training):
     """`layer`'s call on the blocked path: projected `[B, T, H, K]`,
     `[B, S, H_kv, K]`, `[B, S, H_kv, V]` and the `[B, T]`, `[B, S]` masks to
-    the output, zero (bias included) where a row has no key."""
+    the output, zero (bias included) where a row has no key. In training,
+    the layer's attention dropout is drawn a block at a time, the same mask
+    as the plain path's from the same seeds."""
+    rate = layer.dropout if training else 0.0
+    seeds = layer._dropout_layer.seed_generator.next() if rate else None
     q_len, key_len = query.shape[1], k.shape[1]
     query_start = layer._query_start(q_len, key_len)
     heads_first = (0, 2, 1, 3)
@@ -72,7 +74,7 @@ def blocked_call(layer, query, q, k, v, query_mask, key_mask, causal, size):
     attended = online_softmax_attention(
         q, k, v, key_mask, query_valid=query_mask,
         scale=1.0 / math.sqrt(layer.key_dim), causal=causal,
-        query_start=query_start, block_size=size,
+        query_start=query_start, block_size=size, dropout=rate, dropout_seeds=seeds,
     )  # [B, H, T, V]
     output = layer._project_output(ops.transpose(attended, heads_first), query, None)
     has_key = masks.rows_with_a_key(query_mask, key_mask, q_len, causal, query_start)

@@ -60,7 +60,7 @@ def check_constructor(layer):
             "flash_attention=True has no attention dropout; received "
             f"dropout={layer.dropout}"
         )
-    check_block_size("block_size", layer.block_size, layer.dropout)
+    check_block_size("block_size", layer.block_size)
     if layer.block_size and (layer.flash_attention or layer.sliding_window is not None):
         other = ("flash_attention=True" if layer.flash_attention
                  else f"sliding_window={layer.sliding_window}")

@@ -35,6 +35,7 @@ import math
 
 from keras import ops
 
+from keras_attention.layers._random import attention_keep
 from keras_attention.layers._validation import concrete_dim
 
 # Rows or keys a block, and the fewest scores (T * S) for which a layer with
@@ -59,7 +60,7 @@ def _pad_to(x, length, axis=2):
 
 def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal=False,
                              query_start=0, block_size=DEFAULT_BLOCK_SIZE,
-                             query_valid=None):
+                             query_valid=None, dropout=0.0, dropout_seeds=None):
     """Softmax attention of `[B, H, T, K]` queries over `[B, H, S, K]` keys
     and `[B, H, S, V]` values, in blocks of `block_size` rows and keys.
 
@@ -71,6 +72,13 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         causal: query row `t` sees keys `0 .. query_start + t`.
         query_start: a Python int, where query 0 sits among the keys.
         block_size: rows and keys per block.
+        dropout: the rate at which normalised weights are dropped (the rest
+            scaled by `1 / (1 - dropout)`), as the plain path's attention
+            dropout does; 0 for none.
+        dropout_seeds: with `dropout`, the two seeds of the mask: each
+            block's part of it is drawn from its rows and columns
+            (`_random.attention_keep`), the same in the backward pass as in
+            the forward, and the same as the plain path's whole mask.
 
     Returns:
         `[B, H, T, V]` in the query's dtype; zero for a row that sees no key.
@@ -116,6 +124,17 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
 
     def masked(mask, x, fill):
         return x if mask is None else ops.where(mask, x, fill)
+
+    def dropped(x, i, j):
+        """`x` (a `[B, H, bq, bk]` block of weights) with the dropout mask's
+        block `(i, j)` applied, or `x` without dropout. FlashAttention
+        (Dao et al. 2022, Algorithm 2) drops the unnormalised weights the
+        output sums and normalises by the sum of them all."""
+        if not dropout:
+            return x
+        keep = attention_keep((batch, heads, size, size), dropout, dropout_seeds,
+                              row_start=i * size, column_start=j * size, length=q_len)
+        return ops.where(keep, x * (1.0 / (1.0 - dropout)), 0.0)
 
     def last_key_block(i):
         """One past the last key block that rows of query block `i` may see."""
@@ -207,7 +226,8 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
                 decay = ops.where(ops.isfinite(maximum), ops.exp(maximum - shift), 0.0)
                 total = total * decay + ops.sum(weights, axis=-1)
                 acc = acc * decay[..., None] + ops.cast(
-                    ops.matmul(ops.cast(weights, v_block.dtype), v_block), "float32")
+                    ops.matmul(ops.cast(dropped(weights, i, j), v_block.dtype), v_block),
+                    "float32")
                 return new_max, total, acc
 
             state = (ops.full((batch, heads, size), -math.inf, "float32"),
@@ -234,13 +254,17 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         correction = ops.sum(upstream * out, axis=-1)  # [B, H, T']
 
         def block_gradients(q_block, k_block, v_block, i, j, diagonal):
-            """This block's weights and the gradient of its scores (scaled)."""
+            """This block's weights (before dropout) and the gradient of its
+            scores (scaled). With dropout, the weights' gradient is the
+            dropped weights' gradient through the mask, and `correction`
+            (from the dropped output) is still each row's `sum_s P dP`
+            (FlashAttention's backward with dropout)."""
             scores, mask = scores_of(q_block, k_block, i, j, diagonal)
             lse_i = ops.slice(lse, (0, 0, i * size), (batch, heads, size))
             weights = masked(mask, ops.exp(scores - lse_i[..., None]), 0.0)
             d_out = row_block(upstream, i)  # [B, H, bq, V]
-            d_weights = ops.matmul(
-                d_out, ops.transpose(ops.cast(v_block, "float32"), (0, 1, 3, 2)))
+            d_weights = dropped(ops.matmul(
+                d_out, ops.transpose(ops.cast(v_block, "float32"), (0, 1, 3, 2))), i, j)
             corr_i = ops.slice(correction, (0, 0, i * size), (batch, heads, size))
             return weights, d_out, weights * (d_weights - corr_i[..., None]) * scale
 
@@ -252,7 +276,9 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
                 q_block = row_block(q, i)
                 weights, d_out, d_scores = block_gradients(q_block, k_block, v_block, i, j,
                                                            diagonal)
-                d_v = d_v + ops.matmul(ops.transpose(weights, (0, 1, 3, 2)), d_out)
+                # The output summed the dropped weights: so does dV.
+                d_v = d_v + ops.matmul(ops.transpose(dropped(weights, i, j), (0, 1, 3, 2)),
+                                       d_out)
                 d_k = d_k + ops.matmul(ops.transpose(d_scores, (0, 1, 3, 2)),
                                        ops.cast(q_block, "float32"))
                 return d_k, d_v

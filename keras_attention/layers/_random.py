@@ -47,9 +47,7 @@ def uniform(shape, seeds):
         seeds: two integers (a tensor `[2]`, any integer dtype): the same
             seeds give the same numbers on every backend.
     """
-    seeds = ops.cast(seeds, "int32")
-    first = _mix(ops.bitwise_xor(seeds[0], _SEED_SALTS[0]))
-    second = _mix(ops.bitwise_xor(seeds[1], _SEED_SALTS[1]))
+    first, second = _seed_keys(seeds)
     size = 1
     for dim in shape:
         size = size * dim
@@ -57,6 +55,54 @@ def uniform(shape, seeds):
     bits = _mix(ops.add(_mix(ops.bitwise_xor(positions, first)), second))
     numbers = ops.cast(_shift_right(bits, 8), "float32") * np.float32(2.0**-24)
     return ops.reshape(numbers, shape)
+
+
+def _seed_keys(seeds):
+    seeds = ops.cast(seeds, "int32")
+    return (_mix(ops.bitwise_xor(seeds[0], _SEED_SALTS[0])),
+            _mix(ops.bitwise_xor(seeds[1], _SEED_SALTS[1])))
+
+
+def grid_uniform(rows, columns, seeds):
+    """float32 numbers in `[0, 1)` indexed by `(row, column)`, for a mask
+    drawn a block at a time: attention weights `[B, H, T, S]`, whose row
+    `(b H + h) T + t` and column `s` give any block's numbers again, with
+    no flat position (which would pass 2^31 at long lengths).
+
+    Args:
+        rows: int32 row ids, broadcastable against `columns`.
+        columns: int32 column ids.
+        seeds: two integers, as `uniform` takes them.
+
+    Returns:
+        float32, the broadcast shape of `rows` and `columns`.
+    """
+    first, second = _seed_keys(seeds)
+    row_keys = _mix(ops.bitwise_xor(ops.cast(rows, "int32"), first))
+    bits = _mix(ops.add(_mix(ops.bitwise_xor(row_keys, ops.cast(columns, "int32"))), second))
+    return ops.cast(_shift_right(bits, 8), "float32") * np.float32(2.0**-24)
+
+
+def attention_rows(batch, heads, length, start=0, count=None):
+    """The row ids `[B, H, count, 1]` of attention weights `[B, H, length,
+    S]`, rows `start .. start + count` of each head (for `grid_uniform`)."""
+    count = length if count is None else count
+    b = ops.arange(batch, dtype="int32")[:, None, None, None]
+    h = ops.arange(heads, dtype="int32")[None, :, None, None]
+    t = (start + ops.arange(count, dtype="int32"))[None, None, :, None]
+    return (b * heads + h) * length + t
+
+
+def attention_keep(shape, rate, seeds, row_start=0, column_start=0, length=None):
+    """Which attention weights dropout keeps: bool `shape` = `[B, H, t, s]`,
+    the block of rows `row_start ..` and columns `column_start ..` of
+    weights `[B, H, length, S]` (`length` None: the block is every row).
+    The plain path draws the whole `[B, H, T, S]`, the blocked path a block
+    at a time, and both get the same mask from the same seeds."""
+    batch, heads, count, width = shape
+    rows = attention_rows(batch, heads, count if length is None else length, row_start, count)
+    columns = (column_start + ops.arange(width, dtype="int32"))[None, None, None, :]
+    return grid_uniform(rows, columns, seeds) >= rate
 
 
 def dropout(inputs, rate, seed_generator):

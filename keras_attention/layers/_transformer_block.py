@@ -5,6 +5,7 @@ import keras
 from keras_attention.layers._initializers import SUBLAYER_SALT, clone_initializer
 from keras_attention.layers._masking import check_mask, check_mask_dtypes
 from keras_attention.layers._quantizable_norm import QuantizableLayerNormalization
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_block_size, check_positive_int, check_rate)
@@ -74,7 +75,7 @@ class _TransformerBlock(keras.layers.Layer):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.key_dim = key_dim
-        check_block_size("attention_block_size", attention_block_size, dropout)
+        check_block_size("attention_block_size", attention_block_size)
         self.attention_block_size = attention_block_size
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -134,7 +135,7 @@ class _TransformerBlock(keras.layers.Layer):
         )
 
     def _dropout(self, name):
-        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+        return HashDropout(self.dropout, dtype=self.dtype_policy, name=name)
 
     def _dense(self, units, activation, name):
         return keras.layers.Dense(

@@ -24,22 +24,15 @@ def check_rate(name, value):
         raise ValueError(f"{name} must be a float in [0, 1), received {name}={value!r}")
 
 
-def check_block_size(name, size, dropout):
+def check_block_size(name, size):
     """An attention `block_size` (named `name` in the caller): `None`, 0 or a
-    positive int, and no attention dropout with an explicit size (the
-    blocks have none)."""
+    positive int."""
     if size is None:
         return
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(
             f"{name} must be None (blocks for long sequences), 0 (never) "
             f"or a positive int, received {name}={size!r}"
-        )
-    if size and dropout:
-        raise ValueError(
-            f"{name}={size} runs attention in blocks, which have no attention "
-            f"dropout; received dropout={dropout} ({name}=None uses blocks when "
-            "dropout is off: at inference, or with dropout=0)"
         )
 
 

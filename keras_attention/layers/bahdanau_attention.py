@@ -9,6 +9,7 @@ from keras_attention.layers._masking import (
     check_mask_dtypes,
     masked_softmax,
 )
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -115,7 +116,7 @@ class BahdanauAttention(keras.layers.Layer):
         self.supports_masking = True
         self._query_dim = None
         self._value_dim = None
-        self._dropout_layer = keras.layers.Dropout(
+        self._dropout_layer = HashDropout(
             dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
         )
 

@@ -13,6 +13,7 @@ from keras_attention.layers._graph import (
 )
 from keras_attention.layers._graph_attention import SCORES, dense_pass, sparse_pass
 from keras_attention.layers._initializers import clone_initializer
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import (
     check_positive_int,
@@ -235,10 +236,10 @@ class GraphAttention(keras.layers.Layer):
         self.supports_masking = mode == "dense"
         self._num_features = None
         self._edge_dim = None
-        self._input_dropout = keras.layers.Dropout(
+        self._input_dropout = HashDropout(
             feature_dropout, seed=seed, dtype=self.dtype_policy, name="feature_dropout"
         )
-        self._attention_dropout = keras.layers.Dropout(
+        self._attention_dropout = HashDropout(
             dropout,
             seed=None if seed is None else seed + 1,
             dtype=self.dtype_policy,

@@ -17,6 +17,7 @@ from keras_attention.layers._graph import (
     zero_masked,
 )
 from keras_attention.layers._initializers import clone_initializer
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
@@ -135,7 +136,7 @@ class GraphConvolution(keras.layers.Layer):
         self.seed = seed
         self.supports_masking = mode == "dense"
         self._num_features = None
-        self._input_dropout = keras.layers.Dropout(
+        self._input_dropout = HashDropout(
             dropout, seed=seed, dtype=self.dtype_policy, name="dropout"
         )
 

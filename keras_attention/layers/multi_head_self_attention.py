@@ -12,6 +12,7 @@ from keras_attention.layers._attention_paths import (
     blocked_causal_attention, causal_blocks, fused_attention)
 from keras_attention.layers._attention_projections import (
     from_sequences, make_projection, normalized_axes, scores_layout, to_sequences)
+from keras_attention.layers._random import HashDropout, attention_keep
 from keras_attention.layers._renamed import refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -71,7 +72,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         block_size: attention in blocks of this many queries and keys with
             an online softmax, memory linear in `T` (keyword-only): `None`
             for `T * S >= 2048^2` when the call allows it (no
-            `attention_mask`, scores or dropout at work), an int always, 0
+            `attention_mask` or scores; dropout is drawn a block at a
+            time, the plain path's mask), an int always, 0
             never (docs/guides/transformer.md, "Long sequences").
 
     Call arguments:
@@ -156,7 +158,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.block_size = block_size
         checks.check_constructor(self)
         self.supports_masking = True
-        self._dropout_layer = keras.layers.Dropout(
+        self._dropout_layer = HashDropout(
             dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
         )
 
@@ -233,7 +235,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                           return_attention_scores, training)
         if size:
             return blocked_call(self, query, q, k, v, query_mask,
-                                masks.combine(value_mask, key_mask), use_causal_mask, size)
+                                masks.combine(value_mask, key_mask), use_causal_mask, size,
+                                training)
         full_mask = None
         if self._sequence_axis_only(len(query.shape)):
             q_len, key_len = ops.shape(query)[1], ops.shape(key)[1]
@@ -350,7 +353,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         """Masked float32 softmax, dropout, weighted values `[B, H, T, V]`."""
         weights = masks.masked_softmax(scores, mask, rows_may_be_empty=rows_may_be_empty)
         weights = ops.cast(weights, self.compute_dtype)  # [B, H, T, S]
-        dropped = self._dropout_layer(weights, training=training)
+        dropped = weights
+        if training and self.dropout > 0:
+            # Drawn by (row, column), so that the blocked path, which
+            # draws a block at a time, drops the same weights.
+            keep = attention_keep(ops.shape(weights), self.dropout,
+                                  self._dropout_layer.seed_generator.next())
+            scaled = weights / ops.cast(1.0 - self.dropout, weights.dtype)
+            dropped = ops.where(keep, scaled, ops.zeros((), weights.dtype))
         if rows_may_be_empty:
             # Padded keys' values may be NaN, which 0 weight would spread (a
             # plain causal mask hides no key from every query: none to drop).

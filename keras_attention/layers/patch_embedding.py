@@ -42,6 +42,15 @@ class PatchEmbedding(keras.layers.Layer):
     must be a whole number of patches: the position table has one row per
     patch, so a different size needs a different layer.
 
+    With `kernel_size` larger than `patch_size`, the patches overlap: each
+    token projects a `K_h x K_w` window centred on its `P_h x P_w` patch,
+    the image padded with `(K - P) / 2` zeros on each side, so the grid is
+    the same. This is the overlapping patch embedding of PVT v2 (Wang et
+    al. 2022) and SegFormer (Xie et al. 2021; KerasHub's
+    `OverlappingPatchingAndEmbedding`): neighbouring patches share pixels,
+    a locality prior that helps a ViT trained from scratch on a small
+    dataset (docs/benchmarks.md, Images).
+
     The class token starts at zeros and the positions at a normal of
     standard deviation 0.02, as in the paper's reference code. Both are
     float32 variables, cast to the compute dtype under mixed precision.
@@ -55,7 +64,12 @@ class PatchEmbedding(keras.layers.Layer):
 
     Args:
         hidden_dim: `D`, the width of every token.
-        patch_size: `P`, an int for square patches or `(P_h, P_w)`.
+        patch_size: `P`, an int for square patches or `(P_h, P_w)`: the
+            stride of the grid.
+        kernel_size: `K`, the window each token projects, an int or
+            `(K_h, K_w)`; None (the default) is `patch_size`, the paper's
+            non-overlapping patches. Larger windows overlap; `K - P` must
+            be even each way, for the same padding on both sides.
         use_class_token: put a learned class token in front of the patches.
         use_patch_bias: whether the projection has a bias.
         kernel_initializer: of the projection.
@@ -81,6 +95,7 @@ class PatchEmbedding(keras.layers.Layer):
         self,
         hidden_dim,
         patch_size,
+        kernel_size=None,
         use_class_token=True,
         use_patch_bias=True,
         kernel_initializer="glorot_uniform",
@@ -90,12 +105,21 @@ class PatchEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         check_positive_int("hidden_dim", hidden_dim)
         self._patch = _pair("patch_size", patch_size)
+        self._kernel = self._patch if kernel_size is None else _pair("kernel_size", kernel_size)
+        if any(k < p or (k - p) % 2 for k, p in zip(self._kernel, self._patch)):
+            raise ValueError(
+                "kernel_size must be at least patch_size each way, and larger by an "
+                f"even number of pixels (the same padding on both sides), received "
+                f"kernel_size={kernel_size!r} and patch_size={patch_size!r}"
+            )
         for name, value in (("use_class_token", use_class_token),
                             ("use_patch_bias", use_patch_bias)):
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, received {name}={value!r}")
         self.hidden_dim = hidden_dim
         self.patch_size = patch_size if isinstance(patch_size, int) else self._patch
+        self.kernel_size = (kernel_size if kernel_size is None or isinstance(kernel_size, int)
+                            else self._kernel)
         self.use_class_token = use_class_token
         self.use_patch_bias = use_patch_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -121,9 +145,18 @@ class PatchEmbedding(keras.layers.Layer):
                 f"inputs.shape={inputs_shape}"
             )
         self.grid_shape = (height // self._patch[0], width // self._patch[1])
+        margin = tuple((k - p) // 2 for k, p in zip(self._kernel, self._patch))
+        # Explicit, even padding rather than "same", whose split of an odd
+        # total differs between backends' conventions.
+        self._padding = (
+            keras.layers.ZeroPadding2D(margin, dtype=self.dtype_policy, name="patch_padding")
+            if any(margin) else None
+        )
+        padded_shape = (inputs_shape[0], height + 2 * margin[0], width + 2 * margin[1],
+                        inputs_shape[3])
         self._projection = keras.layers.Conv2D(
             self.hidden_dim,
-            kernel_size=self._patch,
+            kernel_size=self._kernel,
             strides=self._patch,
             padding="valid",
             use_bias=self.use_patch_bias,
@@ -131,7 +164,9 @@ class PatchEmbedding(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="patch_projection",
         )
-        self._projection.build(inputs_shape)
+        if self._padding is not None:
+            self._padding.build(inputs_shape)
+        self._projection.build(padded_shape)
         num_tokens = self.grid_shape[0] * self.grid_shape[1] + int(self.use_class_token)
         if self.use_class_token:
             self.class_token = self.add_weight(
@@ -149,6 +184,8 @@ class PatchEmbedding(keras.layers.Layer):
         return (inputs_shape[0], grid + int(self.use_class_token), self.hidden_dim)
 
     def call(self, inputs):
+        if self._padding is not None:
+            inputs = self._padding(inputs)  # [B, H + K_h - P_h, W + K_w - P_w, C]
         patches = self._projection(inputs)  # [B, H/P_h, W/P_w, D]
         batch = ops.shape(patches)[0]
         tokens = ops.reshape(patches, (batch, -1, self.hidden_dim))  # [B, N, D], rows first
@@ -162,6 +199,7 @@ class PatchEmbedding(keras.layers.Layer):
         config = {
             "hidden_dim": self.hidden_dim,
             "patch_size": self.patch_size,
+            "kernel_size": self.kernel_size,
             "use_class_token": self.use_class_token,
             "use_patch_bias": self.use_patch_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),

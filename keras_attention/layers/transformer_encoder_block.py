@@ -54,8 +54,9 @@ class TransformerEncoderBlock(_TransformerBlock):
             defaults to `D // num_heads` (keyword-only).
         attention_block_size: the attention's `block_size` (keyword-only):
             attention in blocks with an online softmax, memory linear in
-            the length; `None` for long sequences when no dropout is at
-            work, an int always, 0 never (see `MultiHeadSelfAttention`).
+            the length, attention dropout included; `None` for long
+            sequences, an int always, 0 never (see
+            `MultiHeadSelfAttention`).
 
     Call arguments:
         inputs: `[B, T, D]`.

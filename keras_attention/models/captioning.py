@@ -29,6 +29,7 @@ from keras_attention.layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.models._seq2seq_model import PAD_ID, _Seq2SeqModel
 from keras_attention.models.signature import TensorSpec
@@ -225,9 +226,9 @@ class AttentiveCaptioner(_ImageCaptioner):
         # Only with a penalty: a layer the graph never calls stays unbuilt.
         self.coverage = (_CoveragePenalty(attention_penalty, name="coverage_penalty")
                          if attention_penalty > 0 else None)
-        self.embedding_dropout = keras.layers.Dropout(dropout, dtype=policy,
+        self.embedding_dropout = HashDropout(dropout, dtype=policy,
                                                       name="embedding_dropout")
-        self.output_dropout = keras.layers.Dropout(dropout, dtype=policy,
+        self.output_dropout = HashDropout(dropout, dtype=policy,
                                                    name="output_dropout")
         self.readout = keras.layers.Dense(vocabulary_size, dtype="float32", name="readout")
 
@@ -379,7 +380,7 @@ class TransformerCaptioner(_ImageCaptioner):
                                for i in range(num_encoder_blocks)]
         self.decoder_blocks = [TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
                                for i in range(num_decoder_blocks)]
-        self.embedding_dropout = keras.layers.Dropout(dropout, dtype=policy,
+        self.embedding_dropout = HashDropout(dropout, dtype=policy,
                                                       name="embedding_dropout")
         self.readout = keras.layers.Dense(vocabulary_size, dtype="float32", name="readout")
 

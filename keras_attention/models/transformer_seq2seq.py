@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers.learned_positional_embedding import (
     LearnedPositionalEmbedding,
@@ -174,7 +175,7 @@ class TransformerSeq2Seq(_Seq2SeqModel):
             TransformerDecoderBlock(**block_args, name=f"decoder_block_{i}")
             for i in range(num_decoder_blocks)
         ]
-        self.embedding_dropout = keras.layers.Dropout(
+        self.embedding_dropout = HashDropout(
             dropout, dtype=policy, name="embedding_dropout"
         )
         # float32 logits (and softmax) under a mixed precision policy too.

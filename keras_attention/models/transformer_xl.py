@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import (
     check_positive_int,
     check_rate,
@@ -119,7 +120,7 @@ class _XLBlock(keras.layers.Layer):
         self.feedforward_norm = keras.layers.LayerNormalization(
             epsilon=1e-5, dtype="float32", name="feedforward_norm")
         self.feedforward_norm.build(input_shape)
-        self.drop = keras.layers.Dropout(
+        self.drop = HashDropout(
             self.dropout_rate, dtype=self.dtype_policy, name="dropout"
         )
         self.built = True

@@ -34,6 +34,7 @@ import numpy as np
 from keras import ops
 
 from keras_attention.data.permutation_lm import permutation_lm_batch
+from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import check_positive_int
 from keras_attention.layers.two_stream_relative_attention import (
     TwoStreamRelativeAttention,
@@ -140,7 +141,7 @@ class XLNetLM(OptimizerBuiltFirst, keras.Model):
                             name=f"block_{i}")
             for i in range(num_blocks)
         ]
-        self.drop = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
+        self.drop = HashDropout(dropout, dtype=policy, name="dropout")
         self.readout = keras.layers.Dense(vocabulary_size, dtype="float32", name="readout")
 
     def build(self, input_shape):

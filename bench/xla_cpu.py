@@ -5,17 +5,20 @@ kernels on a CPU (issue 21, item 5): the random draws of Keras's dropout.
    input, `[160, 24, 512]`, as Keras draws them on TensorFlow
    (`keras.random.uniform`, `keras.layers.Dropout`: TensorFlow's stateless
    ops with the algorithm left to TensorFlow) and with the algorithm named
-   (Philox), with and without XLA, from a seed that changes at
-   every call as a `SeedGenerator`'s does.
+   (Philox), and as the library's `HashDropout` draws them (a
+   counter-based hash in `keras.ops`, keras_attention/layers/_random.py),
+   with and without XLA, from a seed that changes at every call as a
+   `SeedGenerator`'s does.
 2. The train steps of the Multi30k models (`translation_model(kind)` at
    their default sizes, an 8,000-piece vocabulary on each side, B=160,
    S=T=24 random pieces, `train_on_batch`), with and without XLA, with
    their dropout and with none: the share of the XLA step that dropout
    costs, against its share without XLA; and with Keras's dropout drawn by
    Philox (Keras's TensorFlow `dropout` replaced for this measurement only,
-   `philox_dropout`). seq2seq and RNNsearch draw their dropout with the
-   library's `HashDropout` (keras_attention/layers/_random.py), which the
-   replacement leaves alone; the Transformer's layers use Keras's.
+   `philox_dropout`), for a model that still has a Keras dropout layer.
+   Every layer of the library now draws its dropout with `HashDropout`,
+   which the replacement leaves alone, so the three models have no Philox
+   row.
 
 Prints both tables, the machine's float32 matmul peak, and JSON
 (`--json`).
@@ -42,6 +45,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_attention.layers._random import HashDropout  # noqa: E402
 from keras_attention.models import translation_models  # noqa: E402
 
 VOCABULARY = 8000
@@ -64,6 +68,7 @@ def bench_draws(shape, repeats):
     x = tf.zeros(shape)
     generator = keras.random.SeedGenerator(0)
     dropout = keras.layers.Dropout(0.3, seed=1)
+    hashed = HashDropout(0.3, seed=1)
     counter = tf.Variable([3, 4], dtype=tf.int64)
 
     def seed():  # a new seed at every call, as a SeedGenerator's
@@ -72,6 +77,7 @@ def bench_draws(shape, repeats):
 
     draws = {
         "keras.layers.Dropout(0.3)": lambda t: dropout(t, training=True),
+        "HashDropout(0.3), the library's": lambda t: hashed(t, training=True),
         "keras.random.uniform": lambda t: keras.random.uniform(tf.shape(t), seed=generator),
         "tf stateless_uniform, algorithm left to TF": (
             lambda t: tf.random.stateless_uniform(tf.shape(t), seed=seed())),

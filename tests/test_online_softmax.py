@@ -219,14 +219,16 @@ def test_the_layer_in_blocks_equals_the_plain_layer_with_padding(causal):
     assert np.isfinite(got).all()
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_dropout_in_blocks_drops_what_the_plain_path_drops(causal):
+@pytest.mark.parametrize("causal,length", [(False, 11), (True, 11), (True, 128)])
+def test_dropout_in_blocks_drops_what_the_plain_path_drops(causal, length):
     # The same seed, so the same seeds drawn: the blocks' mask, drawn a
     # block at a time in the forward and again in the backward pass, must
-    # be the plain path's whole mask, outputs and gradients alike.
+    # be the plain path's whole mask, outputs and gradients alike. At 128
+    # causal rows the plain path itself runs in query blocks
+    # (`causal_blocks`), which draw one set of seeds for the whole call.
     rng = np.random.default_rng(7)
-    x = rng.normal(size=(2, 11, 8)).astype("float32")
-    mask = np.ones((2, 11), bool)
+    x = rng.normal(size=(2, length, 8)).astype("float32")
+    mask = np.ones((2, length), bool)
     mask[1, 8:] = False
     blocked, plain = _twins(num_heads=2, key_dim=4, dropout=0.3, seed=5)
     _build_twin(blocked, plain, x.shape)

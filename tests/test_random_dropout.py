@@ -20,28 +20,26 @@ def _lowbias32(x):
     return x
 
 
-def _expected_uniform(size, seeds):
+def _expected_grid(rows, columns, seeds):
+    """Row and column each hashed with a seed, added, hashed: by hand."""
     first = _lowbias32(np.uint64(seeds[0]) ^ 0x3C6EF372)
     second = _lowbias32(np.uint64(seeds[1]) ^ 0x5851F42D)
-    positions = np.arange(size, dtype=np.uint64)
-    bits = _lowbias32((_lowbias32(positions ^ first) + second) & 0xFFFFFFFF)
+    rows, columns = np.asarray(rows, np.uint64), np.asarray(columns, np.uint64)
+    bits = _lowbias32((_lowbias32(rows ^ first) + _lowbias32(columns ^ second)) & 0xFFFFFFFF)
     return (bits >> 8).astype(np.float32) * np.float32(2.0**-24)
 
 
 @pytest.mark.parametrize("seeds", [(0, 0), (7, 123456), (2**31 - 1, 5)])
 def test_the_numbers_are_the_hash_computed_by_hand(seeds):
-    got = keras.ops.convert_to_numpy(uniform((3, 50), np.array(seeds, np.int64)))
-    np.testing.assert_array_equal(got.ravel(), _expected_uniform(150, seeds))
+    got = keras.ops.convert_to_numpy(uniform((3, 2, 50), np.array(seeds, np.int64)))
+    # Rows of the last axis: [3, 2, 50] is the [6, 50] grid.
+    want = _expected_grid(np.arange(6)[:, None], np.arange(50)[None, :], seeds)
+    np.testing.assert_array_equal(got.reshape(6, 50), want)
 
 
 def test_grid_numbers_are_the_hash_of_row_and_column_by_hand():
     seeds = (3, 99)
-    first = _lowbias32(np.uint64(seeds[0]) ^ 0x3C6EF372)
-    second = _lowbias32(np.uint64(seeds[1]) ^ 0x5851F42D)
-    rows = np.arange(5, dtype=np.uint64)[:, None] + 1000
-    columns = np.arange(7, dtype=np.uint64)[None, :]
-    bits = _lowbias32((_lowbias32(_lowbias32(rows ^ first) ^ columns) + second) & 0xFFFFFFFF)
-    want = (bits >> 8).astype(np.float32) * np.float32(2.0**-24)
+    want = _expected_grid(np.arange(5)[:, None] + 1000, np.arange(7)[None, :], seeds)
     got = grid_uniform(np.arange(5, dtype=np.int32)[:, None] + 1000,
                        np.arange(7, dtype=np.int32)[None, :], np.array(seeds))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
@@ -56,6 +54,17 @@ def test_a_block_of_the_attention_mask_is_that_block_of_the_whole():
     # Heads and sequences get their own rows: no two share a mask.
     flat = whole.reshape(6, -1)
     assert len({row.tobytes() for row in flat}) == 6
+
+
+def test_no_two_rows_of_a_long_mask_are_one_row_reordered():
+    # Had the column met the row's hash by XOR, rows whose hashes differ in
+    # the low 6 bits would hold the same numbers in another order: 31 such
+    # pairs among these 65,536 rows of 64 (numpy, by hand). Sorted, every
+    # row differs.
+    numbers = keras.ops.convert_to_numpy(grid_uniform(
+        np.arange(65536, dtype=np.int32)[:, None], np.arange(64, dtype=np.int32)[None, :],
+        np.array([5, 6])))
+    assert len({np.sort(row).tobytes() for row in numbers}) == 65536
 
 
 def test_the_numbers_are_uniform_and_independent():

@@ -290,7 +290,6 @@ def test_padded_encoder_positions_do_not_change_the_decoder():
         (dict(normalize_first="yes"), "normalize_first"),
         (dict(activation="no_such_activation"), "activation"),
         (dict(attention_block_size=-2), "attention_block_size"),
-        (dict(attention_block_size=4, dropout=0.1), "attention_block_size"),
     ],
 )
 def test_bad_constructor_arguments(cls, kwargs, name):
@@ -380,3 +379,26 @@ def test_blocks_in_attention_blocks_equal_the_plain_blocks(normalize_first):
         blocked.set_weights(plain.get_weights())
         np.testing.assert_allclose(blocked(*inputs, **call), plain(*inputs, **call),
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoderBlock, TransformerDecoderBlock])
+def test_attention_in_blocks_drops_what_the_plain_path_drops(cls):
+    # With dropout in training, the blocks draw the same masks as the plain
+    # path from the same seeds: the attention's (by row and column, a block
+    # at a time) and the sublayers' (HashDropout).
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 10, 8)).astype("float32")
+    inputs = (x,) if cls is TransformerEncoderBlock else (x, x[:, :7])
+    twins = []
+    for size in (4, 0):
+        # Built from the same seed: the same weights and seed generators.
+        keras.utils.set_random_seed(3)
+        twins.append(cls(intermediate_dim=16, num_heads=2, dropout=0.3,
+                         attention_block_size=size))
+        twins[-1](*inputs)
+    blocked, plain = twins
+    got = keras.ops.convert_to_numpy(blocked(*inputs, training=True))
+    want = keras.ops.convert_to_numpy(plain(*inputs, training=True))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    quiet = keras.ops.convert_to_numpy(plain(*inputs, training=False))
+    assert np.abs(got - quiet).max() > 1e-2  # dropout was at work

@@ -63,8 +63,8 @@ def blocked_call(layer, query, q, k, v, query_mask, key_mask, causal, size, trai
     the output, zero (bias included) where a row has no key. In training,
     the layer's attention dropout is drawn a block at a time, the same mask
     as the plain path's from the same seeds."""
-    rate = layer.dropout if training else 0.0
-    seeds = layer._dropout_layer.seed_generator.next() if rate else None
+    seeds = layer._dropout_seeds(training)
+    rate = layer.dropout if seeds is not None else 0.0
     q_len, key_len = query.shape[1], k.shape[1]
     query_start = layer._query_start(q_len, key_len)
     heads_first = (0, 2, 1, 3)

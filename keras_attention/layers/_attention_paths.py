@@ -39,18 +39,21 @@ def causal_blocks(q_len, key_len, query_start):
 
 
 def blocked_causal_attention(
-    query, key, value, mask, query_start, blocks, compute_scores, attend
+    layer, query, key, value, mask, query_start, blocks, rows_may_be_empty, training
 ):
-    """Causal attention of `[B, H, T, K]` queries over `[B, H, S, K]` keys.
+    """`layer`'s causal attention of `[B, H, T, K]` queries over `[B, H, S, K]`
+    keys, a query block at a time (its `_compute_scores` and
+    `_softmax_values`).
 
     Args:
         mask: `[B or 1, H or 1, T, S]`, the causal mask included, or `None`.
-        compute_scores: `(query_block, keys, block_start) -> scores`.
-        attend: `(scores, values, block_mask) -> attended values`.
 
     Returns:
-        `[B, H, T, V]`.
+        `[B, H, T, V]`. Dropout's seeds are drawn once for the call and each
+        block's rows numbered in the whole `T`: the mask of the path
+        without blocks.
     """
+    seeds = layer._dropout_seeds(training)
     size = query.shape[2] // blocks
     queries = ops.split(query, blocks, axis=2)
     start = query_start
@@ -66,8 +69,11 @@ def blocked_causal_attention(
         values = ops.concatenate(value_parts[:seen], axis=2)
         end = start + (i + 1) * size
         block_mask = None if mask is None else mask[:, :, i * size : (i + 1) * size, :end]
-        scores = compute_scores(queries[i], keys, start + i * size)
-        outputs.append(attend(scores, values, block_mask))  # [B, H, T / blocks, V]
+        scores = layer._compute_scores(queries[i], keys, start + i * size)
+        attended, _ = layer._softmax_values(
+            scores, values, block_mask, rows_may_be_empty, training, seeds=seeds,
+            row_start=i * size, length=query.shape[2])
+        outputs.append(attended)  # [B, H, T / blocks, V]
     return ops.concatenate(outputs, axis=2)
 
 

@@ -47,13 +47,15 @@ def uniform(shape, seeds):
         seeds: two integers (a tensor `[2]`, any integer dtype): the same
             seeds give the same numbers on every backend.
     """
-    first, second = _seed_keys(seeds)
-    size = 1
-    for dim in shape:
-        size = size * dim
-    positions = ops.arange(size, dtype="int32")
-    bits = _mix(ops.add(_mix(ops.bitwise_xor(positions, first)), second))
-    numbers = ops.cast(_shift_right(bits, 8), "float32") * np.float32(2.0**-24)
+    shape = tuple(shape)
+    width = shape[-1] if shape else 1
+    rows = 1
+    for dim in shape[:-1]:
+        rows = rows * dim
+    # By row and column of the [rows, width] matrix, not by flat position:
+    # a tensor of 2^31 numbers or more gets no repeated positions.
+    numbers = grid_uniform(ops.arange(rows, dtype="int32")[:, None],
+                           ops.arange(width, dtype="int32")[None, :], seeds)
     return ops.reshape(numbers, shape)
 
 
@@ -79,7 +81,11 @@ def grid_uniform(rows, columns, seeds):
     """
     first, second = _seed_keys(seeds)
     row_keys = _mix(ops.bitwise_xor(ops.cast(rows, "int32"), first))
-    bits = _mix(ops.add(_mix(ops.bitwise_xor(row_keys, ops.cast(columns, "int32"))), second))
+    # Rows and columns each hashed before they meet: two rows whose keys
+    # differ by a few bits then share single numbers by chance, not whole
+    # rows in another order (as `row_key ^ column` would give them).
+    column_keys = _mix(ops.bitwise_xor(ops.cast(columns, "int32"), second))
+    bits = _mix(ops.add(row_keys, column_keys))
     return ops.cast(_shift_right(bits, 8), "float32") * np.float32(2.0**-24)
 
 
@@ -103,6 +109,17 @@ def attention_keep(shape, rate, seeds, row_start=0, column_start=0, length=None)
     rows = attention_rows(batch, heads, count if length is None else length, row_start, count)
     columns = (column_start + ops.arange(width, dtype="int32"))[None, None, None, :]
     return grid_uniform(rows, columns, seeds) >= rate
+
+
+def drop_attention_weights(weights, rate, seeds, row_start=0, length=None):
+    """Attention weights `[B, H, t, S]` with `attention_keep`'s mask: the
+    dropped zeroed, the rest scaled by `1 / (1 - rate)`; `weights` as they
+    are where `seeds` is None (no dropout in this call)."""
+    if seeds is None:
+        return weights
+    keep = attention_keep(ops.shape(weights), rate, seeds, row_start=row_start, length=length)
+    scaled = weights / ops.cast(1.0 - rate, weights.dtype)
+    return ops.where(keep, scaled, ops.zeros((), weights.dtype))
 
 
 def dropout(inputs, rate, seed_generator):

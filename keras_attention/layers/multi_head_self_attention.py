@@ -12,7 +12,7 @@ from keras_attention.layers._attention_paths import (
     blocked_causal_attention, causal_blocks, fused_attention)
 from keras_attention.layers._attention_projections import (
     from_sequences, make_projection, normalized_axes, scores_layout, to_sequences)
-from keras_attention.layers._random import HashDropout, attention_keep
+from keras_attention.layers._random import HashDropout, drop_attention_weights
 from keras_attention.layers._renamed import refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -158,9 +158,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.block_size = block_size
         checks.check_constructor(self)
         self.supports_masking = True
-        self._dropout_layer = HashDropout(
-            dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
-        )
+        self._dropout_layer = HashDropout(dropout, seed=seed, dtype=self.dtype_policy,
+                                          name="attention_dropout")  # its seeds only
 
     @property
     def _value_dim(self):
@@ -333,12 +332,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         key, value = self._repeat_groups(key), self._repeat_groups(value)
         blocks = causal_blocks(query.shape[2], key.shape[2], query_start) if causal else 1
         if blocks > 1 and not return_scores:
-            attended = blocked_causal_attention(
-                query, key, value, mask, query_start, blocks,
-                self._compute_scores,
-                lambda s, v, m: self._softmax_values(s, v, m, rows_may_be_empty, training)[0],
-            )
-            return attended, None
+            return blocked_causal_attention(self, query, key, value, mask, query_start, blocks,
+                                            rows_may_be_empty, training), None
         scores = self._compute_scores(query, key, query_start)  # [B, H, T, S]
         return self._softmax_values(scores, value, mask, rows_may_be_empty, training)
 
@@ -349,18 +344,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
         return ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
 
-    def _softmax_values(self, scores, value, mask, rows_may_be_empty, training):
-        """Masked float32 softmax, dropout, weighted values `[B, H, T, V]`."""
+    def _dropout_seeds(self, training):
+        """The seeds of this call's attention dropout mask, or None without it."""
+        return self._dropout_layer.seed_generator.next() if training and self.dropout else None
+
+    def _softmax_values(self, scores, value, mask, rows_may_be_empty, training, *,
+                        seeds=None, row_start=0, length=None):
+        """Masked float32 softmax, dropout (`drop_attention_weights`, with
+        `seeds` or the layer's next), weighted values `[B, H, T, V]`."""
         weights = masks.masked_softmax(scores, mask, rows_may_be_empty=rows_may_be_empty)
         weights = ops.cast(weights, self.compute_dtype)  # [B, H, T, S]
-        dropped = weights
-        if training and self.dropout > 0:
-            # Drawn by (row, column), so that the blocked path, which
-            # draws a block at a time, drops the same weights.
-            keep = attention_keep(ops.shape(weights), self.dropout,
-                                  self._dropout_layer.seed_generator.next())
-            scaled = weights / ops.cast(1.0 - self.dropout, weights.dtype)
-            dropped = ops.where(keep, scaled, ops.zeros((), weights.dtype))
+        seeds = self._dropout_seeds(training) if seeds is None else seeds
+        dropped = drop_attention_weights(weights, self.dropout, seeds, row_start, length)
         if rows_may_be_empty:
             # Padded keys' values may be NaN, which 0 weight would spread (a
             # plain causal mask hides no key from every query: none to drop).

@@ -49,7 +49,8 @@ class PatchEmbedding(keras.layers.Layer):
     al. 2022) and SegFormer (Xie et al. 2021; KerasHub's
     `OverlappingPatchingAndEmbedding`): neighbouring patches share pixels,
     a locality prior that helps a ViT trained from scratch on a small
-    dataset (docs/benchmarks.md, Images).
+    dataset (docs/benchmarks.md, Images). On LiteRT that is a `PAD` before
+    the strided `CONV_2D`.
 
     The class token starts at zeros and the positions at a normal of
     standard deviation 0.02, as in the paper's reference code. Both are

@@ -15,7 +15,7 @@ The story of attention in translation, three models on one task:
 `TransformerSeq2Seq`, functional, with `encode` / `decode_step` for export
 and `keras_attention.models.decoding` for beam search);
 `compile_translation_model` compiles it with its kind's training recipe for
-`model.fit` (XLA where it pays, see its `jit_compile`), on batches from
+`model.fit` (with XLA, see its `jit_compile`), on batches from
 `keras_attention.data.translation.translation_dataset`.
 
 The default sizes suit Multi30k (29,000 pairs, 8,000-piece vocabularies) on
@@ -212,7 +212,7 @@ def compile_translation_model(
     learning_rate=None,
     label_smoothing=None,
     warmup_steps=TRANSFORMER_WARMUP_STEPS,
-    jit_compile=None,
+    jit_compile=True,
 ):
     """Compile `model` with its kind's recipe for `model.fit`.
 
@@ -228,24 +228,20 @@ def compile_translation_model(
     accuracy over the same tokens.
 
     Args:
-        jit_compile: XLA for the train step: True, False, `"auto"` (Keras's
-            rule: XLA unless TensorFlow sees only CPUs), or None, the
-            kind's default from `bench/xla_cpu.py`: True for seq2seq and
-            RNNsearch, `"auto"` for the Transformer. On a CPU, XLA draws
-            Keras's dropout masks (TensorFlow's stateless random ops) about
-            90 times slower than TensorFlow's own kernel does. The RNN
-            models draw theirs with a counter-based hash that XLA fuses
-            (`HashDropout`), and XLA runs RNNsearch's step at 1.01x to
-            1.05x the speed without it (0.59x with Keras's dropout). The
-            Transformer's blocks use Keras's dropout: 0.80x on a CPU. With
-            a GPU all three are compiled.
+        jit_compile: XLA for the train step: True (the default), False or
+            `"auto"` (Keras's rule: XLA unless TensorFlow sees only CPUs).
+            XLA pays for all three kinds on a CPU too (`bench/xla_cpu.py`:
+            1.07x to 1.31x the speed of a step without it) since every
+            layer draws its dropout with a counter-based hash that XLA
+            fuses (`HashDropout`). Keras's dropout masks, TensorFlow's
+            stateless random ops, took about 350 times as long under XLA
+            on a CPU, and made RNNsearch's step 0.59x and the
+            Transformer's 0.80x the speed without XLA.
 
     Returns:
         `model`, compiled.
     """
     kind = model_kind(model)
-    if jit_compile is None:
-        jit_compile = "auto" if kind == "transformer" else True
     if kind == "transformer":
         rate = learning_rate
         if rate is None:

@@ -106,6 +106,9 @@ from keras_attention_export import Exporter  # noqa: E402
 MODELS = {
     "vit": vit_classifier,  # the paper's non-overlapping 4x4 patches
     "vit_overlap": functools.partial(vit_classifier, patch_kernel_size=8),
+    # The paper's hybrid: patches from a convolutional stem's 7x7 map, one
+    # block fewer to pay for it (Xiao et al. 2021).
+    "vit_hybrid": functools.partial(vit_classifier, stem_filters=(32, 64), num_blocks=5),
     "cnn": cnn_classifier,
 }
 MODES = ("float32", "dynamic", "int8", "int8_float_attention")
@@ -195,7 +198,7 @@ def device_figures(model, name, calibration, test_set, settings, folder):
     return rows
 
 
-def classifiers(settings, train_set, test_set):
+def classifiers(settings, train_set, test_set, names):
     jit_compile = settings["jit_compile"]
     print(f"\n1. Classifiers: {settings['epochs']} epochs of batches of "
           f"{settings['batch_size']}, shifted by up to {settings['shift']:.0%} and rotated "
@@ -207,7 +210,7 @@ def classifiers(settings, train_set, test_set):
     calibration = train_set[0][rng.choice(len(train_set[0]), settings["calibration"],
                                           replace=False)]
     folder = tempfile.mkdtemp(prefix="bench_vision_")
-    for name in MODELS:
+    for name in names:
         model, seconds = train(name, train_set, settings, jit_compile)
         accuracy = model.evaluate(as_model_images(test_set[0]), test_set[1],
                                   batch_size=500, verbose=0, return_dict=True)["accuracy"]
@@ -227,14 +230,14 @@ def classifiers(settings, train_set, test_set):
     return rows, device
 
 
-def speed(settings, train_set):
+def speed(settings, train_set, names):
     images = as_model_images(train_set[0][:settings["speed_images"]])
     labels = train_set[1][:settings["speed_images"]]
     print(f"\n2. Training images per second (the same {len(images)} images in batches "
           f"of {settings['batch_size']}, after an epoch that compiles)")
     print(f"{'model':<13}{'images/s':>10}{'XLA images/s':>14}")
     rows = []
-    for name in MODELS:
+    for name in names:
         figures = {}
         for jit in (False, True):
             keras.utils.set_random_seed(settings["seed"])
@@ -369,6 +372,17 @@ def graph_classifiers(settings, train_set, test_set, jit_compile):
     return rows
 
 
+def with_earlier_rows(path, key, rows, names):
+    """`rows` and, where `names` is not every model, the rows `path` holds
+    under `key` for the other models: in `MODELS`' order."""
+    if not path or not os.path.exists(path) or set(names) == set(MODELS):
+        return rows
+    with open(path) as file:
+        recorded = json.load(file).get(key, [])
+    kept = [row for row in recorded if row["model"] not in names] + rows
+    return sorted(kept, key=lambda row: list(MODELS).index(row["model"]))
+
+
 def earlier_graph_rows(path, kinds):
     """The rows of `path`'s part 4 for graph kinds other than `kinds`."""
     if not path or not os.path.exists(path):
@@ -390,6 +404,9 @@ def main():
                         help="the sections to run, of 1 (classifiers), 2 (speed), "
                              "3 (captions), 4 (graphs)")
     parser.add_argument("--epochs", type=int, help="part 1: training epochs per model")
+    parser.add_argument("--classifiers", default=",".join(MODELS),
+                        help=f"parts 1 and 2: the models, of {', '.join(MODELS)} (the "
+                             "others' recorded rows are kept)")
     parser.add_argument("--graph-epochs", type=int, help="part 4: epochs per model")
     parser.add_argument("--graph-kinds", default="superpixels,grid",
                         help="part 4: the graphs, of superpixels and grid")
@@ -409,6 +426,10 @@ def main():
     parts = {part.strip() for part in args.parts.split(",")}
     if not parts or not parts <= set(PART_KEYS):
         parser.error(f"--parts must name some of 1 to 4, received {args.parts!r}")
+    names = [name.strip() for name in args.classifiers.split(",")]
+    if not names or not set(names) <= set(MODELS):
+        parser.error(f"--classifiers must name some of {', '.join(MODELS)}, "
+                     f"received {args.classifiers!r}")
     settings = dict(QUICK if args.quick else FULL)
     if args.epochs is not None:
         if args.epochs < 1:
@@ -432,9 +453,13 @@ def main():
     report = dict(machine=machine, matmul_peak_gflops=peak, settings=settings)
     if "1" in parts:
         report["classifiers"], report["classifiers_device"] = classifiers(
-            settings, train_set, test_set)
+            settings, train_set, test_set, names)
+        # A run of some models keeps the recorded rows of the others.
+        for key in ("classifiers", "classifiers_device"):
+            report[key] = with_earlier_rows(args.json, key, report[key], names)
     if "2" in parts:
-        report["speed"] = speed(settings, train_set)
+        report["speed"] = with_earlier_rows(
+            args.json, "speed", speed(settings, train_set, names), names)
     if "3" in parts:
         caption_settings = dict(CAPTIONS_QUICK if args.quick else CAPTIONS_FULL)
         report["captions"], report["captions_device"] = captions(
@@ -460,6 +485,14 @@ def main():
                matmul_peak_gflops=peak, data=described,
                command=" ".join(["bench/vision.py", *sys.argv[1:]]))
     report["runs"] = {part: dict(run, sections=list(PART_KEYS[part])) for part in sorted(parts)}
+    if set(names) != set(MODELS) and args.json and os.path.exists(args.json):
+        # Parts 1 and 2 of some models: the run of the others stays named.
+        with open(args.json) as file:
+            recorded = json.load(file).get("runs", {})
+        for part in parts & {"1", "2"}:
+            report["runs"][part]["classifiers"] = names
+            if part in recorded:
+                report["runs"][part]["earlier"] = recorded[part]
     emit_json(keep_other_parts(report, args.json, parts, PART_KEYS), args.json)
 
 

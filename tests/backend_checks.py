@@ -274,6 +274,18 @@ def _gradients(loss, arrays):
     return tape.gradient(value, tensors)
 
 
+def _assert_same_attention(blocked, plain, inputs, target):
+    """Outputs, and gradients of `sum(output * target)` for each input."""
+    _assert_same(blocked(*inputs), plain(*inputs), "outputs")
+    grads = [
+        _gradients(lambda *t, f=f: keras.ops.sum(f(*t) * keras.ops.convert_to_tensor(target)),
+                   list(inputs))
+        for f in (blocked, plain)
+    ]
+    for got, want, name in zip(*grads, ("query", "key", "value")):
+        _assert_same(got, want, f"d{name}", atol=1e-5)
+
+
 def _online_softmax_equals_plain(tmp_path):
     """Outputs and gradients of the blocked path (this backend's loops and
     custom gradient) against the plain masked softmax, causal after a
@@ -294,14 +306,7 @@ def _online_softmax_equals_plain(tmp_path):
     def plain(q, k, v):
         return _plain(q, k, v, valid, 0.5, True, 3)
 
-    _assert_same(blocked(query, key, value), plain(query, key, value), "outputs")
-    grads = [
-        _gradients(lambda *t, f=f: keras.ops.sum(f(*t) * keras.ops.convert_to_tensor(target)),
-                   [query, key, value])
-        for f in (blocked, plain)
-    ]
-    for got, want, name in zip(*grads, ("query", "key", "value")):
-        _assert_same(got, want, f"d{name}", atol=1e-5)
+    _assert_same_attention(blocked, plain, (query, key, value), target)
 
 
 def _online_softmax_dropout(tmp_path):
@@ -326,14 +331,7 @@ def _online_softmax_dropout(tmp_path):
         weights = masks.masked_softmax(scores, masks.causal_mask(7, 7, 0)[None, None])
         return keras.ops.matmul(keras.ops.where(keep, weights / (1 - rate), 0.0), v)
 
-    _assert_same(blocked(query, key, value), plain(query, key, value), "outputs")
-    grads = [
-        _gradients(lambda *t, f=f: keras.ops.sum(f(*t) * keras.ops.convert_to_tensor(target)),
-                   [query, key, value])
-        for f in (blocked, plain)
-    ]
-    for got, want, name in zip(*grads, ("query", "key", "value")):
-        _assert_same(got, want, f"d{name}", atol=1e-5)
+    _assert_same_attention(blocked, plain, (query, key, value), target)
 
 
 def _decoder_block_unknown_lengths(tmp_path):
@@ -745,6 +743,9 @@ def model_items():
     yield "model vit_classifier(overlapping patches)", lambda tmp: _check_image_classifier(
         lambda: vit_classifier(num_blocks=1, hidden_dim=16, num_heads=2,
                                intermediate_dim=32, patch_kernel_size=(8, 6)), tmp)
+    yield "model vit_classifier(convolutional stem)", lambda tmp: _check_image_classifier(
+        lambda: vit_classifier(num_blocks=1, hidden_dim=16, num_heads=2,
+                               intermediate_dim=32, stem_filters=(4, 8)), tmp)
     yield "model cnn_classifier", lambda tmp: _check_image_classifier(
         lambda: cnn_classifier(filters=(4, 8), hidden_units=8), tmp)
     yield "model gat_link_predictor", _link_predictor

@@ -49,6 +49,9 @@ def exported(tmp_path_factory):
         # must reach the device too.
         "vit_overlap": vit_classifier(num_blocks=1, hidden_dim=16, num_heads=2,
                                       intermediate_dim=32, dropout=0.0, patch_kernel_size=8),
+        # The hybrid: a stem of strided convolutions before the patches.
+        "vit_hybrid": vit_classifier(num_blocks=1, hidden_dim=16, num_heads=2,
+                                     intermediate_dim=32, dropout=0.0, stem_filters=(4, 8)),
         "cnn": cnn_classifier(filters=(4, 8), hidden_units=16, dropout=0.0),
     }
     calibration = as_model_images(np.concatenate([PIXELS, _strokes(58, RNG)]))
@@ -73,7 +76,7 @@ def _png(path, pixels, mode="L"):
     return str(path)
 
 
-@pytest.mark.parametrize("name", ["vit", "vit_overlap", "cnn"])
+@pytest.mark.parametrize("name", ["vit", "vit_overlap", "vit_hybrid", "cnn"])
 def test_the_device_gives_keras_probabilities_from_a_png(exported, name, tmp_path):
     path, logits = exported[name, "float32"]
     model = edge_demo.load(str(path))
@@ -90,10 +93,10 @@ def test_the_device_gives_keras_probabilities_from_a_png(exported, name, tmp_pat
 # on these untrained models (CNN 0.0002, ViT 0.072: its layer norms and
 # softmaxes lose more to int8 than convolutions do). bench/vision.py measures
 # what that costs trained models in accuracy.
-TOLERANCE = {"cnn": 0.002, "vit": 0.1, "vit_overlap": 0.1}
+TOLERANCE = {"cnn": 0.002, "vit": 0.1, "vit_overlap": 0.1, "vit_hybrid": 0.1}
 
 
-@pytest.mark.parametrize("name", ["vit", "vit_overlap", "cnn"])
+@pytest.mark.parametrize("name", ["vit", "vit_overlap", "vit_hybrid", "cnn"])
 def test_int8_stays_near_float32(exported, name, tmp_path):
     path, logits = exported[name, "int8"]
     model = edge_demo.load(str(path))

@@ -34,6 +34,14 @@ def test_default_sizes_compare_at_a_similar_parameter_count():
     overlapping = vit_classifier(patch_kernel_size=8)
     assert overlapping.count_params() == vit.count_params() + (64 - 16) * 64
     assert overlapping.get_layer("patches").grid_shape == (7, 7)
+    # The hybrid: stem convolutions 3*3*1*32 + 32 and 3*3*32*64 + 64, then
+    # the 7x7 map's cells as 1x1 patches (64*64 + 64, class token 64,
+    # positions 50*64), five blocks, the final norm and the head.
+    hybrid = vit_classifier(stem_filters=(32, 64), num_blocks=5)
+    assert hybrid.count_params() == (320 + 18_496 + 4_160 + 64 + 3_200 + 5 * 33_472
+                                     + 128 + 650)
+    assert hybrid.get_layer("patches").grid_shape == (7, 7)
+    assert hybrid.get_layer("patches").patch_size == (1, 1)
 
 
 def test_the_vit_is_the_papers_layout():
@@ -124,6 +132,25 @@ def test_vit_attention_is_the_class_tokens_row_on_the_grid():
     np.testing.assert_allclose(maps[0].sum(axis=(-1, -2)) + scores[:, :, 0, 0], 1, atol=1e-5)
 
 
+def test_the_hybrids_patches_are_the_stems_cells():
+    # The stem's 7x7 map, cell by cell, is what PatchEmbedding projects;
+    # vit_attention runs the stem before the patches.
+    model = vit_classifier(stem_filters=(4, 8), num_blocks=1, hidden_dim=16, num_heads=2)
+    images = as_model_images(_bytes(2))
+    x = images
+    for i in range(2):
+        x = model.get_layer(f"stem_{i}")(model.get_layer(f"stem_{i}_padding")(x))
+    cells = keras.ops.convert_to_numpy(x)
+    assert cells.shape == (2, 7, 7, 8)
+    patches = model.get_layer("patches")
+    kernel = np.asarray(patches._projection.kernel).reshape(8, 16)
+    tokens = cells.reshape(2, 49, 8) @ kernel + np.asarray(patches._projection.bias)
+    want = tokens + np.asarray(patches.position_embedding)[1:]
+    got = keras.ops.convert_to_numpy(patches(x))[:, 1:]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert vit_attention(model, images).shape == (1, 2, 2, 7, 7)
+
+
 @pytest.mark.parametrize("images,message", [
     (np.full((2, 28, 28, 1), 255.0, "float32"), r"must lie in \[0, 1\] .*from 255"),
     (np.zeros((2, 28), "uint8"), r"images must be \[N, H, W, C\]"),
@@ -138,6 +165,10 @@ def test_images_outside_the_models_range_are_refused(images, message):
     (lambda: vit_classifier(image_shape=(28, 28)), r"image_shape must be \(height, width, channels\)"),
     (lambda: vit_classifier(hidden_dim=30, num_heads=4), r"hidden_dim must be a multiple of num_heads"),
     (lambda: vit_classifier(patch_size=5), r"multiples of patch_size=5"),
+    (lambda: vit_classifier(stem_filters=(8, 8, 8)),
+     r"patch_size must be a multiple of 8 \(the stem's 3 convolutions of stride 2, "
+     r"stem_filters=\[8, 8, 8\]\), received patch_size=4"),
+    (lambda: vit_classifier(stem_filters=(8, 0)), r"stem_filters must be a positive int"),
     (lambda: vit_classifier(dropout=1.0), r"dropout must be a float in \[0, 1\)"),
     (lambda: cnn_classifier(filters=()), r"filters must be a non-empty list"),
     (lambda: cnn_classifier(image_shape=(6, 6, 1), filters=(4, 4, 4)), r"too small for 3 stages"),

@@ -41,6 +41,7 @@ def vit_classifier(
     num_classes=10,
     patch_size=4,
     patch_kernel_size=None,
+    stem_filters=None,
     hidden_dim=64,
     num_heads=4,
     num_blocks=6,
@@ -69,6 +70,15 @@ def vit_classifier(
             neighbouring tokens share half their pixels, a locality prior
             worth about 2 points on the 8,000-image MNIST split
             (docs/benchmarks.md, Images).
+        stem_filters: None, or the channels of a convolutional stem: the
+            paper's hybrid (section 3.1, "Hybrid Architecture"), its
+            patches cut from a CNN's feature map rather than the image.
+            Each entry is a 3x3 convolution of stride 2 with ReLU (padded
+            by one pixel each side), so `patch_size` must be a multiple of
+            `2 ** len(stem_filters)`: with `(32, 64)` and 4x4 patches,
+            the 7x7 map's cells are the patches. Xiao et al. (2021) show
+            such a stem helps a ViT train; they drop one block to pay for
+            it.
         hidden_dim, num_heads, num_blocks, intermediate_dim: the encoder.
         dropout: of the attention weights, of each block's sublayers and
             of the patch embeddings (as the paper applies it after adding
@@ -100,9 +110,26 @@ def vit_classifier(
             f"hidden_dim must be a multiple of num_heads, received hidden_dim="
             f"{hidden_dim} and num_heads={num_heads}"
         )
+    stem_filters = tuple(stem_filters or ())
+    for value in stem_filters:
+        check_positive_int("stem_filters", value)
+    shrink = 2 ** len(stem_filters)
+    patch = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
+    if stem_filters and any(not isinstance(p, int) or p % shrink for p in patch):
+        raise ValueError(
+            f"patch_size must be a multiple of {shrink} (the stem's {len(stem_filters)} "
+            f"convolutions of stride 2, stem_filters={list(stem_filters)}), received "
+            f"patch_size={patch_size!r}")
     images = keras.Input(image_shape, name="images")
-    x = PatchEmbedding(hidden_dim, patch_size, kernel_size=patch_kernel_size, dtype=dtype,
-                       name="patches")(images)
+    x = images
+    for i, width in enumerate(stem_filters):
+        # Even padding: "same" splits it by each backend's convention.
+        x = keras.layers.ZeroPadding2D(1, dtype=dtype, name=f"stem_{i}_padding")(x)
+        x = keras.layers.Conv2D(width, 3, strides=2, activation="relu", dtype=dtype,
+                                name=f"stem_{i}")(x)  # [B, H / 2^(i+1), W / 2^(i+1), C_i]
+    x = PatchEmbedding(hidden_dim, tuple(p // shrink for p in patch) if stem_filters
+                       else patch_size, kernel_size=patch_kernel_size, dtype=dtype,
+                       name="patches")(x)
     x = HashDropout(dropout, dtype=dtype, name="patch_dropout")(x)  # [B, N + 1, D]
     for i in range(num_blocks):
         x = TransformerEncoderBlock(
@@ -366,7 +393,9 @@ def vit_attention(model, images):
     blocks = [layer for layer in model.layers if isinstance(layer, TransformerEncoderBlock)]
     if not patches.use_class_token:
         raise ValueError("vit_attention needs a model whose PatchEmbedding has a class token")
-    x = patches(as_model_images(images))  # [B, N + 1, D]
+    # From the images to the patches' tokens, through a stem if there is one.
+    embed = keras.Model(model.inputs[0], patches.output)
+    x = embed(as_model_images(images), training=False)  # [B, N + 1, D]
     maps = []
     for block in blocks:
         x, scores = block(x, return_attention_scores=True, training=False)  # [B, h, N+1, N+1]

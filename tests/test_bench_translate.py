@@ -74,6 +74,20 @@ def test_a_model_exported_again_names_both_runs(translate):
     assert device["date"] == "day 3"
 
 
+def test_steps_timed_again_name_their_run_and_its_peak(translate):
+    # --speed-again: day 1 trained on a machine of peak 100, day 4 timed
+    # the steps again on one of peak 400; the speeds go with day 4's peak.
+    row = dict(_row("transformer", 30.0, "day 1"),
+               speed_run=dict(date="day 4", matmul_peak_gflops=400.0))
+    row["run"] = dict(row.get("run") or {}, date="day 1", matmul_peak_gflops=100.0)
+    (flat,) = translate.merged_report(_report([row]), None)["table"]
+    assert (flat["date"], flat["speed_date"], flat["matmul_peak_gflops"]) == (
+        "day 1", "day 4", 400.0)
+    plain = dict(_row("transformer", 30.0, "day 1"))
+    (flat,) = translate.merged_report(_report([plain]), None)["table"]
+    assert flat["speed_date"] == flat["date"] == "day 1"
+
+
 def test_the_models_option_names_the_parts(translate, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["translate.py", "--models", "transformer,lstm"])
     with pytest.raises(SystemExit):

@@ -22,6 +22,16 @@ def bench_module(name):
     return module
 
 
+def limit_data(gib):
+    """Cap this process's data at `gib` GiB (RLIMIT_DATA): a sweep worker
+    that would need more fails with a memory error, which its parent
+    records, rather than swapping the machine."""
+    import resource
+
+    limit = int(gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
 def emit_json(report, path=None):
     """Print `report` as one JSON line, and write it indented to `path` if
     given, atomically (a failed write leaves the old file)."""

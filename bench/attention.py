@@ -49,7 +49,7 @@ import subprocess  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _load import emit_json, failed_run, resident_kib  # noqa: E402
+from _load import emit_json, failed_run, limit_data, resident_kib  # noqa: E402
 
 from keras_attention import BahdanauDecoder, BahdanauDecoderCell  # noqa: E402
 from keras_attention import MultiHeadSelfAttention  # noqa: E402
@@ -413,10 +413,7 @@ def main():
     args = parser.parse_args()
     batch, length, dim, heads = 16, 256, 256, 8
     if args.sweep_worker:
-        import resource
-
-        limit = int(args.memory_limit_gib * 2**30)
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        limit_data(args.memory_limit_gib)
         name, batch, length, jit = args.sweep_worker.split(",")
         sweep_worker(name, int(batch), int(length), bool(int(jit)), args.repeats)
         return

@@ -51,7 +51,9 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json, failed_run, machine, resident_kib  # noqa: E402
+from _load import (  # noqa: E402
+    bench_module, emit_json, failed_run, limit_data, machine, resident_kib,
+)
 import numpy as np  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -667,10 +669,7 @@ def main():
     parser.add_argument("--sweep-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sweep_worker:
-        import resource
-
-        limit = int(args.memory_limit_gib * 2**30)
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        limit_data(args.memory_limit_gib)
         name, jit = args.sweep_worker.split(",")
         shape = (args.nodes, args.edges, args.features)
         return sweep_worker(name, shape, args.heads, args.units, bool(int(jit)),

@@ -372,23 +372,23 @@ def graph_classifiers(settings, train_set, test_set, jit_compile):
     return rows
 
 
-def with_earlier_rows(path, key, rows, names):
-    """`rows` and, where `names` is not every model, the rows `path` holds
-    under `key` for the other models: in `MODELS`' order."""
-    if not path or not os.path.exists(path) or set(names) == set(MODELS):
-        return rows
+def recorded_report(path):
+    """The report at `path` (`--json`) before this run, or {}."""
+    if not path or not os.path.exists(path):
+        return {}
     with open(path) as file:
-        recorded = json.load(file).get(key, [])
-    kept = [row for row in recorded if row["model"] not in names] + rows
+        return json.load(file)
+
+
+def with_earlier_rows(recorded, key, rows, names):
+    """`rows` and, where `names` is not every model, the `recorded` rows
+    under `key` for the other models: in `MODELS`' order."""
+    kept = [row for row in recorded.get(key, []) if row["model"] not in names] + rows
     return sorted(kept, key=lambda row: list(MODELS).index(row["model"]))
 
 
-def earlier_graph_rows(path, kinds):
-    """The rows of `path`'s part 4 for graph kinds other than `kinds`."""
-    if not path or not os.path.exists(path):
-        return []
-    with open(path) as file:
-        recorded = json.load(file)
+def earlier_graph_rows(recorded, kinds):
+    """The `recorded` rows of part 4 for graph kinds other than `kinds`."""
     return [row for row in recorded.get("graphs", []) if row["graphs"] not in kinds]
 
 
@@ -451,15 +451,16 @@ def main():
     print(f"data: {described}")
     machine = dict(processor=platform.processor() or platform.machine(), cores=os.cpu_count())
     report = dict(machine=machine, matmul_peak_gflops=peak, settings=settings)
+    recorded = recorded_report(args.json)  # a run of some parts keeps the others' rows
     if "1" in parts:
         report["classifiers"], report["classifiers_device"] = classifiers(
             settings, train_set, test_set, names)
         # A run of some models keeps the recorded rows of the others.
         for key in ("classifiers", "classifiers_device"):
-            report[key] = with_earlier_rows(args.json, key, report[key], names)
+            report[key] = with_earlier_rows(recorded, key, report[key], names)
     if "2" in parts:
         report["speed"] = with_earlier_rows(
-            args.json, "speed", speed(settings, train_set, names), names)
+            recorded, "speed", speed(settings, train_set, names), names)
     if "3" in parts:
         caption_settings = dict(CAPTIONS_QUICK if args.quick else CAPTIONS_FULL)
         report["captions"], report["captions_device"] = captions(
@@ -479,20 +480,18 @@ def main():
         report["graphs"] = graph_classifiers(graph_settings, train_set, test_set,
                                              settings["jit_compile"])
         # A run of some graph kinds keeps the recorded rows of the others.
-        report["graphs"] = earlier_graph_rows(args.json, kinds) + report["graphs"]
+        report["graphs"] = earlier_graph_rows(recorded, kinds) + report["graphs"]
         report["graphs_settings"] = graph_settings
     run = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine,
                matmul_peak_gflops=peak, data=described,
                command=" ".join(["bench/vision.py", *sys.argv[1:]]))
     report["runs"] = {part: dict(run, sections=list(PART_KEYS[part])) for part in sorted(parts)}
-    if set(names) != set(MODELS) and args.json and os.path.exists(args.json):
+    if set(names) != set(MODELS):
         # Parts 1 and 2 of some models: the run of the others stays named.
-        with open(args.json) as file:
-            recorded = json.load(file).get("runs", {})
         for part in parts & {"1", "2"}:
             report["runs"][part]["classifiers"] = names
-            if part in recorded:
-                report["runs"][part]["earlier"] = recorded[part]
+            if part in recorded.get("runs", {}):
+                report["runs"][part]["earlier"] = recorded["runs"][part]
     emit_json(keep_other_parts(report, args.json, parts, PART_KEYS), args.json)
 
 

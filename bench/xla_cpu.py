@@ -13,12 +13,9 @@ kernels on a CPU (issue 21, item 5): the random draws of Keras's dropout.
    their default sizes, an 8,000-piece vocabulary on each side, B=160,
    S=T=24 random pieces, `train_on_batch`), with and without XLA, with
    their dropout and with none: the share of the XLA step that dropout
-   costs, against its share without XLA; and with Keras's dropout drawn by
-   Philox (Keras's TensorFlow `dropout` replaced for this measurement only,
-   `philox_dropout`), for a model that still has a Keras dropout layer.
-   Every layer of the library now draws its dropout with `HashDropout`,
-   which the replacement leaves alone, so the three models have no Philox
-   row.
+   costs, against its share without XLA. Every layer of the library draws
+   its dropout with `HashDropout`. (Until 2026-12-07 the Transformer's
+   layers drew Keras's, and a third row timed it drawn by Philox.)
 
 Prints both tables, the machine's float32 matmul peak, and JSON
 (`--json`).
@@ -27,7 +24,6 @@ Prints both tables, the machine's float32 matmul peak, and JSON
 """
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
@@ -92,45 +88,9 @@ def bench_draws(shape, repeats):
     return results
 
 
-@contextlib.contextmanager
-def philox_dropout():
-    """Keras's dropout on TensorFlow, drawn with Philox named, while open.
-
-    Replaces `keras.src.backend.tensorflow.random.dropout` (private, so for
-    this measurement only): the same `SeedGenerator` seeds, the draw alone
-    differs.
-    """
-    from keras.src.backend.tensorflow import random as tf_random
-    from keras.src.random.seed_generator import draw_seed
-
-    def dropout(inputs, rate, noise_shape=None, seed=None):
-        if rate == 0.0:
-            return inputs
-        seed = tf_random._cast_seed(draw_seed(seed))
-        shape = (tf.shape(inputs) if noise_shape is None
-                 else tf_random._get_concrete_noise_shape(inputs, noise_shape))
-        keep = tf.random.stateless_uniform(shape, seed=seed, alg="philox") >= rate
-        return tf.where(keep, inputs / (1 - rate), tf.zeros((), inputs.dtype))
-
-    original = tf_random.dropout
-    tf_random.dropout = dropout
-    try:
-        yield
-    finally:
-        tf_random.dropout = original
-
-
-def _uses_keras_dropout(model):
-    """Whether `model` has a `keras.layers.Dropout` that draws, Keras's way
-    (not the library's `HashDropout`, which `philox_dropout` leaves alone)."""
-    return any(type(layer) is keras.layers.Dropout and layer.rate > 0
-               for layer in model._flatten_layers())
-
-
 def bench_steps(kinds, batch, length, repeats):
-    """`{(kind, dropout, jit): ms}` of one `train_on_batch`; dropout
-    "philox" is the kind's rate drawn with `philox_dropout`, for the kinds
-    whose layers use Keras's dropout."""
+    """`{(kind, dropout, jit): ms}` of one `train_on_batch`, at the kind's
+    dropout rate and at none."""
     rng = np.random.default_rng(0)
     inputs = {
         "source": rng.integers(3, VOCABULARY, (batch, length)).astype("int32"),
@@ -141,21 +101,16 @@ def bench_steps(kinds, batch, length, repeats):
     results = {}
     for kind in kinds:
         rate = translation_models.DEFAULT_SIZES[kind]["dropout"]
-        for dropout in (rate, 0.0, "philox"):
+        for dropout in (rate, 0.0):
             for jit in (False, True):
                 keras.utils.set_random_seed(0)
                 model = translation_models.translation_model(
-                    kind, VOCABULARY, VOCABULARY,
-                    dropout=rate if dropout == "philox" else dropout)
-                if dropout == "philox" and not _uses_keras_dropout(model):
-                    continue  # the replacement would change nothing
+                    kind, VOCABULARY, VOCABULARY, dropout=dropout)
                 translation_models.compile_translation_model(model, jit_compile=jit)
-                drawn = philox_dropout() if dropout == "philox" else contextlib.nullcontext()
-                with drawn:  # the step is traced on its first call, inside
-                    results[(kind, dropout, jit)] = _median_ms(
-                        lambda model=model: model.train_on_batch(
-                            inputs, targets, sample_weight=weights),
-                        repeats)
+                results[(kind, dropout, jit)] = _median_ms(
+                    lambda model=model: model.train_on_batch(
+                        inputs, targets, sample_weight=weights),
+                    repeats)
     return results
 
 
@@ -202,16 +157,12 @@ def main():
     step_rows = []
     for kind in kinds:
         rate = translation_models.DEFAULT_SIZES[kind]["dropout"]
-        for dropout in (rate, 0.0, "philox"):
-            if (kind, dropout, False) not in steps:
-                continue
+        for dropout in (rate, 0.0):
             plain, jit = steps[(kind, dropout, False)], steps[(kind, dropout, True)]
             row = dict(model=kind, dropout=dropout, ms_no_xla=plain, ms_xla=jit,
                        xla_speedup=plain / jit)
             costs = ""
-            if dropout == "philox":
-                row["dropout"] = f"{rate}, Philox"
-            elif dropout:
+            if dropout:
                 row["dropout_share_no_xla"] = 1 - steps[(kind, 0.0, False)] / plain
                 row["dropout_share_xla"] = 1 - steps[(kind, 0.0, True)] / jit
                 costs = (f"{row['dropout_share_no_xla']:>24.0%}"

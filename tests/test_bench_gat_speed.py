@@ -1,27 +1,18 @@
 """bench/gat_speed.py's scaling sweep: one configuration's process, and
 the growth the table reports."""
 
-import importlib.util
 import json
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+from tests.bench_modules import BENCH, load_bench
 
 
 @pytest.fixture(scope="module")
 def gat_speed():
-    sys.path.insert(0, str(BENCH))  # its `from _load import ...`
-    try:
-        spec = importlib.util.spec_from_file_location("bench_gat_speed", BENCH / "gat_speed.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return load_bench("gat_speed")
 
 
 def _row(edges, seconds, memory_mib, name="ours_gat", jit=True, status="ok"):

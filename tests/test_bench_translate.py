@@ -1,25 +1,16 @@
 """bench/translate.py's JSON: a run of some models keeps the others' rows."""
 
-import importlib.util
 import json
-import pathlib
 import sys
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+from tests.bench_modules import load_bench
 
 
 @pytest.fixture(scope="module")
 def translate():
-    sys.path.insert(0, str(BENCH))  # its `from _load import ...`
-    try:
-        spec = importlib.util.spec_from_file_location("bench_translate", BENCH / "translate.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return load_bench("translate")
 
 
 def _row(model, bleu, date):

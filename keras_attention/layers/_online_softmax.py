@@ -125,16 +125,20 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
     def masked(mask, x, fill):
         return x if mask is None else ops.where(mask, x, fill)
 
-    def dropped(x, i, j):
-        """`x` (a `[B, H, bq, bk]` block of weights) with the dropout mask's
-        block `(i, j)` applied, or `x` without dropout. FlashAttention
+    def keep_mask(i, j):
+        """The dropout mask's block `(i, j)`, `[B, H, bq, bk]`, or None
+        without dropout."""
+        if not dropout:
+            return None
+        return attention_keep((batch, heads, size, size), dropout, dropout_seeds,
+                              row_start=i * size, column_start=j * size, length=q_len)
+
+    def dropped(x, keep):
+        """`x` (a `[B, H, bq, bk]` block of weights) with `keep` applied and
+        scaled by `1 / (1 - dropout)`, or `x` without dropout. FlashAttention
         (Dao et al. 2022, Algorithm 2) drops the unnormalised weights the
         output sums and normalises by the sum of them all."""
-        if not dropout:
-            return x
-        keep = attention_keep((batch, heads, size, size), dropout, dropout_seeds,
-                              row_start=i * size, column_start=j * size, length=q_len)
-        return ops.where(keep, x * (1.0 / (1.0 - dropout)), 0.0)
+        return x if keep is None else ops.where(keep, x * (1.0 / (1.0 - dropout)), 0.0)
 
     def last_key_block(i):
         """One past the last key block that rows of query block `i` may see."""
@@ -226,7 +230,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
                 decay = ops.where(ops.isfinite(maximum), ops.exp(maximum - shift), 0.0)
                 total = total * decay + ops.sum(weights, axis=-1)
                 acc = acc * decay[..., None] + ops.cast(
-                    ops.matmul(ops.cast(dropped(weights, i, j), v_block.dtype), v_block),
+                    ops.matmul(ops.cast(dropped(weights, keep_mask(i, j)), v_block.dtype), v_block),
                     "float32")
                 return new_max, total, acc
 
@@ -254,19 +258,21 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
         correction = ops.sum(upstream * out, axis=-1)  # [B, H, T']
 
         def block_gradients(q_block, k_block, v_block, i, j, diagonal):
-            """This block's weights (before dropout) and the gradient of its
-            scores (scaled). With dropout, the weights' gradient is the
-            dropped weights' gradient through the mask, and `correction`
-            (from the dropped output) is still each row's `sum_s P dP`
-            (FlashAttention's backward with dropout)."""
+            """This block's weights (before dropout), its dropout mask (or
+            None: drawn once, for dP here and dV in the first pass), and
+            the gradient of its scores (scaled). With dropout, the weights'
+            gradient is the dropped weights' gradient through the mask, and
+            `correction` (from the dropped output) is still each row's
+            `sum_s P dP` (FlashAttention's backward with dropout)."""
             scores, mask = scores_of(q_block, k_block, i, j, diagonal)
             lse_i = ops.slice(lse, (0, 0, i * size), (batch, heads, size))
             weights = masked(mask, ops.exp(scores - lse_i[..., None]), 0.0)
             d_out = row_block(upstream, i)  # [B, H, bq, V]
+            keep = keep_mask(i, j)
             d_weights = dropped(ops.matmul(
-                d_out, ops.transpose(ops.cast(v_block, "float32"), (0, 1, 3, 2))), i, j)
+                d_out, ops.transpose(ops.cast(v_block, "float32"), (0, 1, 3, 2))), keep)
             corr_i = ops.slice(correction, (0, 0, i * size), (batch, heads, size))
-            return weights, d_out, weights * (d_weights - corr_i[..., None]) * scale
+            return weights, keep, d_out, weights * (d_weights - corr_i[..., None]) * scale
 
         def key_block(carry, j):
             k_block, v_block = row_block(k, j), row_block(v, j)
@@ -274,10 +280,10 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
             def query_block(i, state, diagonal):
                 d_k, d_v = state
                 q_block = row_block(q, i)
-                weights, d_out, d_scores = block_gradients(q_block, k_block, v_block, i, j,
-                                                           diagonal)
+                weights, keep, d_out, d_scores = block_gradients(
+                    q_block, k_block, v_block, i, j, diagonal)
                 # The output summed the dropped weights: so does dV.
-                d_v = d_v + ops.matmul(ops.transpose(dropped(weights, i, j), (0, 1, 3, 2)),
+                d_v = d_v + ops.matmul(ops.transpose(dropped(weights, keep), (0, 1, 3, 2)),
                                        d_out)
                 d_k = d_k + ops.matmul(ops.transpose(d_scores, (0, 1, 3, 2)),
                                        ops.cast(q_block, "float32"))
@@ -290,7 +296,7 @@ def online_softmax_attention(query, key, value, key_valid=None, *, scale, causal
 
             def key_block(j, d_q, diagonal):
                 k_block, v_block = row_block(k, j), row_block(v, j)
-                _, _, d_scores = block_gradients(q_block, k_block, v_block, i, j, diagonal)
+                *_, d_scores = block_gradients(q_block, k_block, v_block, i, j, diagonal)
                 return d_q + ops.matmul(d_scores, ops.cast(k_block, "float32"))
 
             d_q = loops(key_ranges(i), key_block, zeros(k_dim))

@@ -16,6 +16,7 @@ import numpy as np
 from keras import ops
 
 from keras_attention.layers import PatchEmbedding, TransformerEncoderBlock
+from keras_attention.layers.patch_embedding import _pair
 from keras_attention.layers._random import HashDropout
 from keras_attention.layers._validation import check_positive_int, check_rate
 from keras_attention.layers._quantizable_norm import QuantizableLayerNormalization
@@ -114,8 +115,8 @@ def vit_classifier(
     for value in stem_filters:
         check_positive_int("stem_filters", value)
     shrink = 2 ** len(stem_filters)
-    patch = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
-    if stem_filters and any(not isinstance(p, int) or p % shrink for p in patch):
+    patch = _pair("patch_size", patch_size)
+    if any(p % shrink for p in patch):
         raise ValueError(
             f"patch_size must be a multiple of {shrink} (the stem's {len(stem_filters)} "
             f"convolutions of stride 2, stem_filters={list(stem_filters)}), received "

@@ -11,6 +11,13 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+# The `int8_dense` device mode's float ops (export's `float_ops`): int8 only
+# in the products with weights (FULLY_CONNECTED, CONV_2D), whose int8
+# kernels beat float32's on LiteRT's XNNPACK (bench/litert_ops.py); the
+# attention's products of activations and softmax, the normalizations and
+# the elementwise sums and products stay float.
+INT8_DENSE_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX", "MEAN", "RSQRT", "SUB", "MUL", "ADD")
+
 
 def bench_module(name):
     """`bench/<name>.py`, loaded as the module `bench_<name>`."""

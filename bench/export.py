@@ -1,7 +1,8 @@
 """Every export mode side by side for the tour's Transformer and Bahdanau models.
 
 Trains each model as the tour does (dates to ISO 8601), exports it in every
-mode with its `encode` / `decode_step` signatures, and measures per mode:
+mode with its `encode` / `decode_step` signatures (and in `int8_dense`: int8
+only in the products with weights, bench/litert_ops.py), and measures per mode:
 file size (and its ratio to float32), exact-match accuracy of step-by-step
 decoding on the device runtime (`edge_demo`), LiteRT latency of `encode`
 and of one `decode_step` (1 thread, and 2 for the step), and of a whole date
@@ -26,7 +27,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json  # noqa: E402
+from _load import INT8_DENSE_FLOAT_OPS, bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
@@ -35,6 +36,11 @@ from keras_attention_export.report import float_ops, latency_ms, quantize  # noq
 from tensorflow.lite.python import schema_py_generated as schema  # noqa: E402
 from keras_attention.data import dates  # noqa: E402
 from keras_attention.tour import sequence  # noqa: E402
+
+
+# Modes beside export's: int8 with the ops whose int8 kernels are slower
+# than float32's left in float (bench/litert_ops.py).
+VARIANTS = {"int8_dense": ("int8", INT8_DENSE_FLOAT_OPS)}
 
 
 def matmul_peak_gflops():
@@ -103,13 +109,16 @@ def bench_model(name, settings, folder, runs):
         "decode_step": calibration["decode_step"][len(calibration["decode_step"]) // 2],
     }
     rows, paths = [], []
-    for mode in MODES:
+    for mode in (*MODES, *VARIANTS):
+        export_mode, leave_float = VARIANTS.get(mode, (mode, None))
         path = os.path.join(folder, f"{name}_{mode}.tflite")
         try:
             export_tflite(
-                model, path, mode=mode, signatures=model.export_signatures(),
-                representative_data=calibration if mode in ("int8", "int16x8") else None,
+                model, path, mode=export_mode, signatures=model.export_signatures(),
+                representative_data=(calibration if export_mode in ("int8", "int16x8")
+                                     else None),
                 num_calibration_samples=10_000, task=dates.task_metadata(),
+                float_ops=leave_float,
             )
         except ExportError as error:
             rows.append(dict(model=name, mode=mode, error=str(error)[:200]))
@@ -117,7 +126,7 @@ def bench_model(name, settings, folder, runs):
         texts, _ = sequence.decode_on_device(path, test_ids)
         with open(path, "rb") as f:
             flatbuffer = f.read()
-        leftovers = float_ops(flatbuffer) if mode in ("int8", "int16x8") else {}
+        leftovers = float_ops(flatbuffer) if export_mode in ("int8", "int16x8") else {}
         rows.append(
             dict(
                 model=name,
@@ -158,18 +167,18 @@ def main():
             rows += bench_model(name, settings, folder, args.runs)
     print(f"\nfloat32 matmul peak (2048^3): {peak:.1f} GFLOP/s")
     print(
-        f"{'model':<12}{'mode':<9}{'KiB':>8}{'x f32':>7}{'const':>7}{'acc':>7}{'Keras':>7}"
+        f"{'model':<12}{'mode':<11}{'KiB':>8}{'x f32':>7}{'const':>7}{'acc':>7}{'Keras':>7}"
         f"{'enc ms':>8}{'step ms':>8}{'2 thr':>8}{'date ms':>8}{'x f32':>7}  float ops left"
     )
     for row in rows:
         if "error" in row:
-            print(f"{row['model']:<12}{row['mode']:<9}  not convertible: {row['error']}")
+            print(f"{row['model']:<12}{row['mode']:<11}  not convertible: {row['error']}")
             continue
         base = next(
             r for r in rows if r["model"] == row["model"] and r["mode"] == "float32"
         )
         print(
-            f"{row['model']:<12}{row['mode']:<9}{row['bytes'] / 1024:>8.1f}"
+            f"{row['model']:<12}{row['mode']:<11}{row['bytes'] / 1024:>8.1f}"
             f"{row['bytes'] / base['bytes']:>7.2f}"
             f"{row['constant_bytes'] / base['constant_bytes']:>7.2f}{row['accuracy']:>7.3f}"
             f"{row['keras_accuracy']:>7.3f}{row['encode_ms_1_thread']:>8.3f}"

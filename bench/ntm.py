@@ -18,8 +18,15 @@
 3. Time per step, forward and backward inside `keras.layers.RNN` (B=32,
    T=41, a length-20 copy), of `NTMCell` against `keras.layers.LSTMCell`
    of the controller's 100 units and of the baseline's 256, with and
-   without XLA, timed round robin. The float32 matmul peak of
-   bench/attention.py is printed first, for comparing machines.
+   without XLA, timed round robin, and the NTM's ratio to its controller
+   alone under XLA (issue 21's goal: at most 3x).
+4. The NTM's time per step under XLA as its memory grows, N = 128 to
+   4,096 rows of 20, beside `LSTMCell(100)` in the same run.
+
+The float32 matmul peak of bench/attention.py is printed first, for
+comparing machines. `--tasks` runs some parts (copy, recall, timing,
+sweep); the JSON keeps the others' figures from the file, with the run
+that measured each part (`runs`: its date, command, machine and peak).
 
 The LSTM baseline is one layer of 256 units by default (`--lstm-layers`):
 Graves et al.'s 3 x 256 (`lstm_model`'s default) takes 410 ms a step under
@@ -36,10 +43,11 @@ timing: at most 85 minutes with the defaults, less when the models reach
 the target early (each stops there unless `--keep-training`).
 
     python bench/ntm.py [--quick] [--minutes 30] [--recall-minutes 10]
-                        [--json bench/results/ntm.json]
+                        [--tasks copy,recall,timing,sweep] [--json bench/results/ntm.json]
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -66,6 +74,12 @@ COPY_TEST_LENGTHS = (20, 40, 60, 80, 120)
 RECALL_ITEMS = (2, 6)
 RECALL_TEST_ITEMS = (6, 12)
 VALIDATION_BATCHES = 4
+MEMORY_SIZES = (128, 256, 512, 1024, 2048, 4096)  # part 4's N
+# --tasks, and the report's key for each.
+PART_KEYS = {"copy": "copy", "recall": "recall", "timing": "step_time", "sweep": "memory_sweep"}
+TASKS = tuple(PART_KEYS)
+RUN_KEYS = ("date", "command", "machine", "matmul_peak_gflops")
+LSTM_100 = "LSTMCell 100"  # the NTM's controller alone, the step time's yardstick
 NTM = dict(memory_size=128, memory_width=20, controller_units=100)
 
 
@@ -200,7 +214,7 @@ def bench_step_time(attention, repeats, batch=32, steps=41):
     x = tf.random.normal((batch, steps, ntm_models.task_widths("copy")[0]))
     cells = {
         "NTMCell 128x20, LSTM 100": NTMCell(8, **NTM),
-        "LSTMCell 100": keras.layers.LSTMCell(100),
+        LSTM_100: keras.layers.LSTMCell(100),
         "LSTMCell 256": keras.layers.LSTMCell(256),
     }
     calls = {}
@@ -215,6 +229,57 @@ def bench_step_time(attention, repeats, batch=32, steps=41):
         dict(cell=name, jit_compile=jit, ms_per_step=s * 1e3 / steps)
         for (name, jit), s in seconds.items()
     ]
+
+
+def bench_memory_sweep(attention, repeats, sizes=MEMORY_SIZES, batch=32, steps=41):
+    """Milliseconds per step, forward and backward under XLA, of the NTM
+    cell at each memory size N (the rest as `NTM`), beside `LSTMCell(100)`,
+    its controller alone, timed round robin in the same run."""
+    x = tf.random.normal((batch, steps, ntm_models.task_widths("copy")[0]))
+    cells = {size: NTMCell(8, **dict(NTM, memory_size=size)) for size in sizes}
+    cells["lstm"] = keras.layers.LSTMCell(NTM["controller_units"])
+    calls = {}
+    for key, cell in cells.items():
+        rnn = keras.layers.RNN(cell, return_sequences=True)
+        rnn(x)
+        step = attention._train_step(rnn, rnn.trainable_variables, True)
+        calls[key] = lambda step=step: [g.numpy() for g in step(x)]
+    seconds = attention._interleaved_medians(calls, repeats)
+    lstm = seconds.pop("lstm")
+    rows, previous = [], None
+    for size, s in seconds.items():
+        row = dict(memory_size=size, memory_width=NTM["memory_width"],
+                   xla_ms_per_step=s * 1e3 / steps,
+                   lstm_xla_ms_per_step=lstm * 1e3 / steps, over_lstm=s / lstm)
+        if previous is not None:
+            row["growth"] = s / previous[1]
+            row["size_growth"] = size / previous[0]
+        rows.append(row)
+        previous = (size, s)
+    return rows
+
+
+def with_parts(report, figures, recorded):
+    """`report` with each part's figures and run.
+
+    `figures` holds the parts this run measured (`PART_KEYS`' values); the
+    others come from `recorded`, the JSON of earlier runs. `runs` (as
+    docs/hooks.py reads it) names, per part, the run that measured it: its
+    date, command, machine and matmul peak, and its sections.
+    """
+    this_run = {key: report[key] for key in RUN_KEYS}
+    report = dict(report, runs={})
+    for task, key in PART_KEYS.items():
+        sections = [key] + ([f"{key}_table"] if key != "memory_sweep" else [])
+        if key in figures:
+            report[key] = figures[key]
+            report["runs"][task] = dict(this_run, sections=sections)
+            continue
+        report[key] = recorded.get(key, [])
+        if report[key]:
+            report["runs"][task] = recorded.get("runs", {}).get(task) or dict(
+                {k: recorded.get(k) for k in RUN_KEYS}, sections=sections)
+    return report
 
 
 def tables(report):
@@ -235,13 +300,16 @@ def tables(report):
         return flat
 
     times = {(r["cell"], r["jit_compile"]): r["ms_per_step"] for r in report["step_time"]}
+    controller = times.get((LSTM_100, True))
     return dict(
         report,
         copy_table=[dict(training(r), **tested(r, "length")) for r in report["copy"]],
         recall_table=[dict(training(r), **tested(r, "items")) for r in report["recall"]],
         step_time_table=[
             dict(cell=cell, ms_per_step=times.get((cell, False)),
-                 xla_ms_per_step=times.get((cell, True)))
+                 xla_ms_per_step=times.get((cell, True)),
+                 xla_over_lstm_100=(times[cell, True] / controller
+                                    if controller and (cell, True) in times else None))
             for cell in dict.fromkeys(r["cell"] for r in report["step_time"])
         ],
     )
@@ -294,9 +362,18 @@ def print_tables(report):
               f"{'yes' if row['reached'] else 'no':>9}{row['final_bits']:>10.3f}"
               + cells)
     print("\nTime per step, forward + backward in keras.layers.RNN, B=32, T=41")
-    print(f"{'cell':<28}{'ms/step':>10}{'XLA ms/step':>13}")
+    print(f"{'cell':<28}{'ms/step':>10}{'XLA ms/step':>13}{'XLA / LSTM 100':>16}")
     for row in report["step_time_table"]:
-        print(f"{row['cell']:<28}{row['ms_per_step']:>10.3f}{row['xla_ms_per_step']:>13.3f}")
+        print(f"{row['cell']:<28}{row['ms_per_step']:>10.3f}{row['xla_ms_per_step']:>13.3f}"
+              f"{_maybe(row['xla_over_lstm_100'], '.2f'):>16}")
+    if report["memory_sweep"]:
+        print(f"\nNTM step time by memory size N (M={NTM['memory_width']}), XLA, B=32, T=41; "
+              f"LSTMCell 100 alone: {report['memory_sweep'][0]['lstm_xla_ms_per_step']:.3f} ms")
+        print(f"{'N':>6}{'ms/step':>10}{'/ LSTM 100':>12}{'growth':>9}{'N growth':>10}")
+        for row in report["memory_sweep"]:
+            print(f"{row['memory_size']:>6}{row['xla_ms_per_step']:>10.3f}"
+                  f"{row['over_lstm']:>12.2f}{_maybe(row.get('growth'), '.2f'):>9}"
+                  f"{_maybe(row.get('size_growth'), '.0f'):>10}")
 
 
 def main():
@@ -329,8 +406,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="ntm,lstm",
                         help="which to train: ntm, lstm or both (default)")
-    parser.add_argument("--tasks", default="copy,recall,timing",
-                        help="what to run: copy, recall, timing (default all)")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help="what to run, of copy, recall, timing and sweep (default "
+                        "all); a run of some keeps the others' figures from --json")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, absl's and LiteRT's log lines")
@@ -346,7 +424,13 @@ def main():
         if getattr(args, key) is None:
             setattr(args, key, value)
     lstm_label = f"lstm {args.lstm_layers}x256"
-    tasks = args.tasks.split(",")
+    tasks = [task.strip() for task in args.tasks.split(",")]
+    if not tasks or not set(tasks) <= set(TASKS):
+        parser.error(f"--tasks must name some of {', '.join(TASKS)}, received {args.tasks!r}")
+    recorded = {}
+    if args.json and os.path.exists(args.json):
+        with open(args.json) as file:
+            recorded = json.load(file)
 
     attention = bench_module("attention")
     peak = attention.matmul_peak_gflops()
@@ -360,10 +444,15 @@ def main():
         matmul_peak_gflops=peak,
         settings=dict(vars(args)),
         target_bits=TARGET_BITS,
-        copy=bench_copy(args, lstm_label) if "copy" in tasks else [],
-        recall=bench_recall(args, lstm_label) if "recall" in tasks else [],
-        step_time=bench_step_time(attention, args.repeats) if "timing" in tasks else [],
     )
+    parts = dict(
+        copy=lambda: bench_copy(args, lstm_label),
+        recall=lambda: bench_recall(args, lstm_label),
+        step_time=lambda: bench_step_time(attention, args.repeats),
+        memory_sweep=lambda: bench_memory_sweep(attention, args.repeats),
+    )
+    report = with_parts(report, {key: parts[key]() for task, key in PART_KEYS.items()
+                                 if task in tasks}, recorded)
     report["total_minutes"] = (time.perf_counter() - start) / 60
     report = tables(report)
     print_tables(report)

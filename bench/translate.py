@@ -61,7 +61,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json  # noqa: E402
+from _load import INT8_DENSE_FLOAT_OPS, bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -72,10 +72,14 @@ from keras_attention.models import decoding, transformer_xl  # noqa: E402
 from keras_attention.models import translation_models  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax", "int8_float_attention"]
-# int8 with the attention's products of activations and its softmax in float
-# (export.convert's float_ops), whose int8 kernels are the slow ones.
+DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax", "int8_float_attention",
+                "int8_dense"]
+# The ops each int8 variant leaves in float (export.convert's float_ops):
+# the attention's products of activations and its softmax, whose int8
+# kernels are the slow ones; and for int8_dense everything but the products
+# with weights, which int8 runs faster than float32 (bench/litert_ops.py).
 ATTENTION_OPS = ("BATCH_MATMUL", "SOFTMAX")
+FLOAT_OPS = {"int8_float_attention": ATTENTION_OPS, "int8_dense": INT8_DENSE_FLOAT_OPS}
 # Validation sentences each mode translates, in turn, to time the device.
 SPEED_SENTENCES = 200
 LANGUAGE_MODEL = "language-model"
@@ -127,8 +131,8 @@ def device_bleu(translator, out_dir, kind, train_sources, sources, references, m
 
     `int8` takes its activation ranges from the `range_quantile` quantile of
     the calibration samples' extremes; `int8_minmax` is the converter's own
-    ranges (overall min and max), for comparison; `int8_float_attention` is
-    `int8` with `ATTENTION_OPS` left in float.
+    ranges (overall min and max), for comparison; `int8_float_attention` and
+    `int8_dense` are `int8` with their `FLOAT_OPS` left in float.
     """
     from edge_demo.runtime import load
 
@@ -138,9 +142,8 @@ def device_bleu(translator, out_dir, kind, train_sources, sources, references, m
         translator.export_tflite(
             path, mode="int8" if mode.startswith("int8") else mode,
             calibration_sentences=train_sources[:64],
-            range_quantile=(range_quantile if mode in ("int8", "int8_float_attention")
-                            else None),
-            float_ops=ATTENTION_OPS if mode == "int8_float_attention" else None,
+            range_quantile=(range_quantile if mode in ("int8", *FLOAT_OPS) else None),
+            float_ops=FLOAT_OPS.get(mode),
         )
         devices[mode] = load(path)
         start = time.perf_counter()
@@ -496,13 +499,13 @@ def main():
           + (f"; rows of earlier runs from {args.json}" if args.json else ""))
     print(f"{'model':<12}{'params':>11}{'min':>6}{'epochs':>7}{'tok/s XLA':>11}"
           f"{'tok/s':>9}{'BLEU greedy':>13}{'BLEU beam':>11}{'chrF beam':>11}"
-          f"{'device BLEU f32/dyn/int8/min-max/float attention':>50}  run")
+          f"{'device BLEU f32/dyn/int8/min-max/float attention/dense':>56}  run")
     for row in result["models"]:
         print(f"{row['model']:<12}{row['parameters']:>11,}{row['train_minutes']:>6.1f}"
               f"{row['epochs']:>7}{row['tokens_per_second_xla']:>11.0f}"
               f"{row['tokens_per_second_no_xla']:>9.0f}{row['greedy']['bleu']:>13.2f}"
               f"{row['beam']['bleu']:>11.2f}{row['beam']['chrf']:>11.2f}"
-              + f"{' / '.join(_bleu(row['device'].get(m)) for m in DEVICE_MODES):>50}"
+              + f"{' / '.join(_bleu(row['device'].get(m)) for m in DEVICE_MODES):>56}"
               + f"  {(row.get('run') or {}).get('date', '-')}")
     lm_row = result["language_model"]
     if lm_row:

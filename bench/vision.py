@@ -18,8 +18,9 @@ the 60,000 and tests on the official 10,000.
    up to about 11 degrees (`ImageBatches`). Reported: test accuracy and
    training minutes. Each is then exported in float32, dynamic range and
    int8 (calibrated on 500 training images; the ViTs also in int8 with
-   attention's activation products and softmax left in float,
-   `float_ops`) and run by `edge_demo` on the
+   attention's activation products and softmax left in float, and in int8
+   for the dense layers and convolutions only, the normalizations, sums and
+   attention left in float: `float_ops`) and run by `edge_demo` on the
    2,000 test images one at a time: accuracy, file size and median latency
    per mode.
 2. Training images per second of each, with and without XLA, on the same
@@ -86,7 +87,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json, keep_other_parts  # noqa: E402
+from _load import INT8_DENSE_FLOAT_OPS, bench_module, emit_json, keep_other_parts  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -111,11 +112,25 @@ MODELS = {
     "vit_hybrid": functools.partial(vit_classifier, stem_filters=(32, 64), num_blocks=5),
     "cnn": cnn_classifier,
 }
-MODES = ("float32", "dynamic", "int8", "int8_float_attention")
-# int8 with attention's products of activations and its softmax left in float
-# (export's float_ops), whose int8 kernels ran slower than float here; the
-# CNN has neither, so it has no such row.
-ATTENTION_OPS = ("BATCH_MATMUL", "SOFTMAX")
+# Part 1's device modes: each one's export mode and the ops it leaves in
+# float (export's `float_ops`).
+DEVICE_MODES = {
+    "float32": ("float32", None),
+    "dynamic": ("dynamic", None),
+    "int8": ("int8", None),
+    # Attention's products of activations and its softmax in float: their
+    # int8 kernels ran 4 to 15 times slower than float32's here
+    # (bench/litert_ops.py).
+    "int8_float_attention": ("int8", ("BATCH_MATMUL", "SOFTMAX")),
+    # int8 only where its kernels beat float32's on LiteRT's XNNPACK: the
+    # dense layers, the patch convolution and GELU. Attention, the
+    # normalizations and the residual sums stay float.
+    "int8_dense": ("int8", INT8_DENSE_FLOAT_OPS),
+}
+# The CNN has no attention and no normalization: those rows are the ViTs'.
+VIT_MODES = ("int8_float_attention", "int8_dense")
+# Part 3's: the captioners in the plain modes.
+CAPTION_MODES = ("float32", "dynamic", "int8")
 FULL = dict(train=8000, seed=0, epochs=64, batch_size=128, learning_rate=1e-3,
             rotation=0.03, shift=0.1, calibration=500, device_images=2000,
             speed_images=2048)
@@ -176,16 +191,16 @@ def device_figures(model, name, calibration, test_set, settings, folder):
     images, labels = images[:settings["device_images"]], labels[:settings["device_images"]]
     rows = []
     with Exporter(model) as exporter:
-        for mode in MODES:
-            if mode == "int8_float_attention" and not name.startswith("vit"):
+        for mode, (export_mode, float_ops) in DEVICE_MODES.items():
+            if mode in VIT_MODES and not name.startswith("vit"):
                 continue
             path = os.path.join(folder, f"{name}_{mode}.tflite")
             exporter.export_tflite(
-                path, mode=mode.replace("_float_attention", ""), task=image_task_metadata(),
+                path, mode=export_mode, task=image_task_metadata(),
                 representative_data=(
                     {"serving_default": {"images": as_model_images(calibration)}}
-                    if mode.startswith("int8") else None),
-                float_ops=ATTENTION_OPS if mode == "int8_float_attention" else None,
+                    if export_mode == "int8" else None),
+                float_ops=float_ops,
             )
             device = edge_demo.load(path)
             found = [classify_image(device, image[..., None]) for image in images]
@@ -325,7 +340,7 @@ def caption_device_figures(name, model, train_images, made_test, settings, folde
     calibration = model.representative_data(train_images[:64])
     rows = []
     with Exporter(model, model.export_signatures()) as exporter:
-        for mode in MODES:
+        for mode in CAPTION_MODES:
             path = os.path.join(folder, f"{name}_{mode}.tflite")
             exporter.export_tflite(path, mode=mode, task=task,
                                    representative_data=calibration if mode == "int8" else None)

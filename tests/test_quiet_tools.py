@@ -172,8 +172,8 @@ def test_unknown_command(capsys):
 
 @pytest.mark.parametrize(
     "script",
-    ["attention", "export", "gat_accuracy", "gat_speed", "ntm", "translate", "vision", "xla_cpu",
-     "xlnet"],
+    ["attention", "export", "gat_accuracy", "gat_speed", "litert_ops", "ntm", "translate", "vision",
+     "xla_cpu", "xlnet"],
 )
 def test_benchmarks_are_quiet_unless_verbose(script, tmp_path):
     # --help still imports TensorFlow (the benchmarks import it at their top).

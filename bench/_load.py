@@ -11,12 +11,16 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The `int8_dense` device mode's float ops (export's `float_ops`): int8 only
-# in the products with weights (FULLY_CONNECTED, CONV_2D), whose int8
-# kernels beat float32's on LiteRT's XNNPACK (bench/litert_ops.py); the
-# attention's products of activations and softmax, the normalizations and
-# the elementwise sums and products stay float.
-INT8_DENSE_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX", "MEAN", "RSQRT", "SUB", "MUL", "ADD")
+# Device modes beside export's: int8 with some ops left in float (export's
+# `float_ops`), whose int8 kernels ran slower than float32's on LiteRT's
+# XNNPACK (bench/litert_ops.py). `int8_float_attention`: attention's
+# products of two activations and its softmax. `int8_dense`: int8 only in
+# the products with weights (FULLY_CONNECTED, CONV_2D); the normalizations
+# and the elementwise sums and products stay float too.
+INT8_VARIANTS = {
+    "int8_float_attention": ("BATCH_MATMUL", "SOFTMAX"),
+    "int8_dense": ("BATCH_MATMUL", "SOFTMAX", "MEAN", "RSQRT", "SUB", "MUL", "ADD"),
+}
 
 
 def bench_module(name):
@@ -37,6 +41,14 @@ def limit_data(gib):
 
     limit = int(gib * 2**30)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def recorded_report(path):
+    """The report at `path` (`--json`) before this run, or {}."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as file:
+        return json.load(file)
 
 
 def emit_json(report, path=None):

@@ -27,7 +27,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import INT8_DENSE_FLOAT_OPS, bench_module, emit_json  # noqa: E402
+from _load import INT8_VARIANTS, bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
@@ -40,7 +40,7 @@ from keras_attention.tour import sequence  # noqa: E402
 
 # Modes beside export's: int8 with the ops whose int8 kernels are slower
 # than float32's left in float (bench/litert_ops.py).
-VARIANTS = {"int8_dense": ("int8", INT8_DENSE_FLOAT_OPS)}
+VARIANTS = {"int8_dense": ("int8", INT8_VARIANTS["int8_dense"])}
 
 
 def matmul_peak_gflops():

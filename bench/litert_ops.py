@@ -42,7 +42,6 @@ import datetime
 import os
 import platform
 import sys
-import time
 
 from edge_demo.quiet import quiet_process
 
@@ -56,6 +55,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
+from edge_demo.contract import latency  # noqa: E402
 from keras_attention.layers import TransformerEncoderBlock  # noqa: E402
 from keras_attention.layers._quantizable_norm import (  # noqa: E402
     QuantizableLayerNormalization,
@@ -149,14 +149,7 @@ def interpreter(flatbuffer, delegate):
 
 
 def median_us(runner, runs):
-    for _ in range(min(runs, 100)):
-        runner.invoke()
-    times = np.empty(runs)
-    for i in range(runs):
-        start = time.perf_counter()
-        runner.invoke()
-        times[i] = time.perf_counter() - start
-    return float(np.median(times) * 1e6)
+    return 1e3 * latency(runner.invoke, runs=runs, warmup=min(runs, 100))["median_ms"]
 
 
 def main():

@@ -47,7 +47,6 @@ the target early (each stops there unless `--keep-training`).
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -59,7 +58,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import bench_module, emit_json  # noqa: E402
+from _load import bench_module, emit_json, recorded_report  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -75,8 +74,11 @@ RECALL_ITEMS = (2, 6)
 RECALL_TEST_ITEMS = (6, 12)
 VALIDATION_BATCHES = 4
 MEMORY_SIZES = (128, 256, 512, 1024, 2048, 4096)  # part 4's N
-# --tasks, and the report's key for each.
-PART_KEYS = {"copy": "copy", "recall": "recall", "timing": "step_time", "sweep": "memory_sweep"}
+# --tasks, and each part's sections of the report (its key first, then the
+# flat table the docs render, where it has one).
+PART_SECTIONS = {"copy": ("copy", "copy_table"), "recall": ("recall", "recall_table"),
+                 "timing": ("step_time", "step_time_table"), "sweep": ("memory_sweep",)}
+PART_KEYS = {task: sections[0] for task, sections in PART_SECTIONS.items()}
 TASKS = tuple(PART_KEYS)
 RUN_KEYS = ("date", "command", "machine", "matmul_peak_gflops")
 LSTM_100 = "LSTMCell 100"  # the NTM's controller alone, the step time's yardstick
@@ -209,53 +211,49 @@ def bench_recall(args, lstm_label):
     return rows
 
 
-def bench_step_time(attention, repeats, batch=32, steps=41):
-    """Milliseconds per step, forward and backward, of each cell in an RNN."""
+def _step_ms(attention, cells, jits, repeats, batch=32, steps=41):
+    """`{(key, jit): ms}` per step, forward and backward, of each cell of
+    `cells` in an RNN over a length-20 copy's inputs, timed round robin."""
     x = tf.random.normal((batch, steps, ntm_models.task_widths("copy")[0]))
+    calls = {}
+    for key, cell in cells.items():
+        rnn = keras.layers.RNN(cell, return_sequences=True)
+        rnn(x)
+        for jit in jits:
+            step = attention._train_step(rnn, rnn.trainable_variables, jit)
+            calls[(key, jit)] = lambda step=step: [g.numpy() for g in step(x)]
+    seconds = attention._interleaved_medians(calls, repeats)
+    return {key: s * 1e3 / steps for key, s in seconds.items()}
+
+
+def bench_step_time(attention, repeats):
+    """Milliseconds per step, forward and backward, of each cell in an RNN."""
     cells = {
         "NTMCell 128x20, LSTM 100": NTMCell(8, **NTM),
         LSTM_100: keras.layers.LSTMCell(100),
         "LSTMCell 256": keras.layers.LSTMCell(256),
     }
-    calls = {}
-    for name, cell in cells.items():
-        rnn = keras.layers.RNN(cell, return_sequences=True)
-        rnn(x)
-        for jit in (False, True):
-            step = attention._train_step(rnn, rnn.trainable_variables, jit)
-            calls[(name, jit)] = lambda step=step: [g.numpy() for g in step(x)]
-    seconds = attention._interleaved_medians(calls, repeats)
-    return [
-        dict(cell=name, jit_compile=jit, ms_per_step=s * 1e3 / steps)
-        for (name, jit), s in seconds.items()
-    ]
+    return [dict(cell=name, jit_compile=jit, ms_per_step=ms)
+            for (name, jit), ms in _step_ms(attention, cells, (False, True), repeats).items()]
 
 
-def bench_memory_sweep(attention, repeats, sizes=MEMORY_SIZES, batch=32, steps=41):
+def bench_memory_sweep(attention, repeats, sizes=MEMORY_SIZES):
     """Milliseconds per step, forward and backward under XLA, of the NTM
     cell at each memory size N (the rest as `NTM`), beside `LSTMCell(100)`,
     its controller alone, timed round robin in the same run."""
-    x = tf.random.normal((batch, steps, ntm_models.task_widths("copy")[0]))
     cells = {size: NTMCell(8, **dict(NTM, memory_size=size)) for size in sizes}
     cells["lstm"] = keras.layers.LSTMCell(NTM["controller_units"])
-    calls = {}
-    for key, cell in cells.items():
-        rnn = keras.layers.RNN(cell, return_sequences=True)
-        rnn(x)
-        step = attention._train_step(rnn, rnn.trainable_variables, True)
-        calls[key] = lambda step=step: [g.numpy() for g in step(x)]
-    seconds = attention._interleaved_medians(calls, repeats)
-    lstm = seconds.pop("lstm")
+    ms = {key: value for (key, _), value in _step_ms(attention, cells, (True,), repeats).items()}
+    lstm = ms.pop("lstm")
     rows, previous = [], None
-    for size, s in seconds.items():
-        row = dict(memory_size=size, memory_width=NTM["memory_width"],
-                   xla_ms_per_step=s * 1e3 / steps,
-                   lstm_xla_ms_per_step=lstm * 1e3 / steps, over_lstm=s / lstm)
+    for size, step in ms.items():
+        row = dict(memory_size=size, memory_width=NTM["memory_width"], xla_ms_per_step=step,
+                   lstm_xla_ms_per_step=lstm, over_lstm=step / lstm)
         if previous is not None:
-            row["growth"] = s / previous[1]
+            row["growth"] = step / previous[1]
             row["size_growth"] = size / previous[0]
         rows.append(row)
-        previous = (size, s)
+        previous = (size, step)
     return rows
 
 
@@ -270,7 +268,7 @@ def with_parts(report, figures, recorded):
     this_run = {key: report[key] for key in RUN_KEYS}
     report = dict(report, runs={})
     for task, key in PART_KEYS.items():
-        sections = [key] + ([f"{key}_table"] if key != "memory_sweep" else [])
+        sections = list(PART_SECTIONS[task])
         if key in figures:
             report[key] = figures[key]
             report["runs"][task] = dict(this_run, sections=sections)
@@ -427,10 +425,7 @@ def main():
     tasks = [task.strip() for task in args.tasks.split(",")]
     if not tasks or not set(tasks) <= set(TASKS):
         parser.error(f"--tasks must name some of {', '.join(TASKS)}, received {args.tasks!r}")
-    recorded = {}
-    if args.json and os.path.exists(args.json):
-        with open(args.json) as file:
-            recorded = json.load(file)
+    recorded = recorded_report(args.json)
 
     attention = bench_module("attention")
     peak = attention.matmul_peak_gflops()

@@ -61,7 +61,7 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import INT8_DENSE_FLOAT_OPS, bench_module, emit_json  # noqa: E402
+from _load import INT8_VARIANTS, bench_module, emit_json  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -72,14 +72,9 @@ from keras_attention.models import decoding, transformer_xl  # noqa: E402
 from keras_attention.models import translation_models  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax", "int8_float_attention",
-                "int8_dense"]
-# The ops each int8 variant leaves in float (export.convert's float_ops):
-# the attention's products of activations and its softmax, whose int8
-# kernels are the slow ones; and for int8_dense everything but the products
-# with weights, which int8 runs faster than float32 (bench/litert_ops.py).
-ATTENTION_OPS = ("BATCH_MATMUL", "SOFTMAX")
-FLOAT_OPS = {"int8_float_attention": ATTENTION_OPS, "int8_dense": INT8_DENSE_FLOAT_OPS}
+# int8_minmax: the converter's own activation ranges; the INT8_VARIANTS
+# leave the ops whose int8 kernels are slow in float (bench/_load.py).
+DEVICE_MODES = ["float32", "dynamic", "int8", "int8_minmax", *INT8_VARIANTS]
 # Validation sentences each mode translates, in turn, to time the device.
 SPEED_SENTENCES = 200
 LANGUAGE_MODEL = "language-model"
@@ -132,7 +127,7 @@ def device_bleu(translator, out_dir, kind, train_sources, sources, references, m
     `int8` takes its activation ranges from the `range_quantile` quantile of
     the calibration samples' extremes; `int8_minmax` is the converter's own
     ranges (overall min and max), for comparison; `int8_float_attention` and
-    `int8_dense` are `int8` with their `FLOAT_OPS` left in float.
+    `int8_dense` are `int8` with their `INT8_VARIANTS` ops left in float.
     """
     from edge_demo.runtime import load
 
@@ -142,8 +137,8 @@ def device_bleu(translator, out_dir, kind, train_sources, sources, references, m
         translator.export_tflite(
             path, mode="int8" if mode.startswith("int8") else mode,
             calibration_sentences=train_sources[:64],
-            range_quantile=(range_quantile if mode in ("int8", *FLOAT_OPS) else None),
-            float_ops=FLOAT_OPS.get(mode),
+            range_quantile=(range_quantile if mode in ("int8", *INT8_VARIANTS) else None),
+            float_ops=INT8_VARIANTS.get(mode),
         )
         devices[mode] = load(path)
         start = time.perf_counter()

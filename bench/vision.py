@@ -74,7 +74,6 @@ some parts keeps the others' figures in the JSON.
 
 import argparse
 import functools
-import json
 import os
 import platform
 import sys
@@ -87,7 +86,9 @@ if __name__ == "__main__":
     # Before TensorFlow is imported, so that its import-time lines hide too.
     quiet_process("--verbose" in sys.argv[1:])
 
-from _load import INT8_DENSE_FLOAT_OPS, bench_module, emit_json, keep_other_parts  # noqa: E402
+from _load import (  # noqa: E402
+    INT8_VARIANTS, bench_module, emit_json, keep_other_parts, recorded_report,
+)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -118,17 +119,10 @@ DEVICE_MODES = {
     "float32": ("float32", None),
     "dynamic": ("dynamic", None),
     "int8": ("int8", None),
-    # Attention's products of activations and its softmax in float: their
-    # int8 kernels ran 4 to 15 times slower than float32's here
-    # (bench/litert_ops.py).
-    "int8_float_attention": ("int8", ("BATCH_MATMUL", "SOFTMAX")),
-    # int8 only where its kernels beat float32's on LiteRT's XNNPACK: the
-    # dense layers, the patch convolution and GELU. Attention, the
-    # normalizations and the residual sums stay float.
-    "int8_dense": ("int8", INT8_DENSE_FLOAT_OPS),
+    **{mode: ("int8", ops) for mode, ops in INT8_VARIANTS.items()},
 }
 # The CNN has no attention and no normalization: those rows are the ViTs'.
-VIT_MODES = ("int8_float_attention", "int8_dense")
+VIT_MODES = tuple(INT8_VARIANTS)
 # Part 3's: the captioners in the plain modes.
 CAPTION_MODES = ("float32", "dynamic", "int8")
 FULL = dict(train=8000, seed=0, epochs=64, batch_size=128, learning_rate=1e-3,
@@ -385,14 +379,6 @@ def graph_classifiers(settings, train_set, test_set, jit_compile):
                   f"{accuracy:>10.4f}{minutes:>9.1f}", flush=True)
             keras.backend.clear_session()
     return rows
-
-
-def recorded_report(path):
-    """The report at `path` (`--json`) before this run, or {}."""
-    if not path or not os.path.exists(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)
 
 
 def with_earlier_rows(recorded, key, rows, names):

@@ -29,9 +29,11 @@ the 60,000 and tests on the official 10,000.
    with a caption that says where each is (`keras_attention.data.scenes`),
    8,000 made from the training digits and 1,000 held out from the test
    digits. `AttentiveCaptioner` (Show, Attend and Tell: Bahdanau attention
-   over an LSTM, reading the CNN's 8 x 8 cells) and `TransformerCaptioner`
-   (two decoder blocks cross-attending to the same cells) train for the
-   same epochs (Adam, warm-up then a cosine). Reported on the held-out
+   over an LSTM, reading the CNN's 8 x 8 cells), the same with the paper's
+   hard attention (`attentive_hard`: one cell a word, sampled while
+   training) and `TransformerCaptioner` (two decoder blocks cross-attending
+   to the same cells) train for the same epochs (Adam, warm-up then a
+   cosine); `--captioners` picks some, keeping the others' rows. Reported on the held-out
    scenes: exact-caption accuracy and BLEU (sacrebleu) of greedy captions,
    and attention grounding, the share of digit words whose attention peak
    falls inside that digit's box (teacher-forced on the reference
@@ -68,6 +70,7 @@ comparing machines. `--parts` picks the sections (all by default); a run of
 some parts keeps the others' figures in the JSON.
 
     python bench/vision.py [--quick] [--parts 1,2,3,4] [--epochs 40] [--graph-epochs 20]
+        [--classifiers vit,...] [--captioners attentive,attentive_hard,transformer]
         [--graph-kinds superpixels,grid]
         [--data ../shared/data/mnist] [--json bench/results/vision.json]
 """
@@ -136,7 +139,9 @@ CAPTIONS_FULL = dict(train_scenes=8000, test_scenes=1000, seed=1, epochs=20, bat
                      learning_rate=2e-3, attention_penalty=0.0, device_scenes=200)
 CAPTIONS_QUICK = dict(train_scenes=600, test_scenes=100, seed=1, epochs=2, batch_size=64,
                       learning_rate=2e-3, attention_penalty=0.0, device_scenes=20)
-CAPTIONERS = {"attentive": AttentiveCaptioner, "transformer": TransformerCaptioner}
+CAPTIONERS = {"attentive": AttentiveCaptioner,
+              "attentive_hard": functools.partial(AttentiveCaptioner, hard_attention=True),
+              "transformer": TransformerCaptioner}
 # Part 4: graphs of the same split's images.
 GRAPHS_FULL = dict(epochs=20, graphs_per_batch=64, learning_rate=1e-3,
                    kinds=("superpixels", "grid"))
@@ -271,7 +276,7 @@ def caption_weights(name, model, images, decoder_inputs):
     return weights
 
 
-def captions(settings, train_set, test_set, jit_compile):
+def captions(settings, train_set, test_set, jit_compile, names=tuple(CAPTIONERS)):
     import sacrebleu
 
     made_train = scenes.digit_scenes(*train_set, settings["train_scenes"], seed=settings["seed"])
@@ -282,15 +287,16 @@ def captions(settings, train_set, test_set, jit_compile):
           f"{len(test_images):,} of the test digits; {settings['epochs']} epochs of "
           f"{settings['batch_size']}, Adam with a cosine, "
           f"{'with' if jit_compile else 'without'} XLA")
-    print(f"{'model':<13}{'parameters':>11}{'exact':>8}{'BLEU':>7}{'grounding':>11}"
+    print(f"{'model':<16}{'parameters':>11}{'exact':>8}{'BLEU':>7}{'grounding':>11}"
           f"{'in cell':>9}{'minutes':>9}")
     rows, device = [], []
     folder = tempfile.mkdtemp(prefix="bench_vision_captions_")
     steps = settings["epochs"] * -(-len(images) // settings["batch_size"])
-    for name, make in CAPTIONERS.items():
+    for name in names:
+        make = CAPTIONERS[name]
         keras.utils.set_random_seed(settings["seed"])
         extra = ({"attention_penalty": settings["attention_penalty"]}
-                 if name == "attentive" else {})
+                 if name.startswith("attentive") else {})
         model = make(len(scenes.WORDS), scenes.MAX_CAPTION_LENGTH - 1, **extra)
         warmup = steps // 20
         model.compile(
@@ -315,15 +321,15 @@ def captions(settings, train_set, test_set, jit_compile):
                          bleu=bleu, grounding=grounded / total,
                          grounding_cell=in_cell / total, minutes=seconds / 60,
                          epochs=settings["epochs"]))
-        print(f"{name:<13}{model.count_params():>11,}{exact:>8.3f}{bleu:>7.1f}"
+        print(f"{name:<16}{model.count_params():>11,}{exact:>8.3f}{bleu:>7.1f}"
               f"{grounded / total:>11.3f}{in_cell / total:>9.3f}{seconds / 60:>9.1f}",
               flush=True)
         device += caption_device_figures(name, model, images, made_test, settings, folder)
         keras.backend.clear_session()
     print(f"\n   On the device (edge_demo, LiteRT, {settings['device_scenes']} held-out scenes)")
-    print(f"{'model':<13}{'mode':<9}{'size KB':>9}{'exact':>8}{'caption ms':>12}")
+    print(f"{'model':<16}{'mode':<9}{'size KB':>9}{'exact':>8}{'caption ms':>12}")
     for row in device:
-        print(f"{row['model']:<13}{row['mode']:<9}{row['size_kb']:>9.0f}"
+        print(f"{row['model']:<16}{row['mode']:<9}{row['size_kb']:>9.0f}"
               f"{row['exact_match']:>8.3f}{row['median_ms']:>12.2f}")
     return rows, device
 
@@ -381,11 +387,12 @@ def graph_classifiers(settings, train_set, test_set, jit_compile):
     return rows
 
 
-def with_earlier_rows(recorded, key, rows, names):
+def with_earlier_rows(recorded, key, rows, names, order=MODELS):
     """`rows` and, where `names` is not every model, the `recorded` rows
-    under `key` for the other models: in `MODELS`' order."""
-    kept = [row for row in recorded.get(key, []) if row["model"] not in names] + rows
-    return sorted(kept, key=lambda row: list(MODELS).index(row["model"]))
+    under `key` for the other models of `order`: in its order."""
+    kept = [row for row in recorded.get(key, [])
+            if row["model"] not in names and row["model"] in order] + rows
+    return sorted(kept, key=lambda row: list(order).index(row["model"]))
 
 
 def earlier_graph_rows(recorded, kinds):
@@ -407,6 +414,9 @@ def main():
     parser.add_argument("--epochs", type=int, help="part 1: training epochs per model")
     parser.add_argument("--classifiers", default=",".join(MODELS),
                         help=f"parts 1 and 2: the models, of {', '.join(MODELS)} (the "
+                             "others' recorded rows are kept)")
+    parser.add_argument("--captioners", default=",".join(CAPTIONERS),
+                        help=f"part 3: the models, of {', '.join(CAPTIONERS)} (the "
                              "others' recorded rows are kept)")
     parser.add_argument("--graph-epochs", type=int, help="part 4: epochs per model")
     parser.add_argument("--graph-kinds", default="superpixels,grid",
@@ -431,6 +441,10 @@ def main():
     if not names or not set(names) <= set(MODELS):
         parser.error(f"--classifiers must name some of {', '.join(MODELS)}, "
                      f"received {args.classifiers!r}")
+    captioners = [name.strip() for name in args.captioners.split(",")]
+    if not captioners or not set(captioners) <= set(CAPTIONERS):
+        parser.error(f"--captioners must name some of {', '.join(CAPTIONERS)}, "
+                     f"received {args.captioners!r}")
     settings = dict(QUICK if args.quick else FULL)
     if args.epochs is not None:
         if args.epochs < 1:
@@ -465,7 +479,10 @@ def main():
     if "3" in parts:
         caption_settings = dict(CAPTIONS_QUICK if args.quick else CAPTIONS_FULL)
         report["captions"], report["captions_device"] = captions(
-            caption_settings, train_set, test_set, settings["jit_compile"])
+            caption_settings, train_set, test_set, settings["jit_compile"], captioners)
+        for key in ("captions", "captions_device"):
+            report[key] = with_earlier_rows(recorded, key, report[key], captioners,
+                                            order=CAPTIONERS)
         report["captions_settings"] = caption_settings
     if "4" in parts:
         graph_settings = dict(GRAPHS_QUICK if args.quick else GRAPHS_FULL)
@@ -493,6 +510,10 @@ def main():
             report["runs"][part]["classifiers"] = names
             if part in recorded.get("runs", {}):
                 report["runs"][part]["earlier"] = recorded["runs"][part]
+    if "3" in parts and set(captioners) != set(CAPTIONERS):
+        report["runs"]["3"]["captioners"] = captioners
+        if "3" in recorded.get("runs", {}):
+            report["runs"]["3"]["earlier"] = recorded["runs"]["3"]
     emit_json(keep_other_parts(report, args.json, parts, PART_KEYS), args.json)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.layers.bahdanau_attention import BahdanauAttention
+from keras_attention.layers.bahdanau_attention import BahdanauAttention, gumbel
 from tests import harness
 
 RNG = np.random.default_rng(0)
@@ -75,6 +75,20 @@ CASES = [
         cls=BahdanauAttention,
         init_kwargs=dict(units=U, dropout=0.3, seed=1),
         inputs={"query": _normal(B, DQ), "values": _normal(B, S, DV)},
+        trainable_weights=3,
+        trainable_params=PARAMS,
+    ),
+    harness.LayerCase(
+        name="hard_masked",
+        cls=BahdanauAttention,
+        init_kwargs=dict(units=U, hard=True, seed=1),
+        inputs={"query": _normal(B, T, DQ), "values": _normal(B, S, DV)},
+        call_kwargs={"return_attention_scores": True},
+        masks={"query": QUERY_MASK, "values": VALUES_MASK},
+        explicit_mask=lambda m: {
+            "query_mask": m["query"],
+            "values_mask": m["values"],
+        },
         trainable_weights=3,
         trainable_params=PARAMS,
     ),
@@ -260,3 +274,141 @@ def test_mismatched_shapes_raise():
         "received query_mask.shape=(2, 3)",
     ):
         layer(_normal(B, T, DQ), values, query_mask=np.ones((B, T - 1), bool))
+
+
+def test_hard_attention_reads_the_most_attended_value():
+    # Outside training the context is the value with the largest weight,
+    # exactly; a masked step is never read, and a row with nothing to
+    # attend to reads nothing.
+    layer = BahdanauAttention(units=U, hard=True)
+    query, values = _normal(B, T, DQ), _normal(B, S, DV)
+    mask = VALUES_MASK.copy()
+    mask[1] = False
+    context, weights = layer(query, values, values_mask=mask, return_attention_scores=True)
+    context, weights = context.numpy(), weights.numpy()
+    chosen = weights[0].argmax(-1)  # [T]
+    assert np.all(mask[0][chosen])
+    np.testing.assert_array_equal(context[0], values[0][chosen])
+    np.testing.assert_array_equal(context[1], 0.0)
+    np.testing.assert_array_equal(weights[1], 0.0)
+    # The weights are still the soft attention's.
+    soft = BahdanauAttention(units=U)
+    soft(query, values)
+    soft.set_weights(layer.get_weights())
+    _, soft_weights = soft(query, values, values_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(weights, soft_weights, atol=1e-6)
+
+
+def test_hard_attention_samples_each_value_as_often_as_its_weight():
+    # While training the context is a sample: over many draws of the same
+    # query each value comes as often as its weight says (Gumbel-max).
+    draws = 4000
+    layer = BahdanauAttention(units=U, hard=True, seed=3)
+    query = np.repeat(_normal(1, 1, DQ), draws, axis=1)  # [1, draws, Dq]
+    values = np.eye(S, dtype="float32")[None]  # value s is the one-hot of s
+    layer.build(query.shape, values.shape)
+    # Scores 3 tanh(s - 2) for s = 0..4, whatever the query: weights about
+    # 0.003, 0.006, 0.056, 0.54 and 0.40.
+    layer.query_kernel.assign(np.zeros((DQ, U), "float32"))
+    key_kernel = np.zeros((S, U), "float32")
+    key_kernel[:, 0] = np.arange(S) - 2.0
+    layer.key_kernel.assign(key_kernel)
+    layer.attention_v.assign(np.eye(U, dtype="float32")[0] * 3)
+    context, weights = layer(query, values, training=True, return_attention_scores=True)
+    assert set(np.unique(context.numpy())) <= {0.0, 1.0}
+    np.testing.assert_array_equal(context.numpy().sum(-1), 1.0)  # one value each
+    share = context.numpy()[0].mean(0)  # [S]: how often each value came
+    # Within 4 standard deviations of the weights (at most 0.032 here).
+    np.testing.assert_allclose(share, weights.numpy()[0, 0], atol=0.032)
+    # Weights far from uniform, or the test would show little.
+    assert np.ptp(weights.numpy()[0, 0]) > 0.2
+
+
+def test_hard_attention_gradient_is_the_soft_attentions():
+    # Straight-through: the forward pass reads the value the noisy scores
+    # pick, the backward pass differentiates softmax(scores) @ values, the
+    # sample's expectation (Bengio et al. 2013).
+    layer = BahdanauAttention(units=U, hard=True, seed=2)
+    query = tf.constant(_normal(B, T, DQ))
+    values = tf.constant(_normal(B, S, DV))
+    noise = tf.constant(layer.draw_sampling_noise((B, T, S)))
+    probe = tf.constant(_normal(B, T, DV))  # a linear loss: the same dL/dc
+    with tf.GradientTape() as tape:
+        context = layer(query, values, sampling_noise=noise, training=True)
+        loss = tf.reduce_sum(context * probe)
+    got = tape.gradient(loss, layer.query_kernel)
+    with tf.GradientTape() as tape:
+        hidden = tf.tanh(
+            (query @ layer.query_kernel)[:, :, None, :] + (values @ layer.key_kernel)[:, None]
+        )
+        scores = tf.reduce_sum(hidden * layer.attention_v, -1)  # [B, T, S]
+        soft = tf.nn.softmax(scores)
+        loss = tf.reduce_sum((soft @ values) * probe)
+    want = tape.gradient(loss, layer.query_kernel)
+    assert np.abs(want.numpy()).max() > 1e-3
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    # The forward value is the value at the argmax of the noisy scores.
+    chosen = tf.argmax(scores + noise, -1).numpy()
+    picked = np.take_along_axis(values.numpy()[:, None], chosen[..., None, None], 2)[:, :, 0]
+    np.testing.assert_array_equal(context.numpy(), picked)
+
+
+def test_hard_attention_arguments_are_checked():
+    with _raises("hard must be True or False, received hard='yes'"):
+        BahdanauAttention(units=U, hard="yes")
+    with _raises("dropout must be 0 with hard=True", "received dropout=0.2"):
+        BahdanauAttention(units=U, hard=True, dropout=0.2)
+    with _raises("draw_sampling_noise is for a layer with hard=True"):
+        BahdanauAttention(units=U).draw_sampling_noise((B, S))
+    layer = BahdanauAttention(units=U, hard=True)
+    with _raises("sampling_noise must have the shape of the weights [B, (T,) S]",
+                 "received sampling_noise.shape=(2, 4)"):
+        layer(_normal(B, DQ), _normal(B, S, DV), sampling_noise=_normal(B, S - 1),
+              training=True)
+    noise = layer.draw_sampling_noise((1000, S)).numpy()
+    assert np.all(np.isfinite(noise))
+    # The ends of what `uniform` draws (0 and 1 - 2^-24) give finite noise:
+    # one number in 2^24 is an end, and a training run draws billions.
+    ends = gumbel(np.array([0.0, 2.0**-24, 1 - 2.0**-24], "float32")).numpy()
+    np.testing.assert_allclose(ends, [-2.8115, -2.8115, 16.6355], atol=1e-3)
+    # Gumbel(0, 1): mean Euler's gamma 0.5772, variance pi^2 / 6 = 1.645.
+    assert abs(noise.mean() - 0.5772) < 0.06 and abs(noise.var() - 1.645) < 0.15
+
+
+def test_hard_attention_in_int8_reads_the_value_keras_reads(tmp_path):
+    # Full-integer LiteRT reads the same value as Keras wherever the two
+    # agree on the largest weight, and disagrees only where int8 cannot
+    # tell the two largest apart. (int8 ONE_HOT wrote its off value as the
+    # raw int8 0, which reads back as 0.5: every context was a blend.)
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_attention_export import Exporter
+
+    query = keras.Input((DQ,), batch_size=1, name="query")
+    values = keras.Input((S, DV), batch_size=1, name="values")
+    context, weights = BahdanauAttention(units=U, hard=True, seed=0)(
+        query, values, return_attention_scores=True
+    )
+    model = keras.Model({"query": query, "values": values}, [context, weights])
+    rng = np.random.default_rng(7)
+    samples = [{"query": 3 * rng.normal(size=(1, DQ)).astype("float32"),
+                "values": rng.normal(size=(1, S, DV)).astype("float32")}
+               for _ in range(40)]
+    path = str(tmp_path / "hard_int8.tflite")
+    with Exporter(model) as exporter:
+        exporter.export_tflite(path, mode="int8",
+                               representative_data={"serving_default": samples})
+    runner = Interpreter(path).get_signature_runner()
+    agree = 0
+    # Calibrated on the samples it runs: outside its calibrated range int8
+    # saturates, which is not what this test is about.
+    for sample in samples[:20]:
+        got = runner(**sample)
+        want_context, want_weights = (np.asarray(x)[0] for x in model(sample))
+        top = np.sort(want_weights)[-2:]
+        if np.argmax(got["output_1"][0]) == np.argmax(want_weights):
+            agree += 1
+            np.testing.assert_allclose(got["output_0"][0], want_context, atol=0.05)
+        else:
+            assert top[1] - top[0] < 0.02, (want_weights, got["output_1"])
+    assert agree >= 15, agree

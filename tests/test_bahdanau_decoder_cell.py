@@ -42,6 +42,7 @@ class TeacherForcedDecoder(BahdanauDecoder):
         attention_units,
         normalize=False,
         attention_dropout=0.0,
+        hard_attention=False,
         **kwargs,
     ):
         cell = BahdanauDecoderCell(
@@ -49,6 +50,7 @@ class TeacherForcedDecoder(BahdanauDecoder):
             attention_units,
             normalize=normalize,
             attention_dropout=attention_dropout,
+            hard_attention=hard_attention,
             seed=1,
             dtype=kwargs.get("dtype"),
         )
@@ -58,6 +60,7 @@ class TeacherForcedDecoder(BahdanauDecoder):
         self.attention_units = attention_units
         self.normalize = normalize
         self.attention_dropout = attention_dropout
+        self.hard_attention = hard_attention
 
     def get_config(self):
         config = keras.layers.Layer.get_config(self)
@@ -67,6 +70,7 @@ class TeacherForcedDecoder(BahdanauDecoder):
             attention_units=self.attention_units,
             normalize=self.normalize,
             attention_dropout=self.attention_dropout,
+            hard_attention=self.hard_attention,
         )
         return config
 
@@ -121,6 +125,20 @@ CASES = [
         trainable_weights=8,
         trainable_params=_cell_params("lstm", normalize=True),
     ),
+    harness.LayerCase(
+        name="lstm_hard_masked",
+        cls=TeacherForcedDecoder,
+        init_kwargs=dict(inner="lstm", units=DS, attention_units=U, hard_attention=True),
+        inputs={"inputs": _normal(B, T, E), "values": _normal(B, S, DV)},
+        call_kwargs={"return_attention_scores": True},
+        masks={"inputs": TARGETS_MASK, "values": VALUES_MASK},
+        explicit_mask=lambda m: {
+            "inputs_mask": m["inputs"],
+            "values_mask": m["values"],
+        },
+        trainable_weights=6,
+        trainable_params=_cell_params("lstm"),
+    ),
 ]
 
 
@@ -173,6 +191,38 @@ def test_greedy_steps_equal_teacher_forcing(inner):
     )
     # Some later step must attend differently, or the check shows little.
     assert np.abs(np.asarray(weights)[:, 1:] - np.asarray(weights)[:, :1]).max() > 1e-3
+
+
+def test_hard_attention_reads_one_value_a_step_and_decodes_alike():
+    # Training: every step's context is one encoder output, drawn from that
+    # step's noise (pre-drawn for the loop), so a second call differs.
+    # Inference: the most attended one, the same step by step as in the loop.
+    cell = BahdanauDecoderCell(keras.layers.LSTMCell(DS), attention_units=U,
+                               hard_attention=True, seed=4)
+    decoder = BahdanauDecoder(cell)
+    inputs, values = _normal(B, T, E), _normal(B, S, DV)
+    sampled = [
+        np.asarray(decoder(inputs, values, values_mask=VALUES_MASK, training=True))[..., DS:]
+        for _ in range(2)
+    ]  # the contexts [B, T, Dv]
+    for contexts in sampled:
+        for b in range(B):
+            rows = values[b][VALUES_MASK[b]]  # the unmasked outputs
+            matches = np.isclose(contexts[b][:, None], rows[None]).all(-1)  # [T, S']
+            assert np.all(matches.sum(-1) == 1), matches
+    assert not np.array_equal(sampled[0], sampled[1])
+
+    forced, weights = decoder(inputs, values, values_mask=VALUES_MASK,
+                              return_attention_scores=True)
+    forced, weights = np.asarray(forced), np.asarray(weights)
+    chosen = weights.argmax(-1)  # [B, T]
+    np.testing.assert_array_equal(
+        forced[..., DS:], np.take_along_axis(values[:, None], chosen[..., None, None], 2)[:, :, 0])
+    states, outputs = cell.get_initial_state(B), []
+    for t in range(T):
+        output, states = cell(inputs[:, t], states, values, values_mask=VALUES_MASK)
+        outputs.append(output)
+    np.testing.assert_allclose(np.stack(outputs, axis=1), forced, atol=1e-6, rtol=0)
 
 
 def test_target_padding_gives_zeros_and_keeps_the_state():
@@ -325,6 +375,12 @@ def test_bad_arguments_raise():
         "attention_dropout must be a float in [0, 1), received attention_dropout=-0.1"
     ):
         BahdanauDecoderCell(gru, attention_units=U, attention_dropout=-0.1)
+    with _raises("hard_attention must be True or False, received hard_attention=1"):
+        BahdanauDecoderCell(gru, attention_units=U, hard_attention=1)
+    with _raises("attention_dropout must be 0 with hard_attention=True",
+                 "received attention_dropout=0.1"):
+        BahdanauDecoderCell(gru, attention_units=U, attention_dropout=0.1,
+                            hard_attention=True)
 
 
 def test_mismatched_shapes_raise():

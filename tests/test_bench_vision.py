@@ -30,3 +30,20 @@ def test_every_classifier_mode_is_an_export_mode_with_accepted_float_ops(vision)
 
 def test_caption_modes_are_export_modes(vision):
     assert set(vision.CAPTION_MODES) <= set(export.MODES)
+
+
+def test_a_run_of_some_captioners_keeps_the_others_rows(vision):
+    recorded = {"captions": [{"model": "transformer", "exact_match": 0.97},
+                             {"model": "attentive", "exact_match": 0.94},
+                             {"model": "gone", "exact_match": 0.5}]}
+    rows = [{"model": "attentive_hard", "exact_match": 0.96}]
+    kept = vision.with_earlier_rows(recorded, "captions", rows, ["attentive_hard"],
+                                    order=vision.CAPTIONERS)
+    # In CAPTIONERS' order; a model no longer benched is dropped.
+    assert [row["model"] for row in kept] == ["attentive", "attentive_hard", "transformer"]
+    assert kept[1]["exact_match"] == 0.96
+    # A rerun of a model replaces its recorded row.
+    again = vision.with_earlier_rows({"captions": kept}, "captions",
+                                     [{"model": "attentive", "exact_match": 0.95}],
+                                     ["attentive"], order=vision.CAPTIONERS)
+    assert [row["exact_match"] for row in again] == [0.95, 0.96, 0.97]

@@ -31,11 +31,14 @@ def _transformer(**kwargs):
                                 hidden_dim=16, num_heads=2, intermediate_dim=32, **kwargs)
 
 
-MAKERS = {"attentive": _attentive, "transformer": _transformer}
+MAKERS = {"attentive": _attentive,
+          "attentive_hard": lambda **kwargs: _attentive(hard_attention=True, **kwargs),
+          "transformer": _transformer}
 # For fitting two captions: the penalty's floor (about 50 here, with 64
 # cells and 12 steps) would hide the cross-entropy's fall.
-FITTED = {"attentive": lambda: _attentive(attention_penalty=0.0), "transformer": _transformer}
-LEARNING_RATES = {"attentive": 1e-2, "transformer": 3e-3}
+FITTED = {"attentive": lambda: _attentive(attention_penalty=0.0),
+          "attentive_hard": lambda: _attentive(hard_attention=True), "transformer": _transformer}
+LEARNING_RATES = {"attentive": 1e-2, "attentive_hard": 1e-2, "transformer": 3e-3}
 
 
 def _batch():
@@ -160,8 +163,15 @@ def _png(path, image):
     return str(path)
 
 
-@pytest.mark.parametrize("name", list(MAKERS))
-@pytest.mark.parametrize("mode", ["float32", "int8"])
+# Not attentive_hard in int8: this two-caption model captions from its
+# first state, with its attention all but flat (every weight 0.018 to 0.026),
+# so int8 rounding picks another cell, and another caption. The trained
+# captioner's int8 figures are bench/vision.py's.
+DEVICE_CASES = [(name, mode) for name in MAKERS for mode in ("float32", "int8")
+                if (name, mode) != ("attentive_hard", "int8")]
+
+
+@pytest.mark.parametrize("name,mode", DEVICE_CASES)
 def test_the_device_captions_a_png_as_keras_does(trained, name, mode, tmp_path):
     found, images = trained
     device = edge_demo.load(str(found[name, mode]))
@@ -192,6 +202,7 @@ def test_the_task_must_name_every_word(trained):
     (dict(image_shape=(32, 32)), r"image_shape must be \(height, width, channels\)"),
     (dict(filters=()), r"filters must be a non-empty list"),
     (dict(attention_penalty=-1.0), r"attention_penalty must be a number >= 0"),
+    (dict(hard_attention="yes"), r"hard_attention must be True or False, received hard_attention='yes'"),
     (dict(end_id=1), r"start_id and end_id must differ"),
 ])
 def test_bad_arguments_are_named(kwargs, message):

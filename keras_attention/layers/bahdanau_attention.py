@@ -9,7 +9,7 @@ from keras_attention.layers._masking import (
     check_mask_dtypes,
     masked_softmax,
 )
-from keras_attention.layers._random import HashDropout
+from keras_attention.layers._random import HashDropout, uniform
 from keras_attention.layers._renamed import named, refuse_renamed
 from keras_attention.layers._validation import check_positive_int, check_rate
 
@@ -20,6 +20,18 @@ _RENAMED_CALL_ARGS = {
         "return_attention_scores", "Keras's attention layers"
     ),
 }
+
+
+def gumbel(u):
+    """Gumbel(0, 1) noise `-log(-log(u))` from `uniform`'s numbers, finite.
+
+    `uniform` gives multiples of 2^-24 in `[0, 1)`: 0 would give -inf, and
+    half a step up from the largest rounds to 1 in float32 (+inf). So `u`
+    is kept within `[2^-24, 1 - 2^-24]`, both exact in float32: the noise
+    lies in about `[-2.8, 16.6]`.
+    """
+    u = ops.clip(ops.cast(u, "float32"), 2.0**-24, 1.0 - 2.0**-24)
+    return -ops.log(-ops.log(u))
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -33,6 +45,21 @@ class BahdanauAttention(keras.layers.Layer):
     Translation by Jointly Learning to Align and Translate", appendix A.1.2).
     The encoder outputs serve both as keys (through `W_k`) and as values
     (unprojected).
+
+    With `hard=True`, the context is one encoder output, not a weighted sum:
+    the "hard" attention of Xu et al. (2015, "Show, Attend and Tell",
+    sec. 4.1). While training it is a sample from the attention weights
+    (the Gumbel-max trick: the argmax of the scores plus Gumbel noise), and
+    the gradient flows as if the context were that sample's expectation,
+    the soft attention's weighted sum: the straight-through estimator of
+    Bengio, Leonard and Courville (2013), in place of the paper's
+    REINFORCE. (Straight through the noisy softmax instead, as PyTorch's
+    `gumbel_softmax(hard=True)` does, put 62% of the digit scenes'
+    attention peaks on the digit, against 96%: docs/benchmarks.md, Images.)
+    Otherwise it is the output with the largest weight (deterministic, and
+    exportable: TOPK_V2, EQUAL and a product on LiteRT). The weights
+    returned are still the softmax of the scores: where the layer would
+    look, and their argmax is where it looked.
 
     With `normalize=True`, `v` is weight-normalised (Salimans and Kingma
     2016) as in TensorFlow Addons' `BahdanauAttention`:
@@ -52,10 +79,12 @@ class BahdanauAttention(keras.layers.Layer):
         units: size `U` of the projected query and keys.
         normalize: weight-normalise `v` and add the bias `b`.
         dropout: dropout rate on the attention weights while training.
+        hard: attend to one encoder output, sampled while training (see
+            above); `dropout` must then be 0.
         kernel_initializer: initializer of `W_q`, `W_k` and `v`.
         kernel_regularizer: regularizer of `W_q`, `W_k` and `v`.
         kernel_constraint: constraint of `W_q`, `W_k` and `v`.
-        seed: seed of the attention dropout.
+        seed: seed of the attention dropout, or of the hard choice's noise.
 
     Call arguments:
         query: one decoder step `[B, Dq]` or a sequence `[B, T, Dq]`.
@@ -71,8 +100,13 @@ class BahdanauAttention(keras.layers.Layer):
             in place of the dropout the layer draws while training. A loop
             draws every step's mask before it runs (`draw_dropout_mask`),
             since JAX cannot draw random numbers inside `lax.scan`.
+        sampling_noise: optional, the shape of the weights: with `hard`,
+            the Gumbel noise added to the scores while training in place
+            of the noise the layer draws (`draw_sampling_noise`), for a
+            loop that draws every step's before it runs.
         return_attention_scores: also return the attention weights.
-        training: whether dropout is active.
+        training: whether dropout (or the hard choice's sampling) is
+            active.
 
     Returns:
         The context `[B, Dv]` for one query step or `[B, T, Dv]` for a
@@ -97,6 +131,7 @@ class BahdanauAttention(keras.layers.Layer):
         units,
         normalize=False,
         dropout=0.0,
+        hard=False,
         kernel_initializer="glorot_uniform",
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -106,9 +141,17 @@ class BahdanauAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         check_positive_int("units", units)
         check_rate("dropout", dropout)
+        if not isinstance(hard, bool):
+            raise ValueError(f"hard must be True or False, received hard={hard!r}")
+        if hard and dropout:
+            raise ValueError(
+                "dropout must be 0 with hard=True (the context is one encoder "
+                f"output, sampled while training), received dropout={dropout}"
+            )
         self.units = units
         self.normalize = bool(normalize)
         self.dropout = dropout
+        self.hard = hard
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -119,6 +162,9 @@ class BahdanauAttention(keras.layers.Layer):
         self._dropout_layer = HashDropout(
             dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
         )
+        # Only with `hard`: a layer without it keeps the variables (and the
+        # saved files) it always had.
+        self._noise_seeds = keras.random.SeedGenerator(seed) if hard else None
 
     def _add_kernel(self, name, shape, salt):
         return self.add_weight(
@@ -195,6 +241,51 @@ class BahdanauAttention(keras.layers.Layer):
         ones = ops.ones(shape, self.compute_dtype)
         return self._dropout_layer(ones, training=True)
 
+    def draw_sampling_noise(self, shape):
+        """Gumbel noise `-log(-log(u))`, float32 `shape`, for `sampling_noise`.
+
+        `u` is uniform (`gumbel`), drawn with the layer's own seed; only a
+        `hard` layer draws.
+        """
+        if not self.hard:
+            raise ValueError(
+                "draw_sampling_noise is for a layer with hard=True, "
+                f"received a layer with hard={self.hard}"
+            )
+        return gumbel(uniform(shape, self._noise_seeds.next()))
+
+    def _hard_weights(self, scores, weights, mask, sampling_noise, training):
+        """One-hot `[B, (T,) S]` float32 weights of the chosen step (zeros
+        for a row with nothing to attend to); while training, the step is
+        sampled and the gradient is that of the soft `weights`."""
+        choice = weights
+        if training:
+            if sampling_noise is None:
+                sampling_noise = self.draw_sampling_noise(ops.shape(scores))
+            choice = masked_softmax(
+                ops.cast(scores, "float32") + ops.cast(sampling_noise, "float32"), mask
+            )  # [B, (T,) S]
+        # top_k, not argmax: TensorFlow's argmax in Keras bit-casts to tell
+        # -0 from 0, which TFLite has no kernel for (TOPK_V2 it has). Ties
+        # go to the first step, as argmax's do.
+        _, index = ops.top_k(choice, k=1)  # [B, (T,) 1]
+        # A comparison, not one_hot: int8 LiteRT's ONE_HOT writes its off
+        # value unquantized (the int8 0, which reads back as 0.5).
+        steps = ops.arange(ops.shape(choice)[-1], dtype=index.dtype)
+        attended = ops.logical_and(
+            ops.equal(steps, index), ops.sum(weights, axis=-1, keepdims=True) > 0
+        )  # [B, (T,) S]: false everywhere in a row with nothing to attend to
+        chosen = ops.where(attended, 1.0, 0.0)
+        if not training:
+            # No gradient wanted, and an exported graph stays free of the
+            # zero-valued difference below (int8 cannot quantize a tensor
+            # whose range is a point).
+            return chosen
+        # The forward value is the one-hot exactly: soft - soft is 0, where
+        # (chosen + soft) - soft could round.
+        soft = ops.cast(weights, "float32")
+        return chosen + (soft - ops.stop_gradient(soft))
+
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
         refuse_renamed(type(self).__name__, kwargs, _RENAMED_CALL_ARGS)
@@ -215,11 +306,13 @@ class BahdanauAttention(keras.layers.Layer):
         values_mask=None,
         query_mask=None,
         dropout_mask=None,
+        sampling_noise=None,
         return_attention_scores=False,
         training=None,
     ):
         self._check_call_args(
-            query, values, keys, values_mask, query_mask, dropout_mask
+            query, values, keys, values_mask, query_mask, dropout_mask,
+            sampling_noise,
         )
         if keys is None:
             keys = ops.matmul(values, self.key_kernel)  # [B, S, U]
@@ -258,7 +351,12 @@ class BahdanauAttention(keras.layers.Layer):
             mask = rows if mask is None else ops.logical_and(mask, rows)
         weights = masked_softmax(scores, mask)  # float32 [B, (T,) S]
         weights = ops.cast(weights, self.compute_dtype)
-        if dropout_mask is None:
+        if self.hard:
+            dropped = ops.cast(
+                self._hard_weights(scores, weights, mask, sampling_noise, training),
+                self.compute_dtype,
+            )
+        elif dropout_mask is None:
             dropped = self._dropout_layer(weights, training=training)
         else:
             dropped = weights * ops.cast(dropout_mask, weights.dtype)
@@ -290,7 +388,8 @@ class BahdanauAttention(keras.layers.Layer):
             )
 
     def _check_call_args(
-        self, query, values, keys, values_mask, query_mask, dropout_mask
+        self, query, values, keys, values_mask, query_mask, dropout_mask,
+        sampling_noise,
     ):
         if len(query.shape) not in (2, 3) or query.shape[-1] != self._query_dim:
             raise ValueError(
@@ -310,10 +409,13 @@ class BahdanauAttention(keras.layers.Layer):
             "dropout_mask": (
                 (*query.shape[:-1], source), "the shape of the weights [B, (T,) S]"
             ),
+            "sampling_noise": (
+                (*query.shape[:-1], source), "the shape of the weights [B, (T,) S]"
+            ),
         }
         given = dict(
             query=query, keys=keys, values_mask=values_mask, query_mask=query_mask,
-            dropout_mask=dropout_mask,
+            dropout_mask=dropout_mask, sampling_noise=sampling_noise,
         )
         for name, tensor in given.items():
             if tensor is None:
@@ -339,6 +441,7 @@ class BahdanauAttention(keras.layers.Layer):
             "units": self.units,
             "normalize": self.normalize,
             "dropout": self.dropout,
+            "hard": self.hard,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),

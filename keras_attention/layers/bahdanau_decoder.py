@@ -31,7 +31,8 @@ class BahdanauDecoder(keras.layers.Layer):
 
     A padded target step (`inputs_mask` false) outputs zeros, weights
     included, and leaves the state as it was. Attention dropout draws every
-    step's mask before the loop runs (JAX cannot draw inside `lax.scan`).
+    step's mask before the loop runs (JAX cannot draw inside `lax.scan`),
+    and hard attention every step's sampling noise.
     Inside a functional model the key projection stays a weight, so the
     model saves, reloads and goes on training.
 
@@ -55,7 +56,7 @@ class BahdanauDecoder(keras.layers.Layer):
         values_mask: `[B, S]` source padding; Keras fills it from the mask
             of `values`.
         return_attention_scores: also return the weights `[B, T, S]`.
-        training: whether dropout is active.
+        training: whether dropout (or hard attention's sampling) is active.
 
     Returns:
         `outputs` `[B, T, Ds + Dv]` (each step's hidden state and context),
@@ -115,15 +116,21 @@ class BahdanauDecoder(keras.layers.Layer):
         states = self._initial_states(decoder_state, values)  # [B, Ds] each
         steps = ops.cast(inputs, self.compute_dtype)  # [B, T, E]
         dropout = bool(training) and self.cell.attention_dropout > 0
+        sampling = bool(training) and self.cell.hard_attention
+        shape = (*ops.shape(inputs)[:2], ops.shape(values)[1])
+        # Every step's mask or noise, drawn before the loop: JAX cannot draw
+        # random numbers inside lax.scan. (A cell has one or the other.)
         if dropout:
-            # Every step's mask, drawn before the loop: JAX cannot draw
-            # random numbers inside lax.scan.
-            shape = (*ops.shape(inputs)[:2], ops.shape(values)[1])
             masks = self.cell.attention.draw_dropout_mask(shape)  # [B, T, S]
             steps = ops.concatenate([steps, masks], axis=-1)  # [B, T, E + S]
+        if sampling:
+            noise = self.cell.attention.draw_sampling_noise(shape)  # [B, T, S]
+            steps = ops.concatenate(
+                [steps, ops.cast(noise, steps.dtype)], axis=-1
+            )  # [B, T, E + S]
         step = _BoundCell(
-            self.cell, values, keys, values_mask, inputs.shape[-1], dropout,
-            return_attention_scores,
+            self.cell, values, keys, values_mask, inputs.shape[-1],
+            dropout or sampling, return_attention_scores,
         )
         rnn = keras.layers.RNN(
             step,
@@ -211,20 +218,21 @@ class _BoundCell(keras.layers.Layer):
     per call, closing over that call's encoder outputs, keys and source
     mask; the RNN carries the inner cell's states alone. It owns no weights.
     The RNN takes one input and gives one output per step, so the step
-    input is the decoder input followed, with dropout, by the step's
-    attention dropout mask, and the step output is the decoder cell's
-    followed, when asked for, by the attention weights.
+    input is the decoder input followed, while training with dropout or
+    hard attention, by the step's attention dropout mask or sampling noise
+    (`drawn`), and the step output is the decoder cell's followed, when
+    asked for, by the attention weights.
     """
 
     def __init__(
-        self, cell, values, keys, values_mask, input_dim, dropout,
+        self, cell, values, keys, values_mask, input_dim, drawn,
         return_attention_scores,
     ):
         super().__init__(dtype=cell.dtype_policy, name="bound_" + cell.name)
         self.cell = cell
         self.values, self.keys, self.values_mask = values, keys, values_mask
         self.input_dim = input_dim
-        self.dropout = dropout
+        self.drawn = drawn
         self.return_attention_scores = return_attention_scores
         self.state_size = cell.state_size
         self.output_size = cell.output_size
@@ -234,14 +242,16 @@ class _BoundCell(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, states, training=None):
-        dropout_mask = inputs[:, self.input_dim :] if self.dropout else None  # [B, S]
+        drawn = inputs[:, self.input_dim :] if self.drawn else None  # [B, S]
+        hard = self.cell.hard_attention
         output, new_states, weights = self.cell(
             inputs[:, : self.input_dim],  # [B, E]
             states,
             self.values,
             keys=self.keys,
             values_mask=self.values_mask,
-            dropout_mask=dropout_mask,
+            dropout_mask=None if hard else drawn,
+            sampling_noise=drawn if hard else None,
             return_attention_scores=True,
             training=training,
         )  # [B, Ds + Dv], [B, Ds] each, [B, S]

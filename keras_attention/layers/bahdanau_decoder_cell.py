@@ -56,9 +56,13 @@ class BahdanauDecoderCell(keras.layers.Layer):
         normalize: weight-normalised attention (see `BahdanauAttention`).
         attention_dropout: dropout rate on the attention weights while
             training.
+        hard_attention: the context is one encoder output, sampled while
+            training (`BahdanauAttention`'s `hard`; Xu et al. 2015's hard
+            attention); `attention_dropout` must then be 0.
         kernel_initializer, kernel_regularizer, kernel_constraint: of the
             attention's weights.
-        seed: seed of the attention dropout.
+        seed: seed of the attention dropout, or of the hard attention's
+            sampling.
 
     Call arguments:
         inputs: the decoder input of one step, `[B, E]`.
@@ -73,6 +77,9 @@ class BahdanauDecoderCell(keras.layers.Layer):
         dropout_mask: optional `[B, S]` mask of the attention weights in
             place of the one the attention draws while training; a loop
             draws every step's before it runs (`BahdanauDecoder`).
+        sampling_noise: optional `[B, S]`, with `hard_attention`, the
+            Gumbel noise of this step's choice while training, in place of
+            the noise the attention draws (also drawn before a loop).
         training: whether dropout is active.
         return_attention_scores: also return this step's attention
             weights.
@@ -99,6 +106,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
         attention_units,
         normalize=False,
         attention_dropout=0.0,
+        hard_attention=False,
         kernel_initializer="glorot_uniform",
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -127,10 +135,22 @@ class BahdanauDecoderCell(keras.layers.Layer):
             )
         check_positive_int("attention_units", attention_units)
         check_rate("attention_dropout", attention_dropout)
+        if not isinstance(hard_attention, bool):
+            raise ValueError(
+                "hard_attention must be True or False, received "
+                f"hard_attention={hard_attention!r}"
+            )
+        if hard_attention and attention_dropout:
+            raise ValueError(
+                "attention_dropout must be 0 with hard_attention=True (the context "
+                "is one encoder output, sampled while training), received "
+                f"attention_dropout={attention_dropout}"
+            )
         self.cell = cell
         self.attention_units = attention_units
         self.normalize = bool(normalize)
         self.attention_dropout = attention_dropout
+        self.hard_attention = hard_attention
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -139,6 +159,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             attention_units,
             normalize=normalize,
             dropout=attention_dropout,
+            hard=hard_attention,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             kernel_regularizer=self.kernel_regularizer,
             kernel_constraint=self.kernel_constraint,
@@ -246,6 +267,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
         keys=None,
         values_mask=None,
         dropout_mask=None,
+        sampling_noise=None,
         training=None,
         return_attention_scores=False,
     ):
@@ -262,6 +284,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             keys=keys,
             values_mask=values_mask,
             dropout_mask=dropout_mask,
+            sampling_noise=sampling_noise,
             return_attention_scores=True,
             training=training,
         )  # [B, Dv], [B, S]
@@ -298,6 +321,7 @@ class BahdanauDecoderCell(keras.layers.Layer):
             "attention_units": self.attention_units,
             "normalize": self.normalize,
             "attention_dropout": self.attention_dropout,
+            "hard_attention": self.hard_attention,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),

@@ -161,6 +161,15 @@ class AttentiveCaptioner(_ImageCaptioner):
     cells background) `lambda = 1` spread the attention over the background
     and cost 5 points of exact captions (docs/benchmarks.md, Images).
 
+    With `hard_attention=True`, the paper's other model (sec. 4.1): at
+    every word the context is one cell, sampled from the attention while
+    training and the most attended one otherwise, trained with the
+    straight-through Gumbel-softmax estimator in place of the paper's
+    REINFORCE (`BahdanauAttention`'s `hard`). One cell has to show the
+    whole digit, so the attention lands on it: on the digit scenes the
+    soft model reads each digit from cells beside its ink, whose wide view
+    shows it too (docs/benchmarks.md, Images).
+
     Decoding carries `state_h` and `state_c` `[B, units]`; `encode` also
     gives the memory every step reads: `values` `[B, L, Dv]` and `keys`
     `[B, L, U]` (their projection, made once).
@@ -176,6 +185,7 @@ class AttentiveCaptioner(_ImageCaptioner):
         attention_units: `U`.
         dropout: on the word embeddings and before the readout.
         attention_penalty: `lambda`; 0 (the default) for none.
+        hard_attention: attend to one cell at each word (see above).
         start_id, end_id: the caption's start and end tokens.
 
     Keyword arguments:
@@ -193,7 +203,8 @@ class AttentiveCaptioner(_ImageCaptioner):
 
     def __init__(self, vocabulary_size, caption_length, image_shape=(64, 64, 1),
                  filters=(16, 32, 64), units=128, embedding_dim=64, attention_units=64,
-                 dropout=0.1, attention_penalty=0.0, start_id=1, end_id=2, **kwargs):
+                 dropout=0.1, attention_penalty=0.0, hard_attention=False, start_id=1, end_id=2,
+                 **kwargs):
         image_shape, filters, grid = self._check_caption_arguments(
             vocabulary_size, caption_length, image_shape, filters, start_id, end_id)
         check_positive_int("units", units)
@@ -205,6 +216,9 @@ class AttentiveCaptioner(_ImageCaptioner):
             raise ValueError(
                 "attention_penalty must be a number >= 0, received "
                 f"attention_penalty={attention_penalty!r}")
+        if not isinstance(hard_attention, bool):
+            raise ValueError("hard_attention must be True or False, received "
+                             f"hard_attention={hard_attention!r}")
 
         # === Layers ===
         self._hold_attributes()
@@ -221,7 +235,8 @@ class AttentiveCaptioner(_ImageCaptioner):
                                                 name="embedding")
         cell = BahdanauDecoderCell(
             keras.layers.LSTMCell(units, dtype=policy, name="decoder_lstm_cell"),
-            attention_units=attention_units, name="decoder_cell")
+            attention_units=attention_units, hard_attention=hard_attention,
+            name="decoder_cell")
         self.decoder = BahdanauDecoder(cell, name="decoder")
         # Only with a penalty: a layer the graph never calls stays unbuilt.
         self.coverage = (_CoveragePenalty(attention_penalty, name="coverage_penalty")
@@ -240,6 +255,7 @@ class AttentiveCaptioner(_ImageCaptioner):
         self.units, self.embedding_dim = units, embedding_dim
         self.attention_units, self.dropout = attention_units, dropout
         self.attention_penalty = attention_penalty
+        self.hard_attention = hard_attention
 
         kwargs.setdefault("name", "attentive_captioner")
         self._functional_init(policy, **kwargs)
@@ -310,7 +326,8 @@ class AttentiveCaptioner(_ImageCaptioner):
         return {**self._caption_config(), "units": self.units,
                 "embedding_dim": self.embedding_dim,
                 "attention_units": self.attention_units, "dropout": self.dropout,
-                "attention_penalty": self.attention_penalty}
+                "attention_penalty": self.attention_penalty,
+                "hard_attention": self.hard_attention}
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")

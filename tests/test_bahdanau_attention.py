@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.layers.bahdanau_attention import BahdanauAttention, gumbel
+from keras_attention.layers._hard_attention import gumbel
+from keras_attention.layers.bahdanau_attention import BahdanauAttention
 from tests import harness
 
 RNG = np.random.default_rng(0)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_attention.layers._hard_attention import gumbel, hard_weights
 from keras_attention.layers._initializers import clone_initializer
 from keras_attention.layers._masking import (
     check_mask,
@@ -22,18 +23,6 @@ _RENAMED_CALL_ARGS = {
 }
 
 
-def gumbel(u):
-    """Gumbel(0, 1) noise `-log(-log(u))` from `uniform`'s numbers, finite.
-
-    `uniform` gives multiples of 2^-24 in `[0, 1)`: 0 would give -inf, and
-    half a step up from the largest rounds to 1 in float32 (+inf). So `u`
-    is kept within `[2^-24, 1 - 2^-24]`, both exact in float32: the noise
-    lies in about `[-2.8, 16.6]`.
-    """
-    u = ops.clip(ops.cast(u, "float32"), 2.0**-24, 1.0 - 2.0**-24)
-    return -ops.log(-ops.log(u))
-
-
 @keras.saving.register_keras_serializable(package="keras_attention")
 class BahdanauAttention(keras.layers.Layer):
     """Additive attention of a decoder state over encoder outputs.
@@ -46,20 +35,16 @@ class BahdanauAttention(keras.layers.Layer):
     The encoder outputs serve both as keys (through `W_k`) and as values
     (unprojected).
 
-    With `hard=True`, the context is one encoder output, not a weighted sum:
-    the "hard" attention of Xu et al. (2015, "Show, Attend and Tell",
-    sec. 4.1). While training it is a sample from the attention weights
-    (the Gumbel-max trick: the argmax of the scores plus Gumbel noise), and
-    the gradient flows as if the context were that sample's expectation,
-    the soft attention's weighted sum: the straight-through estimator of
-    Bengio, Leonard and Courville (2013), in place of the paper's
-    REINFORCE. (Straight through the noisy softmax instead, as PyTorch's
-    `gumbel_softmax(hard=True)` does, put 62% of the digit scenes'
-    attention peaks on the digit, against 96%: docs/benchmarks.md, Images.)
-    Otherwise it is the output with the largest weight (deterministic, and
-    exportable: TOPK_V2, EQUAL and a product on LiteRT). The weights
-    returned are still the softmax of the scores: where the layer would
-    look, and their argmax is where it looked.
+    With `hard=True`, the context is one encoder output: the "hard"
+    attention of Xu et al. (2015, "Show, Attend and Tell", sec. 4.1). While
+    training it is a sample from the weights (Gumbel-max), and the gradient
+    is the soft attention's, as if the context were the sample's
+    expectation (the straight-through estimator of Bengio et al. 2013, in
+    place of the paper's REINFORCE; straight through the noisy softmax, as
+    PyTorch's `gumbel_softmax(hard=True)`, put 62% of the digit scenes'
+    attention peaks on the digit against 96%: docs/benchmarks.md, Images).
+    Otherwise it is the most attended output, which exports (TOPK_V2 on
+    LiteRT). The weights returned are the soft ones either way.
 
     With `normalize=True`, `v` is weight-normalised (Salimans and Kingma
     2016) as in TensorFlow Addons' `BahdanauAttention`:
@@ -105,8 +90,7 @@ class BahdanauAttention(keras.layers.Layer):
             of the noise the layer draws (`draw_sampling_noise`), for a
             loop that draws every step's before it runs.
         return_attention_scores: also return the attention weights.
-        training: whether dropout (or the hard choice's sampling) is
-            active.
+        training: whether dropout (or the hard choice's sampling) is on.
 
     Returns:
         The context `[B, Dv]` for one query step or `[B, T, Dv]` for a
@@ -162,8 +146,7 @@ class BahdanauAttention(keras.layers.Layer):
         self._dropout_layer = HashDropout(
             dropout, seed=seed, dtype=self.dtype_policy, name="attention_dropout"
         )
-        # Only with `hard`: a layer without it keeps the variables (and the
-        # saved files) it always had.
+        # Only with `hard`: other layers keep the variables they always had.
         self._noise_seeds = keras.random.SeedGenerator(seed) if hard else None
 
     def _add_kernel(self, name, shape, salt):
@@ -242,49 +225,14 @@ class BahdanauAttention(keras.layers.Layer):
         return self._dropout_layer(ones, training=True)
 
     def draw_sampling_noise(self, shape):
-        """Gumbel noise `-log(-log(u))`, float32 `shape`, for `sampling_noise`.
-
-        `u` is uniform (`gumbel`), drawn with the layer's own seed; only a
-        `hard` layer draws.
-        """
+        """Gumbel noise, float32 `shape`, for `sampling_noise`: drawn with
+        the layer's own seed, by a `hard` layer only."""
         if not self.hard:
             raise ValueError(
                 "draw_sampling_noise is for a layer with hard=True, "
                 f"received a layer with hard={self.hard}"
             )
         return gumbel(uniform(shape, self._noise_seeds.next()))
-
-    def _hard_weights(self, scores, weights, mask, sampling_noise, training):
-        """One-hot `[B, (T,) S]` float32 weights of the chosen step (zeros
-        for a row with nothing to attend to); while training, the step is
-        sampled and the gradient is that of the soft `weights`."""
-        choice = weights
-        if training:
-            if sampling_noise is None:
-                sampling_noise = self.draw_sampling_noise(ops.shape(scores))
-            choice = masked_softmax(
-                ops.cast(scores, "float32") + ops.cast(sampling_noise, "float32"), mask
-            )  # [B, (T,) S]
-        # top_k, not argmax: TensorFlow's argmax in Keras bit-casts to tell
-        # -0 from 0, which TFLite has no kernel for (TOPK_V2 it has). Ties
-        # go to the first step, as argmax's do.
-        _, index = ops.top_k(choice, k=1)  # [B, (T,) 1]
-        # A comparison, not one_hot: int8 LiteRT's ONE_HOT writes its off
-        # value unquantized (the int8 0, which reads back as 0.5).
-        steps = ops.arange(ops.shape(choice)[-1], dtype=index.dtype)
-        attended = ops.logical_and(
-            ops.equal(steps, index), ops.sum(weights, axis=-1, keepdims=True) > 0
-        )  # [B, (T,) S]: false everywhere in a row with nothing to attend to
-        chosen = ops.where(attended, 1.0, 0.0)
-        if not training:
-            # No gradient wanted, and an exported graph stays free of the
-            # zero-valued difference below (int8 cannot quantize a tensor
-            # whose range is a point).
-            return chosen
-        # The forward value is the one-hot exactly: soft - soft is 0, where
-        # (chosen + soft) - soft could round.
-        soft = ops.cast(weights, "float32")
-        return chosen + (soft - ops.stop_gradient(soft))
 
     def __call__(self, *args, **kwargs):
         # Before Keras binds the arguments, so an old name gets its new one.
@@ -352,8 +300,10 @@ class BahdanauAttention(keras.layers.Layer):
         weights = masked_softmax(scores, mask)  # float32 [B, (T,) S]
         weights = ops.cast(weights, self.compute_dtype)
         if self.hard:
+            if training and sampling_noise is None:
+                sampling_noise = self.draw_sampling_noise(ops.shape(scores))
             dropped = ops.cast(
-                self._hard_weights(scores, weights, mask, sampling_noise, training),
+                hard_weights(scores, weights, mask, sampling_noise if training else None),
                 self.compute_dtype,
             )
         elif dropout_mask is None:

@@ -25,6 +25,11 @@ def _normal(*shape):
 VALUES_MASK = harness.lengths_mask([3, 5], S)
 QUERY_MASK = harness.lengths_mask([4, 2], T)
 
+
+def _query_and_values_masks(masks):
+    """The cases' Keras masks as the explicit call arguments."""
+    return {"query_mask": masks["query"], "values_mask": masks["values"]}
+
 # query_kernel 6x8, key_kernel 3x8, attention_v 8
 PARAMS = DQ * U + DV * U + U
 
@@ -55,10 +60,7 @@ CASES = [
         inputs={"query": _normal(B, T, DQ), "values": _normal(B, S, DV)},
         call_kwargs={"return_attention_scores": True},
         masks={"query": QUERY_MASK, "values": VALUES_MASK},
-        explicit_mask=lambda m: {
-            "query_mask": m["query"],
-            "values_mask": m["values"],
-        },
+        explicit_mask=_query_and_values_masks,
         trainable_weights=3,
         trainable_params=PARAMS,
     ),
@@ -86,10 +88,7 @@ CASES = [
         inputs={"query": _normal(B, T, DQ), "values": _normal(B, S, DV)},
         call_kwargs={"return_attention_scores": True},
         masks={"query": QUERY_MASK, "values": VALUES_MASK},
-        explicit_mask=lambda m: {
-            "query_mask": m["query"],
-            "values_mask": m["values"],
-        },
+        explicit_mask=_query_and_values_masks,
         trainable_weights=3,
         trainable_params=PARAMS,
     ),

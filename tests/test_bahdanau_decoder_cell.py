@@ -26,6 +26,11 @@ VALUES_MASK = harness.lengths_mask([3, 5], S)
 TARGETS_MASK = harness.lengths_mask([4, 2], T)
 
 
+def _inputs_and_values_masks(masks):
+    """The cases' Keras masks as the explicit call arguments."""
+    return {"inputs_mask": masks["inputs"], "values_mask": masks["values"]}
+
+
 @keras.saving.register_keras_serializable(package="keras_attention_tests")
 class TeacherForcedDecoder(BahdanauDecoder):
     """`BahdanauDecoder` with the cell made from plain arguments.
@@ -102,10 +107,7 @@ CASES = [
         },
         call_kwargs={"return_attention_scores": True},
         masks={"inputs": TARGETS_MASK, "values": VALUES_MASK},
-        explicit_mask=lambda m: {
-            "inputs_mask": m["inputs"],
-            "values_mask": m["values"],
-        },
+        explicit_mask=_inputs_and_values_masks,
         trainable_weights=6,
         trainable_params=_cell_params("gru"),
     ),
@@ -132,10 +134,7 @@ CASES = [
         inputs={"inputs": _normal(B, T, E), "values": _normal(B, S, DV)},
         call_kwargs={"return_attention_scores": True},
         masks={"inputs": TARGETS_MASK, "values": VALUES_MASK},
-        explicit_mask=lambda m: {
-            "inputs_mask": m["inputs"],
-            "values_mask": m["values"],
-        },
+        explicit_mask=_inputs_and_values_masks,
         trainable_weights=6,
         trainable_params=_cell_params("lstm"),
     ),

@@ -163,9 +163,9 @@ class AttentiveCaptioner(_ImageCaptioner):
 
     With `hard_attention=True`, the paper's other model (sec. 4.1): at
     every word the context is one cell, sampled from the attention while
-    training and the most attended one otherwise, trained with the
-    straight-through Gumbel-softmax estimator in place of the paper's
-    REINFORCE (`BahdanauAttention`'s `hard`). One cell has to show the
+    training and the most attended one otherwise, trained with the soft
+    attention's gradient (the straight-through estimator) in place of the
+    paper's REINFORCE (`BahdanauAttention`'s `hard`). One cell has to show the
     whole digit, so the attention lands on it: on the digit scenes the
     soft model reads each digit from cells beside its ink, whose wide view
     shows it too (docs/benchmarks.md, Images).
@@ -216,9 +216,6 @@ class AttentiveCaptioner(_ImageCaptioner):
             raise ValueError(
                 "attention_penalty must be a number >= 0, received "
                 f"attention_penalty={attention_penalty!r}")
-        if not isinstance(hard_attention, bool):
-            raise ValueError("hard_attention must be True or False, received "
-                             f"hard_attention={hard_attention!r}")
 
         # === Layers ===
         self._hold_attributes()

@@ -95,7 +95,8 @@ class StoryReader:
         arrays = babi.vectorize(samples, vocabulary, MEMORY_SIZE, length)
         keras.utils.set_random_seed(seed)
         model = memn2n_model(vocabulary.size, len(vocabulary.answers), memory_size=MEMORY_SIZE,
-                             sentence_length=length, seed=seed)
+                             sentence_length=length, answer_word_ids=vocabulary.answer_word_ids,
+                             seed=seed)
         compile_qa_model(model, steps_per_epoch=int(np.ceil(len(samples) / 32)))
         model.fit({"story": arrays["story"], "question": arrays["question"]},
                   arrays["answer"], batch_size=32, epochs=epochs, verbose=verbose)

@@ -27,6 +27,8 @@ def _story():
 STORY = _story()
 QUESTION = RNG.integers(1, V, size=(B, L)).astype("int32")
 QUESTION[:, 3] = 0
+# The word of each answer class, out of order: class 0 is word 7, ...
+ANSWER_WORDS = (7, 2, 11, 5, 3, 9)
 
 CASES = [
     harness.LayerCase(
@@ -62,6 +64,17 @@ CASES = [
         trainable_weights=7,
         trainable_params=3 * V * D + 2 * M * D + D * D + D * A,
         has_softmax=False,  # linear start: the hops' softmax is off
+    ),
+    harness.LayerCase(
+        name="adjacent_answers_tied_to_words",
+        cls=MemoryNetwork,
+        init_kwargs=dict(vocabulary_size=V, num_answers=A, hidden_dim=D, memory_size=M,
+                         num_hops=K, answer_word_ids=ANSWER_WORDS),
+        inputs={"story": STORY, "question": QUESTION},
+        call_kwargs={"return_attention_scores": True},
+        # E_0..E_3 [12, 8], T_0..T_3 [5, 8]; no W: the answers read E_3
+        trainable_weights=2 * (K + 1),
+        trainable_params=(K + 1) * (V * D + M * D),
     ),
 ]
 
@@ -122,20 +135,26 @@ def _reference(layer, story, question, story_mask=None):
             o = sum((p[i] * c[i] for i in slots), np.zeros(d))
             u = (u @ w["hop_kernel"] if layer.weight_tying == "layer_wise" else u) + o
             weights_b.append(p)
-        logits.append(u @ w["output_kernel"])
+        if layer.answer_word_ids is None:
+            logits.append(u @ w["output_kernel"])
+        else:  # W^T = C^K: row a of W is the last C's row of answer a's word
+            logits.append(np.array([u @ C[-1][word] for word in layer.answer_word_ids]))
         hops.append(weights_b)
     return np.array(logits), np.array(hops)
 
 
-@pytest.mark.parametrize("tying, encoding, temporal", [
-    ("adjacent", "position", True),
-    ("adjacent", "bag_of_words", False),
-    ("layer_wise", "position", True),
-    ("layer_wise", "bag_of_words", True),
+@pytest.mark.parametrize("tying, encoding, temporal, answers", [
+    ("adjacent", "position", True, None),
+    ("adjacent", "bag_of_words", False, None),
+    ("adjacent", "position", True, ANSWER_WORDS),
+    ("layer_wise", "position", True, None),
+    ("layer_wise", "bag_of_words", True, None),
+    ("layer_wise", "position", True, ANSWER_WORDS),
 ])
-def test_matches_the_papers_equations(tying, encoding, temporal):
+def test_matches_the_papers_equations(tying, encoding, temporal, answers):
     layer = MemoryNetwork(V, A, hidden_dim=D, memory_size=M, num_hops=K, weight_tying=tying,
-                          sentence_encoding=encoding, temporal_encoding=temporal)
+                          sentence_encoding=encoding, temporal_encoding=temporal,
+                          answer_word_ids=answers)
     logits, weights = layer(STORY, QUESTION, return_attention_scores=True)
     want_logits, want_weights = _reference(layer, STORY, QUESTION)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(weights), want_weights, atol=1e-5)
@@ -303,3 +322,11 @@ def test_bad_arguments_are_named():
         MemoryNetwork(V, A)(QUESTION, QUESTION)
     with _raises("question must be word ids of shape [B, L]", "(3, 5, 4)"):
         MemoryNetwork(V, A)(STORY, STORY)
+    for bad in ([1, 2], [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, V], [1, 2, 3, 4, 5, 6.0],
+                [1, 2, 3, 4, 5, True], 7):
+        with _raises(f"answer_word_ids must be {A} word ids", f"[1, vocabulary_size={V})",
+                     f"received answer_word_ids={bad!r}"):
+            MemoryNetwork(V, A, answer_word_ids=bad)
+    # Numpy ids are ints too, and the config holds Python ints.
+    layer = MemoryNetwork(V, A, answer_word_ids=np.array(ANSWER_WORDS))
+    assert layer.get_config()["answer_word_ids"] == list(ANSWER_WORDS)

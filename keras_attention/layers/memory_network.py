@@ -1,5 +1,7 @@
 """End-to-end memory network: a question answered by attention over sentences."""
 
+import operator
+
 import keras
 from keras import ops
 
@@ -57,6 +59,23 @@ def recency(slot_mask, blanks=None):
     return newer
 
 
+def _check_answer_word_ids(answer_word_ids, num_answers, vocabulary_size):
+    """`answer_word_ids` as a tuple of Python ints, or a ValueError naming it."""
+    try:
+        items = list(answer_word_ids)
+        ids = tuple(operator.index(i) for i in items if not isinstance(i, bool))
+    except TypeError:  # not a sequence, or an item that is not an integer
+        items, ids = None, ()
+    if len(ids) != num_answers or len(ids) != len(items) or not all(
+            1 <= i < vocabulary_size for i in ids):
+        raise ValueError(
+            f"answer_word_ids must be {num_answers} word ids (one per answer class, "
+            f"num_answers={num_answers}), each in [1, vocabulary_size={vocabulary_size}), "
+            f"received answer_word_ids={answer_word_ids!r}"
+        )
+    return ids
+
+
 @keras.saving.register_keras_serializable(package="keras_attention")
 class MemoryNetwork(keras.layers.Layer):
     """End-to-end memory network (MemN2N): hops of attention over a story.
@@ -92,9 +111,10 @@ class MemoryNetwork(keras.layers.Layer):
       (the temporal matrices are tied the same way);
     - `"layer_wise"`: one `A`, one `C` and `B` for every hop, and a linear
       map `H` between hops.
-    The paper also ties `W` to the last `C` to score every word; here the
-    answers are classes of their own (`num_answers`), and `W` `[d,
-    num_answers]` is its own matrix.
+    The paper also ties `W` to the last `C` (`W^T = C^K`), scoring each
+    answer word by its own output embedding: give `answer_word_ids`, the
+    word id of each of the `num_answers` classes, to do so. Without it `W`
+    `[d, num_answers]` is a matrix of its own.
 
     Linear start (the paper's LS): with `linear_start=True` the hops begin
     without their softmax (`p_i = u . m_i`), which the paper found to
@@ -122,6 +142,11 @@ class MemoryNetwork(keras.layers.Layer):
         embeddings_initializer: of every embedding and temporal matrix
             (the paper's N(0, 0.1)).
         kernel_initializer: of `H` and `W`.
+        answer_word_ids: optional, the word id in `[1, V)` of each answer
+            class, `num_answers` of them: the answers are then scored with
+            the last hop's output embedding of their words (the paper's
+            `W^T = C^K`), which lets what the hops read about a word count
+            for that word as the answer.
         seed: of the temporal noise.
 
     Call arguments:
@@ -165,6 +190,7 @@ class MemoryNetwork(keras.layers.Layer):
         linear_start=False,
         embeddings_initializer=None,
         kernel_initializer="glorot_uniform",
+        answer_word_ids=None,
         seed=None,
         **kwargs,
     ):
@@ -185,6 +211,10 @@ class MemoryNetwork(keras.layers.Layer):
                 f"sentence_encoding={sentence_encoding!r}"
             )
         check_rate("temporal_noise", temporal_noise)
+        if answer_word_ids is not None:
+            answer_word_ids = _check_answer_word_ids(answer_word_ids, num_answers,
+                                                     vocabulary_size)
+        self.answer_word_ids = answer_word_ids
         self.vocabulary_size = vocabulary_size
         self.num_answers = num_answers
         self.hidden_dim = hidden_dim
@@ -254,10 +284,11 @@ class MemoryNetwork(keras.layers.Layer):
                 self._input_temporal = [matrix("input_temporal", self.memory_size)] * self.num_hops
                 self._output_temporal = [matrix("output_temporal", self.memory_size)] * self.num_hops
             self.hop_kernel = matrix("hop_kernel", d, self.kernel_initializer)
-        self.output_kernel = self.add_weight(
-            name="output_kernel", shape=(d, self.num_answers),
-            initializer=clone_initializer(self.kernel_initializer, next(salt)),
-        )
+        if self.answer_word_ids is None:
+            self.output_kernel = self.add_weight(
+                name="output_kernel", shape=(d, self.num_answers),
+                initializer=clone_initializer(self.kernel_initializer, next(salt)),
+            )
         self.attention_softmax = self.add_weight(
             name="attention_softmax", shape=(),
             initializer=keras.initializers.Constant(0.0 if self.linear_start else 1.0),
@@ -312,7 +343,11 @@ class MemoryNetwork(keras.layers.Layer):
             else:
                 state = state + read
             weights_per_hop.append(weights)
-        logits = ops.matmul(state, self.output_kernel)  # [B, num_answers]
+        if self.answer_word_ids is None:
+            logits = ops.matmul(state, self.output_kernel)  # [B, num_answers]
+        else:  # W^T = C^K: each answer's word, as the last hop reads it
+            answers = ops.take(self._output_embeddings[-1], self.answer_word_ids, axis=0)
+            logits = ops.matmul(state, ops.transpose(answers))  # [B, num_answers]
         if return_attention_scores:
             return logits, ops.stack(weights_per_hop, axis=1)  # [B, K, M]
         return logits
@@ -334,6 +369,8 @@ class MemoryNetwork(keras.layers.Layer):
             "linear_start": self.linear_start,
             "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "answer_word_ids": (None if self.answer_word_ids is None
+                                else list(self.answer_word_ids)),
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

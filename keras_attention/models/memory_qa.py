@@ -52,6 +52,7 @@ def memn2n_model(
     temporal_encoding=True,
     temporal_noise=0.1,
     linear_start=False,
+    answer_word_ids=None,
     seed=None,
     name="memn2n",
 ):
@@ -66,8 +67,9 @@ def memn2n_model(
         vocabulary_size, num_answers: of the `Vocabulary`.
         memory_size, sentence_length: `M` and `L` of the arrays.
         hidden_dim, num_hops, weight_tying, sentence_encoding,
-        temporal_encoding, temporal_noise, linear_start, seed: passed to
-            `MemoryNetwork`.
+        temporal_encoding, temporal_noise, linear_start, answer_word_ids,
+        seed: passed to `MemoryNetwork` (`answer_word_ids`, the paper's
+            `W^T = C^K`: `Vocabulary.answer_word_ids`).
         name: the model's.
 
     Returns:
@@ -78,7 +80,8 @@ def memn2n_model(
         vocabulary_size, num_answers, hidden_dim=hidden_dim, memory_size=memory_size,
         num_hops=num_hops, weight_tying=weight_tying, sentence_encoding=sentence_encoding,
         temporal_encoding=temporal_encoding, temporal_noise=temporal_noise,
-        linear_start=linear_start, seed=seed, name="memory_network",
+        linear_start=linear_start, answer_word_ids=answer_word_ids, seed=seed,
+        name="memory_network",
     )
     # One call that gives both outputs, the model keeping the logits:
     # `attention_model` reads the weights off the same call. (Keras 3.15

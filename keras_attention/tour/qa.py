@@ -1,7 +1,8 @@
 """The question-answering family of the tour: a memory network reads a story.
 
 MemN2N (`memn2n_model`: 3 hops, position encoding, temporal encoding with
-random noise, adjacent tying, d = 20) trains on each generated bAbI-style
+random noise, adjacent tying with the answers scored by the last hop's
+output embedding of their words, d = 20) trains on each generated bAbI-style
 task (`keras_attention.data.babi`, 1,000 training questions a task, seeded)
 with `model.fit(jit_compile=True)` and `compile_qa_model`'s recipe, and
 answers the task's 1,000 test questions. Each model is exported with its
@@ -96,7 +97,8 @@ def run(out_dir, quick):
         test_arrays = babi.vectorize(test, vocabulary, MEMORY_SIZE, length)
         keras.utils.set_random_seed(0)
         model = memn2n_model(vocabulary.size, len(vocabulary.answers), memory_size=MEMORY_SIZE,
-                             sentence_length=length, seed=0, name=f"memn2n_qa{task}", **MODEL)
+                             sentence_length=length, answer_word_ids=vocabulary.answer_word_ids,
+                             seed=0, name=f"memn2n_qa{task}", **MODEL)
         compile_qa_model(model, steps_per_epoch=int(np.ceil(len(train) / BATCH_SIZE)))
         print(f"\n--- memn2n qa{task} ({babi.TASK_NAMES[task]}): "
               f"{model.count_params():,} parameters", flush=True)

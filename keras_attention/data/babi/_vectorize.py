@@ -32,6 +32,8 @@ class Vocabulary:
     The paper's reader scores every word of the vocabulary as the answer;
     here the answers are classes of their own, the distinct answers of the
     training set, so that the output layer is as wide as the task needs.
+    Each answer is also a word (`answer_word_ids`), so that a reader can
+    score an answer with its word's embedding, as the paper's does.
     """
 
     words: tuple
@@ -39,8 +41,9 @@ class Vocabulary:
 
     @classmethod
     def from_samples(cls, samples):
-        """The words of every fact and question of `samples` and their answers,
-        each in sorted order (so the same samples give the same ids)."""
+        """The words of every fact and question of `samples` and their answers
+        (each answer a word too, whole: "apple,milk" is one), each in sorted
+        order (so the same samples give the same ids)."""
         samples = list(samples)
         words = set()
         for sample in samples:
@@ -49,7 +52,7 @@ class Vocabulary:
         answers = sorted({sample.answer for sample in samples})
         if not answers:
             raise ValueError("samples must hold at least one question, received none")
-        return cls((PAD, UNKNOWN, *sorted(words)), tuple(answers))
+        return cls((PAD, UNKNOWN, *sorted(words | set(answers))), tuple(answers))
 
     @property
     def size(self):
@@ -66,6 +69,18 @@ class Vocabulary:
             raise ValueError(
                 f"answer {answer!r} is not one of the vocabulary's answers {self.answers}"
             ) from None
+
+    @property
+    def answer_word_ids(self):
+        """The word id of each answer class, in `answers`' order: what
+        `MemoryNetwork(answer_word_ids=...)` scores the answers with."""
+        missing = [answer for answer in self.answers if answer not in self._index]
+        if missing:
+            raise ValueError(
+                f"answer_word_ids needs every answer among the words; answers {missing} "
+                f"are not (a Vocabulary from `from_samples` has them all)"
+            )
+        return [self._index[answer] for answer in self.answers]
 
     @functools.cached_property
     def _index(self):

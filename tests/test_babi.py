@@ -367,6 +367,10 @@ def test_vectorize_keeps_the_recent_facts_and_marks_the_support():
     with pytest.raises(ValueError, match="answer 'room9' is not one of"):
         babi.vectorize([babi.Sample(facts, "Where?", "room9", (0,))], vocabulary)
     assert babi.Vocabulary.from_config(vocabulary.to_config()) == vocabulary
+    # Every answer is a word, so that MemN2N can score it by its embedding.
+    assert [vocabulary.words[i] for i in vocabulary.answer_word_ids] == list(vocabulary.answers)
+    with pytest.raises(ValueError, match=r"answers \['room7'\] are not"):
+        babi.Vocabulary(vocabulary.words, ("room0", "room7")).answer_word_ids
     with pytest.raises(ValueError, match="sentence_length must be a positive int"):
         babi.vectorize(samples, vocabulary, sentence_length=0)
     with pytest.raises(ValueError, match="sample 0 has a fact without a word: '...'"):

@@ -151,9 +151,9 @@ def prepare(tasks):
     everything = train + [sample for test in tests.values() for sample in test]
     # Words from the training stories only (a test word never seen is the
     # unknown id); the answer classes of both, so that a test answer never
-    # seen in training is scored, as wrong, rather than left out.
-    # Every answer is a word too (MemN2N scores an answer by its word's
-    # embedding); one seen only in a test answer keeps its untrained row.
+    # seen in training is scored, as wrong, rather than left out. Every
+    # answer is a word too (MemN2N scores an answer by its word's
+    # embedding): one seen only in the tests keeps its untrained row.
     answers = tuple(sorted({s.answer for s in everything}))
     words = babi.Vocabulary.from_samples(train).words
     vocabulary = babi.Vocabulary(words + tuple(a for a in answers if a not in words), answers)

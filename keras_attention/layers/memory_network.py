@@ -63,11 +63,11 @@ def _check_answer_word_ids(answer_word_ids, num_answers, vocabulary_size):
     """`answer_word_ids` as a tuple of Python ints, or a ValueError naming it."""
     try:
         items = list(answer_word_ids)
-        ids = tuple(operator.index(i) for i in items if not isinstance(i, bool))
+        ids = tuple(operator.index(i) for i in items)
     except TypeError:  # not a sequence, or an item that is not an integer
-        items, ids = None, ()
-    if len(ids) != num_answers or len(ids) != len(items) or not all(
-            1 <= i < vocabulary_size for i in ids):
+        items = ids = ()
+    if (len(ids) != num_answers or any(isinstance(i, bool) for i in items)
+            or not all(1 <= i < vocabulary_size for i in ids)):
         raise ValueError(
             f"answer_word_ids must be {num_answers} word ids (one per answer class, "
             f"num_answers={num_answers}), each in [1, vocabulary_size={vocabulary_size}), "

@@ -5,6 +5,7 @@ The subprocess runs leave TF_CPP_MIN_LOG_LEVEL out of the environment (the
 test session sets it), as a user's shell would.
 """
 
+import ast
 import os
 import pathlib
 import sys
@@ -170,16 +171,58 @@ def test_unknown_command(capsys):
     assert cli_main([]) == 2
 
 
-@pytest.mark.parametrize(
-    "script",
-    ["attention", "export", "gat_accuracy", "gat_speed", "litert_ops", "ntm", "translate", "vision",
-     "xla_cpu", "xlnet"],
-)
-def test_benchmarks_are_quiet_unless_verbose(script, tmp_path):
-    # --help still imports TensorFlow (the benchmarks import it at their top).
-    path = pathlib.Path(__file__).resolve().parents[1] / "bench" / f"{script}.py"
-    done, output = run([sys.executable, path, "--help"], 300, cwd=tmp_path,
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_a_benchmark_is_quiet_unless_verbose(tmp_path):
+    # One benchmark end to end (its --help imports TensorFlow and LiteRT at
+    # the top); the test below checks that every benchmark hides the lines
+    # the same way, without a process (about 5 s) each.
+    done, output = run([sys.executable, BENCH / "export.py", "--help"], 300, cwd=tmp_path,
                        env=user_environment())
     assert done.returncode == 0, output
     assert "usage:" in done.stdout and "--verbose" in done.stdout, output
     assert log_lines(done.stdout + done.stderr) == [], output
+
+
+def _quiet_before_imports(path):
+    """None if `path` calls `quiet_process(... "--verbose" ...)` under
+    `if __name__ == "__main__":` before its first import of anything but
+    the standard library and `edge_demo.quiet`; else what is wrong."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = ([node.module] if isinstance(node, ast.ImportFrom)
+                     else [alias.name for alias in node.names])
+            heavy = [n for n in names if n != "edge_demo.quiet"
+                     and n.split(".")[0] not in sys.stdlib_module_names]
+            if heavy:
+                return f"imports {heavy[0]} (line {node.lineno}) before quiet_process"
+        if (isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"
+                and "quiet_process(" in ast.unparse(node)):
+            call = ast.unparse(node)
+            return None if "'--verbose' in sys.argv[1:]" in call else (
+                f"calls quiet_process without --verbose: {call!r}")
+    return "never calls quiet_process under if __name__ == '__main__'"
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_")))
+def test_every_benchmark_hides_the_lines_before_importing_tensorflow(script):
+    assert _quiet_before_imports(BENCH / script) is None, (
+        f"bench/{script}: {_quiet_before_imports(BENCH / script)}")
+
+
+def test_the_quiet_check_finds_a_late_or_missing_call(tmp_path):
+    late = tmp_path / "late.py"
+    late.write_text("import sys\nimport numpy as np\nfrom edge_demo.quiet import quiet_process\n"
+                    "if __name__ == \"__main__\":\n    quiet_process(\"--verbose\" in sys.argv[1:])\n")
+    assert _quiet_before_imports(late) == "imports numpy (line 2) before quiet_process"
+    missing = tmp_path / "missing.py"
+    missing.write_text("import sys\nfrom edge_demo.quiet import quiet_process\n")
+    assert "never calls quiet_process" in _quiet_before_imports(missing)
+    good = tmp_path / "good.py"
+    good.write_text("import sys\nfrom edge_demo.quiet import quiet_process\n"
+                    "if __name__ == \"__main__\":\n    quiet_process(\"--verbose\" in sys.argv[1:])\n"
+                    "import keras\n")
+    assert _quiet_before_imports(good) is None

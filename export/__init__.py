@@ -2,8 +2,9 @@
 
 LiteRT (TFLite) flatbuffers in five modes with builtin ops only, several
 named signatures per file, representative data for the integer modes, ONNX
-through tf2onnx, and a report of every export (size, operators, parity,
-latency). The command line is `keras-attention-export`
+through tf2onnx, a report of every export (size, operators, parity,
+latency), and a quantized file's error measured tensor by tensor against
+its float32 twin (`tensor_errors`). The command line is `keras-attention-export`
 (`keras_attention_export.cli`).
 
 Conversion needs TensorFlow and the TensorFlow backend of Keras: on another
@@ -36,6 +37,7 @@ _NAMES = {
     "default_mode": "tflite",
     "export_tflite": "tflite",
     "fixed_signature": "tflite",
+    "tensor_errors": "diagnose",
 }
 
 __all__ = sorted(_NAMES)

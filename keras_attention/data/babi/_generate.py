@@ -2,7 +2,7 @@
 
 People move between places and pick up and drop objects; questions ask
 about the state of that world, and each records the ids of the statements
-that settle its answer. Six of the released tasks have a generated
+that settle its answer. Nine of the released tasks have a generated
 counterpart (`GENERATED_TASKS`), written in the released files' format and
 layout so that `load_babi` reads both:
 
@@ -17,9 +17,15 @@ layout so that `load_babi` reads both:
 - 6, yes/no questions: "Is Mary in the office?": her last move.
 - 7, counting: "How many objects is Daniel carrying?" (none to three): for
   each object he ever handled, his last pick-up or drop of it.
+- 8, lists and sets: "What is Mary carrying?" ("nothing", "milk", or
+  "apple,milk" in the order she picked them up): as for counting.
 - 11, basic coreference: "Then she went to the garden." continues the
   previous statement's person; "Where is Sandra?" is settled by her last
   move and, for a pronoun, the statement that names her.
+- 12, conjunction: "Mary and Daniel went to the kitchen." moves both;
+  "Where is Daniel?": his last move.
+- 13, compound coreference: "Then they went to the garden." continues the
+  previous statement's two people; settled as for task 11.
 
 How they differ from the released tasks: a smaller vocabulary (four
 people, six places, three objects, a few verbs each), five questions to a
@@ -45,7 +51,7 @@ PICK_UPS = ("got", "picked up", "grabbed", "took")
 DROPS = ("dropped", "discarded", "put down", "left")
 PRONOUN_OPENINGS = ("Then", "After that", "Afterwards", "Following that")
 COUNTS = ("none", "one", "two", "three")
-GENERATED_TASKS = (1, 2, 3, 6, 7, 11)
+GENERATED_TASKS = (1, 2, 3, 6, 7, 8, 11, 12, 13)
 QUESTIONS_PER_STORY = 5
 # Training questions per size; the test files hold TEST_QUESTIONS for both,
 # the same file, as the released en/ and en-10k/ share their test sets.
@@ -53,7 +59,8 @@ SIZE_QUESTIONS = {"1k": 1_000, "10k": 10_000}
 TEST_QUESTIONS = 1_000
 # Statements before each question, drawn from this range per task: the
 # object tasks need more to set up a question's answer.
-STATEMENTS_BEFORE_QUESTION = {1: (2, 2), 2: (2, 5), 3: (3, 6), 6: (2, 2), 7: (2, 4), 11: (2, 2)}
+STATEMENTS_BEFORE_QUESTION = {1: (2, 2), 2: (2, 5), 3: (3, 6), 6: (2, 2), 7: (2, 4), 8: (2, 4),
+                              11: (2, 2), 12: (2, 2), 13: (2, 2)}
 
 
 class _World:
@@ -71,7 +78,7 @@ class _World:
         self.handled = {}      # person -> {object: id of their last pick-up/drop}
         # object -> [(place, id that put it there, its carrier's pick-up id)]
         self.trail = {}
-        self.last_named = None  # (person, id) of the previous statement, if it named one
+        self.last_named = None  # (people, id) of the previous statement, if it named any
 
     def _say(self, text):
         self.lines.append(text)
@@ -80,23 +87,32 @@ class _World:
     def _choice(self, options):
         return options[self.rng.integers(len(options))]
 
-    def move(self, pronoun=False):
+    def move(self, pronoun=False, pair=False):
+        """One person (or, with `pair`, two together) moves; with `pronoun`,
+        whoever the previous statement named, as "she", "he" or "they"."""
         if pronoun:
-            person, antecedent = self.last_named
+            people, antecedent = self.last_named
             opening = self._choice(PRONOUN_OPENINGS)
-            subject = f"{opening} {PEOPLE[person]}"
+            subject = f"{opening} {PEOPLE[people[0]] if len(people) == 1 else 'they'}"
+        elif pair:
+            first = self._choice(tuple(PEOPLE))
+            people = (first, self._choice([p for p in PEOPLE if p != first]))
+            subject = " and ".join(people)
         else:
             person = subject = self._choice(tuple(PEOPLE))
-        place = self._choice([p for p in PLACES if p != self.place.get(person)])
+            people = (person,)
+        here = {self.place.get(person) for person in people}
+        place = self._choice([p for p in PLACES if p not in here])
         fact = self._say(f"{subject} {self._choice(MOVES)} the {place}.")
-        self.place[person], self.place_fact[person] = place, fact
+        for person in people:
+            self.place[person], self.place_fact[person] = place, fact
         if pronoun:
             self.mention[fact] = antecedent
             self.last_named = None
         else:
-            self.last_named = (person, fact)
+            self.last_named = (people, fact)
         for thing, carrier in self.holder.items():
-            if carrier == person:
+            if carrier in people:
                 self.trail[thing].append((place, fact, self.grab_fact[thing]))
         return fact
 
@@ -189,6 +205,18 @@ def _where_was_object(world):
     return f"Where was the {thing} before the {after}?", before, supporting
 
 
+def _what_is_carried(world):
+    people = sorted(world.handled)
+    if not people:
+        return None
+    person = world._choice(people)
+    # In the order they were picked up, as the released task lists them.
+    held = sorted((world.grab_fact[thing], thing)
+                  for thing, carrier in world.holder.items() if carrier == person)
+    answer = ",".join(thing for _, thing in held) or "nothing"
+    return (f"What is {person} carrying?", answer, tuple(world.handled[person].values()))
+
+
 def _how_many(world):
     people = sorted(world.handled)
     if not people:
@@ -201,7 +229,8 @@ def _how_many(world):
 
 QUESTIONS = {
     1: _where_is_person, 2: _where_is_object, 3: _where_was_object,
-    6: _is_person_in, 7: _how_many, 11: _where_is_person,
+    6: _is_person_in, 7: _how_many, 8: _what_is_carried, 11: _where_is_person,
+    12: _where_is_person, 13: _where_is_person,
 }
 
 
@@ -213,6 +242,11 @@ def _statement(world, task):
         return world.move()
     if task == 11:
         return world.move(pronoun=world.last_named is not None and world.rng.random() < 0.5)
+    if task == 12:
+        return world.move(pair=world.rng.random() < 0.5)
+    if task == 13:
+        return world.move(pronoun=world.last_named is not None and world.rng.random() < 0.5,
+                          pair=True)
     draw = world.rng.random()
     if draw < 0.5 or not world.place:
         return world.move()

@@ -73,8 +73,12 @@ def _values(interpreter, runner, subgraph, samples):
     """{tensor name: (details, [float values per sample])}."""
     details = {d["index"]: d for d in interpreter.get_tensor_details(subgraph)}
     found = {}
-    for sample in samples:
-        runner(**sample)
+    for i, sample in enumerate(samples):
+        try:
+            runner(**sample)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"samples[{i}] does not fit the signature's inputs "
+                             f"{runner.get_input_details()}: {error}") from None
         for index, d in details.items():
             if not d["name"] or d["name"].startswith(_FOLDED):
                 continue

@@ -86,6 +86,8 @@ def test_files_without_tensor_names_are_refused(files):
         (dict(samples=[{"y": DATA["x"][:1]}]),
          r"samples\[0\] must hold the inputs \['x'\] of signature 'serving_default', "
          r"received \['y'\]"),
+        (dict(samples=[{"x": DATA["x"][:1].astype("int64")}]),
+         r"samples\[0\] does not fit the signature's inputs"),
         (dict(signature="answer"), "signature='answer' is not one of float_path's "
                                    r"\['serving_default'\]"),
     ],

@@ -1,8 +1,8 @@
 """Question answering over a memory of facts (issue 20): MemN2N, an NTM and an LSTM.
 
 The data: the generated bAbI-style tasks of `keras_attention.data.babi`
-(1, 2, 3, 6, 7 and 11; seeded, 1,000 or 10,000 training questions, the same
-1,000 test questions for both; `--data` reads the released tasks from a
+(by default 1, 2, 3, 6, 7 and 11 of the nine it generates; seeded, 1,000 or
+10,000 training questions, the same 1,000 test questions for both; `--data` reads the released tasks from a
 folder or the archive instead). A tenth of the training questions is held
 out for validation, as the paper does.
 

@@ -11,10 +11,15 @@ float, over all the samples. Both files must come from the same model with
 can be matched).
 
 The rows follow the quantized graph's operators in order, so reading down
-the list shows the error as it grows: a step up names the op where it
-arises. This is the same measure as TensorFlow's `QuantizationDebugger`
-(its `rmse/scale` is per tensor and against the quantization step instead),
-but on the written files, through the runtime the device runs.
+the list shows the error as it grows: a step up between an op's inputs
+and its output points at that op (a weight's own row shows the error of
+storing it in int8). This is close to TensorFlow's `QuantizationDebugger`
+(whose `rmse/scale` measures against the quantization step instead), but
+on the written files, run by LiteRT's builtin kernels without its default
+delegate, whose fused partitions would not keep their inner tensors.
+
+Files with integer inputs and outputs (`integer_io=True`) are refused:
+export the quantized file for this comparison with float inputs.
 """
 
 import os
@@ -25,11 +30,13 @@ import numpy as np
 _INTEGER = (np.int8, np.uint8, np.int16)
 # The converter's names for constants it folded, numbered per file: the
 # same name in two files need not be the same constant.
-_FOLDED = "arith.constant"
+# "tfl.*" names are the converter's own ops (quantize, dequantize, folded
+# weights), also numbered per file.
+_GENERATED = ("arith.constant", "tfl.")
 
 
 def _open(path, argument):
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
         raise ValueError(f"{argument} must be the path of a .tflite file, received {path!r}")
@@ -37,8 +44,9 @@ def _open(path, argument):
         with warnings.catch_warnings():
             # LiteRT warns that keeping every tensor is for debugging: it is.
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-            return Interpreter(model_path=os.fspath(path),
-                               experimental_preserve_all_tensors=True)
+            return Interpreter(
+                model_path=os.fspath(path), experimental_preserve_all_tensors=True,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     except ValueError as error:
         raise ValueError(f"{argument}={os.fspath(path)!r} is not a LiteRT model: {error}") from None
 
@@ -69,18 +77,57 @@ def _operator_order(path, subgraph):
     return list(dict.fromkeys(order))  # first appearance
 
 
+def _check_samples(runner, samples, name, argument):
+    """Every sample holds each input as an array of its dtype and shape."""
+    wanted = runner.get_input_details()
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, dict):
+            raise ValueError(f"samples[{i}] must be a dict of {{input name: array}}, "
+                             f"received {type(sample).__name__}")
+        if set(sample) != set(wanted):
+            raise ValueError(f"samples[{i}] must hold the inputs {sorted(wanted)} of "
+                             f"signature {name!r}, received {sorted(sample)}")
+        for key, detail in wanted.items():
+            value = sample[key]
+            dtype, shape = np.dtype(detail["dtype"]), tuple(int(d) for d in detail["shape"])
+            if argument == "quantized_path" and np.issubdtype(dtype, np.integer) and \
+                    detail["quantization"][0]:
+                raise ValueError(
+                    f"quantized_path takes {dtype.name} input {key!r} (exported with "
+                    "integer_io=True): export the file to compare with float inputs")
+            if not isinstance(value, np.ndarray) or value.dtype != dtype or \
+                    value.shape != shape:
+                got = (f"{value.dtype.name} of shape {value.shape}"
+                       if isinstance(value, np.ndarray) else type(value).__name__)
+                raise ValueError(f"samples[{i}][{key!r}] must be a {dtype.name} array of "
+                                 f"shape {shape} ({argument}), received {got}")
+
+
+def _dequantized(value, detail):
+    """A tensor's real values: integer ones through their scales and zero
+    points (one per tensor, or one per channel along their dimension)."""
+    value = value.astype(np.float32)
+    if not np.issubdtype(detail["dtype"], np.integer):
+        return value
+    parameters = detail["quantization_parameters"]
+    scales, zero_points = parameters["scales"], parameters["zero_points"]
+    if scales.size == 0:
+        return None  # ids, indices and flags: nothing to compare
+    if scales.size > 1:
+        shape = [1] * value.ndim
+        shape[parameters["quantized_dimension"]] = scales.size
+        scales, zero_points = scales.reshape(shape), zero_points.reshape(shape)
+    return (value - zero_points) * scales
+
+
 def _values(interpreter, runner, subgraph, samples):
     """{tensor name: (details, [float values per sample])}."""
     details = {d["index"]: d for d in interpreter.get_tensor_details(subgraph)}
     found = {}
-    for i, sample in enumerate(samples):
-        try:
-            runner(**sample)
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"samples[{i}] does not fit the signature's inputs "
-                             f"{runner.get_input_details()}: {error}") from None
+    for sample in samples:
+        runner(**sample)
         for index, d in details.items():
-            if not d["name"] or d["name"].startswith(_FOLDED):
+            if not d["name"] or d["name"].startswith(_GENERATED):
                 continue
             try:
                 value = interpreter.get_tensor(index, subgraph)
@@ -88,13 +135,9 @@ def _values(interpreter, runner, subgraph, samples):
                 continue
             if value.size == 0:
                 continue
-            value = value.astype(np.float32)
-            scale, zero_point = d["quantization"]
-            if d["dtype"] in _INTEGER and scale:
-                value = (value - zero_point) * scale
-            elif not np.issubdtype(d["dtype"], np.floating):
-                continue  # ids, indices and flags: nothing to compare
-            found.setdefault(d["name"], (d, []))[1].append(value.ravel())
+            value = _dequantized(value, d)
+            if value is not None and np.issubdtype(value.dtype, np.floating):
+                found.setdefault(d["name"], (d, []))[1].append(value.ravel())
     return found
 
 
@@ -119,14 +162,14 @@ def tensor_errors(float_path, quantized_path, samples, signature=None):
 
     Raises:
         ValueError: a path that is no LiteRT file, an unknown signature,
-            empty or malformed samples, or two files with no tensor name in
-            common (exported without `keep_tensor_names=True`, or from two
-            models).
+            empty samples or one that is not the signature's inputs (names,
+            dtypes, shapes), a quantized file with integer inputs, or two
+            files with no tensor name in common (exported without
+            `keep_tensor_names=True`, or from two models).
     """
-    if not isinstance(samples, (list, tuple)) or not samples or not all(
-            isinstance(s, dict) for s in samples):
+    if not isinstance(samples, (list, tuple)) or not samples:
         raise ValueError("samples must be a non-empty list of {input name: array}, "
-                         f"received {type(samples).__name__}")
+                         f"received {samples!r:.80}")
     reference = _open(float_path, "float_path")
     quantized = _open(quantized_path, "quantized_path")
     name = _signature(reference, signature, "float_path")
@@ -134,16 +177,12 @@ def tensor_errors(float_path, quantized_path, samples, signature=None):
     runs = {}
     for which, interpreter in (("float_path", reference), ("quantized_path", quantized)):
         runner = interpreter.get_signature_runner(name)
-        wanted = set(runner.get_input_details())
-        for i, sample in enumerate(samples):
-            if set(sample) != wanted:
-                raise ValueError(f"samples[{i}] must hold the inputs {sorted(wanted)} of "
-                                 f"signature {name!r}, received {sorted(sample)}")
+        _check_samples(runner, samples, name, which)
         runs[which] = (runner._subgraph_index,
                        _values(interpreter, runner, runner._subgraph_index, samples))
     (_, floats), (subgraph, quants) = runs["float_path"], runs["quantized_path"]
     shared = set(floats) & set(quants)
-    if not shared - {""}:
+    if not shared:
         raise ValueError(
             f"float_path and quantized_path share no tensor name: export both from the "
             f"same model with keep_tensor_names=True ({os.fspath(float_path)!r}, "

@@ -212,22 +212,29 @@ class _Tracker:
         self.place, self.holder, self.object_place = {}, {}, {}
         self.history = {}  # object -> places it has been, in order
         self.picked = []  # objects, by their last pick-up, oldest first
-        self.last_named = None
+        self.last_named = None  # (people, line number) of the previous statement
+        # person -> the line numbers that settle where they are: their last
+        # move, and for a pronoun the statement naming them.
+        self.settled = {}
 
-    def read(self, sentence):
+    def read(self, sentence, number):
         move, pick, drop = _MOVE.match(sentence), _PICK.match(sentence), _DROP.match(sentence)
+        named, self.last_named = self.last_named, None
         if move:
             subject, place = move.groups()
             if subject in ("he", "she", "they"):
-                people, self.last_named = self.last_named, None
+                # Only straight after a statement naming its people.
+                people, antecedent = named
                 pronoun = self.PRONOUNS[people[0]] if len(people) == 1 else "they"
                 assert pronoun == subject, sentence
+                settled = {number, antecedent}
             else:
                 people = tuple(subject.split(" and "))
                 assert len(set(people)) == len(people), sentence
-                self.last_named = people
+                self.last_named, settled = (people, number), {number}
             for person in people:
                 self.place[person] = place
+                self.settled[person] = settled
             for thing, person in self.holder.items():
                 if person in people:
                     self._arrive(thing, place)
@@ -238,11 +245,9 @@ class _Tracker:
             self.holder[thing] = person
             self.picked = [t for t in self.picked if t != thing] + [thing]
             self._arrive(thing, self.place[person])
-            self.last_named = None
         elif drop:
             person, thing = drop.groups()
             assert self.holder.pop(thing) == person, sentence
-            self.last_named = None
         else:
             raise AssertionError(f"not a generated statement: {sentence!r}")
 
@@ -296,6 +301,9 @@ def _settled_by_support(task, sample):
     if task == 7:
         return ("none", "one", "two", "three")[sum(bool(_PICK.match(f)) for f in facts)]
     if task == 8:
+        # Each a pick-up or drop by the one asked about.
+        handled = [_PICK.match(f) or _DROP.match(f) for f in facts]
+        assert all(h and h.group(1) == words[2] for h in handled), sample
         picks = [_PICK.match(f).group(2) for f in facts if _PICK.match(f)]
         return ",".join(picks) or "nothing"
     raise AssertionError(task)
@@ -310,11 +318,15 @@ def test_generated_answers_agree_with_the_story_and_the_supporting_facts(task):
     for story in stories:
         tracker = _Tracker()
         samples = iter(story.samples())
-        for line in story.lines:
+        for number, line in enumerate(story.lines, 1):
             if isinstance(line, babi.Question):
                 sample = next(samples)
                 # The whole story read independently gives the recorded answer,
                 assert tracker.answer(line.text) == line.answer, (line, story)
+                if task in (1, 6, 11, 12, 13):
+                    # and the person's last move (and its antecedent) support it,
+                    person = line.text.split()[1 if task == 6 else 2].rstrip("?")
+                    assert set(line.supporting) == tracker.settled[person], (line, story)
                 # and so do the supporting facts alone.
                 assert _settled_by_support(task, sample) == line.answer, (sample, story)
                 assert len(line.supporting) in supports
@@ -322,7 +334,7 @@ def test_generated_answers_agree_with_the_story_and_the_supporting_facts(task):
                 assert min(sample.supporting) >= len(sample.facts) - 50
                 answers.add(line.answer)
             else:
-                tracker.read(line)
+                tracker.read(line, number)
     assert len(answers) >= 2  # not one answer to everything
     if task == 8:  # empty hands, one object and lists of them
         assert "nothing" in answers and any("," in answer for answer in answers)

@@ -186,23 +186,29 @@ def test_a_benchmark_is_quiet_unless_verbose(tmp_path):
 
 
 def _quiet_before_imports(path):
-    """None if `path` calls `quiet_process(... "--verbose" ...)` under
-    `if __name__ == "__main__":` before its first import of anything but
-    the standard library and `edge_demo.quiet`; else what is wrong."""
+    """None if the first statement under `path`'s `if __name__ ==
+    "__main__":` is `quiet_process("--verbose" in sys.argv[1:])` and no
+    statement before that guard imports anything (at any depth: in a `try`
+    too) but the standard library and `edge_demo.quiet`; else what is
+    wrong."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = ([node.module] if isinstance(node, ast.ImportFrom)
-                     else [alias.name for alias in node.names])
-            heavy = [n for n in names if n != "edge_demo.quiet"
-                     and n.split(".")[0] not in sys.stdlib_module_names]
-            if heavy:
-                return f"imports {heavy[0]} (line {node.lineno}) before quiet_process"
-        if (isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"
-                and "quiet_process(" in ast.unparse(node)):
-            call = ast.unparse(node)
-            return None if "'--verbose' in sys.argv[1:]" in call else (
-                f"calls quiet_process without --verbose: {call!r}")
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'":
+            first = ast.unparse(node.body[0])
+            if first != "quiet_process('--verbose' in sys.argv[1:])":
+                return f"the __main__ guard starts with {first!r}, not quiet_process"
+            return None
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.ImportFrom) and inner.level:
+                return f"imports from {'.' * inner.level}{inner.module or ''} " \
+                       f"(line {inner.lineno}) before quiet_process"
+            if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                names = ([inner.module] if isinstance(inner, ast.ImportFrom)
+                         else [alias.name for alias in inner.names])
+                heavy = [n for n in names if n != "edge_demo.quiet"
+                         and n.split(".")[0] not in sys.stdlib_module_names]
+                if heavy:
+                    return f"imports {heavy[0]} (line {inner.lineno}) before quiet_process"
     return "never calls quiet_process under if __name__ == '__main__'"
 
 
@@ -214,15 +220,23 @@ def test_every_benchmark_hides_the_lines_before_importing_tensorflow(script):
 
 
 def test_the_quiet_check_finds_a_late_or_missing_call(tmp_path):
-    late = tmp_path / "late.py"
-    late.write_text("import sys\nimport numpy as np\nfrom edge_demo.quiet import quiet_process\n"
-                    "if __name__ == \"__main__\":\n    quiet_process(\"--verbose\" in sys.argv[1:])\n")
-    assert _quiet_before_imports(late) == "imports numpy (line 2) before quiet_process"
-    missing = tmp_path / "missing.py"
-    missing.write_text("import sys\nfrom edge_demo.quiet import quiet_process\n")
-    assert "never calls quiet_process" in _quiet_before_imports(missing)
-    good = tmp_path / "good.py"
-    good.write_text("import sys\nfrom edge_demo.quiet import quiet_process\n"
-                    "if __name__ == \"__main__\":\n    quiet_process(\"--verbose\" in sys.argv[1:])\n"
-                    "import keras\n")
-    assert _quiet_before_imports(good) is None
+    guard = 'if __name__ == "__main__":\n    quiet_process("--verbose" in sys.argv[1:])\n'
+    cases = {
+        "import sys\nimport numpy as np\nfrom edge_demo.quiet import quiet_process\n" + guard:
+            "imports numpy (line 2) before quiet_process",
+        "import sys\ntry:\n    import tensorflow\nexcept ImportError:\n    pass\n" + guard:
+            "imports tensorflow (line 3) before quiet_process",
+        "import sys\nfrom . import helpers\n" + guard:
+            "imports from . (line 2) before quiet_process",
+        "import sys\nif __name__ == \"__main__\":\n    import keras\n"
+        "    quiet_process(\"--verbose\" in sys.argv[1:])\n":
+            "the __main__ guard starts with 'import keras', not quiet_process",
+        "import sys\nfrom edge_demo.quiet import quiet_process\n":
+            "never calls quiet_process under if __name__ == '__main__'",
+        "import sys\nfrom edge_demo.quiet import quiet_process\n" + guard + "import keras\n":
+            None,
+    }
+    for i, (source, problem) in enumerate(cases.items()):
+        script = tmp_path / f"script_{i}.py"
+        script.write_text(source)
+        assert _quiet_before_imports(script) == problem, source

@@ -27,11 +27,9 @@ import warnings
 
 import numpy as np
 
-_INTEGER = (np.int8, np.uint8, np.int16)
-# The converter's names for constants it folded, numbered per file: the
-# same name in two files need not be the same constant.
-# "tfl.*" names are the converter's own ops (quantize, dequantize, folded
-# weights), also numbered per file.
+# The converter's own names, numbered per file, so that the same name in
+# two files need not be the same tensor: folded constants ("arith.constant*")
+# and its inserted ops ("tfl.*": quantize, dequantize, folded weights).
 _GENERATED = ("arith.constant", "tfl.")
 
 
@@ -105,7 +103,9 @@ def _check_samples(runner, samples, name, argument):
 
 def _dequantized(value, detail):
     """A tensor's real values: integer ones through their scales and zero
-    points (one per tensor, or one per channel along their dimension)."""
+    points, one per tensor or one per channel along their dimension
+    (`edge_demo.contract.dequantize` knows only the first, all that a
+    signature's inputs and outputs have)."""
     value = value.astype(np.float32)
     if not np.issubdtype(detail["dtype"], np.integer):
         return value

@@ -311,6 +311,21 @@ def head_dot(x, attention):
     return ops.matmul(x, ops.cast(block, x.dtype))
 
 
+def head_sum(x, attention):
+    """`[R, H*U]` rows dotted with one `[U]` vector per head -> `[R, H]`.
+
+    The same values as `head_dot`, as a product and a sum per head: `U`
+    multiply-adds a score where the block-diagonal product spends `H*U`.
+    On the `[E', H*U]` rows of GATv2's sparse scores that made a training
+    step 1.19x faster under XLA (E = 500,000, 8 heads of 8). For 2-D `x`
+    only: the reshape is 3-D, which every TFLite kernel takes, where the
+    dense layout's `[B, N, N, H, U]` would be 5-D (use `head_dot` there).
+    """
+    heads, units = attention.shape
+    rows = ops.reshape(x, (-1, heads, units))  # [R, H, U]
+    return ops.sum(rows * ops.cast(attention, x.dtype), axis=-1)
+
+
 # -- readouts -------------------------------------------------------------------
 
 POOLING_MODES = ("mean", "sum", "max")

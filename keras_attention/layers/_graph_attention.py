@@ -19,6 +19,7 @@ from keras_attention.layers._graph import (
     dense_loop_features,
     guard_indices,
     head_dot,
+    head_sum,
     poison,
     segment_softmax,
     self_loop_mask,
@@ -62,8 +63,8 @@ class GATScores:
         layer, inputs, projected, sender_rows, senders, receivers, edge_features
     ):
         """float32 `[E', H]`; `projected` `[N, H*U]`, indices `[E']`."""
-        sender_scores = head_dot(projected, layer.sender_attention_kernel)  # [N, H]
-        receiver_scores = head_dot(projected, layer.receiver_attention_kernel)
+        sender_scores = head_sum(projected, layer.sender_attention_kernel)  # [N, H]
+        receiver_scores = head_sum(projected, layer.receiver_attention_kernel)
         scores = ops.take(sender_scores, senders, axis=0) + ops.take(
             receiver_scores, receivers, axis=0
         )  # [E', H]
@@ -121,7 +122,7 @@ class GATv2Scores:
         if edge_features is not None:
             hidden = hidden + ops.matmul(edge_features, layer.edge_kernel)
         hidden = ops.leaky_relu(hidden, layer.negative_slope)
-        return head_dot(hidden, layer.attention_kernel)  # [E', H]
+        return head_sum(hidden, layer.attention_kernel)  # [E', H]
 
     @staticmethod
     def dense(layer, inputs, projected, edge_features):

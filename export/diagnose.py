@@ -106,18 +106,17 @@ def _dequantized(value, detail):
     points, one per tensor or one per channel along their dimension
     (`edge_demo.contract.dequantize` knows only the first, all that a
     signature's inputs and outputs have)."""
-    value = value.astype(np.float32)
-    if not np.issubdtype(detail["dtype"], np.integer):
-        return value
+    if np.issubdtype(detail["dtype"], np.floating):
+        return value.astype(np.float32)
     parameters = detail["quantization_parameters"]
     scales, zero_points = parameters["scales"], parameters["zero_points"]
-    if scales.size == 0:
+    if not np.issubdtype(detail["dtype"], np.integer) or scales.size == 0:
         return None  # ids, indices and flags: nothing to compare
     if scales.size > 1:
         shape = [1] * value.ndim
         shape[parameters["quantized_dimension"]] = scales.size
         scales, zero_points = scales.reshape(shape), zero_points.reshape(shape)
-    return (value - zero_points) * scales
+    return (value.astype(np.float32) - zero_points) * scales
 
 
 def _values(interpreter, runner, subgraph, samples):
@@ -136,7 +135,7 @@ def _values(interpreter, runner, subgraph, samples):
             if value.size == 0:
                 continue
             value = _dequantized(value, d)
-            if value is not None and np.issubdtype(value.dtype, np.floating):
+            if value is not None:
                 found.setdefault(d["name"], (d, []))[1].append(value.ravel())
     return found
 
